@@ -1,0 +1,42 @@
+package spec
+
+import (
+	"context"
+
+	criapi "k8s.io/cri-api/pkg/apis"
+)
+
+// Runtime is the container runtime contract: the Container Runtime Interface
+// itself, CRI's RuntimeService plus ImageManagerService from k8s.io/cri-api,
+// so any CRI runtime (containerd, CRI-O, kubelab's own process runtime) plugs
+// in unchanged through plugins/runtime/cri.
+//
+// kubelab's kubelet requires: Version, Status, RunPodSandbox,
+// StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox,
+// CreateContainer, StartContainer, StopContainer, RemoveContainer,
+// ListContainers, ContainerStatus, ExecSync, ListImages, ImageStatus and
+// PullImage. Everything else may return a gRPC Unimplemented status; the
+// conformance suite reports the matching capabilities as skipped when the
+// plugin does not declare them.
+//
+// Errors follow CRI's conventions: gRPC status codes (NotFound for an unknown
+// sandbox, container or image, and so on).
+type Runtime interface {
+	criapi.RuntimeService
+	criapi.ImageManagerService
+}
+
+// RuntimeConfig is what a runtime plugin is started or connected with.
+type RuntimeConfig struct {
+	// RootDir is a directory the runtime owns for its state and images.
+	RootDir string
+	// Endpoint, when set, is a CRI endpoint such as
+	// "unix:///run/containerd/containerd.sock" to connect to.
+	Endpoint string
+	// Options are plugin-specific key=value settings.
+	Options map[string]string
+}
+
+// RuntimeFactory starts or connects to a runtime. The returned closer
+// releases what the factory started.
+type RuntimeFactory func(ctx context.Context, cfg RuntimeConfig) (Runtime, func() error, error)
