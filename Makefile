@@ -1,0 +1,47 @@
+# kubelab — see README.md. Every target that needs Debian packages installs
+# them first (make deps), so a fresh machine needs only Go and root.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := _out/bin
+REPORT := _out/report
+KUBELAB := $(BIN)/kubelab
+
+.PHONY: all build run test unit conformance bench lint deps clean
+
+all: build
+
+## deps: install missing Debian packages (idempotent, quiet when all present)
+deps:
+	@tools/deps/install.sh
+
+## build: the kubelab binary in _out/bin
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(KUBELAB) ./tools/kubelab
+
+## run: the main job — conformance of every built-in plugin, printing the matrix
+run: deps build
+	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
+
+## test: unit tests, then every conformance suite against every built-in plugin
+test: deps lint unit conformance
+
+unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+conformance: build
+	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
+
+## bench: Go benchmarks (store plugins side by side; etcd data on tmpfs)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./plugins/store/...
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf _out

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kubelab's tests and `make run` need, when they
+# are missing. Idempotent and silent when everything is present.
+#
+#   etcd-server   a real external etcd (/usr/bin/etcd), the store suite's
+#                 "etcd-server" target and the 3-member cluster test
+#   iproute2      ip netns / veth for node and pod namespaces
+set -euo pipefail
+
+packages=(etcd-server iproute2)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} > 0)); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# The package's postinst may try to start a system etcd service; kubelab
+	# never uses it (no systemd here), and policy-rc.d keeps it from starting
+	# where there is an init system.
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.kubelab
+	chmod +x /usr/sbin/policy-rc.d.kubelab
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		cp /usr/sbin/policy-rc.d.kubelab /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	rm -f /usr/sbin/policy-rc.d.kubelab
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null; then
+	if [[ -x /usr/local/go/bin/go ]]; then
+		echo "deps: add /usr/local/go/bin to PATH" >&2
+	else
+		echo "deps: Go 1.26 is required (https://go.dev/doc/install)" >&2
+	fi
+	exit 1
+fi
