@@ -1,0 +1,178 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// embeddedName is the member name of the embedded server. It is fixed so that
+// a data dir is always reopened by a member of the same name.
+const embeddedName = "kubelab"
+
+// bindAttempts bounds the retries when a port picked as free was taken by
+// someone else before etcd bound it.
+const bindAttempts = 8
+
+// readyTimeout bounds the wait for the embedded server to be ready when the
+// caller's ctx has no deadline.
+const readyTimeout = time.Minute
+
+// embedded is a single-member etcd server running in this process.
+type embedded struct {
+	etcd      *embed.Etcd
+	clientURL string
+	// ports are the loopback ports the server listens on.
+	ports []int
+	// tmpDir is the data dir New created, removed by close; "" when the
+	// caller gave one.
+	tmpDir string
+}
+
+// startEmbedded starts a single-member etcd server on free loopback ports
+// with its data in o.DataDir (or a new temporary directory) and waits until
+// it serves. On error nothing it started is left running and a temporary
+// directory it created is removed.
+func startEmbedded(ctx context.Context, o Options, lg *zap.Logger) (_ *embedded, err error) {
+	srv := &embedded{}
+	dir := o.DataDir
+	if dir == "" {
+		if srv.tmpDir, err = os.MkdirTemp("", "kubelab-etcd-"); err != nil {
+			return nil, fmt.Errorf("etcd store: temporary data dir: %w", err)
+		}
+		dir = srv.tmpDir
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("etcd store: data dir: %w", err)
+	}
+	defer func() {
+		if err != nil && srv.tmpDir != "" {
+			os.RemoveAll(srv.tmpDir)
+		}
+	}()
+
+	// embed cannot listen on port 0 and report the port it got for peers,
+	// and the advertised URLs must be known before it starts; so pick ports
+	// that are free now and, should another process take one before etcd
+	// binds it, start again on fresh ones. A failed bind happens before etcd
+	// touches the data dir, so a retry is clean.
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ports, err := freeLoopbackPorts(2)
+		if err != nil {
+			return nil, fmt.Errorf("etcd store: picking ports: %w", err)
+		}
+		cfg := embeddedConfig(dir, ports[0], ports[1], o, lg)
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			if isAddrInUse(err) && attempt < bindAttempts {
+				continue
+			}
+			return nil, fmt.Errorf("etcd store: starting embedded etcd in %q: %w", dir, err)
+		}
+		srv.etcd, srv.ports = e, ports
+		srv.clientURL = cfg.AdvertiseClientUrls[0].String()
+		break
+	}
+
+	wait := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+	}
+	select {
+	case <-srv.etcd.Server.ReadyNotify():
+		return srv, nil
+	case err = <-srv.etcd.Err():
+		err = fmt.Errorf("etcd store: embedded etcd in %q failed while starting: %w", dir, err)
+	case <-srv.etcd.Server.StopNotify():
+		err = fmt.Errorf("etcd store: embedded etcd in %q stopped while starting", dir)
+	case <-wait.Done():
+		err = fmt.Errorf("etcd store: waiting for embedded etcd in %q: %w", dir, wait.Err())
+	}
+	srv.etcd.Close()
+	return nil, err
+}
+
+// embeddedConfig is the configuration of a single-member server.
+func embeddedConfig(dir string, clientPort, peerPort int, o Options, lg *zap.Logger) *embed.Config {
+	cfg := embed.NewConfig()
+	cfg.Name = embeddedName
+	cfg.Dir = dir
+	clientURL := loopbackURL(clientPort)
+	peerURL := loopbackURL(peerPort)
+	cfg.ListenClientUrls = []url.URL{clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{clientURL}
+	cfg.ListenPeerUrls = []url.URL{peerURL}
+	cfg.AdvertisePeerUrls = []url.URL{peerURL}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.InitialClusterToken = "kubelab-embedded"
+	cfg.MaxRequestBytes = maxRequestBytes
+	cfg.UnsafeNoFsync = o.UnsafeNoFsync
+	// No HTTP gateway and no metrics listener: the store speaks gRPC only.
+	cfg.EnableGRPCGateway = false
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
+	// A single member never loses its leadership, so short raft ticks cost
+	// nothing but let it elect itself within a few tens of milliseconds of
+	// starting (etcd fast-forwards a lone member's election to one tick). They
+	// also make etcd's minimum lease TTL (1.5 election timeouts, rounded up to
+	// seconds) one second, so TTLs are honoured to the second.
+	cfg.TickMs = 20
+	cfg.ElectionMs = 200
+	return cfg
+}
+
+// close stops the server, waits until it has released its goroutines,
+// ports and files, and removes the temporary data dir, if any.
+func (srv *embedded) close() error {
+	srv.etcd.Close()
+	if srv.tmpDir != "" {
+		if err := os.RemoveAll(srv.tmpDir); err != nil {
+			return fmt.Errorf("etcd store: removing temporary data dir: %w", err)
+		}
+	}
+	return nil
+}
+
+func loopbackURL(port int) url.URL {
+	return url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+}
+
+// freeLoopbackPorts returns n distinct TCP ports that were free on 127.0.0.1
+// a moment ago. They are held open together while picking so that they
+// differ, then released for the caller to bind.
+func freeLoopbackPorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// isAddrInUse reports whether err is a failure to bind a port in use.
+func isAddrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
