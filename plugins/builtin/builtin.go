@@ -1,0 +1,31 @@
+// Package builtin lists kubelab's built-in plugins. It is the one place
+// where concrete plugins meet the registry: the kubelab command calls
+// Registry, and a third party building its own kubelab calls it too and then
+// registers its own plugins on the result. Nothing here runs at init time.
+package builtin
+
+import (
+	"github.com/kubelab/kubelab/plugins/store/etcd"
+	"github.com/kubelab/kubelab/plugins/store/memory"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// StorePlugins returns the built-in store plugins, in the order they are
+// registered.
+func StorePlugins() []spec.StorePlugin {
+	return []spec.StorePlugin{
+		memory.Plugin(),
+		etcd.Plugin(),
+	}
+}
+
+// Registry returns a new Registry holding every built-in plugin. Each call
+// returns a fresh Registry that the caller may add to. It panics if two
+// built-ins share a name, which is a programming error.
+func Registry() *spec.Registry {
+	reg := spec.NewRegistry()
+	for _, p := range StorePlugins() {
+		spec.MustRegister(reg.RegisterStore(p))
+	}
+	return reg
+}

@@ -1,0 +1,31 @@
+package builtin_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/kubelab/kubelab/plugins/builtin"
+	"github.com/kubelab/kubelab/spec"
+)
+
+func TestRegistryHasTheBuiltins(t *testing.T) {
+	reg := builtin.Registry()
+	if got := reg.StoreNames(); !slices.Equal(got, []string{"etcd", "memory"}) {
+		t.Errorf("StoreNames() = %v, want [etcd memory]", got)
+	}
+	for _, p := range builtin.StorePlugins() {
+		if p.Description == "" {
+			t.Errorf("store plugin %q has no description", p.Name)
+		}
+	}
+}
+
+func TestRegistryIsFreshEachCall(t *testing.T) {
+	a := builtin.Registry()
+	if err := a.RegisterStore(spec.StorePlugin{Name: "extra", New: builtin.StorePlugins()[0].New}); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(builtin.Registry().StoreNames(), "extra") {
+		t.Errorf("a plugin added to one Registry shows in another")
+	}
+}
