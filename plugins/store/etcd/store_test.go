@@ -238,9 +238,12 @@ func TestCancelledContextAndClosedStore(t *testing.T) {
 	s := openEmbedded(t, etcd.Options{})
 	mustCreate(t, s, "/x", "v")
 	ops := map[string]func(ctx context.Context) error{
-		"Get":      func(ctx context.Context) error { _, err := s.Get(ctx, "/x"); return err },
-		"List":     func(ctx context.Context) error { _, err := s.List(ctx, "/", spec.ListOptions{}); return err },
-		"Create":   func(ctx context.Context) error { _, err := s.Create(ctx, "/y", []byte("v"), spec.CreateOptions{}); return err },
+		"Get":  func(ctx context.Context) error { _, err := s.Get(ctx, "/x"); return err },
+		"List": func(ctx context.Context) error { _, err := s.List(ctx, "/", spec.ListOptions{}); return err },
+		"Create": func(ctx context.Context) error {
+			_, err := s.Create(ctx, "/y", []byte("v"), spec.CreateOptions{})
+			return err
+		},
 		"Update":   func(ctx context.Context) error { _, err := s.Update(ctx, "/x", []byte("v"), 0); return err },
 		"Delete":   func(ctx context.Context) error { _, _, err := s.Delete(ctx, "/x", 0); return err },
 		"Watch":    func(ctx context.Context) error { _, err := s.Watch(ctx, "/", 0); return err },
