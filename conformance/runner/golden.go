@@ -184,7 +184,7 @@ func sameSet(a, b []string) bool {
 // GoldenPlaceholder is the description MissingYAML gives new entries. It
 // holds no "MUST", so the sync check fails until someone writes the real
 // requirement.
-const GoldenPlaceholder = "TODO: state what this spec requires of a plugin, as MUST statements."
+const GoldenPlaceholder = "TODO: what must a plugin do to pass this spec? Write it as RFC 2119 requirements."
 
 // MissingYAML renders entries (typically GoldenDiff.Missing) as YAML
 // sequence items to paste into the golden list, with GoldenPlaceholder
