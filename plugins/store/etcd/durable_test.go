@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		crashChild(dir)
 	}
+	if js := os.Getenv(memberEnv); js != "" {
+		runMember(js)
+	}
 	// Every test must leave no goroutine behind: stores and watches closed,
 	// embedded servers stopped. No etcd global needs to be ignored.
 	goleak.VerifyTestMain(m)
