@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -382,4 +383,55 @@ func TestBadOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCancelWhileChildRuns(t *testing.T) {
+	t.Setenv(runnertest.MarkerEnv, filepath.Join(t.TempDir(), "marker"))
+	ctx, cancel := context.WithCancel(context.Background())
+	// The hang target blocks until interrupted; cancel once its child has
+	// started (its header is printed just before).
+	out := &notifyWriter{match: "target hang", ch: make(chan struct{})}
+	go func() {
+		<-out.ch
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	rep, err := testRunner().Run(ctx, runner.Options{Targets: targets("hang", "good"), Out: out})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if !rep.Interrupted || !rep.Failed() {
+		t.Errorf("report not interrupted/failed: %+v", rep)
+	}
+	tr := target(t, rep, "hang")
+	if !tr.Crashed || !strings.Contains(tr.Error, "interrupted") {
+		t.Errorf("hang target = %+v, want crashed and interrupted", tr)
+	}
+	for _, s := range rep.Suites {
+		for _, tr := range s.Targets {
+			if tr.Target.Name == "good" {
+				t.Errorf("the target after the cancellation ran")
+			}
+		}
+	}
+}
+
+// notifyWriter closes ch the first time what is written contains match.
+type notifyWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	match string
+	ch    chan struct{}
+	done  bool
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.match) {
+		w.done = true
+		close(w.ch)
+	}
+	return len(p), nil
 }

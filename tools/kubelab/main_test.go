@@ -1,0 +1,53 @@
+package main_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// kubelab builds the kubelab binary once per test and returns its path.
+func build(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the kubelab binary")
+	}
+	bin := filepath.Join(t.TempDir(), "kubelab")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinary checks the real binary's wiring: built-in plugins, the store
+// suite, and the re-execution of the binary as conformance children.
+func TestBinary(t *testing.T) {
+	bin := build(t)
+	run := func(args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("kubelab %v: %v", args, err)
+		}
+		return code, string(out)
+	}
+
+	if code, out := run("plugins"); code != 0 || !strings.Contains(out, "memory") || !strings.Contains(out, "etcd") {
+		t.Errorf("kubelab plugins: exit %d\n%s", code, out)
+	}
+	if code, out := run("version"); code != 0 || !strings.HasPrefix(out, "kubelab ") {
+		t.Errorf("kubelab version: exit %d\n%s", code, out)
+	}
+	code, out := run("conform", "--list", "--suite", "store", "--store", "memory,etcd")
+	if code != 0 || !strings.Contains(out, "store suite: ") || !strings.Contains(out, "targets memory, etcd") || !strings.Contains(out, "[store:crud]") {
+		t.Errorf("kubelab conform --list: exit %d\n%s", code, out)
+	}
+	if code, out := run("conform", "--store", "nope"); code != 2 {
+		t.Errorf("kubelab conform --store nope: exit %d, want 2\n%s", code, out)
+	}
+}
