@@ -30,16 +30,20 @@ const (
 
 // childConfig is what the parent tells one child, through ChildEnv.
 type childConfig struct {
-	Suite       string        `json:"suite"`
-	Target      Target        `json:"target"`
-	LabelFilter string        `json:"labelFilter,omitempty"`
-	Focus       []string      `json:"focus,omitempty"`
-	Skip        []string      `json:"skip,omitempty"`
-	DryRun      bool          `json:"dryRun,omitempty"`
-	Seed        int64         `json:"seed"`
-	Timeout     time.Duration `json:"timeout,omitempty"`
-	Verbose     bool          `json:"verbose,omitempty"`
-	NoColor     bool          `json:"noColor,omitempty"`
+	// Suite and Target say what to run.
+	Suite  string `json:"suite"`
+	Target Target `json:"target"`
+	// LabelFilter, Focus, Skip and DryRun select specs (see Options).
+	LabelFilter string   `json:"labelFilter,omitempty"`
+	Focus       []string `json:"focus,omitempty"`
+	Skip        []string `json:"skip,omitempty"`
+	DryRun      bool     `json:"dryRun,omitempty"`
+	// Seed orders the top-level containers; Timeout bounds the suite.
+	Seed    int64         `json:"seed"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Verbose and NoColor configure Ginkgo's progress output.
+	Verbose bool `json:"verbose,omitempty"`
+	NoColor bool `json:"noColor,omitempty"`
 	// JSONReport is where Ginkgo writes its JSON report (absolute).
 	JSONReport string `json:"jsonReport"`
 	// Progress is where the child appends one JSON line per spec event
@@ -50,8 +54,9 @@ type childConfig struct {
 // progressEvent is one line of a child's progress file.
 type progressEvent struct {
 	// Event is "start" (the spec is about to run) or "done".
-	Event string           `json:"event"`
-	Spec  types.SpecReport `json:"spec"`
+	Event string `json:"event"`
+	// Spec is Ginkgo's report of the spec at that point.
+	Spec types.SpecReport `json:"spec"`
 }
 
 // RunChildIfRequested makes this process a conformance child when the

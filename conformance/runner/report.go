@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +17,12 @@ import (
 	"github.com/kubelab/kubelab/conformance/harness"
 )
 
-// ReportKind and ReportVersion identify the JSON form of a Report.
+// The JSON form of a Report is identified by these two values.
 const (
-	ReportKind    = "kubelab-conformance-report"
+	// ReportKind is the "kind" of every report.
+	ReportKind = "kubelab-conformance-report"
+	// ReportVersion is the "version" of the report format this package
+	// writes and reads.
 	ReportVersion = 1
 )
 
@@ -28,16 +32,26 @@ const (
 // BeforeSuite/AfterSuite.
 const SuiteRow = "(suite)"
 
-// Spec states, as in Ginkgo's types.SpecState, plus StateListed.
+// Spec states, as Ginkgo's types.SpecState names them, plus StateListed.
 const (
-	StatePassed      = "passed"
-	StateFailed      = "failed"
-	StateSkipped     = "skipped"
-	StatePending     = "pending"
-	StatePanicked    = "panicked"
-	StateTimedout    = "timedout"
+	// StatePassed: the spec ran and passed.
+	StatePassed = "passed"
+	// StateFailed: an assertion failed (or the child crashed while the spec
+	// was running).
+	StateFailed = "failed"
+	// StateSkipped: the spec skipped itself, e.g. because the target does
+	// not claim its capability (SpecResult.Unclaimed).
+	StateSkipped = "skipped"
+	// StatePending: the spec is marked pending in the suite.
+	StatePending = "pending"
+	// StatePanicked: the spec panicked.
+	StatePanicked = "panicked"
+	// StateTimedout: the spec exceeded its own timeout.
+	StateTimedout = "timedout"
+	// StateInterrupted: the spec was interrupted (suite timeout, signal).
 	StateInterrupted = "interrupted"
-	StateAborted     = "aborted"
+	// StateAborted: the spec aborted the suite (Gomega's StopTrying, ...).
+	StateAborted = "aborted"
 	// StateListed is the state of a spec that a dry run (Options.List)
 	// found selected: it would run.
 	StateListed = "listed"
@@ -57,19 +71,23 @@ func IsFailureState(s string) bool {
 // deselected are not in it. Its JSON form is what WriteJSON writes and
 // ReadReport reads.
 type Report struct {
-	// Kind is ReportKind; Version is ReportVersion.
-	Kind    string `json:"kind"`
-	Version int    `json:"version"`
-	// StartTime and EndTime bound the whole run.
+	// Kind is ReportKind.
+	Kind string `json:"kind"`
+	// Version is ReportVersion.
+	Version int `json:"version"`
+	// StartTime is when the run started.
 	StartTime time.Time `json:"startTime"`
-	EndTime   time.Time `json:"endTime"`
+	// EndTime is when the last child ended.
+	EndTime time.Time `json:"endTime"`
 	// DryRun is true for a listing (Options.List): nothing ran and selected
 	// specs are in StateListed.
 	DryRun bool `json:"dryRun,omitempty"`
-	// Filters the run used.
-	LabelFilter string   `json:"labelFilter,omitempty"`
-	Focus       []string `json:"focus,omitempty"`
-	Skip        []string `json:"skip,omitempty"`
+	// LabelFilter is the run's Ginkgo label filter (Options.LabelFilter).
+	LabelFilter string `json:"labelFilter,omitempty"`
+	// Focus are the run's focus expressions (Options.Focus).
+	Focus []string `json:"focus,omitempty"`
+	// Skip are the run's skip expressions (Options.Skip).
+	Skip []string `json:"skip,omitempty"`
 	// RerunOf is the report whose failures this run reran, if any.
 	RerunOf string `json:"rerunOf,omitempty"`
 	// Seed is Ginkgo's random seed, which orders top-level containers.
@@ -181,7 +199,16 @@ func (r *Report) ExitCode() int {
 
 // Counts tallies spec results over the whole report.
 type Counts struct {
-	Passed, Failed, Skipped, Pending, Listed int
+	// Passed counts passed specs.
+	Passed int
+	// Failed counts specs in a failure state (see IsFailureState).
+	Failed int
+	// Skipped counts skipped specs.
+	Skipped int
+	// Pending counts pending specs.
+	Pending int
+	// Listed counts specs a dry run listed.
+	Listed int
 }
 
 // Total is the number of specs counted.
@@ -217,8 +244,12 @@ func (c *Counts) add(sp SpecResult) {
 
 // Failure is one failed spec, for the failures sections of the summaries.
 type Failure struct {
-	Suite, Target string
-	Spec          SpecResult
+	// Suite is the suite's name.
+	Suite string
+	// Target is the target's name.
+	Target string
+	// Spec is the failed spec.
+	Spec SpecResult
 }
 
 // Failures lists every failed spec of the report, suite by suite, target by
@@ -482,7 +513,7 @@ func (r *Report) ginkgoReports() []types.Report {
 // synthesizeGinkgo builds a Ginkgo report equivalent to t's results.
 func synthesizeGinkgo(suite string, t TargetReport) types.Report {
 	gr := types.Report{
-		SuiteDescription: suite,
+		SuiteDescription: fmt.Sprintf("%s [%s]", suite, t.Target.Name),
 		SuiteSucceeded:   !t.Failed(),
 		RunTime:          time.Duration(t.DurationSeconds * float64(time.Second)),
 	}
@@ -516,9 +547,27 @@ func synthesizeSpec(sp SpecResult) types.SpecReport {
 		LeafNodeLabels: sp.Labels,
 		State:          state,
 		RunTime:        time.Duration(sp.DurationSeconds * float64(time.Second)),
-		Failure:        types.Failure{Message: sp.Message, ForwardedPanic: ""},
-		NumAttempts:    1,
+		Failure: types.Failure{
+			Message:         sp.Message,
+			Location:        parseLocation(sp.Location),
+			FailureNodeType: types.NodeTypeIt,
+		},
+		LeafNodeLocation: parseLocation(sp.Location),
+		NumAttempts:      1,
 	}
+}
+
+// parseLocation turns "file:line" back into a code location.
+func parseLocation(s string) types.CodeLocation {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return types.CodeLocation{FileName: s}
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		return types.CodeLocation{FileName: s}
+	}
+	return types.CodeLocation{FileName: s[:i], LineNumber: n}
 }
 
 // errNoReport is returned when a child left no parseable Ginkgo report.

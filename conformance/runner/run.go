@@ -567,6 +567,7 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
+// Write writes p to the underlying writer under the lock.
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -580,6 +581,7 @@ type tailBuffer struct {
 	buf []byte
 }
 
+// Write keeps p, dropping what falls out of the last max bytes.
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

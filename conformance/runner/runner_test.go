@@ -215,6 +215,16 @@ func TestFailingTargetIsReportedEverywhere(t *testing.T) {
 	if !back.Failed() || len(back.Failures()) != 2 {
 		t.Errorf("report read back: failed=%v, %d failures", back.Failed(), len(back.Failures()))
 	}
+	// JUnit from a report read back is synthesized from its results.
+	junit2 := filepath.Join(t.TempDir(), "again.xml")
+	if err := back.WriteJUnit(junit2); err != nil {
+		t.Fatal(err)
+	}
+	var again reporters.JUnitTestSuites
+	data, _ := os.ReadFile(junit2)
+	if err := xml.Unmarshal(data, &again); err != nil || again.Failures != 2 || again.TestSuites[1].Name != "fake [bad]" || !strings.Contains(string(data), "the value came back different") {
+		t.Errorf("JUnit of a report read back (%v):\n%s", err, data)
+	}
 
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil {

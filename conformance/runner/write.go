@@ -18,9 +18,12 @@ import (
 
 // Files written into a report directory by WriteDir.
 const (
-	ReportJSONFile     = "report.json"
+	// ReportJSONFile holds WriteJSON's output; ReadReport reads it.
+	ReportJSONFile = "report.json"
+	// ReportMarkdownFile holds WriteMarkdown's output.
 	ReportMarkdownFile = "report.md"
-	ReportHTMLFile     = "report.html"
+	// ReportHTMLFile holds WriteHTML's output.
+	ReportHTMLFile = "report.html"
 )
 
 // WriteDir writes report.json, report.md and report.html into dir, creating

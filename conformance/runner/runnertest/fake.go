@@ -28,8 +28,11 @@ const MarkerEnv = "KUBELAB_RUNNER_TEST_MARKER"
 
 // Capability labels of the fake suite.
 const (
-	CapBasic  spec.Capability = "fake:basic"
-	CapTTL    spec.Capability = "fake:ttl"
+	// CapBasic is mandatory: every target is tested for it.
+	CapBasic spec.Capability = "fake:basic"
+	// CapTTL is optional: only target good claims it.
+	CapTTL spec.Capability = "fake:ttl"
+	// CapEscape labels the spec whose failure message is HostileMessage.
 	CapEscape spec.Capability = "fake:escape"
 )
 

@@ -43,6 +43,7 @@ const (
 // (what went wrong has been printed already).
 type exitError struct{ code int }
 
+// Error says which exit code the command chose.
 func (e exitError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
 
 // Main runs the kubelab command with os.Args and returns the process exit
