@@ -28,10 +28,6 @@ const (
 // etcdPlugin is the store plugin that talks to an etcd server.
 const etcdPlugin = "etcd"
 
-// etcdBinary is where the etcd-server pseudo-target finds etcd; it is a
-// default target only when this file exists.
-var etcdBinary = "/usr/bin/etcd"
-
 // etcdStartTimeout bounds how long a child waits for its etcd server.
 const etcdStartTimeout = 2 * time.Minute
 
@@ -69,7 +65,7 @@ func storeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, erro
 				out = append(out, Target{Name: n, Plugin: n})
 			}
 		}
-		if _, err := reg.Store(etcdPlugin); err == nil && etcdServerAvailable {
+		if _, err := reg.Store(etcdPlugin); err == nil {
 			if _, err := os.Stat(etcdBinary); err == nil {
 				out = append(out, Target{Name: TargetEtcdServer, Plugin: etcdPlugin, Server: "etcd"})
 			}
