@@ -486,11 +486,38 @@ func specResult(sr types.SpecReport, dryRun bool) SpecResult {
 		if sr.Failure.Location.FileName != "" {
 			res.Location = sr.Failure.Location.String()
 		}
+		if sr.Failure.AdditionalFailure != nil && sr.Failure.AdditionalFailure.Failure.Message != "" {
+			res.Message += "\n" + sr.Failure.AdditionalFailure.Failure.Message
+		}
+		if pr := sr.Failure.ProgressReport; !pr.IsZero() {
+			res.Message += stuckAt(pr)
+		}
 	}
 	if sr.State == types.SpecStateSkipped && strings.Contains(sr.Failure.Message, harness.SkipReasonUnclaimed) {
 		res.Unclaimed = true
 	}
 	return res
+}
+
+// stuckAt summarizes where a timed-out or interrupted spec was: its node,
+// its step, and the frames of its goroutine in the suite's own code.
+func stuckAt(pr types.ProgressReport) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nStuck in [%s] %s at %s", pr.CurrentNodeType, pr.CurrentNodeText, pr.CurrentNodeLocation)
+	if pr.CurrentStepText != "" {
+		fmt.Fprintf(&b, ", step %q at %s", pr.CurrentStepText, pr.CurrentStepLocation)
+	}
+	for _, g := range pr.Goroutines {
+		if !g.IsSpecGoroutine {
+			continue
+		}
+		for _, fc := range g.Stack {
+			if fc.Highlight {
+				fmt.Fprintf(&b, "\n  %s\n    %s:%d", fc.Function, fc.Filename, fc.Line)
+			}
+		}
+	}
+	return b.String()
 }
 
 // ginkgoReports returns the Ginkgo report of every child, synthesizing one

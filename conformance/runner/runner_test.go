@@ -445,3 +445,16 @@ func (w *notifyWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func TestTimedOutSpecSaysWhereItWasStuck(t *testing.T) {
+	rep, _, _ := run(t, runner.Options{Targets: targets("slow")})
+	s := specNamed(t, target(t, rep, "slow"), "fake waits for an event")
+	if s.State != runner.StateTimedout {
+		t.Fatalf("state = %s, want timedout", s.State)
+	}
+	for _, want := range []string{"timeout", "Stuck in [It] waits for an event", `step "waiting for the fake watch"`, "runnertest/fake.go:"} {
+		if !strings.Contains(s.Message, want) {
+			t.Errorf("message lacks %q:\n%s", want, s.Message)
+		}
+	}
+}

@@ -50,6 +50,7 @@ const HostileMessage = "<script>alert('x')</script> | a pipe & `ticks` ```fence`
 //	crash       passes "a first spec", then crashes the process in the next
 //	hang        blocks before RunSpecs (unless listing), until killed
 //	badcleanup  passes, but its cleanup fails
+//	slow        has a fifth spec, "waits for an event", that times out
 func Suite() runner.Suite {
 	return runner.Suite{
 		Name:         SuiteName,
@@ -61,7 +62,7 @@ func Suite() runner.Suite {
 			var out []runner.Target
 			for _, n := range names {
 				switch n {
-				case "good", "bad", "crash", "hang", "badcleanup":
+				case "good", "bad", "crash", "hang", "badcleanup", "slow":
 				default:
 					return nil, fmt.Errorf("fake target %q: %w", n, spec.ErrNotFound)
 				}
@@ -128,6 +129,13 @@ func declareFake(_ context.Context, _ *spec.Registry, t runner.Target, dryRun bo
 				ginkgo.Fail(HostileMessage)
 			}
 		})
+		if t.Name == "slow" {
+			ginkgo.It("waits for an event", harness.Labels(CapBasic), ginkgo.SpecTimeout(200*time.Millisecond), func(ctx ginkgo.SpecContext) {
+				mark("waits for an event")
+				ginkgo.By("waiting for the fake watch")
+				<-ctx.Done()
+			})
+		}
 	})
 	if t.Name == "badcleanup" {
 		return func() error { return fmt.Errorf("cleanup of the fake server failed") }, nil
