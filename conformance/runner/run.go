@@ -141,6 +141,11 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if r.Registry == nil {
 		return nil, fmt.Errorf("runner without a registry: %w", spec.ErrInvalid)
 	}
+	if _, ok := os.LookupEnv(ChildEnv); ok {
+		// A binary that re-executes itself without calling
+		// RunChildIfRequested first would otherwise recurse.
+		return nil, fmt.Errorf("runner.Run called in a conformance child (%s is set): the program must call RunChildIfRequested before anything else: %w", ChildEnv, spec.ErrInvalid)
+	}
 	exe := r.Executable
 	if exe == "" {
 		var err error
@@ -416,6 +421,8 @@ func (r *Runner) runOne(ctx context.Context, exe string, cfg childConfig, out io
 			why = fmt.Sprintf("child process timed out after %s and was killed", timeout+killGrace)
 		case interrupted.Load():
 			why = "child process was interrupted"
+		case tr.ExitCode == 0:
+			why = fmt.Sprintf("child process exited without a report: does %s call runner.RunChildIfRequested first?", exe)
 		default:
 			why = fmt.Sprintf("child process crashed (%s)", cmd.ProcessState)
 		}

@@ -458,3 +458,23 @@ func TestTimedOutSpecSaysWhereItWasStuck(t *testing.T) {
 		}
 	}
 }
+
+func TestChildWithoutReportFails(t *testing.T) {
+	r := testRunner()
+	r.Executable = "/bin/true"
+	rep, err := r.Run(context.Background(), runner.Options{Targets: targets("good")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := target(t, rep, "good")
+	if !rep.Failed() || !tr.Crashed || !strings.Contains(tr.Error, "RunChildIfRequested") {
+		t.Errorf("a child that left no report: %+v", tr)
+	}
+}
+
+func TestRunRefusesToRunInAChild(t *testing.T) {
+	t.Setenv(runner.ChildEnv, "{}")
+	if _, err := testRunner().Run(context.Background(), runner.Options{}); err == nil {
+		t.Errorf("Run in a child did not fail")
+	}
+}
