@@ -180,9 +180,11 @@ func (w *watcher) loop(next int64) error {
 			spare = q
 			select {
 			case <-w.notify:
-			case <-w.kill:
+			case <-w.kill: // err is set: reported at the top of the loop
 			case <-w.stopCh:
+				return nil
 			case <-w.ctx.Done():
+				return nil
 			}
 			continue
 		}
