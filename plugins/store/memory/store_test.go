@@ -386,8 +386,14 @@ func TestBadInput(t *testing.T) {
 		{"get key too long", func(s *Store) error { _, err := s.Get(ctx, long); return err }},
 		{"create empty key", func(s *Store) error { _, err := s.Create(ctx, "", []byte("v"), spec.CreateOptions{}); return err }},
 		{"create relative key", func(s *Store) error { _, err := s.Create(ctx, "a/b", []byte("v"), spec.CreateOptions{}); return err }},
-		{"create NUL key", func(s *Store) error { _, err := s.Create(ctx, "/a\x00b", []byte("v"), spec.CreateOptions{}); return err }},
-		{"create invalid UTF-8 key", func(s *Store) error { _, err := s.Create(ctx, "/a\xffb", []byte("v"), spec.CreateOptions{}); return err }},
+		{"create NUL key", func(s *Store) error {
+			_, err := s.Create(ctx, "/a\x00b", []byte("v"), spec.CreateOptions{})
+			return err
+		}},
+		{"create invalid UTF-8 key", func(s *Store) error {
+			_, err := s.Create(ctx, "/a\xffb", []byte("v"), spec.CreateOptions{})
+			return err
+		}},
 		{"create key too long", func(s *Store) error { _, err := s.Create(ctx, long, []byte("v"), spec.CreateOptions{}); return err }},
 		{"create nil value", func(s *Store) error { _, err := s.Create(ctx, "/k", nil, spec.CreateOptions{}); return err }},
 		{"create value too big", func(s *Store) error { _, err := s.Create(ctx, "/k", big, spec.CreateOptions{}); return err }},
