@@ -356,13 +356,24 @@ func (s *Store) compact(rev int64) {
 	for s.log.Len() > 0 && s.log.front().rev() < rev {
 		kh := s.log.front().kh
 		s.log.pop()
-		if kh.removed || !kh.trim(rev) {
-			continue
-		}
-		kh.removed = true
-		delete(s.keys, kh.key)
-		s.index.Delete(kh.key)
+		s.trim(kh)
 	}
+	// The changes at rev itself stay in the log (a watch from rev-1 replays
+	// them), but the versions they replaced are no longer visible.
+	for i := 0; i < s.log.Len() && s.log.at(i).rev() == rev; i++ {
+		s.trim(s.log.at(i).kh)
+	}
+}
+
+// trim trims kh's history to s.compactRev, and forgets the key when nothing
+// of it remains. s.mu is held.
+func (s *Store) trim(kh *keyHistory) {
+	if kh.removed || !kh.trim(s.compactRev) {
+		return
+	}
+	kh.removed = true
+	delete(s.keys, kh.key)
+	s.index.Delete(kh.key)
 }
 
 // Compact discards the history of revisions older than revision. See
