@@ -8,7 +8,7 @@ import (
 // maxChunk is the most entries one chunk of a keyIndex holds before it is
 // split in two. Chunks of a few hundred pointers keep inserts (a memmove
 // inside one chunk) and scans (sequential memory) cheap at any size.
-const maxChunk = 512
+const maxChunk = 256
 
 // keyIndex is the ordered set of every key that has history in the store,
 // live or deleted-but-not-yet-compacted, so that List can walk a prefix in
