@@ -88,13 +88,9 @@ func TestWatchReplayAndLiveUnderLoad(t *testing.T) {
 	s := newStore(t, Options{HistoryRevisions: -1, WatchBuffer: 1 << 20})
 	start := mustRevision(t, s)
 
-	type write struct {
-		ev  string // expected event, as eventString renders it
-		rev int64
-	}
 	var (
 		mu      sync.Mutex
-		written = map[int64]string{}
+		written = map[int64]string{} // revision -> expected event, as eventString renders it
 	)
 	record := func(rev int64, ev spec.Event) {
 		mu.Lock()
