@@ -145,15 +145,22 @@ func TestWatchReplayAndLiveUnderLoad(t *testing.T) {
 		after int64
 	}
 	var ws []opened
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
 	for i := range watches {
+	wait:
 		for mustRevision(t, s) < start+int64(i*writers*perW/watches) {
-			time.Sleep(time.Millisecond)
+			select {
+			case <-finished: // a writer failed
+				break wait
+			case <-time.After(time.Millisecond):
+			}
 		}
 		cur := mustRevision(t, s)
 		after := start + (cur-start)*int64(i%3)/3 // from the start, a third back, or now
 		ws = append(ws, opened{mustWatch(t, s, "/load", after), after})
 	}
-	wg.Wait()
+	<-finished
 	end := mustRevision(t, s)
 	if t.Failed() {
 		return
@@ -339,17 +346,17 @@ func TestTTLExpiry(t *testing.T) {
 	s := newStore(t, Options{})
 	w := mustWatch(t, s, "/t", 0)
 
+	mustCreate(t, s, "/t/keep", "stays")
 	c, err := s.Create(ctx, "/t/short", []byte("gone soon"), spec.CreateOptions{TTL: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCreate(t, s, "/t/keep", "stays")
 	evs := receive(t, w, 3)
 	exp := evs[2]
-	want := spec.Event{Type: spec.EventDeleted, KV: spec.KeyValue{Key: "/t/short", ModRevision: exp.KV.ModRevision},
+	want := spec.Event{Type: spec.EventDeleted, KV: spec.KeyValue{Key: "/t/short", ModRevision: c + 1},
 		PrevKV: &spec.KeyValue{Key: "/t/short", Value: []byte("gone soon"), CreateRevision: c, ModRevision: c}}
-	if eventString(exp) != eventString(want) || exp.Revision() <= evs[1].Revision() {
-		t.Fatalf("expiry event %s, want %s above revision %d", eventString(exp), eventString(want), evs[1].Revision())
+	if eventString(exp) != eventString(want) {
+		t.Fatalf("expiry event %s, want %s", eventString(exp), eventString(want))
 	}
 	if _, err := s.Get(ctx, "/t/short"); !errors.Is(err, spec.ErrNotFound) {
 		t.Fatalf("expired key: Get = %v", err)
@@ -362,11 +369,13 @@ func TestTTLExpiry(t *testing.T) {
 	}
 }
 
+// TestTTLRemovedByUpdateAndDelete drives the expiry directly (no timing):
+// only the key whose TTL nothing removed expires.
 func TestTTLRemovedByUpdateAndDelete(t *testing.T) {
 	ctx := t.Context()
 	s := newStore(t, Options{})
-	ttl := spec.CreateOptions{TTL: 30 * time.Millisecond}
-	for _, k := range []string{"/t/updated", "/t/deleted", "/t/recreated"} {
+	ttl := spec.CreateOptions{TTL: time.Hour}
+	for _, k := range []string{"/t/updated", "/t/deleted", "/t/recreated", "/t/untouched"} {
 		if _, err := s.Create(ctx, k, []byte("v"), ttl); err != nil {
 			t.Fatal(err)
 		}
@@ -375,21 +384,25 @@ func TestTTLRemovedByUpdateAndDelete(t *testing.T) {
 	mustDelete(t, s, "/t/deleted")
 	mustDelete(t, s, "/t/recreated")
 	mustCreate(t, s, "/t/recreated", "no ttl")
-	// A sentinel with a later deadline: once it expired, the others would have.
 	w := mustWatch(t, s, "/t", 0)
-	if _, err := s.Create(ctx, "/t/sentinel", []byte("v"), ttl); err != nil {
-		t.Fatal(err)
+	if _, open := s.expire(time.Now().Add(2 * time.Hour)); !open {
+		t.Fatal("store closed")
 	}
-	evs := receive(t, w, 2)
-	if evs[1].Type != spec.EventDeleted || evs[1].KV.Key != "/t/sentinel" {
-		t.Fatalf("first expiry is %s, want the sentinel's", eventString(evs[1]))
+	evs := receive(t, w, 1)
+	if evs[0].Type != spec.EventDeleted || evs[0].KV.Key != "/t/untouched" {
+		t.Fatalf("expired %s, want only /t/untouched", eventString(evs[0]))
 	}
 	for _, k := range []string{"/t/updated", "/t/recreated"} {
 		if _, err := s.Get(ctx, k); err != nil {
 			t.Errorf("%s lost its TTL but expired: %v", k, err)
 		}
 	}
-	checkQuiet(t, w)
+	s.mu.RLock()
+	pending := len(s.ttls)
+	s.mu.RUnlock()
+	if pending != 0 {
+		t.Errorf("%d expiries still pending", pending)
+	}
 }
 
 // TestTTLBatch expires several keys at one instant, driving the expiry
