@@ -14,7 +14,8 @@ import (
 )
 
 // watchError returns the error of a Watch call: the one Watch returned, or
-// else that of an error event arriving within stopTimeout (nil if none does).
+// else that of an error event arriving within watchErrorWait (nil if none
+// does).
 func watchError(ctx context.Context, s spec.Store, prefix string, after int64) error {
 	w, err := s.Watch(ctx, prefix, after)
 	if err != nil {
@@ -22,12 +23,15 @@ func watchError(ctx context.Context, s spec.Store, prefix string, after int64) e
 	}
 	r := record(w)
 	defer r.stop()
-	deadline := time.Now().Add(stopTimeout)
+	deadline := time.Now().Add(watchErrorWait)
 	for time.Now().Before(deadline) && r.Err() == nil && !r.Closed() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return r.Err()
 }
+
+// watchErrorWait is how long watchError waits for an error event.
+const watchErrorWait = 5 * time.Second
 
 func describeBadInput(t Target) {
 	Describe("Store input validation", func() {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -343,6 +344,9 @@ func linHistory(ctx context.Context, s spec.Store, dir string, seed uint64) ([]p
 			mu.Lock()
 			history = append(history, op)
 			mu.Unlock()
+			// Let other clients in between operations, so that operations
+			// overlap even on a store that answers in microseconds.
+			runtime.Gosched()
 		}
 		return nil
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/kubelab/kubelab/conformance/store"
+	brokenstore "github.com/kubelab/kubelab/fakes/store"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -20,6 +21,9 @@ const targetEnv = "KUBELAB_STORE_SUITE_TARGET"
 // plugins are the stores TestSuite knows, by name.
 func plugins() map[string]spec.StorePlugin {
 	m := map[string]spec.StorePlugin{memory.Name: memory.Plugin()}
+	for _, p := range brokenstore.Plugins(memory.Plugin()) {
+		m[p.Name] = p
+	}
 	return m
 }
 
