@@ -71,7 +71,7 @@ func describeBadInput(t Target) {
 			Expect(describeKVs(f.list(ctx, f.prefix, spec.ListOptions{}).Items)).To(Equal(describeKVs([]spec.KeyValue{kv(longest, "v", rev, rev)})))
 		}, SpecTimeout(specTimeout))
 
-		It("rejects a nil value with ErrInvalid and a value over MaxValueSize with ErrInvalid unless it stores it whole", harness.Labels(CapBadInput), func(ctx SpecContext) {
+		It("rejects a nil value with ErrInvalid, and a value over MaxValueSize with ErrInvalid unless it stores it whole", harness.Labels(CapBadInput), func(ctx SpecContext) {
 			k := f.key("existing")
 			rev := f.create(ctx, k, "v")
 			_, err := f.store.Create(ctx, f.key("nil"), nil, spec.CreateOptions{})

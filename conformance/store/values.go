@@ -72,7 +72,7 @@ func describeValues(t Target) {
 			Expect(bytes.Equal(upd.PrevKV.Value, values[big])).To(BeTrue(), "PrevKV of the update carries other bytes")
 		}, SpecTimeout(specTimeout))
 
-		It("store an empty value as an empty value, distinct from a missing key", harness.Labels(CapLargeValues), func(ctx SpecContext) {
+		It("keep an empty value empty, distinct from a missing key", harness.Labels(CapLargeValues), func(ctx SpecContext) {
 			k := f.key("empty")
 			rev, err := f.store.Create(ctx, k, []byte{}, spec.CreateOptions{})
 			Expect(err).NotTo(HaveOccurred(), "Create with an empty value")
