@@ -126,12 +126,8 @@ func declareStore(ctx context.Context, reg *spec.Registry, t Target, dryRun bool
 	default:
 		return nil, fmt.Errorf("store target %q: unknown server %q: %w", t.Name, t.Server, spec.ErrInvalid)
 	}
-	store.Register(store.Target{
-		Name:         t.Name,
-		Capabilities: p.Capabilities,
-		Open: func(ctx context.Context, dataDir string) (spec.Store, error) {
-			return p.New(ctx, spec.StoreConfig{DataDir: dataDir, Endpoints: endpoints})
-		},
-	})
+	target := store.PluginTarget(p, spec.StoreConfig{Endpoints: endpoints})
+	target.Name = t.Name
+	store.Register(target)
 	return cleanup, nil
 }
