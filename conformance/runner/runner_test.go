@@ -17,6 +17,8 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/runner"
 	"github.com/kubelab/kubelab/conformance/runner/runnertest"
+	brokenstore "github.com/kubelab/kubelab/fakes/store"
+	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -27,8 +29,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testRunner runs the fake suite, and the real store suite over the
+// memory store and the broken stores of fakes/store.
 func testRunner() *runner.Runner {
-	return &runner.Runner{Registry: spec.NewRegistry(), Suites: []runner.Suite{runnertest.Suite()}}
+	reg := spec.NewRegistry()
+	spec.MustRegister(reg.RegisterStore(memory.Plugin()))
+	for _, p := range brokenstore.Plugins(memory.Plugin()) {
+		spec.MustRegister(reg.RegisterStore(p))
+	}
+	return &runner.Runner{Registry: reg, Suites: []runner.Suite{runnertest.Suite(), runner.StoreSuite()}}
 }
 
 // run runs the fake suite with opts and returns the report, what the
@@ -39,6 +48,9 @@ func run(t *testing.T, opts runner.Options) (*runner.Report, string, []string) {
 	t.Setenv(runnertest.MarkerEnv, marker)
 	var out bytes.Buffer
 	opts.Out = &out
+	if opts.Suites == nil && opts.RerunFailed == "" {
+		opts.Suites = []string{runnertest.SuiteName}
+	}
 	rep, err := testRunner().Run(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("Run: %v\noutput:\n%s", err, out.String())
@@ -371,7 +383,7 @@ func TestCleanupFailureFailsTarget(t *testing.T) {
 func TestCancelledRunInterrupts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rep, err := testRunner().Run(ctx, runner.Options{Targets: targets("good")})
+	rep, err := testRunner().Run(ctx, runner.Options{Suites: []string{runnertest.SuiteName}, Targets: targets("good")})
 	if !errors.Is(err, context.Canceled) || rep == nil || !rep.Interrupted || !rep.Failed() {
 		t.Errorf("cancelled run: err=%v report=%+v", err, rep)
 	}
@@ -406,7 +418,7 @@ func TestCancelWhileChildRuns(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		cancel()
 	}()
-	rep, err := testRunner().Run(ctx, runner.Options{Targets: targets("hang", "good"), Out: out})
+	rep, err := testRunner().Run(ctx, runner.Options{Suites: []string{runnertest.SuiteName}, Targets: targets("hang", "good"), Out: out})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -462,7 +474,7 @@ func TestTimedOutSpecSaysWhereItWasStuck(t *testing.T) {
 func TestChildWithoutReportFails(t *testing.T) {
 	r := testRunner()
 	r.Executable = "/bin/true"
-	rep, err := r.Run(context.Background(), runner.Options{Targets: targets("good")})
+	rep, err := r.Run(context.Background(), runner.Options{Suites: []string{runnertest.SuiteName}, Targets: targets("good")})
 	if err != nil {
 		t.Fatal(err)
 	}
