@@ -1,18 +1,37 @@
 // Command kubelab runs kubelab's conformance suites and lists its plugins.
 // See package github.com/kubelab/kubelab/tools/kubelab/cli for the commands,
 // and for building a kubelab of your own with more plugins.
+//
+// Besides the built-in plugins (plugins/builtin), the binary registers the
+// deliberately broken stores of fakes/store, built over the memory store.
+// Their names start with "broken-", so `kubelab conform` never runs them by
+// default; name one to watch the store suite catch it:
+//
+//	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
 package main
 
 import (
 	"os"
 
 	"github.com/kubelab/kubelab/conformance/runner"
+	brokenstore "github.com/kubelab/kubelab/fakes/store"
 	"github.com/kubelab/kubelab/plugins/builtin"
+	"github.com/kubelab/kubelab/plugins/store/memory"
+	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/tools/kubelab/cli"
 )
 
-func main() {
+// registry returns the plugins of the kubelab binary.
+func registry() *spec.Registry {
 	reg := builtin.Registry()
+	for _, p := range brokenstore.Plugins(memory.Plugin()) {
+		spec.MustRegister(reg.RegisterStore(p))
+	}
+	return reg
+}
+
+func main() {
+	reg := registry()
 	// `kubelab conform` re-executes this binary once per suite and target;
 	// in such a child this runs the suite and exits.
 	runner.RunChildIfRequested(reg)

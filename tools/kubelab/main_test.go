@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,5 +50,26 @@ func TestBinary(t *testing.T) {
 	}
 	if code, out := run("conform", "--store", "nope"); code != 2 {
 		t.Errorf("kubelab conform --store nope: exit %d, want 2\n%s", code, out)
+	}
+
+	// Broken stores are registered but never default targets.
+	code, out = run("conform", "--list", "--suite", "store")
+	if code != 0 || strings.Contains(out, "broken-") || !strings.Contains(out, "memory") {
+		t.Errorf("default targets: exit %d\n%s", code, out)
+	}
+	// Named, one fails the suite and the command.
+	dir := t.TempDir()
+	code, out = run("conform", "--store", "memory,broken-ignores-expected-revision", "--label-filter", "store:cas", "--report", dir)
+	if code != 1 || !strings.Contains(out, "Conformance FAILED") {
+		t.Errorf("kubelab conform against a broken store: exit %d, want 1\n%s", code, out)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil || !strings.Contains(string(md), "broken-ignores-expected-revision") || !strings.Contains(string(md), "❌") {
+		t.Errorf("report.md (%v):\n%s", err, md)
+	}
+	// --rerun-failed runs the failures only: they fail again.
+	code, out = run("conform", "--rerun-failed", dir)
+	if code != 1 || strings.Contains(out, "target memory") {
+		t.Errorf("kubelab conform --rerun-failed: exit %d, want 1 without memory\n%s", code, out)
 	}
 }
