@@ -1,8 +1,6 @@
 package store
 
 import (
-	"context"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -93,14 +91,4 @@ func describeCRUD(t Target) {
 			Expect(string(f.get(ctx, k).Value)).To(Equal("updated!"), "List returned a slice the store still uses")
 		}, SpecTimeout(specTimeout))
 	})
-}
-
-// mustCreateAll creates the keys with their values and returns their revisions.
-func (f *fixture) mustCreateAll(ctx context.Context, kvs map[string]string) map[string]int64 {
-	GinkgoHelper()
-	revs := make(map[string]int64, len(kvs))
-	for k, v := range kvs {
-		revs[k] = f.create(ctx, k, v)
-	}
-	return revs
 }

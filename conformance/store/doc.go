@@ -14,4 +14,16 @@
 // capabilities spec.CapStoreDurable and spec.CapStoreTTL are skipped for a
 // target that does not claim them. conformance/conformance.yaml lists every
 // spec with the behaviour it requires.
+//
+// Running it:
+//
+//	go test ./conformance/store/                  # against memory, every spec, then the broken stores
+//	KUBELAB_STORE_SUITE_TARGET=broken-drops-watch-events go test -run '^TestSuite$' ./conformance/store/
+//	kubelab conform --suite store --store etcd,etcd-server
+//
+// The package's tests prove the suite: TestSuite runs it against the memory
+// plugin (or the store named by KUBELAB_STORE_SUITE_TARGET), and
+// TestBrokenStoresAreCaught runs it against every broken store of
+// fakes/store and checks that each fails on the capability meant to catch
+// it, and on no capability it has no business failing.
 package store

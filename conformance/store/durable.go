@@ -30,7 +30,9 @@ func describeDurability(t Target) {
 				f.reopen(ctx)
 				after := f.list(ctx, f.prefix, spec.ListOptions{})
 				Expect(describeKVs(after.Items)).To(Equal(describeKVs(before.Items)), "keys after reopening (round %d)", round)
-				Expect(f.get(ctx, c).Value).To(Equal(big), "a MaxValueSize value after reopening")
+				got := f.get(ctx, c)
+				Expect(got.Value).To(Equal(big), "a MaxValueSize value after reopening")
+				Expect([]int64{got.CreateRevision, got.ModRevision}).To(Equal([]int64{rc, rc}), "revisions of a key after reopening")
 				f.expectMissing(ctx, b)
 				Expect(f.revision(ctx)).To(BeNumerically(">=", last), "the store's revision must not go back")
 
@@ -41,7 +43,6 @@ func describeDurability(t Target) {
 				last = next
 				before = f.list(ctx, f.prefix, spec.ListOptions{})
 			}
-			_ = rc
 		}, SpecTimeout(specTimeout))
 	})
 }

@@ -61,6 +61,40 @@ func (f *fixture) setUp(ctx context.Context) {
 	f.prefix = "/kubelab-conformance/" + randomHex(8)
 	f.dataDir = specDataDir()
 	f.store = f.open(ctx)
+	ginkgo.DeferOnFailure(f.dump)
+}
+
+// dump adds the spec's keys to the report of a failed spec, the way the e2e
+// framework dumps a failed spec's namespace.
+func (f *fixture) dump() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	type listed struct {
+		res spec.ListResult
+		err error
+	}
+	done := make(chan listed, 1)
+	go func() {
+		res, err := f.store.List(ctx, f.prefix, spec.ListOptions{})
+		done <- listed{res, err}
+	}()
+	var res spec.ListResult
+	var err error
+	select {
+	case l := <-done:
+		res, err = l.res, l.err
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		ginkgo.AddReportEntry("keys under "+f.prefix, fmt.Sprintf("List failed: %v", err))
+		return
+	}
+	dump := describeKVs(res.Items)
+	if len(dump) > 100 {
+		dump = append(dump[:100], fmt.Sprintf("... and %d more", len(dump)-100))
+	}
+	ginkgo.AddReportEntry("keys under "+f.prefix, fmt.Sprintf("at revision %d:\n%s", res.Revision, strings.Join(dump, "\n")))
 }
 
 // open opens a store on f.dataDir and closes it when the spec ends.

@@ -166,11 +166,10 @@ var linModel = porcupine.Model{
 		in, out := input.(linInput), output.(linOutput)
 		var call string
 		switch in.kind {
-		case linGet, linList:
-			call = fmt.Sprintf("%s(k%d)", in.kind, in.key)
-			if in.kind == linList {
-				call = "list()"
-			}
+		case linGet:
+			call = fmt.Sprintf("get(k%d)", in.key)
+		case linList:
+			call = "list()"
 		case linCreate, linPut:
 			call = fmt.Sprintf("%s(k%d, %s)", in.kind, in.key, in.value)
 		case linCAS:

@@ -14,28 +14,36 @@ import (
 // Names of the broken store plugins.
 const (
 	// IgnoresExpectedRevision: Update ignores expectedModRevision, so every
-	// compare-and-swap succeeds (a lost update waiting to happen).
+	// compare-and-swap succeeds (a lost update waiting to happen). Caught
+	// by store:cas (also fails store:concurrency and store:linearizable).
 	IgnoresExpectedRevision = "broken-ignores-expected-revision"
 	// DropsWatchEvents: once a watch has delivered DropAfter events, it
-	// silently drops one event in every DropEvery. Light loads never see it.
+	// silently drops one event in every DropEvery. Light loads never see
+	// it. Caught by store:watch-reliable, a Slow spec, only.
 	DropsWatchEvents = "broken-drops-watch-events"
 	// ListNotAtOneRevision: List ignores opts.Revision and reads every page
-	// at the latest revision, so a paged list mixes revisions.
+	// at the latest revision, so a paged list mixes revisions. Caught by
+	// store:list (also fails store:watch-compacted: List at a compacted
+	// revision succeeds).
 	ListNotAtOneRevision = "broken-list-not-at-one-revision"
 	// DuplicatesOnResume: a watch after revision R replays the event at R
-	// too (an off-by-one between "after" and "from").
+	// too (an off-by-one between "after" and "from"). Caught by
+	// store:watch-resumable (also fails store:watch-unique and
+	// store:watch-compacted).
 	DuplicatesOnResume = "broken-duplicates-on-resume"
 	// StaleReadsUnderLoad: while other calls are in flight, Get answers
 	// from a read cache of up to StaleFor that writes do not invalidate.
 	// One call at a time always reads fresh. Its writes take WriteLatency
 	// longer, like a replicated store's, so that concurrent calls overlap.
+	// Caught by store:linearizable only: porcupine is what sees it.
 	StaleReadsUnderLoad = "broken-stale-reads-under-load"
 	// WatchSkipsCompacted: a watch from a compacted revision silently starts
-	// at the current revision instead of failing with ErrCompacted.
+	// at the current revision instead of failing with ErrCompacted. Caught
+	// by store:watch-compacted only.
 	WatchSkipsCompacted = "broken-watch-skips-compacted"
 	// LosesLastWriteOnReopen: claims spec.CapStoreDurable, but the last
 	// write before Close is gone when the same data directory is opened
-	// again.
+	// again. Caught by store:durable only.
 	LosesLastWriteOnReopen = "broken-loses-last-write-on-reopen"
 )
 
