@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -199,52 +200,35 @@ func MissingYAML(entries []GoldenEntry) ([]byte, error) {
 			es[i].Description = GoldenPlaceholder
 		}
 	}
-	// sigs.k8s.io/yaml orders keys alphabetically; entries read better with
-	// suite and name first, so each is written field by field.
+	// Written by hand rather than by a YAML encoder, which orders keys
+	// alphabetically and folds long lines: entries read best with suite and
+	// name first, and every value a one-line double-quoted (JSON) string,
+	// which YAML reads as it is.
 	var b strings.Builder
 	for _, e := range es {
-		fields := []struct {
-			key string
-			val any
-		}{
-			{"suite", e.Suite}, {"name", e.Name}, {"capability", e.Capability},
-			{"labels", e.Labels}, {"description", e.Description},
+		fmt.Fprintf(&b, "- suite: %s\n", jsonQuote(e.Suite))
+		fmt.Fprintf(&b, "  name: %s\n", jsonQuote(e.Name))
+		fmt.Fprintf(&b, "  capability: %s\n", jsonQuote(e.Capability))
+		if len(e.Labels) > 0 {
+			q := make([]string, len(e.Labels))
+			for i, l := range e.Labels {
+				q[i] = jsonQuote(l)
+			}
+			fmt.Fprintf(&b, "  labels: [%s]\n", strings.Join(q, ", "))
 		}
-		for i, f := range fields {
-			if f.key == "labels" && len(e.Labels) == 0 {
-				continue
-			}
-			v, err := yaml.Marshal(f.val)
-			if err != nil {
-				return nil, err
-			}
-			prefix := "  "
-			if i == 0 {
-				prefix = "- "
-			}
-			val := strings.TrimRight(string(v), "\n")
-			if f.key == "labels" {
-				val = flowList(e.Labels)
-			}
-			b.WriteString(prefix + f.key + ": " + indentContinuation(val) + "\n")
-		}
+		fmt.Fprintf(&b, "  description: %s\n", jsonQuote(e.Description))
 	}
 	return []byte(b.String()), nil
 }
 
-// flowList renders labels as a YAML flow sequence of quoted strings.
-func flowList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = fmt.Sprintf("%q", s)
+// jsonQuote returns s as a JSON string, which is also a YAML double-quoted
+// scalar.
+func jsonQuote(s string) string {
+	q, err := json.Marshal(s)
+	if err != nil { // a Go string always marshals
+		panic(err)
 	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// indentContinuation indents the continuation lines of a multi-line YAML
-// scalar so that it stays inside its entry.
-func indentContinuation(v string) string {
-	return strings.ReplaceAll(v, "\n", "\n    ")
+	return string(q)
 }
 
 // String explains the differences: what to add to the golden list and what

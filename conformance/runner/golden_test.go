@@ -91,7 +91,7 @@ func TestCompareGolden(t *testing.T) {
 		t.Errorf("missing = %v", got)
 	}
 	msg := d.String()
-	for _, want := range []string{"3 specs are missing", "- suite: store\n  name: B\n  capability: store:cas\n", runner.GoldenPlaceholder} {
+	for _, want := range []string{"3 specs are missing", "- suite: \"store\"\n  name: \"B\"\n  capability: \"store:cas\"\n", runner.GoldenPlaceholder} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("diff message lacks %q:\n%s", want, msg)
 		}

@@ -103,7 +103,7 @@ func TestConformListGolden(t *testing.T) {
 	golden := filepath.Join(t.TempDir(), "conformance.yaml")
 	// Bootstrapping: no file yet, every spec is printed.
 	code, out, errOut, _ := kubelab(t, "conform", "--list", "--golden", "--golden-file", golden, "--target", "fake=good")
-	if code != cli.ExitFailed || strings.Count(out, "- suite: fake") != 4 {
+	if code != cli.ExitFailed || strings.Count(out, `- suite: "fake"`) != 4 {
 		t.Fatalf("bootstrap: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	entries, err := runner.ParseGolden([]byte(out))
@@ -121,7 +121,7 @@ func TestConformListGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _, _ = kubelab(t, "conform", "--list", "--golden", "--golden-file", golden, "--target", "fake=good")
-	if code != cli.ExitFailed || strings.Count(out, "- suite: fake") != 1 || !strings.Contains(out, entries[0].Name) {
+	if code != cli.ExitFailed || strings.Count(out, `- suite: "fake"`) != 1 || !strings.Contains(out, entries[0].Name) {
 		t.Errorf("one missing entry: exit %d\n%s", code, out)
 	}
 
