@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,10 +230,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts spec.ListOptions) 
 		res.Revision = resp.Header.Revision
 	}
 	res.More = resp.More
-	res.Items = make([]spec.KeyValue, len(resp.Kvs))
-	for i, kv := range resp.Kvs {
-		res.Items[i] = keyValue(kv)
-	}
+	res.Items = keyValues(resp.Kvs)
 	return res, nil
 }
 
@@ -461,6 +459,34 @@ func keyValue(kv *mvccpb.KeyValue) spec.KeyValue {
 		CreateRevision: kv.CreateRevision,
 		ModRevision:    kv.ModRevision,
 	}
+}
+
+// keyValues converts the key-values of a range response. The keys are
+// copied into one string that the returned keys share, so a large List costs
+// one allocation for its keys rather than one per key.
+func keyValues(kvs []*mvccpb.KeyValue) []spec.KeyValue {
+	size := 0
+	for _, kv := range kvs {
+		size += len(kv.Key)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, kv := range kvs {
+		sb.Write(kv.Key)
+	}
+	keys := sb.String()
+	items := make([]spec.KeyValue, len(kvs))
+	off := 0
+	for i, kv := range kvs {
+		items[i] = spec.KeyValue{
+			Key:            keys[off : off+len(kv.Key)],
+			Value:          nonNil(kv.Value),
+			CreateRevision: kv.CreateRevision,
+			ModRevision:    kv.ModRevision,
+		}
+		off += len(kv.Key)
+	}
+	return items
 }
 
 // nonNil turns the nil that protobuf decodes an empty value into back into

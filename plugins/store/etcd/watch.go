@@ -108,11 +108,10 @@ func (w *watcher) end() { w.endOnce.Do(func() { close(w.ending) }) }
 
 func (w *watcher) run(ch clientv3.WatchChan) {
 	defer func() {
+		// Cancelling the watch's ctx is all etcd's client needs to let go of
+		// it; its channel is not drained, as the client closes it only once
+		// it can reach a server again.
 		w.cancel()
-		// Let etcd's client finish with the stream before our channel
-		// reports the end: drain what it still delivers.
-		for range ch {
-		}
 		w.store.mu.Lock()
 		delete(w.store.watchers, w)
 		w.store.mu.Unlock()
