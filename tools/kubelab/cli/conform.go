@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -164,7 +165,11 @@ func runConform(cmd *cobra.Command, r *runner.Runner, f *conformFlags) error {
 		fprintf(errOut, "JUnit: %s\n", f.junit)
 	}
 	if err != nil {
-		fprintf(errOut, "kubelab: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			fprintf(errOut, "kubelab: interrupted; the report covers what ran\n")
+		} else {
+			fprintf(errOut, "kubelab: %v\n", err)
+		}
 		return exitError{ExitFailed}
 	}
 	if rep.Failed() {
