@@ -17,7 +17,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/runner"
 	"github.com/kubelab/kubelab/conformance/runner/runnertest"
-	brokenstore "github.com/kubelab/kubelab/fakes/store"
+	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 }
 
 // testRunner runs the fake suite, and the real store suite over the
-// memory store and the broken stores of fakes/store.
+// memory store and the broken stores of fakes/brokenstore.
 func testRunner() *runner.Runner {
 	reg := spec.NewRegistry()
 	spec.MustRegister(reg.RegisterStore(memory.Plugin()))

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/kubelab/kubelab/conformance/runner"
-	brokenstore "github.com/kubelab/kubelab/fakes/store"
+	"github.com/kubelab/kubelab/fakes/brokenstore"
 )
 
 // TestStoreSuiteCatchesABrokenStore runs the real store suite through the

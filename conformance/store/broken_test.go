@@ -15,7 +15,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/conformance/store"
-	brokenstore "github.com/kubelab/kubelab/fakes/store"
+	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -87,7 +87,7 @@ func tailOf(out []byte) string {
 }
 
 // TestBrokenStoresAreCaught runs the suite against every broken store of
-// fakes/store, each in a child process, and checks that each fails on the
+// fakes/brokenstore, each in a child process, and checks that each fails on the
 // capability meant to catch it and on no capability it has no business
 // failing.
 func TestBrokenStoresAreCaught(t *testing.T) {

@@ -24,6 +24,6 @@
 // The package's tests prove the suite: TestSuite runs it against the memory
 // plugin (or the store named by KUBELAB_STORE_SUITE_TARGET), and
 // TestBrokenStoresAreCaught runs it against every broken store of
-// fakes/store and checks that each fails on the capability meant to catch
+// fakes/brokenstore and checks that each fails on the capability meant to catch
 // it, and on no capability it has no business failing.
 package store

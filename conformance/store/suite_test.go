@@ -9,13 +9,13 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/kubelab/kubelab/conformance/store"
-	brokenstore "github.com/kubelab/kubelab/fakes/store"
+	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 )
 
 // targetEnv names the plugin TestSuite runs against: "memory" (the default)
-// or one of the broken stores of fakes/store.
+// or one of the broken stores of fakes/brokenstore.
 const targetEnv = "KUBELAB_STORE_SUITE_TARGET"
 
 // plugins are the stores TestSuite knows, by name.

@@ -3,7 +3,7 @@
 // and for building a kubelab of your own with more plugins.
 //
 // Besides the built-in plugins (plugins/builtin), the binary registers the
-// deliberately broken stores of fakes/store, built over the memory store.
+// deliberately broken stores of fakes/brokenstore, built over the memory store.
 // Their names start with "broken-", so `kubelab conform` never runs them by
 // default; name one to watch the store suite catch it:
 //
@@ -14,7 +14,7 @@ import (
 	"os"
 
 	"github.com/kubelab/kubelab/conformance/runner"
-	brokenstore "github.com/kubelab/kubelab/fakes/store"
+	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/builtin"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -47,6 +48,11 @@ func TestConformPassingExitsZero(t *testing.T) {
 	}
 	if len(ran) != 4 || !strings.Contains(out, "Conformance PASSED") || !strings.Contains(out, "PASS 2 passed") {
 		t.Errorf("ran %v; output:\n%s", ran, out)
+	}
+	// CI reads the last line as the runner's closing line.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; !regexp.MustCompile(`^conformance: \d+ passed, \d+ failed, \d+ skipped$`).MatchString(last) {
+		t.Errorf("last line %q is not \"conformance: N passed, N failed, N skipped\"", last)
 	}
 }
 

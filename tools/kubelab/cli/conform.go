@@ -148,6 +148,13 @@ func runConform(cmd *cobra.Command, r *runner.Runner, f *conformFlags) error {
 	if rep == nil {
 		return err
 	}
+	// Where the reports are goes first, so that the verdict is the last line.
+	if f.reportDir != "" {
+		fprintf(errOut, "Report: %s\n", filepath.Join(f.reportDir, runner.ReportMarkdownFile))
+	}
+	if f.junit != "" {
+		fprintf(errOut, "JUnit: %s\n", f.junit)
+	}
 	switch {
 	case f.list && f.golden:
 		if gerr := printGolden(out, errOut, rep, f.goldenFile); gerr != nil {
@@ -157,12 +164,6 @@ func runConform(cmd *cobra.Command, r *runner.Runner, f *conformFlags) error {
 		printList(out, rep)
 	default:
 		_ = rep.WriteText(out)
-	}
-	if f.reportDir != "" {
-		fprintf(errOut, "Report: %s\n", filepath.Join(f.reportDir, runner.ReportMarkdownFile))
-	}
-	if f.junit != "" {
-		fprintf(errOut, "JUnit: %s\n", f.junit)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
