@@ -22,18 +22,19 @@ if ((${#missing[@]} > 0)); then
 	fi
 	echo "deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	# The package's postinst may try to start a system etcd service; kubelab
-	# never uses it (no systemd here), and policy-rc.d keeps it from starting
-	# where there is an init system.
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.kubelab
-	chmod +x /usr/sbin/policy-rc.d.kubelab
+	log=$(mktemp)
+	trap 'rm -f "$log"' EXIT
+	fail() { cat "$log" >&2; echo "deps: installing ${missing[*]} failed" >&2; exit 1; }
+	apt-get update -qq >"$log" 2>&1 || fail
+	# etcd-server's postinst would start a system etcd service where there is
+	# an init system; kubelab never uses it, so a temporary policy-rc.d
+	# (when the machine has none) keeps it from starting.
 	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		cp /usr/sbin/policy-rc.d.kubelab /usr/sbin/policy-rc.d
-		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f "$log" /usr/sbin/policy-rc.d' EXIT
 	fi
-	rm -f /usr/sbin/policy-rc.d.kubelab
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1 || fail
 fi
 
 if ! command -v go >/dev/null; then
