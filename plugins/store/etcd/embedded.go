@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +38,34 @@ type embedded struct {
 	// tmpDir is the data dir New created, removed by close; "" when the
 	// caller gave one.
 	tmpDir string
+	// lock holds an exclusive flock on the data dir's lockFile while the
+	// server runs.
+	lock *os.File
+}
+
+// lockFile is the file in a data dir that a running store locks.
+const lockFile = ".kubelab-etcd.lock"
+
+// ErrDataDirInUse is wrapped by New's error when another store (in this or
+// another process) runs an embedded server on the same data dir.
+var ErrDataDirInUse = errors.New("data dir in use by another etcd store")
+
+// lockDir takes an exclusive, non-blocking flock on dir's lockFile. The lock
+// goes with the returned file: closing it, or the process's death, releases
+// it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("etcd store: locking data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("etcd store: %q: %w", dir, ErrDataDirInUse)
+		}
+		return nil, fmt.Errorf("etcd store: locking data dir %q: %w", dir, err)
+	}
+	return f, nil
 }
 
 // startEmbedded starts a single-member etcd server on free loopback ports
@@ -57,6 +86,16 @@ func startEmbedded(ctx context.Context, o Options, lg *zap.Logger) (_ *embedded,
 	defer func() {
 		if err != nil && srv.tmpDir != "" {
 			os.RemoveAll(srv.tmpDir)
+		}
+	}()
+	// etcd would wait forever for the lock of a data dir that another
+	// server holds; fail at once instead.
+	if srv.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			srv.lock.Close()
 		}
 	}()
 
@@ -138,6 +177,7 @@ func embeddedConfig(dir string, clientPort, peerPort int, o Options, lg *zap.Log
 // ports and files, and removes the temporary data dir, if any.
 func (srv *embedded) close() error {
 	srv.etcd.Close()
+	srv.lock.Close()
 	if srv.tmpDir != "" {
 		if err := os.RemoveAll(srv.tmpDir); err != nil {
 			return fmt.Errorf("etcd store: removing temporary data dir: %w", err)

@@ -296,3 +296,14 @@ func TestDurableAcrossReopen(t *testing.T) {
 		t.Errorf("List after reopening: %d items, %v", len(res.Items), err)
 	}
 }
+
+func TestDataDirInUse(t *testing.T) {
+	dir := tmpfsDir(t)
+	openEmbedded(t, etcd.Options{DataDir: dir})
+	if s, err := etcd.New(testCtx(t), etcd.Options{DataDir: dir}); !errors.Is(err, etcd.ErrDataDirInUse) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("second store on one data dir: %v, want ErrDataDirInUse", err)
+	}
+}

@@ -16,18 +16,23 @@ import (
 
 // BenchmarkStores runs the storebench suite side by side on:
 //
-//   - memory: the in-memory store (a fresh one per sub-benchmark);
+//   - memory: the in-memory store;
 //   - etcd: the etcd plugin on an embedded etcd server;
 //   - clientv3: the same operations written directly with clientv3 (Txn,
-//     Get, Watch) through the very client of that same embedded server, so
-//     that the difference between the two is the plugin's own overhead.
+//     Get, Watch) through the client of an embedded server the plugin
+//     started, so that the difference between etcd and clientv3 is the
+//     plugin's own overhead.
 //
-// The embedded server's data dir is on tmpfs (/dev/shm) when the machine has
-// it, so fsync is nearly free and the etcd figures measure etcd's request
-// path rather than the disk; with a real disk every write also pays an
-// fsync of etcd's WAL (0.1 to 10 ms depending on the device). The server
-// runs with fsync enabled, as in production. Setting STOREBENCH_DIR to a
-// directory puts the data dir there instead (e.g. on a disk).
+// Every sub-benchmark gets a fresh store (and so a fresh etcd server of the
+// same configuration): sharing one server would bias whichever variant runs
+// second with a bigger database and heap.
+//
+// The embedded servers' data dirs are on tmpfs (/dev/shm) when the machine
+// has it, so fsync is nearly free and the etcd figures measure etcd's
+// request path rather than the disk; with a real disk every write also pays
+// an fsync of etcd's WAL (0.1 to 10 ms depending on the device). The servers
+// run with fsync enabled, as in production. Setting STOREBENCH_DIR to a
+// directory puts the data dirs there instead (e.g. on a disk).
 func BenchmarkStores(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
 		storebench.Run(b, func(b *testing.B) spec.Store {
@@ -36,20 +41,23 @@ func BenchmarkStores(b *testing.B) {
 			return s
 		})
 	})
+	b.Run("etcd", func(b *testing.B) {
+		storebench.Run(b, func(b *testing.B) spec.Store { return openEtcd(b) })
+	})
+	b.Run("clientv3", func(b *testing.B) {
+		runClientv3(b, func(b *testing.B) *clientv3.Client { return openEtcd(b).Client() })
+	})
+}
 
-	dir := tmpfsDir(b)
-	b.Logf("etcd data dir: %s", dir)
-	s, err := etcd.New(b.Context(), etcd.Options{DataDir: dir})
+// openEtcd opens the etcd plugin on a fresh embedded server whose data dir
+// is on tmpfs, and closes it at the end of the benchmark.
+func openEtcd(b *testing.B) *etcd.Store {
+	s, err := etcd.New(b.Context(), etcd.Options{DataDir: tmpfsDir(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	b.Run("etcd", func(b *testing.B) {
-		storebench.Run(b, func(*testing.B) spec.Store { return s })
-	})
-	b.Run("clientv3", func(b *testing.B) {
-		runClientv3(b, s.Client())
-	})
+	b.Cleanup(func() { s.Close() })
+	return s
 }
 
 // tmpfsDir returns a new directory under $STOREBENCH_DIR, else on /dev/shm
@@ -71,11 +79,11 @@ func tmpfsDir(b *testing.B) string {
 // runClientv3 mirrors storebench.Run operation by operation with clientv3
 // calls: the same keys, values, transactions and watch options as the etcd
 // plugin, without its validation, error mapping and conversion to spec types.
-func runClientv3(b *testing.B, cli *clientv3.Client) {
+func runClientv3(b *testing.B, open func(b *testing.B) *clientv3.Client) {
 	value := string(storebench.Value)
 
 	b.Run("Create", func(b *testing.B) {
-		ctx, prefix := b.Context(), storebench.Prefix("create")
+		cli, ctx, prefix := open(b), b.Context(), storebench.Prefix("create")
 		i := 0
 		for b.Loop() {
 			key := fmt.Sprintf("%s%09d", prefix, i)
@@ -91,7 +99,7 @@ func runClientv3(b *testing.B, cli *clientv3.Client) {
 	})
 
 	b.Run("UpdateCAS", func(b *testing.B) {
-		ctx, prefix := b.Context(), storebench.Prefix("update")
+		cli, ctx, prefix := open(b), b.Context(), storebench.Prefix("update")
 		key := prefix + "k"
 		rev := rawCreate(b, cli, key, value)
 		for b.Loop() {
@@ -108,7 +116,7 @@ func runClientv3(b *testing.B, cli *clientv3.Client) {
 	})
 
 	b.Run("Get", func(b *testing.B) {
-		ctx, prefix := b.Context(), storebench.Prefix("get")
+		cli, ctx, prefix := open(b), b.Context(), storebench.Prefix("get")
 		key := prefix + "k"
 		rawCreate(b, cli, key, value)
 		for b.Loop() {
@@ -120,7 +128,7 @@ func runClientv3(b *testing.B, cli *clientv3.Client) {
 	})
 
 	b.Run("List10k", func(b *testing.B) {
-		ctx, prefix := b.Context(), storebench.Prefix("list")
+		cli, ctx, prefix := open(b), b.Context(), storebench.Prefix("list")
 		for i := range storebench.ListKeys {
 			rawCreate(b, cli, storebench.ListKey(prefix, i), value)
 		}
@@ -137,7 +145,7 @@ func runClientv3(b *testing.B, cli *clientv3.Client) {
 	})
 
 	b.Run("WatchLatency", func(b *testing.B) {
-		ctx, prefix := b.Context(), storebench.Prefix("watch")
+		cli, ctx, prefix := open(b), b.Context(), storebench.Prefix("watch")
 		key := prefix + "k"
 		rev := rawCreate(b, cli, key, value)
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
