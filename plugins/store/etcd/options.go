@@ -63,11 +63,14 @@ type Options struct {
 	// MinServerRequestBytes to take values of spec.MaxValueSize bytes.
 	Endpoints []string
 
-	// DataDir is the embedded server's data directory (etcd's --data-dir).
-	// It is created if missing and kept by Close, so opening a Store with the
-	// same DataDir again finds the data. When empty, New creates a temporary
-	// directory and Close removes it (nothing is durable then). Ignored with
-	// Endpoints.
+	// DataDir is the embedded server's data directory (etcd's --data-dir:
+	// etcd keeps its WAL and database under "member/" in it). It is created
+	// if missing and kept by Close, so opening a Store with the same DataDir
+	// again finds the data, also after a crash. While the store is open it
+	// holds a lock on the directory (the file .kubelab-etcd.lock in it); a
+	// second store on the same DataDir fails with ErrDataDirInUse. When
+	// empty, New creates a temporary directory and Close removes it
+	// (nothing is durable then). Ignored with Endpoints.
 	DataDir string
 
 	// Logger receives etcd's logs at LogLevel and above; nil discards them.
