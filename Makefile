@@ -30,6 +30,7 @@ test: deps lint unit conformance
 
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -timeout 20m ./spec/... ./plugins/store/memory/... ./conformance/runner/...
 
 conformance: build
 	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
