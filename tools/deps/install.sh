@@ -5,9 +5,11 @@
 #   etcd-server   a real external etcd (/usr/bin/etcd), the store suite's
 #                 "etcd-server" target and the 3-member cluster test
 #   iproute2      ip netns / veth for node and pod namespaces
+#   busybox-static  the busybox test image (one static binary)
+#   nftables      the nft command, to inspect and clean up kubelab's tables
 set -euo pipefail
 
-packages=(etcd-server iproute2)
+packages=(etcd-server iproute2 busybox-static nftables)
 
 missing=()
 for p in "${packages[@]}"; do
