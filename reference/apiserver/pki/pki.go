@@ -415,3 +415,36 @@ func exists(path string) (bool, error) {
 		return false, err
 	}
 }
+
+// ServerTLSConfig returns a TLS configuration (TLS 1.2 or later) that serves
+// the serving pair and asks clients for a certificate signed by ca without
+// requiring one (tls.VerifyClientCertIfGiven), so bearer-token clients still
+// connect; a presented certificate that does not verify fails the handshake.
+// The API server's authenticator checks the certificate again per request.
+func ServerTLSConfig(serving *KeyPair, ca *CA) (*tls.Config, error) {
+	c, err := serving.TLSCertificate()
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{c},
+		ClientCAs:    ca.Pool(),
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}, nil
+}
+
+// ClientTLSConfig returns a TLS configuration that trusts only ca and
+// presents client (nil: no client certificate).
+func ClientTLSConfig(ca *CA, client *KeyPair) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca.Pool()}
+	if client != nil {
+		c, err := client.TLSCertificate()
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
+}
