@@ -25,9 +25,12 @@
 package imagestore
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -80,37 +83,59 @@ func notFound(ref string) error {
 // same root.
 type Store struct {
 	root string
+
+	// writeMu serialises this process's writers of images.json; the flock
+	// on root/lock serialises them with other processes'.
+	writeMu sync.Mutex
+
+	mu    sync.Mutex // guards the fields below: the cached images.json
+	cache *catalog
+	stamp fileStamp
 }
 
 // Open opens the image store under root, creating the directory and its
 // layout when missing, and removes what an interrupted import or unpack left
-// under root/tmp (only when no other process holds the store's lock).
+// under root/tmp (entries no live process holds a lock on).
 func Open(root string) (*Store, error) {
-	return nil, errors.New("imagestore: not implemented yet")
+	if root == "" {
+		return nil, fmt.Errorf("image store root: empty path: %w", spec.ErrInvalid)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("image store root %q: %w", root, err)
+	}
+	for _, d := range []string{abs, filepath.Join(abs, "blobs"), filepath.Join(abs, "rootfs"), filepath.Join(abs, "tmp")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("image store: %w", err)
+		}
+	}
+	// The root itself must let unprivileged container users traverse into
+	// rootfs/ (containers run as any uid); blobs stay private.
+	for _, d := range []string{abs, filepath.Join(abs, "rootfs")} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			return nil, fmt.Errorf("image store: %w", err)
+		}
+	}
+	s := &Store{root: abs}
+	s.cleanTmp()
+	return s, nil
 }
 
 // Root returns the store's root directory.
 func (s *Store) Root() string { return s.root }
 
-// Import imports every image named in an OCI image archive — a tar (or
-// gzip-compressed tar) of an OCI image layout, as `ctr images export` and
-// skopeo's oci-archive: transport write — or an OCI image layout directory
-// at path. Image names come from each index.json descriptor's
-// "io.containerd.image.name" and "org.opencontainers.image.ref.name"
-// annotations, normalised; a ref.name that is only a tag (containerd's
-// exports) is ignored when the containerd name is present. Multi-platform
-// indexes are resolved to the host's platform (linux/GOARCH).
-//
-// Every blob's digest and size is verified against its descriptor. A name
-// that already names another image moves to the new one. Import returns the
-// imported images; it is all-or-nothing: on error, nothing new is visible.
-func (s *Store) Import(ctx context.Context, path string) ([]Image, error) {
-	return nil, errors.New("imagestore: not implemented yet")
-}
-
 // List returns every image in the store, sorted by ID.
 func (s *Store) List() ([]Image, error) {
-	return nil, errors.New("imagestore: not implemented yet")
+	cat, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Image, 0, len(cat.Images))
+	for _, r := range cat.Images {
+		out = append(out, r.image())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // Get returns the image ref refers to: a name (normalised: "busybox" finds
@@ -120,7 +145,15 @@ func (s *Store) List() ([]Image, error) {
 // gives an error wrapping ErrNotFound (= spec.ErrNotFound); a prefix that
 // matches several images wraps ErrAmbiguous.
 func (s *Store) Get(ref string) (Image, error) {
-	return Image{}, notFound(ref)
+	cat, err := s.load()
+	if err != nil {
+		return Image{}, err
+	}
+	r, err := cat.resolve(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	return r.image(), nil
 }
 
 // Remove removes the image ref refers to (resolved as by Get) with all its
@@ -128,16 +161,28 @@ func (s *Store) Get(ref string) (Image, error) {
 // It does not know whether containers still use the root filesystem: the
 // runtime must not remove an image its containers run from.
 func (s *Store) Remove(ref string) error {
-	return notFound(ref)
-}
-
-// Unpacked returns the directory holding the root filesystem of the image
-// ref refers to, unpacking its layers in order the first time (whiteouts
-// honoured, ownership and modes kept, device nodes only when running as
-// root, every path kept inside the directory). The directory is shared by
-// every caller and must be treated as read-only: the runtime mounts it as
-// the lower layer of an overlay. Concurrent calls for one image unpack it
-// once; a failed or interrupted unpack leaves nothing visible.
-func (s *Store) Unpacked(ctx context.Context, ref string) (dir string, err error) {
-	return "", notFound(ref)
+	return s.update(func(cat *catalog) (func(), error) {
+		r, err := cat.resolve(ref)
+		if err != nil {
+			return nil, err
+		}
+		delete(cat.Images, r.ID)
+		used := cat.blobsInUse()
+		var garbage []digest.Digest
+		for _, d := range r.blobs() {
+			if !used[d] {
+				garbage = append(garbage, d)
+			}
+		}
+		id := r.ID
+		// After images.json no longer names the image: drop its rootfs
+		// (under its unpack lock, so no unpack of it is in flight) and its
+		// unshared blobs. A crash in between leaves only unreferenced files.
+		return func() {
+			s.removeRootfs(id)
+			for _, d := range garbage {
+				_ = os.Remove(s.blobPath(d))
+			}
+		}, nil
+	})
 }
