@@ -1,0 +1,92 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericrequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kubelab/kubelab/reference/apiserver/authn"
+)
+
+// RequestInfoFrom returns the RequestInfo that Middleware stored in ctx
+// (k8s.io/apiserver's context key, so upstream code finds it too).
+var RequestInfoFrom = genericrequest.RequestInfoFrom
+
+// Middleware authorizes each request with az and passes it to next with its
+// RequestInfo in the context (see RequestInfoFrom). It must run after
+// authn.Middleware, which puts the user in the context. It answers:
+//   - 500 InternalError when there is no user in the context, az fails,
+//     or the path names no resource (as kube-apiserver does for
+//     "/api/v1/watch");
+//   - 403 Forbidden (see Forbidden) when az does not allow the request.
+func Middleware(az Authorizer, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		u, ok := authn.UserFrom(req.Context())
+		if !ok {
+			authn.WriteStatus(w, apierrors.NewInternalError(errors.New("no user in request context")))
+			return
+		}
+		info, err := ParseRequestInfo(req)
+		if err != nil {
+			authn.WriteStatus(w, apierrors.NewInternalError(fmt.Errorf("failed to create RequestInfo: %w", err)))
+			return
+		}
+		req = req.WithContext(genericrequest.WithRequestInfo(req.Context(), info))
+		attrs := Attributes(u, info)
+		decision, reason, err := az.Authorize(req.Context(), attrs)
+		if err != nil && decision != authorizer.DecisionAllow {
+			authn.WriteStatus(w, apierrors.NewInternalError(err))
+			return
+		}
+		if decision != authorizer.DecisionAllow {
+			authn.WriteStatus(w, Forbidden(attrs, reason))
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// Forbidden returns kube-apiserver's 403 for a denied request, built with
+// apierrors.NewForbidden, e.g.
+//
+//	pods is forbidden: User "x" cannot list resource "pods" in API group "" in the namespace "default"
+//	nodes "n1" is forbidden: User "x" cannot get resource "nodes" in API group "" at the cluster scope
+//	forbidden: User "x" cannot get path "/metrics"
+//
+// with ": <reason>" appended when reason is not empty.
+func Forbidden(attrs authorizer.Attributes, reason string) *apierrors.StatusError {
+	msg := ForbiddenMessage(attrs)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	gr := schema.GroupResource{Group: attrs.GetAPIGroup(), Resource: attrs.GetResource()}
+	return apierrors.NewForbidden(gr, attrs.GetName(), errors.New(msg))
+}
+
+// ForbiddenMessage is the part of the 403 message that says who could not
+// do what: `User "x" cannot list resource "pods" in API group "" in the
+// namespace "default"` (or "at the cluster scope", or `cannot get path
+// "/p"` for a non-resource request). A subresource is shown as
+// "pods/status".
+func ForbiddenMessage(attrs authorizer.Attributes) string {
+	name := ""
+	if u := attrs.GetUser(); u != nil {
+		name = u.GetName()
+	}
+	if !attrs.IsResourceRequest() {
+		return fmt.Sprintf("User %q cannot %s path %q", name, attrs.GetVerb(), attrs.GetPath())
+	}
+	resource := attrs.GetResource()
+	if sub := attrs.GetSubresource(); sub != "" {
+		resource += "/" + sub
+	}
+	if ns := attrs.GetNamespace(); ns != "" {
+		return fmt.Sprintf("User %q cannot %s resource %q in API group %q in the namespace %q", name, attrs.GetVerb(), resource, attrs.GetAPIGroup(), ns)
+	}
+	return fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope", name, attrs.GetVerb(), resource, attrs.GetAPIGroup())
+}
