@@ -1,0 +1,145 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	utilexec "k8s.io/utils/exec"
+
+	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+)
+
+// maxExecOutput caps each of ExecSync's stdout and stderr.
+const maxExecOutput = 16 << 20
+
+// cappedBuffer keeps the first max bytes written and drops the rest.
+type cappedBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
+}
+
+// ExecSync implements CRI: it runs cmd in the container's network, UTS, IPC
+// and PID namespaces, rooted in the container's root filesystem (through
+// /proc/PID/root, since a thread of a multi-threaded process cannot join a
+// mount namespace), in its cgroups, with its environment and working
+// directory. A non-zero exit is a k8s.io/utils/exec.CodeExitError, as
+// k8s.io/cri-client returns it; a timeout is DeadlineExceeded.
+func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
+	if len(cmd) == 0 {
+		return nil, nil, status.Error(codes.InvalidArgument, "exec: empty command")
+	}
+	r.mu.Lock()
+	c, err := r.lookupContainerLocked(containerID)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, nil, err
+	}
+	r.refreshLocked(c)
+	if c.State != stateRunning {
+		st := c.State
+		r.mu.Unlock()
+		return nil, nil, status.Errorf(codes.FailedPrecondition, "container %q is %s, not running", c.ID, st)
+	}
+	pid, pidStart, cgroups, id := c.Pid, c.PidStart, c.Cgroups, c.ID
+	r.mu.Unlock()
+	sp, err := readShimSpec(r.containerDir(id))
+	if err != nil {
+		return nil, nil, errInternal("exec in %q: %v", id, err)
+	}
+
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	path, err := lookPath(root, cmd[0], sp.Env)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "exec in container %q: %v", id, err)
+	}
+	cwd := sp.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	stdout := &cappedBuffer{max: maxExecOutput}
+	stderr := &cappedBuffer{max: maxExecOutput}
+	p := &exec.Cmd{
+		Path: path, Args: cmd, Env: sp.Env, Dir: cwd, Stdout: stdout, Stderr: stderr,
+		SysProcAttr: &syscall.SysProcAttr{Chroot: root, Setpgid: true},
+		// Background children that keep the output open do not hold
+		// ExecSync beyond the command's own exit for long.
+		WaitDelay: time.Second,
+	}
+	nss := []nsenter.Namespace{}
+	for _, n := range []struct {
+		name string
+		typ  int
+	}{{"net", unix.CLONE_NEWNET}, {"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"pid", unix.CLONE_NEWPID}} {
+		nss = append(nss, nsenter.Namespace{Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n.name), Type: n.typ})
+	}
+	if processStartTime(pid) != pidStart {
+		return nil, nil, status.Errorf(codes.FailedPrecondition, "container %q is not running", id)
+	}
+	if err := nsenter.DoAll(nss, p.Start); err != nil {
+		return nil, nil, status.Errorf(codes.Unknown, "exec %q in container %q: %v", cmd[0], id, err)
+	}
+	_ = addToCgroups(cgroups, p.Process.Pid)
+	done := make(chan error, 1)
+	go func() { done <- p.Wait() }()
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case err = <-done:
+	case <-timer:
+		_ = unix.Kill(-p.Process.Pid, unix.SIGKILL)
+		<-done
+		return stdout.Bytes(), stderr.Bytes(), status.Errorf(codes.DeadlineExceeded, "exec %q in container %q timed out after %v", strings.Join(cmd, " "), id, timeout)
+	case <-ctx.Done():
+		_ = unix.Kill(-p.Process.Pid, unix.SIGKILL)
+		<-done
+		return stdout.Bytes(), stderr.Bytes(), status.FromContextError(ctx.Err()).Err()
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code := ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		return stdout.Bytes(), stderr.Bytes(), utilexec.CodeExitError{
+			Err:  fmt.Errorf("command '%s' exited with %d: %s", strings.Join(cmd, " "), code, stderr.Bytes()),
+			Code: code,
+		}
+	}
+	if err != nil {
+		return nil, nil, errInternal("exec in container %q: %v", id, err)
+	}
+	return stdout.Bytes(), stderr.Bytes(), nil
+}
+
+var _ io.Writer = (*cappedBuffer)(nil)

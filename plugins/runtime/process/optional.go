@@ -1,0 +1,90 @@
+package process
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The optional CRI methods: each returns a gRPC Unimplemented status.
+
+// UpdateContainerResources is not implemented.
+func (r *Runtime) UpdateContainerResources(ctx context.Context, containerID string, resources *runtimeapi.ContainerResources) error {
+	return unimplemented("UpdateContainerResources")
+}
+
+// Exec (streaming) is not implemented; ExecSync is.
+func (r *Runtime) Exec(ctx context.Context, request *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
+	return nil, unimplemented("Exec")
+}
+
+// Attach is not implemented.
+func (r *Runtime) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
+	return nil, unimplemented("Attach")
+}
+
+// ReopenContainerLog is not implemented.
+func (r *Runtime) ReopenContainerLog(ctx context.Context, containerID string) error {
+	return unimplemented("ReopenContainerLog")
+}
+
+// CheckpointContainer is not implemented.
+func (r *Runtime) CheckpointContainer(ctx context.Context, options *runtimeapi.CheckpointContainerRequest) error {
+	return unimplemented("CheckpointContainer")
+}
+
+// GetContainerEvents is not implemented.
+func (r *Runtime) GetContainerEvents(ctx context.Context, containerEventsCh chan *runtimeapi.ContainerEventResponse, connectionEstablishedCallback func(runtimeapi.RuntimeService_GetContainerEventsClient)) error {
+	return unimplemented("GetContainerEvents")
+}
+
+// PortForward is not implemented.
+func (r *Runtime) PortForward(ctx context.Context, request *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
+	return nil, unimplemented("PortForward")
+}
+
+// UpdatePodSandboxResources is not implemented.
+func (r *Runtime) UpdatePodSandboxResources(ctx context.Context, request *runtimeapi.UpdatePodSandboxResourcesRequest) (*runtimeapi.UpdatePodSandboxResourcesResponse, error) {
+	return nil, unimplemented("UpdatePodSandboxResources")
+}
+
+// CheckpointPod is not implemented.
+func (r *Runtime) CheckpointPod(ctx context.Context, options *runtimeapi.CheckpointPodRequest) error {
+	return unimplemented("CheckpointPod")
+}
+
+// RestorePod is not implemented.
+func (r *Runtime) RestorePod(ctx context.Context, options *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
+	return nil, unimplemented("RestorePod")
+}
+
+// PodSandboxStats is not implemented.
+func (r *Runtime) PodSandboxStats(ctx context.Context, podSandboxID string) (*runtimeapi.PodSandboxStats, error) {
+	return nil, unimplemented("PodSandboxStats")
+}
+
+// ListPodSandboxStats is not implemented.
+func (r *Runtime) ListPodSandboxStats(ctx context.Context, filter *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
+	return nil, unimplemented("ListPodSandboxStats")
+}
+
+// ListMetricDescriptors is not implemented.
+func (r *Runtime) ListMetricDescriptors(ctx context.Context) ([]*runtimeapi.MetricDescriptor, error) {
+	return nil, unimplemented("ListMetricDescriptors")
+}
+
+// ListPodSandboxMetrics is not implemented.
+func (r *Runtime) ListPodSandboxMetrics(ctx context.Context) ([]*runtimeapi.PodSandboxMetrics, error) {
+	return nil, unimplemented("ListPodSandboxMetrics")
+}
+
+// UpdateRuntimeConfig accepts and ignores the pod CIDR the kubelet sends
+// (the runtime's Network is configured when it starts).
+func (r *Runtime) UpdateRuntimeConfig(ctx context.Context, runtimeConfig *runtimeapi.RuntimeConfig) error {
+	return nil
+}
+
+// RuntimeConfig reports the cgroup driver: cgroupfs.
+func (r *Runtime) RuntimeConfig(ctx context.Context) (*runtimeapi.RuntimeConfigResponse, error) {
+	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: runtimeapi.CgroupDriver_CGROUPFS}}, nil
+}

@@ -1,0 +1,243 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"google.golang.org/grpc/codes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	utilexec "k8s.io/utils/exec"
+
+	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+)
+
+func TestSandboxLifecycle(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	id, _ := runSandbox(t, r, "lifecycle")
+	st, err := r.PodSandboxStatus(ctx, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY || st.Status.Network.GetIp() == "" {
+		t.Fatalf("status = %v, want READY with an IP", st.Status)
+	}
+	nsPath := filepath.Join(r.RootDir(), "netns", id)
+	if !nsenter.IsPinned(nsPath) {
+		t.Fatalf("network namespace %s is not pinned", nsPath)
+	}
+	var loUp, ethIP bool
+	if err := nsenter.Do(nsPath, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		loUp = lo.Attrs().Flags&1 != 0
+		eth, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		addrs, err := netlink.AddrList(eth, netlink.FAMILY_V4)
+		for _, a := range addrs {
+			ethIP = ethIP || a.IP.String() == st.Status.Network.Ip
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !loUp || !ethIP {
+		t.Errorf("in the sandbox: lo up %v, eth0 has %s: %v", loUp, st.Status.Network.Ip, ethIP)
+	}
+	br, err := netlink.LinkByName(bridgeName(r.Instance()))
+	if err != nil {
+		t.Fatalf("bridge: %v", err)
+	}
+	if _, err := netlink.LinkByName(vethName(id)); err != nil {
+		t.Errorf("host veth: %v", err)
+	}
+	if addrs, _ := netlink.AddrList(br, netlink.FAMILY_V4); len(addrs) != 1 {
+		t.Errorf("bridge addresses = %v, want the gateway", addrs)
+	}
+	cg := r.sandboxes[id].Cgroups
+	for _, p := range cg {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("sandbox cgroup: %v", err)
+		}
+	}
+
+	if err := r.StopPodSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StopPodSandbox(ctx, id); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	st, _ = r.PodSandboxStatus(ctx, id, false)
+	if st.Status.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("after stop: %v", st.Status.State)
+	}
+	if _, err := netlink.LinkByName(vethName(id)); err == nil {
+		t.Errorf("veth still there after stop")
+	}
+	if err := r.RemovePodSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(nsPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("netns file after remove: %v", err)
+	}
+	for _, p := range cg {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("sandbox cgroup after remove: %v", err)
+		}
+	}
+	if _, err := netlink.LinkByName(bridgeName(r.Instance())); err == nil {
+		t.Errorf("bridge still there after the last sandbox")
+	}
+	if sbs, _ := r.ListPodSandbox(ctx, nil); len(sbs) != 0 {
+		t.Errorf("sandboxes after remove: %v", sbs)
+	}
+}
+
+var logLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d) (stdout|stderr) (F|P) (.*)$`)
+
+// logEntries parses a CRI log, failing on a malformed line.
+func logEntries(t *testing.T, log string) (stdout, stderr []string) {
+	t.Helper()
+	for _, l := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		m := logLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("log line not in CRI format: %q", l)
+		}
+		if m[3] == "stdout" {
+			stdout = append(stdout, m[5])
+		} else {
+			stderr = append(stderr, m[5])
+		}
+	}
+	return stdout, stderr
+}
+
+func TestContainerEnvArgsWorkdir(t *testing.T) {
+	r := newTestRuntime(t)
+	sb, sbCfg := runSandbox(t, r, "envargs")
+	cfg := containerConfig("envargs", "sh", "-c")
+	cfg.Args = []string{`echo "foo=$FOO image=$FROM_IMAGE"; pwd; hostname; echo "pid=$$"; echo oops >&2; exit 0`}
+	cfg.Envs = []*runtimeapi.KeyValue{{Key: "FOO", Value: []byte("bar baz")}}
+	cfg.WorkingDir = "/work/dir"
+	id := startContainer(t, r, sb, sbCfg, cfg)
+	st := waitExit(t, r, id)
+	if st.ExitCode != 0 || st.Reason != ReasonCompleted || st.StartedAt == 0 || st.FinishedAt < st.StartedAt {
+		t.Errorf("status = %v", st)
+	}
+	out, errs := logEntries(t, readLog(t, sbCfg, cfg))
+	want := []string{"foo=bar baz image=yes", "/work/dir", "envargs-host", "pid=1"}
+	if strings.Join(out, "|") != strings.Join(want, "|") {
+		t.Errorf("stdout = %q, want %q", out, want)
+	}
+	if len(errs) != 1 || errs[0] != "oops" {
+		t.Errorf("stderr = %q", errs)
+	}
+}
+
+func TestArgsReplaceImageCmd(t *testing.T) {
+	cases := []struct {
+		name                           string
+		entrypoint, cmd, command, args []string
+		want                           string
+	}{
+		{"image only", []string{"/ep"}, []string{"c"}, nil, nil, "/ep c"},
+		{"args replace cmd", []string{"/ep"}, []string{"c"}, nil, []string{"a"}, "/ep a"},
+		{"command drops cmd", []string{"/ep"}, []string{"c"}, []string{"/x"}, nil, "/x"},
+		{"command and args", []string{"/ep"}, []string{"c"}, []string{"/x"}, []string{"a"}, "/x a"},
+		{"cmd only", nil, []string{"sh"}, nil, nil, "sh"},
+	}
+	for _, c := range cases {
+		if got := strings.Join(containerArgs(c.entrypoint, c.cmd, c.command, c.args), " "); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	r := newTestRuntime(t)
+	sb, sbCfg := runSandbox(t, r, "exits")
+	for _, c := range []struct {
+		script string
+		code   int32
+		reason string
+	}{{"exit 0", 0, ReasonCompleted}, {"exit 3", 3, ReasonError}} {
+		cfg := containerConfig("exit"+strings.ReplaceAll(c.script, " ", ""), "sh", "-c", c.script)
+		st := waitExit(t, r, startContainer(t, r, sb, sbCfg, cfg))
+		if st.ExitCode != c.code || st.Reason != c.reason {
+			t.Errorf("%q: exit %d reason %q, want %d %q", c.script, st.ExitCode, st.Reason, c.code, c.reason)
+		}
+	}
+}
+
+func TestExecSyncAndStats(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	sb, sbCfg := runSandbox(t, r, "exec")
+	cfg := containerConfig("sleeper", "sh", "-c", "echo ready > /tmp/marker; exec sleep 1000")
+	cfg.WorkingDir = "/tmp"
+	cfg.Envs = []*runtimeapi.KeyValue{{Key: "GREETING", Value: []byte("hello")}}
+	id := startContainer(t, r, sb, sbCfg, cfg)
+
+	var out []byte
+	var err error
+	for i := 0; i < 100; i++ { // the marker is written right after start
+		if out, _, err = r.ExecSync(ctx, id, []string{"cat", "marker"}, 5*time.Second); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || string(out) != "ready\n" {
+		t.Fatalf("exec cat: %q, %v", out, err)
+	}
+	out, stderr, err := r.ExecSync(ctx, id, []string{"sh", "-c", `echo "$GREETING $(hostname) $(pwd)"; ls /proc | grep -c '^[0-9]'; echo bad >&2; exit 4`}, 5*time.Second)
+	var ce utilexec.CodeExitError
+	if !errors.As(err, &ce) || ce.Code != 4 {
+		t.Fatalf("exec exit: %v, want code 4", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 2 || lines[0] != "hello exec-host /tmp" {
+		t.Errorf("exec stdout = %q", out)
+	} else if lines[1] == "1" || lines[1] == "0" {
+		// sleep (PID 1), sh, ls/grep: the exec joined the container's PID namespace.
+		t.Errorf("processes seen by exec: %s", lines[1])
+	}
+	if string(stderr) != "bad\n" {
+		t.Errorf("exec stderr = %q", stderr)
+	}
+	_, _, err = r.ExecSync(ctx, id, []string{"sleep", "10"}, 200*time.Millisecond)
+	wantCode(t, "exec timeout", err, codes.DeadlineExceeded)
+	_, _, err = r.ExecSync(ctx, id, []string{"no-such-command"}, time.Second)
+	if err == nil {
+		t.Errorf("exec of a missing command succeeded")
+	}
+
+	stats, err := r.ContainerStats(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.GetMemory().GetUsageBytes().GetValue() == 0 || stats.GetCpu() == nil {
+		t.Errorf("stats = %v", stats)
+	}
+	list, err := r.ListContainerStats(ctx, &runtimeapi.ContainerStatsFilter{PodSandboxId: sb})
+	if err != nil || len(list) != 1 {
+		t.Errorf("ListContainerStats = %v, %v", list, err)
+	}
+	if err := r.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = r.ExecSync(ctx, id, []string{"true"}, time.Second)
+	wantCode(t, "exec in exited container", err, codes.FailedPrecondition)
+}

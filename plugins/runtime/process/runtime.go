@@ -1,0 +1,587 @@
+// Package process is kubelab's own container runtime: a spec.Runtime (the
+// CRI RuntimeService and ImageManagerService) that runs containers as plain
+// Linux processes, with no daemon besides itself and no registry.
+//
+// A pod sandbox is a network namespace pinned by a bind mount under the
+// runtime's root directory (so it outlives the runtime process), with its
+// loopback up and an address from a Network (by default a bridge and a veth
+// pair from a configured pod CIDR), plus a cgroup directory.
+//
+// A container is a process in its sandbox's network namespace with its own
+// mount, PID, UTS and IPC namespaces, whose root is an overlay of a
+// writable directory over the image's unpacked root filesystem. The runtime
+// binary re-executes itself (see RunInitIfRequested) as a per-container
+// shim in its own session, which starts the container's init and outlives
+// the runtime: it copies the output to the CRI log file and records the exit
+// status in exit.json. The init joins the cgroups, mounts the root, /proc,
+// /dev and /sys, pivots and execs the workload, which becomes PID 1 of its
+// PID namespace.
+//
+// State lives in JSON files under the root directory (sandboxes/ID and
+// containers/ID); New reads them back, so a restarted runtime finds its
+// sandboxes and its running containers again, and learns of exits that
+// happened while it was down from exit.json.
+package process
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
+	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Name is the plugin's registry name.
+const Name = "process"
+
+// Version is the runtime version reported by Version.
+const Version = "0.1.0"
+
+// RuntimeName is the runtime name reported by Version.
+const RuntimeName = "kubelab-process"
+
+// ImageStore is what the runtime needs from an image store; a
+// *imagestore.Store has it. Errors about unknown images wrap
+// spec.ErrNotFound.
+type ImageStore interface {
+	// List returns every image.
+	List() ([]imagestore.Image, error)
+	// Get resolves a reference (name, digest or ID).
+	Get(ref string) (imagestore.Image, error)
+	// Remove removes an image.
+	Remove(ref string) error
+	// Unpacked returns the image's unpacked root filesystem, a directory
+	// the runtime must not write to.
+	Unpacked(ctx context.Context, ref string) (string, error)
+}
+
+// Config is what New needs.
+type Config struct {
+	// RootDir holds the runtime's state; it is created if missing.
+	RootDir string
+	// Images is the image store containers are created from.
+	Images ImageStore
+	// Network wires sandboxes; nil means NoNetwork.
+	Network Network
+	// Instance names this runtime in host-wide resources (cgroup directory,
+	// default bridge name). Empty means a hash of RootDir, so a restarted
+	// runtime with the same RootDir is the same instance.
+	Instance string
+}
+
+// Runtime is the process runtime. It is safe for concurrent use.
+type Runtime struct {
+	root     string
+	instance string
+	images   ImageStore
+	network  Network
+	cgroups  *cgroupRoot
+
+	mu sync.Mutex // guards sandboxes, containers, names and every state file they own
+	// sandboxes and containers are by ID.
+	sandboxes  map[string]*sandbox
+	containers map[string]*container
+	// names holds the reserved sandbox and container names (see nameKey).
+	names map[string]string
+}
+
+var _ spec.Runtime = (*Runtime)(nil)
+
+// sandboxState is a sandbox as persisted in sandboxes/ID/sandbox.json.
+type sandboxState struct {
+	ID        string            `json:"id"`
+	Config    json.RawMessage   `json:"config"`
+	CreatedAt int64             `json:"createdAt"`
+	Ready     bool              `json:"ready"`
+	NetNS     string            `json:"netns"`
+	IP        string            `json:"ip,omitempty"`
+	Cgroups   map[string]string `json:"cgroups"`
+	// NetworkUp is true between a successful Network.Setup and Teardown.
+	NetworkUp bool `json:"networkUp,omitempty"`
+}
+
+type sandbox struct {
+	sandboxState
+	config *runtimeapi.PodSandboxConfig
+}
+
+// containerState is a container as persisted in containers/ID/container.json.
+type containerState struct {
+	ID         string            `json:"id"`
+	SandboxID  string            `json:"sandboxId"`
+	Config     json.RawMessage   `json:"config"`
+	ImageRef   string            `json:"imageRef"`
+	ImageID    string            `json:"imageId"`
+	State      string            `json:"state"` // a runtimeapi.ContainerState name
+	CreatedAt  int64             `json:"createdAt"`
+	StartedAt  int64             `json:"startedAt,omitempty"`
+	FinishedAt int64             `json:"finishedAt,omitempty"`
+	ExitCode   int32             `json:"exitCode,omitempty"`
+	Reason     string            `json:"reason,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	Pid        int               `json:"pid,omitempty"`
+	PidStart   uint64            `json:"pidStart,omitempty"`
+	ShimPid    int               `json:"shimPid,omitempty"`
+	ShimStart  uint64            `json:"shimStart,omitempty"`
+	LogPath    string            `json:"logPath,omitempty"`
+	Cgroups    map[string]string `json:"cgroups"`
+	StopSignal string            `json:"stopSignal,omitempty"`
+}
+
+type container struct {
+	containerState
+	config *runtimeapi.ContainerConfig
+	// busy is set while StartContainer runs without the lock.
+	busy bool
+}
+
+// New opens (or creates) a runtime at cfg.RootDir and finds the sandboxes
+// and containers a previous runtime left there.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.RootDir == "" {
+		return nil, fmt.Errorf("process runtime: no root directory: %w", spec.ErrInvalid)
+	}
+	if cfg.Images == nil {
+		return nil, fmt.Errorf("process runtime: no image store: %w", spec.ErrInvalid)
+	}
+	root, err := filepath.Abs(cfg.RootDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"sandboxes", "containers", "netns"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	inst := cfg.Instance
+	if inst == "" {
+		inst = shortHash(root)
+	}
+	cg, err := newCgroupRoot(inst)
+	if err != nil {
+		return nil, fmt.Errorf("process runtime: cgroups: %w", err)
+	}
+	r := &Runtime{
+		root: root, instance: inst, images: cfg.Images, network: cfg.Network, cgroups: cg,
+		sandboxes: map[string]*sandbox{}, containers: map[string]*container{}, names: map[string]string{},
+	}
+	if r.network == nil {
+		r.network = NoNetwork{}
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Instance returns the name of this runtime in host-wide resources.
+func (r *Runtime) Instance() string { return r.instance }
+
+// RootDir returns the runtime's state directory.
+func (r *Runtime) RootDir() string { return r.root }
+
+func (r *Runtime) sandboxDir(id string) string   { return filepath.Join(r.root, "sandboxes", id) }
+func (r *Runtime) containerDir(id string) string { return filepath.Join(r.root, "containers", id) }
+
+// load reads the state files. Unreadable entries are skipped, not fatal.
+func (r *Runtime) load() error {
+	ents, err := os.ReadDir(filepath.Join(r.root, "sandboxes"))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(r.sandboxDir(e.Name()), "sandbox.json"))
+		if err != nil {
+			continue
+		}
+		s := &sandbox{config: &runtimeapi.PodSandboxConfig{}}
+		if json.Unmarshal(b, &s.sandboxState) != nil || protojson.Unmarshal(s.Config, s.config) != nil {
+			continue
+		}
+		if s.Ready && !nsenter.IsPinned(s.NetNS) {
+			s.Ready = false // e.g. after a reboot
+		}
+		r.sandboxes[s.ID] = s
+		r.names[sandboxNameKey(s.config.GetMetadata())] = s.ID
+	}
+	ents, err = os.ReadDir(filepath.Join(r.root, "containers"))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(r.containerDir(e.Name()), "container.json"))
+		if err != nil {
+			continue
+		}
+		c := &container{config: &runtimeapi.ContainerConfig{}}
+		if json.Unmarshal(b, &c.containerState) != nil || protojson.Unmarshal(c.Config, c.config) != nil {
+			continue
+		}
+		r.containers[c.ID] = c
+		r.names[containerNameKey(c.SandboxID, c.config.GetMetadata())] = c.ID
+		r.refreshLocked(c)
+	}
+	return nil
+}
+
+func (r *Runtime) saveSandboxLocked(s *sandbox) error {
+	b, err := json.Marshal(&s.sandboxState)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(r.sandboxDir(s.ID), "sandbox.json"), b)
+}
+
+func (r *Runtime) saveContainerLocked(c *container) error {
+	b, err := json.Marshal(&c.containerState)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(r.containerDir(c.ID), "container.json"), b)
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func sandboxNameKey(m *runtimeapi.PodSandboxMetadata) string {
+	return fmt.Sprintf("sandbox/%s/%s/%s/%d", m.GetNamespace(), m.GetName(), m.GetUid(), m.GetAttempt())
+}
+
+func containerNameKey(sandboxID string, m *runtimeapi.ContainerMetadata) string {
+	return fmt.Sprintf("container/%s/%s/%d", sandboxID, m.GetName(), m.GetAttempt())
+}
+
+// Errors. CRI callers act on gRPC codes.
+
+func errNotFound(kind, id string) error {
+	return status.Errorf(codes.NotFound, "%s %q not found", kind, id)
+}
+
+func errInternal(format string, args ...any) error {
+	return status.Errorf(codes.Internal, format, args...)
+}
+
+// lookupSandboxLocked finds a sandbox by ID or unique ID prefix.
+func (r *Runtime) lookupSandboxLocked(id string) (*sandbox, error) {
+	if s, ok := r.sandboxes[id]; ok {
+		return s, nil
+	}
+	var found *sandbox
+	if id != "" {
+		for k, s := range r.sandboxes {
+			if strings.HasPrefix(k, id) {
+				if found != nil {
+					return nil, status.Errorf(codes.InvalidArgument, "sandbox ID prefix %q is ambiguous", id)
+				}
+				found = s
+			}
+		}
+	}
+	if found == nil {
+		return nil, errNotFound("pod sandbox", id)
+	}
+	return found, nil
+}
+
+// lookupContainerLocked finds a container by ID or unique ID prefix.
+func (r *Runtime) lookupContainerLocked(id string) (*container, error) {
+	if c, ok := r.containers[id]; ok {
+		return c, nil
+	}
+	var found *container
+	if id != "" {
+		for k, c := range r.containers {
+			if strings.HasPrefix(k, id) {
+				if found != nil {
+					return nil, status.Errorf(codes.InvalidArgument, "container ID prefix %q is ambiguous", id)
+				}
+				found = c
+			}
+		}
+	}
+	if found == nil {
+		return nil, errNotFound("container", id)
+	}
+	return found, nil
+}
+
+// Version implements CRI.
+func (r *Runtime) Version(ctx context.Context, apiVersion string) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{Version: "0.1.0", RuntimeName: RuntimeName, RuntimeVersion: Version, RuntimeApiVersion: "v1"}, nil
+}
+
+// Status implements CRI: the runtime and its network are always ready.
+func (r *Runtime) Status(ctx context.Context, verbose bool) (*runtimeapi.StatusResponse, error) {
+	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+		{Type: runtimeapi.RuntimeReady, Status: true},
+		{Type: runtimeapi.NetworkReady, Status: true},
+	}}}, nil
+}
+
+// RunPodSandbox implements CRI: it pins a new network namespace, brings its
+// loopback up, creates the sandbox cgroup and calls the Network. Whatever
+// was made is undone when a step fails.
+func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, runtimeHandler string) (_ string, err error) {
+	md := config.GetMetadata()
+	if md.GetName() == "" {
+		return "", status.Error(codes.InvalidArgument, "sandbox config has no metadata name")
+	}
+	if runtimeHandler != "" && runtimeHandler != Name {
+		return "", status.Errorf(codes.InvalidArgument, "runtime handler %q is not supported (only %q or none)", runtimeHandler, Name)
+	}
+	raw, err := protojson.Marshal(config)
+	if err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "sandbox config: %v", err)
+	}
+	id := newID()
+	key := sandboxNameKey(md)
+	r.mu.Lock()
+	if other, dup := r.names[key]; dup {
+		r.mu.Unlock()
+		return "", status.Errorf(codes.AlreadyExists, "sandbox name %q (namespace %q, uid %q, attempt %d) is reserved for sandbox %q",
+			md.GetName(), md.GetNamespace(), md.GetUid(), md.GetAttempt(), other)
+	}
+	r.names[key] = id
+	r.mu.Unlock()
+
+	s := &sandbox{config: config, sandboxState: sandboxState{
+		ID: id, Config: raw, CreatedAt: time.Now().UnixNano(), NetNS: filepath.Join(r.root, "netns", id),
+	}}
+	defer func() {
+		if err != nil {
+			r.cleanupSandbox(ctx, s)
+			r.mu.Lock()
+			delete(r.names, key)
+			r.mu.Unlock()
+		}
+	}()
+	if err := os.MkdirAll(r.sandboxDir(id), 0o755); err != nil {
+		return "", errInternal("sandbox directory: %v", err)
+	}
+	if err := nsenter.Pin(s.NetNS); err != nil {
+		return "", errInternal("sandbox network namespace: %v", err)
+	}
+	if err := loopbackUp(s.NetNS); err != nil {
+		return "", errInternal("sandbox loopback: %v", err)
+	}
+	if s.Cgroups, err = r.cgroups.create("pod-"+id, cgroupResources{}); err != nil {
+		return "", errInternal("sandbox cgroup: %v", err)
+	}
+	// Persist before the network so that a crash leaves a record to clean.
+	if err := r.saveSandboxLocked(s); err != nil {
+		return "", errInternal("sandbox state: %v", err)
+	}
+	ip, err := r.network.Setup(ctx, id, s.NetNS)
+	s.NetworkUp = true // even on error: Teardown must run
+	if err != nil {
+		return "", errInternal("sandbox network: %v", err)
+	}
+	s.IP = ip
+	s.Ready = true
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.saveSandboxLocked(s); err != nil {
+		return "", errInternal("sandbox state: %v", err)
+	}
+	r.sandboxes[id] = s
+	return id, nil
+}
+
+// cleanupSandbox releases a sandbox's network, namespace, cgroup and
+// directory; used on a failed RunPodSandbox and by RemovePodSandbox.
+func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
+	var errs []error
+	if s.NetworkUp {
+		if err := r.network.Teardown(ctx, s.ID, s.NetNS); err != nil {
+			errs = append(errs, fmt.Errorf("network: %w", err))
+		}
+	}
+	if err := nsenter.Unpin(s.NetNS); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeCgroups(s.Cgroups); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(r.sandboxDir(s.ID)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// StopPodSandbox implements CRI: it kills the sandbox's containers at once
+// and releases its network. Stopping a stopped sandbox succeeds.
+func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error {
+	r.mu.Lock()
+	s, err := r.lookupSandboxLocked(podSandboxID)
+	var ids []string
+	if err == nil {
+		for _, c := range r.containers {
+			if c.SandboxID == s.ID {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := r.StopContainer(ctx, id, 0); err != nil && status.Code(err) != codes.NotFound {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.NetworkUp {
+		if err := r.network.Teardown(ctx, s.ID, s.NetNS); err != nil {
+			return errInternal("sandbox %q: release network: %v", s.ID, err)
+		}
+		s.NetworkUp = false
+	}
+	s.Ready = false
+	if err := r.saveSandboxLocked(s); err != nil {
+		return errInternal("sandbox state: %v", err)
+	}
+	return nil
+}
+
+// RemovePodSandbox implements CRI: it stops the sandbox, removes its
+// containers and everything the sandbox holds. Removing an unknown sandbox
+// succeeds (CRI: removal is idempotent).
+func (r *Runtime) RemovePodSandbox(ctx context.Context, podSandboxID string) error {
+	r.mu.Lock()
+	s, err := r.lookupSandboxLocked(podSandboxID)
+	r.mu.Unlock()
+	if status.Code(err) == codes.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.StopPodSandbox(ctx, s.ID); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	var ids []string
+	for _, c := range r.containers {
+		if c.SandboxID == s.ID {
+			ids = append(ids, c.ID)
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		if err := r.RemoveContainer(ctx, id); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.cleanupSandbox(ctx, s); err != nil {
+		return errInternal("remove sandbox %q: %v", s.ID, err)
+	}
+	delete(r.sandboxes, s.ID)
+	delete(r.names, sandboxNameKey(s.config.GetMetadata()))
+	if len(r.sandboxes) == 0 {
+		r.cgroups.removeIfEmpty()
+	}
+	return nil
+}
+
+func (r *Runtime) sandboxStatusLocked(s *sandbox) *runtimeapi.PodSandboxStatus {
+	st := runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	if s.Ready {
+		st = runtimeapi.PodSandboxState_SANDBOX_READY
+	}
+	out := &runtimeapi.PodSandboxStatus{
+		Id: s.ID, Metadata: s.config.GetMetadata(), State: st, CreatedAt: s.CreatedAt,
+		Labels: s.config.GetLabels(), Annotations: s.config.GetAnnotations(), RuntimeHandler: "",
+		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
+			Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_CONTAINER,
+		}}},
+	}
+	if s.Ready {
+		out.Network = &runtimeapi.PodSandboxNetworkStatus{Ip: s.IP}
+	}
+	return out
+}
+
+// PodSandboxStatus implements CRI.
+func (r *Runtime) PodSandboxStatus(ctx context.Context, podSandboxID string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, err := r.lookupSandboxLocked(podSandboxID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: r.sandboxStatusLocked(s)}
+	for _, c := range r.containers {
+		if c.SandboxID == s.ID {
+			r.refreshLocked(c)
+			resp.ContainersStatuses = append(resp.ContainersStatuses, r.containerStatusLocked(c))
+		}
+	}
+	if verbose {
+		resp.Info = map[string]string{"netns": s.NetNS}
+	}
+	return resp, nil
+}
+
+// labelsMatch reports whether every selector entry is in labels.
+func labelsMatch(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ListPodSandbox implements CRI, newest first.
+func (r *Runtime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*runtimeapi.PodSandbox
+	for _, s := range r.sandboxes {
+		st := r.sandboxStatusLocked(s)
+		if filter != nil {
+			if filter.Id != "" && !strings.HasPrefix(s.ID, filter.Id) {
+				continue
+			}
+			if filter.State != nil && filter.State.State != st.State {
+				continue
+			}
+			if !labelsMatch(filter.LabelSelector, s.config.GetLabels()) {
+				continue
+			}
+		}
+		out = append(out, &runtimeapi.PodSandbox{
+			Id: s.ID, Metadata: st.Metadata, State: st.State, CreatedAt: s.CreatedAt,
+			Labels: st.Labels, Annotations: st.Annotations,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	return out, nil
+}
+
+// Close implements CRI. It leaves sandboxes and containers running: a new
+// runtime over the same root directory finds them again.
+func (r *Runtime) Close(ctx context.Context) error { return nil }
