@@ -280,8 +280,20 @@ func errInternal(format string, args ...any) error {
 	return status.Errorf(codes.Internal, format, args...)
 }
 
+// forgetRemovedLocked drops the sandboxes whose directory is gone (removed
+// by another Runtime over the same root).
+func (r *Runtime) forgetRemovedLocked() {
+	for sid, s := range r.sandboxes {
+		if _, err := os.Stat(r.sandboxDir(sid)); errors.Is(err, os.ErrNotExist) {
+			delete(r.sandboxes, sid)
+			delete(r.names, sandboxNameKey(s.config.GetMetadata()))
+		}
+	}
+}
+
 // lookupSandboxLocked finds a sandbox by ID or unique ID prefix.
 func (r *Runtime) lookupSandboxLocked(id string) (*sandbox, error) {
+	r.forgetRemovedLocked()
 	if s, ok := r.sandboxes[id]; ok {
 		return s, nil
 	}
@@ -303,8 +315,14 @@ func (r *Runtime) lookupSandboxLocked(id string) (*sandbox, error) {
 }
 
 // lookupContainerLocked finds a container by ID or unique ID prefix.
+// A container whose directory is gone is forgotten, as for sandboxes.
 func (r *Runtime) lookupContainerLocked(id string) (*container, error) {
 	if c, ok := r.containers[id]; ok {
+		if _, err := os.Stat(r.containerDir(c.ID)); errors.Is(err, os.ErrNotExist) && !c.busy {
+			delete(r.containers, c.ID)
+			delete(r.names, containerNameKey(c.SandboxID, c.config.GetMetadata()))
+			return nil, errNotFound("container", id)
+		}
 		return c, nil
 	}
 	var found *container
@@ -559,6 +577,7 @@ func labelsMatch(sel, labels map[string]string) bool {
 func (r *Runtime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forgetRemovedLocked()
 	var out []*runtimeapi.PodSandbox
 	for _, s := range r.sandboxes {
 		st := r.sandboxStatusLocked(s)
