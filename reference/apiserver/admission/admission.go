@@ -1,0 +1,196 @@
+// Package admission is the API server's admission chain: after a write
+// request is authenticated and authorized, mutating plugins may change the
+// object (defaulting), and validating plugins may reject it, in that order,
+// before it is stored. The built-in plugins are NamespaceLifecycle,
+// NodeRestriction, Priority and ServiceAccount (defaulting only).
+//
+// Objects are the external k8s.io/api types (*corev1.Pod, *corev1.Node, …)
+// that the API server decodes; a plugin ignores kinds it does not handle.
+// Plugins return *apierrors.StatusError values (Forbidden, NotFound, …) that
+// the server writes as the response's metav1.Status. Plugins keep no state
+// beyond their getters and start no goroutines.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+// Operation is the kind of write being admitted.
+type Operation string
+
+// The operations, spelled as Kubernetes admission spells them.
+const (
+	Create  Operation = "CREATE"
+	Update  Operation = "UPDATE"
+	Delete  Operation = "DELETE"
+	Connect Operation = "CONNECT"
+)
+
+// Attributes describe one write request. Mutating plugins may change
+// Object in place; nothing else may be changed.
+type Attributes struct {
+	Operation Operation
+	// Resource is the resource written, e.g. {"" v1 pods}.
+	Resource schema.GroupVersionResource
+	// Subresource is "" for the main resource, else e.g. "status".
+	Subresource string
+	// Namespace is "" for cluster-scoped resources.
+	Namespace string
+	// Name is the object's name; "" for a CREATE whose object has only
+	// generateName.
+	Name string
+	// Object is the new object (CREATE, UPDATE; for subresources such as
+	// pods/binding or pods/eviction the subresource's body, e.g. a
+	// *corev1.Binding); nil for DELETE.
+	Object runtime.Object
+	// OldObject is the stored object (UPDATE, DELETE); nil for CREATE.
+	OldObject runtime.Object
+	// UserInfo is the authenticated requester.
+	UserInfo user.Info
+	// DryRun is true when nothing will be persisted: plugins must then
+	// have no side effects.
+	DryRun bool
+}
+
+// Plugin is an admission plugin. It must also implement MutatingPlugin,
+// ValidatingPlugin or both.
+type Plugin interface {
+	// Name is the plugin's registered name, e.g. "NamespaceLifecycle".
+	Name() string
+}
+
+// MutatingPlugin may change a.Object. A nil error admits the request.
+type MutatingPlugin interface {
+	Plugin
+	Admit(ctx context.Context, a *Attributes) error
+}
+
+// ValidatingPlugin may reject a request but must not change it. A nil
+// error admits the request.
+type ValidatingPlugin interface {
+	Plugin
+	Validate(ctx context.Context, a *Attributes) error
+}
+
+// Chain runs plugins in the order given: Admit runs every mutating plugin,
+// Validate every validating one; each stops at the first error. A Chain is
+// immutable and safe for concurrent use when its plugins are.
+type Chain struct {
+	mutating   []MutatingPlugin
+	validating []ValidatingPlugin
+}
+
+// NewChain builds a chain. A plugin that is neither mutating nor
+// validating, or two plugins with the same name, are an error.
+func NewChain(plugins ...Plugin) (*Chain, error) {
+	c := &Chain{}
+	seen := map[string]bool{}
+	for _, p := range plugins {
+		if seen[p.Name()] {
+			return nil, fmt.Errorf("admission plugin %q registered twice", p.Name())
+		}
+		seen[p.Name()] = true
+		m, isM := p.(MutatingPlugin)
+		v, isV := p.(ValidatingPlugin)
+		if !isM && !isV {
+			return nil, fmt.Errorf("admission plugin %q is neither mutating nor validating", p.Name())
+		}
+		if isM {
+			c.mutating = append(c.mutating, m)
+		}
+		if isV {
+			c.validating = append(c.validating, v)
+		}
+	}
+	return c, nil
+}
+
+// DefaultChain is the chain kube-apiserver-like servers run, in upstream's
+// order: NamespaceLifecycle, ServiceAccount, NodeRestriction, Priority.
+func DefaultChain(namespaces NamespaceGetter, priorityClasses PriorityClassLister) *Chain {
+	c, err := NewChain(NewNamespaceLifecycle(namespaces), NewServiceAccount(), NewNodeRestriction(), NewPriority(priorityClasses))
+	if err != nil {
+		panic(err) // the built-in names are distinct
+	}
+	return c
+}
+
+// Admit runs the mutating plugins. The error is an *apierrors.StatusError:
+// a plugin's status error as is, any other error as 500 InternalError.
+func (c *Chain) Admit(ctx context.Context, a *Attributes) error {
+	for _, p := range c.mutating {
+		if err := p.Admit(ctx, a); err != nil {
+			return asStatus(p.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Validate runs the validating plugins; errors as Admit.
+func (c *Chain) Validate(ctx context.Context, a *Attributes) error {
+	for _, p := range c.validating {
+		if err := p.Validate(ctx, a); err != nil {
+			return asStatus(p.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Run is Admit followed by Validate, for callers with no validation of
+// their own in between (the API server validates the object between the
+// two).
+func (c *Chain) Run(ctx context.Context, a *Attributes) error {
+	if err := c.Admit(ctx, a); err != nil {
+		return err
+	}
+	return c.Validate(ctx, a)
+}
+
+func asStatus(plugin string, err error) error {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		return err
+	}
+	return apierrors.NewInternalError(fmt.Errorf("admission plugin %q failed: %w", plugin, err))
+}
+
+// NewForbidden returns 403 Forbidden for the resource and object a names,
+// as upstream admission does: `pods "web" is forbidden: <err>`. Without a
+// name it uses the object's name or generateName, else "Unknown".
+func NewForbidden(a *Attributes, err error) *apierrors.StatusError {
+	var st *apierrors.StatusError
+	if errors.As(err, &st) && apierrors.IsForbidden(st) {
+		return st
+	}
+	return apierrors.NewForbidden(a.Resource.GroupResource(), objectName(a), err)
+}
+
+func objectName(a *Attributes) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	if a.Object != nil {
+		if m, err := meta.Accessor(a.Object); err == nil {
+			if m.GetName() != "" {
+				return m.GetName()
+			}
+			if m.GetGenerateName() != "" {
+				return m.GetGenerateName()
+			}
+		}
+	}
+	return "Unknown"
+}
+
+// wrongType is the error for an object of a kind the resource does not hold.
+func wrongType(a *Attributes, obj runtime.Object) error {
+	return apierrors.NewBadRequest(fmt.Sprintf("resource %s: unexpected object of type %T", a.Resource.GroupResource(), obj))
+}
