@@ -105,7 +105,10 @@ func TestErrors(t *testing.T) {
 			_, err := r.CreateContainer(ctx, sb, c, sbCfg)
 			return err
 		}, codes.NotFound},
-		{"create with a taken name", func() error { _, err := r.CreateContainer(ctx, sb, containerConfig("running", "true"), sbCfg); return err }, codes.AlreadyExists},
+		{"create with a taken name", func() error {
+			_, err := r.CreateContainer(ctx, sb, containerConfig("running", "true"), sbCfg)
+			return err
+		}, codes.AlreadyExists},
 		{"sandbox with a taken name", func() error { _, err := r.RunPodSandbox(ctx, sbCfg, ""); return err }, codes.AlreadyExists},
 		{"pull an image not present", func() error {
 			_, err := r.PullImage(ctx, &runtimeapi.ImageSpec{Image: "example.com/nope:1"}, nil, nil)
