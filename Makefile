@@ -8,7 +8,7 @@ BIN := _out/bin
 REPORT := _out/report
 KUBELAB := $(BIN)/kubelab
 
-.PHONY: all build run test unit conformance bench lint deps clean
+.PHONY: all build run test unit conformance bench lint deps clean images
 
 all: build
 
@@ -20,6 +20,12 @@ deps:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(KUBELAB) ./tools/kubelab
+
+## images: the test images as OCI archives in _out/images (pause.tar, workload.tar, busybox.tar),
+## byte-for-byte reproducible; import them with `kubelab runtime import` or `ctr images import`
+images: deps build
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $(BIN)/workload ./tools/workload
+	$(KUBELAB) image build --workload $(BIN)/workload --out _out/images
 
 ## run: the main job — conformance of every built-in plugin, printing the matrix
 run: deps build

@@ -92,6 +92,7 @@ policy, the container runtime and the service proxy.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newConformCommand(r), newPluginsCommand(r.Registry), newVersionCommand())
+	root.AddCommand(newImageCommand())
 	return root
 }
 
