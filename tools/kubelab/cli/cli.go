@@ -91,7 +91,7 @@ policy, the container runtime and the service proxy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newConformCommand(r), newPluginsCommand(r.Registry), newVersionCommand())
+	root.AddCommand(newConformCommand(r), newPluginsCommand(r.Registry), newVersionCommand(), newRuntimeCommand(r.Registry))
 	root.AddCommand(newImageCommand())
 	return root
 }
