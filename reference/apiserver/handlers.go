@@ -1,0 +1,756 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kubelab/kubelab/reference/apiserver/registry"
+)
+
+// notFound is upstream's 404 for a path it does not serve.
+func notFound() error {
+	return apierrors.NewGenericServerResponse(http.StatusNotFound, "get", schema.GroupResource{}, "", "", 0, false)
+}
+
+func methodNotAllowed(r *registry.Resource, verb string) error {
+	return apierrors.NewMethodNotSupported(r.GroupResource(), verb)
+}
+
+// route dispatches a request to discovery, probes or a resource handler.
+func (s *Server) route(w http.ResponseWriter, req *http.Request) {
+	info, ok := request.RequestInfoFrom(req.Context())
+	if !ok || !info.IsResourceRequest {
+		s.serveNonResource(w, req)
+		return
+	}
+	res := s.table.Lookup(info.APIGroup, info.APIVersion, info.Resource)
+	if res == nil {
+		writeError(w, notFound())
+		return
+	}
+	ns := info.Namespace
+	if !res.Namespaced {
+		if ns != "" && !(res.Name == "namespaces" && res.Group == "") {
+			writeError(w, notFound())
+			return
+		}
+		ns = ""
+	} else if ns == "" && info.Name != "" {
+		writeError(w, notFound())
+		return
+	} else if ns == "" && info.Verb == "create" {
+		writeError(w, notFound())
+		return
+	}
+	if info.Subresource != "" && !res.HasSubresource(info.Subresource) {
+		writeError(w, notFound())
+		return
+	}
+	ctx := req.Context()
+	var err error
+	switch info.Subresource {
+	case "":
+		err = s.serveResource(ctx, w, req, info, res, ns)
+	case registry.SubStatus:
+		err = s.serveStatus(ctx, w, req, info, res, ns)
+	case registry.SubScale:
+		err = s.serveScale(ctx, w, req, info, res, ns)
+	case registry.SubBinding:
+		err = s.serveBinding(ctx, w, req, info, res, ns)
+	case registry.SubEviction:
+		err = s.serveEviction(ctx, w, req, info, res, ns)
+	default:
+		err = notFound()
+	}
+	if err != nil {
+		writeError(w, err)
+	}
+}
+
+func (s *Server) serveResource(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
+	switch info.Verb {
+	case "get":
+		out, err := negotiate(req)
+		if err != nil {
+			return err
+		}
+		obj, err := s.storage.Get(ctx, res, ns, info.Name)
+		if err != nil {
+			return err
+		}
+		return s.writeResult(w, req, res, out, http.StatusOK, obj)
+	case "list":
+		return s.serveList(ctx, w, req, res, ns)
+	case "watch":
+		return s.serveWatch(ctx, w, req, res, ns, info.Name)
+	case "create":
+		return s.serveCreate(ctx, w, req, res, ns)
+	case "update":
+		return s.serveUpdate(ctx, w, req, info, res, ns, "")
+	case "patch":
+		return s.servePatch(ctx, w, req, info, res, ns, "")
+	case "delete":
+		return s.serveDelete(ctx, w, req, res, ns, info.Name)
+	case "deletecollection":
+		return s.serveDeleteCollection(ctx, w, req, res, ns)
+	}
+	return methodNotAllowed(res, info.Verb)
+}
+
+// writeResult writes obj (or its table / metadata form) with code.
+func (s *Server) writeResult(w http.ResponseWriter, req *http.Request, res *registry.Resource, out output, code int, obj runtime.Object) error {
+	switch out {
+	case outputTable:
+		t, err := s.toTable(req, res, obj)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, code, t)
+	case outputPartial:
+		writeJSON(w, code, toPartial(obj))
+	default:
+		writeJSON(w, code, obj)
+	}
+	return nil
+}
+
+// dryRun parses the dryRun parameter: "All" or nothing.
+func dryRun(req *http.Request) (bool, error) {
+	vals := req.URL.Query()["dryRun"]
+	for _, v := range vals {
+		if v != metav1.DryRunAll {
+			return false, apierrors.NewBadRequest(fmt.Sprintf("Invalid dryRun value %q: only %q is supported", v, metav1.DryRunAll))
+		}
+	}
+	return len(vals) > 0, nil
+}
+
+// admit adapts the Admission chain to the registry's hooks for one request.
+func (s *Server) admit(req *http.Request, res *registry.Resource, sub string, op Operation, dry bool) registry.Admit {
+	u, _ := request.UserFrom(req.Context())
+	attrs := func(obj, old runtime.Object) *Attributes {
+		a := &Attributes{
+			Operation: op, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
+			Kind: res.GroupVersionKind(), Object: obj, OldObject: old, DryRun: dry, User: u,
+		}
+		for _, o := range []runtime.Object{obj, old} {
+			if o != nil {
+				if m, err := metaAccessor(o); err == nil {
+					a.Namespace, a.Name = m.GetNamespace(), m.GetName()
+					break
+				}
+			}
+		}
+		return a
+	}
+	return registry.Admit{
+		Mutate: func(ctx context.Context, obj, old runtime.Object) error {
+			return s.admission.Admit(ctx, attrs(obj, old))
+		},
+		Validate: func(ctx context.Context, obj, old runtime.Object) error {
+			a := attrs(obj, old)
+			if obj == nil {
+				a.Operation = Delete
+			}
+			return s.admission.Validate(ctx, a)
+		},
+	}
+}
+
+func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, req *http.Request, res *registry.Resource, ns string) error {
+	out, err := negotiate(req)
+	if err != nil {
+		return err
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	dry, err := dryRun(req)
+	if err != nil {
+		return err
+	}
+	obj, warnings, err := decodeBody(req, res, validation)
+	if err != nil {
+		return err
+	}
+	created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	return s.writeResult(w, req, res, out, http.StatusCreated, created)
+}
+
+func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns, sub string) error {
+	out, err := negotiate(req)
+	if err != nil {
+		return err
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	dry, err := dryRun(req)
+	if err != nil {
+		return err
+	}
+	obj, warnings, err := decodeBody(req, res, validation)
+	if err != nil {
+		return err
+	}
+	updated, created, err := s.storage.Update(ctx, res, ns, info.Name, func(runtime.Object) (runtime.Object, error) {
+		return obj.DeepCopyObject(), nil
+	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry), ForceAllowCreate: sub == ""})
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	return s.writeResult(w, req, res, out, code, updated)
+}
+
+// applyPatch applies a patch of the given content type to the JSON of cur
+// (an object of type like).
+func applyPatch(contentType string, current, patch []byte, like runtime.Object) ([]byte, error) {
+	switch contentType {
+	case string(types.JSONPatchType):
+		p, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		out, err := p.Apply(current)
+		if err != nil {
+			return nil, statusError(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, err.Error())
+		}
+		return out, nil
+	case string(types.MergePatchType):
+		out, err := jsonpatch.MergePatch(current, patch)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return out, nil
+	case string(types.StrategicMergePatchType), string(types.ApplyYAMLPatchType), string(types.ApplyCBORPatchType):
+		out, err := strategicpatch.StrategicMergePatch(current, patch, like)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return out, nil
+	}
+	return nil, statusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+		fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s, %s",
+			types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType))
+}
+
+func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns, sub string) error {
+	out, err := negotiate(req)
+	if err != nil {
+		return err
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	dry, err := dryRun(req)
+	if err != nil {
+		return err
+	}
+	patch, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	ct := req.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	apply := ct == string(types.ApplyYAMLPatchType)
+	if apply {
+		// Server-side apply, approximated: the applied configuration is
+		// merged strategically onto the live object (created when missing);
+		// managed fields and apply conflicts are not tracked.
+		if req.URL.Query().Get("fieldManager") == "" {
+			return apierrors.NewBadRequest("PATCH requests with apply content type must specify a fieldManager")
+		}
+		if patch, err = toJSON(patch, "application/yaml"); err != nil {
+			return err
+		}
+	}
+	if _, err := applyPatch(ct, []byte("{}"), []byte("{}"), res.New()); err != nil && apierrors.IsUnsupportedMediaType(err) {
+		return err
+	}
+	setsRV := strings.Contains(string(patch), `"resourceVersion"`)
+	var warnings []string
+	fn := func(cur runtime.Object) (runtime.Object, error) {
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		patched, err := applyPatch(ct, curJSON, patch, res.New())
+		if err != nil {
+			return nil, err
+		}
+		obj := res.New()
+		warnings, err = decodeInto(patched, res.GroupVersionKind(), obj, validation)
+		if err != nil {
+			return nil, err
+		}
+		if !setsRV {
+			objectMetaOf(obj).SetResourceVersion("") // retry on conflicts
+		}
+		return obj, nil
+	}
+	updated, err := s.patchObject(ctx, req, res, ns, info.Name, sub, fn, apply, patch, validation, dry)
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	return s.writeResult(w, req, res, out, http.StatusOK, updated)
+}
+
+func (s *Server) patchObject(ctx context.Context, req *http.Request, res *registry.Resource, ns, name, sub string, fn registry.UpdateFunc, apply bool, patch []byte, validation string, dry bool) (runtime.Object, error) {
+	updated, _, err := s.storage.Update(ctx, res, ns, name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
+	if apply && sub == "" && apierrors.IsNotFound(err) {
+		obj := res.New()
+		if _, err := decodeInto(patch, res.GroupVersionKind(), obj, validation); err != nil {
+			return nil, err
+		}
+		if m := objectMetaOf(obj); m.GetName() == "" {
+			m.SetName(name)
+		}
+		return s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+	}
+	return updated, err
+}
+
+// deleteOptions reads DeleteOptions from the body or the query.
+func deleteOptions(req *http.Request) (metav1.DeleteOptions, error) {
+	var opts metav1.DeleteOptions
+	data, err := readBody(req)
+	if err != nil {
+		return opts, err
+	}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		if mt := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0]); mt == contentTypeProtobuf {
+			info, _ := request.RequestInfoFrom(req.Context())
+			gvk := schema.GroupVersionKind{Group: info.APIGroup, Version: info.APIVersion, Kind: "DeleteOptions"}
+			if _, err := decodeObject(req, data, gvk, &opts, fieldValidationIgnore); err != nil {
+				return opts, err
+			}
+		} else if err := json.Unmarshal(data, &opts); err != nil {
+			// kubectl sends apiVersion "v1" or "meta.k8s.io/v1": both are fine.
+			return opts, apierrors.NewBadRequest(fmt.Sprintf("error decoding DeleteOptions: %v", err))
+		}
+	}
+	q := req.URL.Query()
+	if v := q.Get("gracePeriodSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid gracePeriodSeconds %q", v))
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if v := q.Get("propagationPolicy"); v != "" {
+		p := metav1.DeletionPropagation(v)
+		opts.PropagationPolicy = &p
+	}
+	if v := q.Get("orphanDependents"); v != "" && opts.PropagationPolicy == nil {
+		p := metav1.DeletePropagationBackground
+		if v == "true" {
+			p = metav1.DeletePropagationOrphan
+		}
+		opts.PropagationPolicy = &p
+	}
+	if opts.OrphanDependents != nil && opts.PropagationPolicy == nil {
+		p := metav1.DeletePropagationBackground
+		if *opts.OrphanDependents {
+			p = metav1.DeletePropagationOrphan
+		}
+		opts.PropagationPolicy = &p
+	}
+	if dry, err := dryRun(req); err != nil {
+		return opts, err
+	} else if dry {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return opts, nil
+}
+
+func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, req *http.Request, res *registry.Resource, ns, name string) error {
+	out, err := negotiate(req)
+	if err != nil {
+		return err
+	}
+	opts, err := deleteOptions(req)
+	if err != nil {
+		return err
+	}
+	obj, _, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	if err != nil {
+		return err
+	}
+	return s.writeResult(w, req, res, out, http.StatusOK, obj)
+}
+
+// listOptions parses the list/watch query parameters.
+func listOptions(req *http.Request, res *registry.Resource, ns string) (registry.ListOptions, error) {
+	q := req.URL.Query()
+	o := registry.ListOptions{
+		Filter:               registry.Filter{Namespace: ns},
+		ResourceVersion:      q.Get("resourceVersion"),
+		ResourceVersionMatch: metav1.ResourceVersionMatch(q.Get("resourceVersionMatch")),
+		Continue:             q.Get("continue"),
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return o, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q", v))
+		}
+		o.Limit = n
+	}
+	if v := q.Get("labelSelector"); v != "" {
+		sel, err := labels.Parse(v)
+		if err != nil {
+			return o, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
+		}
+		o.Filter.Label = sel
+	}
+	if v := q.Get("fieldSelector"); v != "" {
+		sel, err := fields.ParseSelector(v)
+		if err != nil {
+			return o, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+		}
+		supported := registry.SupportedFields(res)
+		for _, r := range sel.Requirements() {
+			if !supported[r.Field] {
+				return o, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", r.Field))
+			}
+		}
+		o.Filter.Field = sel
+	}
+	return o, nil
+}
+
+func (s *Server) serveList(ctx context.Context, w http.ResponseWriter, req *http.Request, res *registry.Resource, ns string) error {
+	q := req.URL.Query().Get("watch")
+	if q == "true" || q == "1" {
+		return s.serveWatch(ctx, w, req, res, ns, "")
+	}
+	out, err := negotiate(req)
+	if err != nil {
+		return err
+	}
+	o, err := listOptions(req, res, ns)
+	if err != nil {
+		return err
+	}
+	list, err := s.storage.List(ctx, res, o)
+	if err != nil {
+		return err
+	}
+	return s.writeResult(w, req, res, out, http.StatusOK, list)
+}
+
+func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWriter, req *http.Request, res *registry.Resource, ns string) error {
+	o, err := listOptions(req, res, ns)
+	if err != nil {
+		return err
+	}
+	opts, err := deleteOptions(req)
+	if err != nil {
+		return err
+	}
+	list, err := s.storage.DeleteCollection(ctx, res, o, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) serveStatus(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
+	switch info.Verb {
+	case "get":
+		obj, err := s.storage.Get(ctx, res, ns, info.Name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, obj)
+		return nil
+	case "update":
+		return s.serveUpdate(ctx, w, req, info, res, ns, registry.SubStatus)
+	case "patch":
+		return s.servePatch(ctx, w, req, info, res, ns, registry.SubStatus)
+	}
+	return methodNotAllowed(res, info.Verb)
+}
+
+// scaleOf returns the Scale of a deployment, replica set or stateful set.
+func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+	var replicas, statusReplicas int32
+	var sel *metav1.LabelSelector
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		replicas, statusReplicas, sel = deref32(o.Spec.Replicas), o.Status.Replicas, o.Spec.Selector
+	case *appsv1.ReplicaSet:
+		replicas, statusReplicas, sel = deref32(o.Spec.Replicas), o.Status.Replicas, o.Spec.Selector
+	case *appsv1.StatefulSet:
+		replicas, statusReplicas, sel = deref32(o.Spec.Replicas), o.Status.Replicas, o.Spec.Selector
+	default:
+		return nil, apierrors.NewInternalError(fmt.Errorf("no scale for %T", obj))
+	}
+	m := objectMetaOf(obj)
+	selector := ""
+	if sel != nil {
+		if s, err := metav1.LabelSelectorAsSelector(sel); err == nil {
+			selector = s.String()
+		}
+	}
+	return &autoscalingv1.Scale{
+		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
+		ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
+			ResourceVersion: m.GetResourceVersion(), CreationTimestamp: m.GetCreationTimestamp()},
+		Spec:   autoscalingv1.ScaleSpec{Replicas: replicas},
+		Status: autoscalingv1.ScaleStatus{Replicas: statusReplicas, Selector: selector},
+	}, nil
+}
+
+func deref32(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func setReplicas(obj runtime.Object, n int32) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		o.Spec.Replicas = &n
+	case *appsv1.ReplicaSet:
+		o.Spec.Replicas = &n
+	case *appsv1.StatefulSet:
+		o.Spec.Replicas = &n
+	}
+}
+
+func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
+	scaleGVK := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+	var update func(scale *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
+	switch info.Verb {
+	case "get":
+		obj, err := s.storage.Get(ctx, res, ns, info.Name)
+		if err != nil {
+			return err
+		}
+		sc, err := scaleOf(obj)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, sc)
+		return nil
+	case "update":
+		validation, err := fieldValidation(req)
+		if err != nil {
+			return err
+		}
+		data, err := readBody(req)
+		if err != nil {
+			return err
+		}
+		var body autoscalingv1.Scale
+		if _, err := decodeObject(req, data, scaleGVK, &body, validation); err != nil {
+			return err
+		}
+		update = func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return &body, nil }
+	case "patch":
+		patch, err := readBody(req)
+		if err != nil {
+			return err
+		}
+		ct := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0])
+		update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+			curJSON, _ := json.Marshal(cur)
+			patched, err := applyPatch(ct, curJSON, patch, &autoscalingv1.Scale{})
+			if err != nil {
+				return nil, err
+			}
+			var out autoscalingv1.Scale
+			if _, err := decodeInto(patched, scaleGVK, &out, fieldValidationIgnore); err != nil {
+				return nil, err
+			}
+			if !strings.Contains(string(patch), `"resourceVersion"`) {
+				out.ResourceVersion = ""
+			}
+			return &out, nil
+		}
+	default:
+		return methodNotAllowed(res, info.Verb)
+	}
+	dry, err := dryRun(req)
+	if err != nil {
+		return err
+	}
+	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
+		curScale, err := scaleOf(cur)
+		if err != nil {
+			return nil, err
+		}
+		want, err := update(curScale)
+		if err != nil {
+			return nil, err
+		}
+		if want.Spec.Replicas < 0 {
+			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.Name, nil)
+		}
+		obj := cur.DeepCopyObject()
+		setReplicas(obj, want.Spec.Replicas)
+		objectMetaOf(obj).SetResourceVersion(want.ResourceVersion)
+		return obj, nil
+	}, registry.UpdateOptions{DryRun: dry, Admit: s.admit(req, res, registry.SubScale, Update, dry)})
+	if err != nil {
+		return err
+	}
+	sc, err := scaleOf(updated)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sc)
+	return nil
+}
+
+func successStatus(code int, res *registry.Resource, name string) *metav1.Status {
+	return &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: int32(code),
+		Details: &metav1.StatusDetails{Name: name, Group: res.Group, Kind: res.Name}}
+}
+
+// serveBinding binds a pod to a node (pods/binding): it sets spec.nodeName
+// and the PodScheduled condition, and fails with 409 if the pod is already
+// bound or being deleted.
+func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
+	if info.Verb != "create" {
+		return methodNotAllowed(res, info.Verb)
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	data, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	var b corev1.Binding
+	if _, err := decodeObject(req, data, corev1.SchemeGroupVersion.WithKind("Binding"), &b, validation); err != nil {
+		return err
+	}
+	if b.Name != "" && b.Name != info.Name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", b.Name, info.Name))
+	}
+	if b.Namespace != "" && b.Namespace != ns {
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	if b.Target.Name == "" {
+		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, nil)
+	}
+	dry, err := dryRun(req)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
+		pod := cur.(*corev1.Pod).DeepCopy()
+		if b.UID != "" && pod.UID != b.UID {
+			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
+		}
+		if pod.DeletionTimestamp != nil {
+			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", info.Name))
+		}
+		if pod.Spec.NodeName != "" {
+			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is already assigned to node %q", info.Name, pod.Spec.NodeName))
+		}
+		pod.Spec.NodeName = b.Target.Name
+		for k, v := range b.Annotations {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[k] = v
+		}
+		setPodScheduled(pod)
+		pod.ResourceVersion = ""
+		return pod, nil
+	}, registry.UpdateOptions{Subresource: registry.SubBinding, DryRun: dry, Admit: s.admit(req, res, registry.SubBinding, Update, dry)})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
+	return nil
+}
+
+func setPodScheduled(pod *corev1.Pod) {
+	now := metav1.Now()
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
+			if pod.Status.Conditions[i].Status != corev1.ConditionTrue {
+				pod.Status.Conditions[i].Status = corev1.ConditionTrue
+				pod.Status.Conditions[i].LastTransitionTime = now
+				pod.Status.Conditions[i].Reason, pod.Status.Conditions[i].Message = "", ""
+			}
+			return
+		}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now})
+}
+
+// serveEviction evicts a pod (pods/eviction): it deletes the pod with the
+// eviction's delete options. PodDisruptionBudgets are not consulted yet.
+func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
+	if info.Verb != "create" {
+		return methodNotAllowed(res, info.Verb)
+	}
+	data, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	var ev policyv1.Eviction
+	gvk := policyv1.SchemeGroupVersion.WithKind("Eviction")
+	var tm metav1.TypeMeta
+	_ = json.Unmarshal(data, &tm)
+	if tm.APIVersion == "policy/v1beta1" {
+		gvk.Version = "v1beta1"
+	}
+	if _, err := decodeObject(req, data, gvk, &ev, fieldValidationIgnore); err != nil {
+		return err
+	}
+	if ev.Name != "" && ev.Name != info.Name {
+		return apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object"))
+	}
+	opts := metav1.DeleteOptions{}
+	if ev.DeleteOptions != nil {
+		opts = *ev.DeleteOptions
+	}
+	if _, _, err := s.storage.Delete(ctx, res, ns, info.Name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, registry.SubEviction, Delete, false)}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
+	return nil
+}
