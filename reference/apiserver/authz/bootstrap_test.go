@@ -164,6 +164,15 @@ func TestBootstrapObjectsAreMarked(t *testing.T) {
 			t.Errorf("RoleBinding %q: %v", b.Name, err)
 		}
 	}
+	objs := p.Objects()
+	if want := len(p.ClusterRoles) + len(p.ClusterRoleBindings) + len(p.Roles) + len(p.RoleBindings); len(objs) != want {
+		t.Errorf("Objects() returned %d, want %d", len(objs), want)
+	}
+	for _, o := range objs {
+		if gvk := o.GetObjectKind().GroupVersionKind(); gvk.Group != "rbac.authorization.k8s.io" || gvk.Version != "v1" || gvk.Kind == "" {
+			t.Errorf("object without TypeMeta: %v", gvk)
+		}
+	}
 	// Fresh objects on every call: changing one policy leaves the next intact.
 	p.ClusterRoles[0].Rules = nil
 	if len(BootstrapPolicy().ClusterRoles[0].Rules) == 0 {

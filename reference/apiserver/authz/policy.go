@@ -3,7 +3,9 @@ package authz
 import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
 )
 
@@ -67,6 +69,33 @@ func (p *Policy) ListRoleBindings(namespace string) ([]*rbacv1.RoleBinding, erro
 // ListClusterRoleBindings implements Lister.
 func (p *Policy) ListClusterRoleBindings() ([]*rbacv1.ClusterRoleBinding, error) {
 	return p.ClusterRoleBindings, nil
+}
+
+// Objects returns the policy's objects in the order a server should create
+// them: ClusterRoles, ClusterRoleBindings, Roles, RoleBindings (roles
+// before the bindings that name them). Each object has its TypeMeta set
+// (rbac.authorization.k8s.io/v1 and its kind) so it can be encoded as is.
+// The objects are the policy's own, not copies.
+func (p *Policy) Objects() []runtime.Object {
+	gv := rbacv1.SchemeGroupVersion.String()
+	var out []runtime.Object
+	for _, o := range p.ClusterRoles {
+		o.TypeMeta = metav1.TypeMeta{APIVersion: gv, Kind: "ClusterRole"}
+		out = append(out, o)
+	}
+	for _, o := range p.ClusterRoleBindings {
+		o.TypeMeta = metav1.TypeMeta{APIVersion: gv, Kind: "ClusterRoleBinding"}
+		out = append(out, o)
+	}
+	for _, o := range p.Roles {
+		o.TypeMeta = metav1.TypeMeta{APIVersion: gv, Kind: "Role"}
+		out = append(out, o)
+	}
+	for _, o := range p.RoleBindings {
+		o.TypeMeta = metav1.TypeMeta{APIVersion: gv, Kind: "RoleBinding"}
+		out = append(out, o)
+	}
+	return out
 }
 
 // FromListers adapts client-go's RBAC listers (from a SharedInformerFactory's

@@ -25,10 +25,10 @@ const (
 type ServiceAllocator struct {
 	prefix netip.Prefix
 
-	mu    sync.Mutex // guards the fields below
-	ips   map[netip.Addr]string // allocated IP -> owner ns/name
-	ports map[int32]string      // allocated node port -> owner
-	nextIP, nextPort int64      // where the next search starts
+	mu               sync.Mutex            // guards the fields below
+	ips              map[netip.Addr]string // allocated IP -> owner ns/name
+	ports            map[int32]string      // allocated node port -> owner
+	nextIP, nextPort int64                 // where the next search starts
 }
 
 // NewServiceAllocator returns an allocator for the IPv4 or IPv6 prefix
