@@ -320,9 +320,20 @@ func (r *Runtime) startShim(id, netns string) (startReport, int, error) {
 }
 
 // processAlive reports whether pid is still the process that started at
-// start (see processStartTime).
+// start (see processStartTime) and has not exited (a zombie has).
 func processAlive(pid int, start uint64) bool {
-	return pid > 0 && start != 0 && processStartTime(pid) == start
+	if pid <= 0 || start == 0 || processStartTime(pid) != start {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z' && s[i+2] != 'X'
+	}
+	return true
 }
 
 // refreshLocked moves a RUNNING container to EXITED when its shim recorded
@@ -462,20 +473,34 @@ func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout
 }
 
 // RemoveContainer implements CRI. A running container is not removed
-// (FailedPrecondition); removing an unknown container succeeds.
+// (FailedPrecondition); removing an unknown container succeeds. It returns
+// once the container's shim has ended, so no process of it remains.
 func (r *Runtime) RemoveContainer(ctx context.Context, containerID string) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c, err := r.lookupContainerLocked(containerID)
 	if status.Code(err) == codes.NotFound {
+		r.mu.Unlock()
 		return nil
 	}
 	if err != nil {
+		r.mu.Unlock()
 		return err
 	}
 	r.refreshLocked(c)
 	if c.State == stateRunning || c.busy {
+		r.mu.Unlock()
 		return status.Errorf(codes.FailedPrecondition, "container %q is running: stop it before removing it", c.ID)
+	}
+	shimPid, shimStart := c.ShimPid, c.ShimStart
+	r.mu.Unlock()
+	// The shim ends right after it recorded the exit.
+	for deadline := time.Now().Add(killWait); processAlive(shimPid, shimStart) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.containers[c.ID]; !ok {
+		return nil // removed meanwhile
 	}
 	if err := removeCgroups(c.Cgroups); err != nil {
 		return errInternal("remove container %q: %v", c.ID, err)

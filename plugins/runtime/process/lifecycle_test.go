@@ -229,7 +229,6 @@ func TestNoLeaks(t *testing.T) {
 			t.Errorf("link %s left", n)
 		}
 	}
-	time.Sleep(50 * time.Millisecond) // shims write exit.json, then exit
 	for _, pid := range pids {
 		if b, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat")); err == nil && !strings.Contains(string(b), ") Z") {
 			t.Errorf("process %d left: %s", pid, b)
