@@ -133,8 +133,8 @@ func nsFile(t int) string {
 
 // Pin creates a new network namespace and bind-mounts it at path (created as
 // an empty file; its directory must exist), so that it outlives every
-// process in it, like `ip netns add`. The thread that created it is
-// discarded, never switched back.
+// process in it, like `ip netns add`. The creating thread is switched back
+// to its namespace afterwards, or discarded if that fails.
 func Pin(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
@@ -144,21 +144,35 @@ func Pin(path string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		// Never unlocked: this thread ends in the new namespace and the Go
-		// runtime destroys it when the goroutine returns.
+		tid := unix.Gettid()
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", tid)
+		orig, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current network namespace: %w", err)
+			return
+		}
+		defer unix.Close(orig)
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread() // unshare failed: still in orig
 			errc <- fmt.Errorf("unshare network namespace: %w", err)
 			return
 		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind-mount network namespace at %q: %w", path, err)
+		merr := unix.Mount(self, path, "", unix.MS_BIND, "")
+		if merr != nil {
+			merr = fmt.Errorf("bind-mount network namespace at %q: %w", path, merr)
+		}
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			// Stay locked: the thread dies with this goroutine (or, the
+			// main thread, is never scheduled again).
+			errc <- errors.Join(merr, fmt.Errorf("restore network namespace (thread discarded): %w", err))
 			return
 		}
-		errc <- nil
+		runtime.UnlockOSThread()
+		errc <- merr
 	}()
 	if err := <-errc; err != nil {
-		os.Remove(path)
+		_ = Unpin(path)
 		return err
 	}
 	return nil
