@@ -100,7 +100,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 		return "", status.Errorf(codes.AlreadyExists, "container name %q (attempt %d) in sandbox %q is reserved for container %q", md.GetName(), md.GetAttempt(), s.ID, other)
 	}
 	r.names[key] = id
-	sbConfig := s.config
+	sbConfig, sbDir, sbIP := s.config, r.sandboxDir(s.ID), s.IP
 	r.mu.Unlock()
 	defer func() {
 		if err != nil {
@@ -180,6 +180,23 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 			continue
 		}
 		sp.Mounts = append(sp.Mounts, mountSpec{HostPath: m.HostPath, ContainerPath: m.ContainerPath, Readonly: m.Readonly})
+	}
+	if sp.User, err = resolveUser(rootfs, img.Config.User, config.GetLinux().GetSecurityContext()); err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "container %q: %v", md.GetName(), err)
+	}
+	// hosts, hostname and resolv.conf from the sandbox, unless mounted.
+	sbMounts, err := sandboxFiles(sbDir, sbIP, sbConfig)
+	if err != nil {
+		return "", errInternal("sandbox files: %v", err)
+	}
+	for _, m := range sbMounts {
+		taken := false
+		for _, o := range sp.Mounts {
+			taken = taken || filepath.Clean(o.ContainerPath) == m.ContainerPath
+		}
+		if !taken {
+			sp.Mounts = append(sp.Mounts, m)
+		}
 	}
 	b, err := json.Marshal(sp)
 	if err != nil {

@@ -87,7 +87,9 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 	stderr := &cappedBuffer{max: maxExecOutput}
 	p := &exec.Cmd{
 		Path: path, Args: cmd, Env: sp.Env, Dir: cwd, Stdout: stdout, Stderr: stderr,
-		SysProcAttr: &syscall.SysProcAttr{Chroot: root, Setpgid: true},
+		SysProcAttr: &syscall.SysProcAttr{Chroot: root, Setpgid: true, Credential: &syscall.Credential{
+			Uid: sp.User.UID, Gid: sp.User.GID, Groups: sp.User.Groups,
+		}},
 		// Background children that keep the output open do not hold
 		// ExecSync beyond the command's own exit for long.
 		WaitDelay: time.Second,

@@ -241,3 +241,32 @@ func TestExecSyncAndStats(t *testing.T) {
 	_, _, err = r.ExecSync(ctx, id, []string{"true"}, time.Second)
 	wantCode(t, "exec in exited container", err, codes.FailedPrecondition)
 }
+
+func TestUserAndSandboxFiles(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	cfg := sandboxConfig("files")
+	cfg.LogDirectory = t.TempDir()
+	cfg.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local"}, Options: []string{"ndots:5"}}
+	sb, err := r.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := containerConfig("whoami", "sh", "-c", `echo "$(id -u):$(id -g):$(id -G)"; cat /etc/resolv.conf /etc/hostname; grep files-host /etc/hosts`)
+	c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+		RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 2000}, SupplementalGroups: []int64{3000},
+	}}
+	id := startContainer(t, r, sb, cfg, c)
+	if st := waitExit(t, r, id); st.ExitCode != 0 {
+		t.Errorf("exit %d: %s", st.ExitCode, readLog(t, cfg, c))
+	}
+	out, _ := logEntries(t, readLog(t, cfg, c))
+	want := []string{"1000:2000:2000 3000", "nameserver 10.96.0.10", "search default.svc.cluster.local", "options ndots:5", "files-host"}
+	if len(out) != 6 || strings.Join(out[:5], "|") != strings.Join(want, "|") || !strings.HasSuffix(out[5], "files-host") {
+		t.Errorf("output = %q, want %q and the hosts line", out, want)
+	}
+	c2 := containerConfig("baduser", "true")
+	c2.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "nobody-here"}}
+	_, err = r.CreateContainer(ctx, sb, c2, cfg)
+	wantCode(t, "unknown user name", err, codes.InvalidArgument)
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,6 +88,7 @@ type shimSpec struct {
 	LogPath        string            `json:"logPath,omitempty"`
 	Mounts         []mountSpec       `json:"mounts,omitempty"`
 	ReadonlyRootfs bool              `json:"readonlyRootfs,omitempty"`
+	User           processUser       `json:"user"`
 }
 
 // startReport is the one JSON line the shim writes on its fd 3 to the
@@ -305,6 +307,8 @@ func (l *criLogWriter) copy(stream string, r io.ReadCloser) {
 
 // runInit is the container init's main. It returns only on failure.
 func runInit(dir string) error {
+	// One thread does the per-thread parts and the final exec.
+	runtime.LockOSThread()
 	spec, err := readShimSpec(dir)
 	if err != nil {
 		return err
@@ -362,6 +366,20 @@ func runInit(dir string) error {
 	path, err := lookPath("", spec.Args[0], spec.Env)
 	if err != nil {
 		return err
+	}
+	// syscall's (unlike x/sys/unix's) apply to every thread of the process.
+	groups := make([]int, len(spec.User.Groups))
+	for i, g := range spec.User.Groups {
+		groups[i] = int(g)
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setgid(int(spec.User.GID)); err != nil {
+		return fmt.Errorf("setgid %d: %w", spec.User.GID, err)
+	}
+	if err := syscall.Setuid(int(spec.User.UID)); err != nil {
+		return fmt.Errorf("setuid %d: %w", spec.User.UID, err)
 	}
 	if err := unix.Exec(path, spec.Args, spec.Env); err != nil {
 		return fmt.Errorf("exec %q: %w", spec.Args[0], err)
