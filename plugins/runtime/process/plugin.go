@@ -31,6 +31,8 @@ const (
 	OptionImageDir = "image-dir"
 )
 
+var _ ImageStore = (*imagestore.Store)(nil)
+
 // Plugin returns the process runtime's registration.
 func Plugin() spec.RuntimePlugin {
 	return spec.RuntimePlugin{
@@ -59,11 +61,7 @@ func newFromSpec(ctx context.Context, cfg spec.RuntimeConfig) (spec.Runtime, fun
 	if err != nil {
 		return nil, nil, fmt.Errorf("process runtime: %w", err)
 	}
-	images, ok := any(st).(ImageStore)
-	if !ok {
-		return nil, nil, fmt.Errorf("process runtime: this image store cannot unpack images yet: %w", spec.ErrUnsupported)
-	}
-	c := Config{RootDir: filepath.Join(cfg.RootDir, "state"), Images: images, Instance: opts[OptionInstance]}
+	c := Config{RootDir: filepath.Join(cfg.RootDir, "state"), Images: st, Instance: opts[OptionInstance]}
 	switch opts[OptionNetwork] {
 	case "none":
 		c.Network = NoNetwork{}
