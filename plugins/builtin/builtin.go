@@ -5,6 +5,7 @@
 package builtin
 
 import (
+	"github.com/kubelab/kubelab/plugins/runtime/hollow"
 	"github.com/kubelab/kubelab/plugins/store/etcd"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
@@ -19,6 +20,14 @@ func StorePlugins() []spec.StorePlugin {
 	}
 }
 
+// RuntimePlugins returns the built-in container runtime plugins, in the
+// order they are registered.
+func RuntimePlugins() []spec.RuntimePlugin {
+	return []spec.RuntimePlugin{
+		hollow.Plugin(),
+	}
+}
+
 // Registry returns a new Registry holding every built-in plugin. Each call
 // returns a fresh Registry that the caller may add to. It panics if two
 // built-ins share a name, which is a programming error.
@@ -26,6 +35,9 @@ func Registry() *spec.Registry {
 	reg := spec.NewRegistry()
 	for _, p := range StorePlugins() {
 		spec.MustRegister(reg.RegisterStore(p))
+	}
+	for _, p := range RuntimePlugins() {
+		spec.MustRegister(reg.RegisterRuntime(p))
 	}
 	return reg
 }
