@@ -448,3 +448,45 @@ func ClientTLSConfig(ca *CA, client *KeyPair) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// ServiceAccountKeyFile is the service-account token signing key (PEM,
+// PKCS#8 ECDSA P-256), mode 0600.
+const ServiceAccountKeyFile = "sa.key"
+
+// LoadOrCreateSigningKey returns the ECDSA P-256 key kept at path,
+// generating and writing it (mode 0600) when the file does not exist; the
+// API server signs service-account tokens with it, so keeping it across
+// restarts keeps issued tokens valid. created reports which happened.
+func LoadOrCreateSigningKey(path string) (key *ecdsa.PrivateKey, created bool, err error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		b, _ := pem.Decode(data)
+		if b == nil {
+			return nil, false, fmt.Errorf("signing key %q: no PEM block", path)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+		if err != nil {
+			return nil, false, fmt.Errorf("signing key %q: %w", path, err)
+		}
+		ek, ok := k.(*ecdsa.PrivateKey)
+		if !ok || ek.Curve != elliptic.P256() {
+			return nil, false, fmt.Errorf("signing key %q: want an ECDSA P-256 key, got %T", path, k)
+		}
+		return ek, false, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, false, err
+	}
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, false, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}

@@ -319,3 +319,25 @@ func x509Pool(caPEM []byte) *x509.CertPool {
 	p.AppendCertsFromPEM(caPEM)
 	return p
 }
+
+func TestLoadOrCreateSigningKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ServiceAccountKeyFile)
+	k1, created, err := LoadOrCreateSigningKey(path)
+	if err != nil || !created {
+		t.Fatalf("first: created=%v err=%v", created, err)
+	}
+	k2, created, err := LoadOrCreateSigningKey(path)
+	if err != nil || created {
+		t.Fatalf("restart: created=%v err=%v", created, err)
+	}
+	if !k1.Equal(k2) {
+		t.Error("restart generated a different key")
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	os.WriteFile(path, []byte("garbage"), 0o600)
+	if _, _, err := LoadOrCreateSigningKey(path); err == nil {
+		t.Error("garbage accepted as a key")
+	}
+}

@@ -1,0 +1,166 @@
+package authn
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authentication/user"
+)
+
+type fakeAccounts map[string]*corev1.ServiceAccount
+
+func (f fakeAccounts) GetServiceAccount(_ context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	if sa, ok := f[ns+"/"+name]; ok {
+		return sa, nil
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("serviceaccounts"), name)
+}
+
+func sa(ns, name, uid string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(uid)}}
+}
+
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestServiceAccountTokens(t *testing.T) {
+	key := newKey(t)
+	builder := sa("ns1", "builder", "uid-1")
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	issuer := &ServiceAccountTokens{Key: key, Audiences: []string{"api", "other"}, Now: clock}
+	verifier := &ServiceAccountTokens{Key: key, Audiences: []string{"api", "other"}, Now: clock,
+		Accounts: fakeAccounts{"ns1/builder": builder, "ns1/recreated": sa("ns1", "recreated", "uid-new")}}
+
+	issue := func(acct *corev1.ServiceAccount, aud []string, ttl time.Duration) string {
+		tok, exp, err := issuer.Issue(acct, aud, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exp.Equal(now.Add(ttl)) {
+			t.Errorf("expiry %v, want %v", exp, now.Add(ttl))
+		}
+		return tok
+	}
+	good := issue(builder, nil, time.Hour)
+	tampered := func() string {
+		p := strings.Split(good, ".")
+		payload, _ := base64.RawURLEncoding.DecodeString(p[1])
+		payload = []byte(strings.Replace(string(payload), "builder", "admin00", -1))
+		return p[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + p[2]
+	}()
+	otherKey, _, _ := (&ServiceAccountTokens{Key: newKey(t), Audiences: []string{"api"}, Now: clock}).Issue(builder, nil, time.Hour)
+	otherIssuer, _, _ := (&ServiceAccountTokens{Key: key, Issuer: "https://elsewhere", Audiences: []string{"api"}, Now: clock}).Issue(builder, nil, time.Hour)
+
+	for _, tc := range []struct {
+		name    string
+		token   string
+		at      time.Duration // verifier clock offset
+		wantOK  bool
+		wantErr string
+	}{
+		{name: "valid", token: good, wantOK: true},
+		{name: "second audience", token: issue(builder, []string{"other"}, time.Hour), wantOK: true},
+		{name: "foreign audience", token: issue(builder, []string{"vault"}, time.Hour), wantErr: "audiences"},
+		{name: "expired", token: good, at: 2 * time.Hour, wantErr: "expired"},
+		{name: "within clock skew", token: good, at: time.Hour + 30*time.Second, wantOK: true},
+		{name: "not yet valid", token: good, at: -time.Hour, wantErr: "not valid yet"},
+		{name: "tampered payload", token: tampered, wantErr: "invalid signature"},
+		{name: "another key", token: otherKey, wantErr: "invalid signature"},
+		{name: "deleted account", token: issue(sa("ns1", "gone", "uid-2"), nil, time.Hour), wantErr: "has been deleted"},
+		{name: "recreated account", token: issue(sa("ns1", "recreated", "uid-old"), nil, time.Hour), wantErr: "does not match"},
+		{name: "another issuer is not ours", token: otherIssuer},
+		{name: "static token is not ours", token: "abc123"},
+		{name: "garbage with dots is not ours", token: "a.b.c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := *verifier
+			v.Now = func() time.Time { return now.Add(tc.at) }
+			resp, ok, err := v.AuthenticateToken(context.Background(), tc.token)
+			if ok != tc.wantOK {
+				t.Fatalf("ok = %v, want %v (err %v)", ok, tc.wantOK, err)
+			}
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+			if !ok {
+				return
+			}
+			u := resp.User
+			if u.GetName() != "system:serviceaccount:ns1:builder" || u.GetUID() != "uid-1" ||
+				!slices.Equal(u.GetGroups(), []string{"system:serviceaccounts", "system:serviceaccounts:ns1"}) {
+				t.Errorf("user %q uid %q groups %q", u.GetName(), u.GetUID(), u.GetGroups())
+			}
+		})
+	}
+
+	if _, _, err := (&ServiceAccountTokens{}).Issue(builder, nil, time.Hour); err == nil {
+		t.Error("issued without a key")
+	}
+}
+
+// TestServiceAccountThroughMiddleware: a service-account JWT and a static
+// token both authenticate through one Union; a JWT from another key does
+// not fall through to success.
+func TestServiceAccountThroughMiddleware(t *testing.T) {
+	key := newKey(t)
+	tokens := &ServiceAccountTokens{Key: key}
+	jwt, _, err := tokens.Issue(sa("default", "app", "u"), nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _, _ := (&ServiceAccountTokens{Key: newKey(t)}).Issue(sa("default", "app", "u"), nil, time.Hour)
+	auth := Union(NewTokens(map[string]*user.DefaultInfo{"static": {Name: "bob"}}), NewServiceAccountAuthenticator(tokens))
+	var got string
+	h := Middleware(auth, Options{}, httpHandlerFunc(func(u user.Info) { got = u.GetName() }))
+	for _, tc := range []struct {
+		name, token string
+		wantCode    int
+		wantUser    string
+	}{
+		{"service account", jwt, 200, "system:serviceaccount:default:app"},
+		{"static", "static", 200, "bob"},
+		{"forged", forged, 401, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = ""
+			r := httptest.NewRequest("GET", "/api", nil)
+			r.Header.Set("Authorization", "Bearer "+tc.token)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantCode || got != tc.wantUser {
+				t.Errorf("code %d user %q, want %d %q", w.Code, got, tc.wantCode, tc.wantUser)
+			}
+		})
+	}
+}
+
+// httpHandlerFunc returns a handler that reports the context's user.
+func httpHandlerFunc(f func(user.Info)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		f(u)
+	})
+}
