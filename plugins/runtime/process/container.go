@@ -299,6 +299,7 @@ func (r *Runtime) startShim(id, netns string) (startReport, int, error) {
 		// whose main does not call RunInitIfRequested.
 		Args:        []string{"kubelab", "runtime", ShimCommand, dir},
 		Env:         []string{roleEnv + "=" + roleShim},
+		Dir:         "/",
 		Stdout:      logf,
 		Stderr:      logf,
 		ExtraFiles:  []*os.File{repW},

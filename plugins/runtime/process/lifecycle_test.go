@@ -3,6 +3,8 @@ package process
 import (
 	"bufio"
 	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -254,4 +256,36 @@ func mountsUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestPodNetworkReachable: the host reaches a server in a pod at the pod's
+// IP through the bridge, and the container sees the sandbox's eth0.
+func TestPodNetworkReachable(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	sb, sbCfg := runSandbox(t, r, "net")
+	id := startContainer(t, r, sb, sbCfg, containerConfig("server", "sh", "-c", "while true; do echo hello | nc -l -p 8080; done"))
+	st, err := r.PodSandboxStatus(ctx, sb, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := r.ExecSync(ctx, id, []string{"grep", "-c", "eth0", "/proc/net/dev"}, 5*time.Second)
+	if err != nil || string(out) != "1\n" {
+		t.Errorf("eth0 in the container: %q, %v", out, err)
+	}
+	addr := net.JoinHostPort(st.Status.Network.Ip, "8080")
+	var got string
+	for i := 0; i < 250 && got == ""; i++ {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		got = string(b)
+	}
+	if got != "hello\n" {
+		t.Errorf("from %s: %q", addr, got)
+	}
 }
