@@ -1,13 +1,12 @@
-// Package authn authenticates API requests the way kube-apiserver does:
-// by a client certificate signed by the cluster CA (user = CommonName,
-// groups = Organization) or by a bearer token from a static token file
-// (upstream's --token-auth-file format), or by a service-account token (an
-// ES256 JWT this package issues, see ServiceAccountTokens). An
-// authenticated user also gets the
-// group system:authenticated. A request that presents no credentials, or
-// credentials that do not verify, is answered 401 with a metav1.Status
-// (reason Unauthorized) unless its path is explicitly open to anonymous
-// users.
+// Package authn authenticates API requests the way kube-apiserver does: by
+// a client certificate signed by the cluster CA (user = CommonName, groups =
+// Organization), by a bearer token from a static token file (upstream's
+// --token-auth-file format), or by a service-account token (an ES256 JWT
+// this package issues, see ServiceAccountTokens). An authenticated user
+// also gets the group system:authenticated. A request that presents no
+// credentials, or credentials that do not verify, is answered 401 with a
+// metav1.Status (reason Unauthorized) unless its path is explicitly open to
+// anonymous users.
 //
 // Authenticators implement k8s.io/apiserver's authenticator.Request, so the
 // core may mix them with upstream ones. The client-certificate authenticator

@@ -341,3 +341,57 @@ func TestLoadOrCreateSigningKey(t *testing.T) {
 		t.Error("garbage accepted as a key")
 	}
 }
+
+func TestEnsure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	opts := EnsureOptions{Server: "https://127.0.0.1:6443", IPs: []net.IP{net.ParseIP("10.96.0.1")}}
+	d1, err := Ensure(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d1.CACreated {
+		t.Error("first start did not create the CA")
+	}
+	for _, n := range append(DefaultServingNames, "127.0.0.1", "10.96.0.1") {
+		if err := d1.Serving.Cert.VerifyHostname(n); err != nil {
+			t.Errorf("serving certificate: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		file, user string
+	}{
+		{AdminKubeconfigFile, "kubernetes-admin"},
+		{SchedulerKubeconfigFile, "system:kube-scheduler"},
+		{ControllerManagerKubeconfigFile, "system:kube-controller-manager"},
+		{ProxyKubeconfigFile, "system:kube-proxy"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			cfg, err := clientcmd.LoadFromFile(d1.Path(tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := cfg.Contexts[cfg.CurrentContext]
+			if ctx == nil || ctx.AuthInfo != tc.user || cfg.Clusters[ctx.Cluster].Server != opts.Server {
+				t.Fatalf("kubeconfig context %+v", ctx)
+			}
+			kp, err := tls.X509KeyPair(cfg.AuthInfos[tc.user].ClientCertificateData, cfg.AuthInfos[tc.user].ClientKeyData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, _ := x509.ParseCertificate(kp.Certificate[0])
+			if id, err := d1.CA.VerifyClient(leaf); err != nil || id.User != tc.user {
+				t.Errorf("identity %+v err %v", id, err)
+			}
+		})
+	}
+	d2, err := Ensure(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2.CACreated || !bytes.Equal(d1.CA.CertPEM, d2.CA.CertPEM) || !bytes.Equal(d1.Serving.CertPEM, d2.Serving.CertPEM) || !d1.SigningKey.Equal(d2.SigningKey) {
+		t.Error("restart did not reuse the CA, serving certificate and signing key")
+	}
+	if _, err := Ensure(dir, EnsureOptions{}); err == nil {
+		t.Error("Ensure without a server URL succeeded")
+	}
+}
