@@ -3,10 +3,14 @@ package authz_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -156,4 +160,52 @@ func mustClient(t *testing.T, ca *pki.CA) *pki.KeyPair {
 		t.Fatal(err)
 	}
 	return kp
+}
+
+// TestKubectl points the real kubectl at the security chain with the
+// kubeconfigs pki.Ensure writes: the admin passes, an unbound user gets
+// upstream's 403 message, and the node sees its own Forbidden text.
+func TestKubectl(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed")
+	}
+	dir := t.TempDir()
+	az := authz.New(authz.BootstrapPolicy())
+	stub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	srv := httptest.NewUnstartedServer(nil)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	d, err := pki.Ensure(dir, pki.EnsureOptions{Server: "https://" + net.JoinHostPort("127.0.0.1", port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = authn.Middleware(authn.NewX509(d.CA.Pool()), authn.Options{}, authz.Middleware(az, stub))
+	if srv.TLS, err = pki.ServerTLSConfig(d.Serving, d.CA); err != nil {
+		t.Fatal(err)
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	jane := filepath.Join(dir, "jane.kubeconfig")
+	if err := d.CA.WriteClientKubeconfig(jane, "https://"+net.JoinHostPort("127.0.0.1", port), pki.Identity{User: "jane"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, kubeconfig, path string
+		wantOK                 bool
+		wantOut                string
+	}{
+		{"admin reads metrics", d.Path(pki.AdminKubeconfigFile), "/metrics", true, "ok"},
+		{"scheduler reads discovery", d.Path(pki.SchedulerKubeconfigFile), "/apis", true, "ok"},
+		{"jane may not read metrics", jane, "/metrics", false, `Error from server (Forbidden): forbidden: User "jane" cannot get path "/metrics"`},
+		{"jane may not list nodes", jane, "/api/v1/nodes", false, `Error from server (Forbidden): nodes is forbidden: User "jane" cannot list resource "nodes" in API group "" at the cluster scope`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(kubectl, "--kubeconfig", tc.kubeconfig, "get", "--raw", tc.path)
+			cmd.Env = append(os.Environ(), "HOME="+dir)
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != tc.wantOK || !strings.Contains(string(out), tc.wantOut) {
+				t.Errorf("kubectl: err %v, output %q; want ok=%v and %q", err, out, tc.wantOK, tc.wantOut)
+			}
+		})
+	}
 }
