@@ -141,7 +141,9 @@ func TestPatchTypes(t *testing.T) {
 		{"merge", types.MergePatchType, `{"metadata":{"labels":{"b":"2"}}}`, func(p *corev1.Pod) bool { return p.Labels["a"] == "1" && p.Labels["b"] == "2" }},
 		{"json", types.JSONPatchType, `[{"op":"remove","path":"/metadata/labels/a"}]`, func(p *corev1.Pod) bool { _, ok := p.Labels["a"]; return !ok }},
 		{"strategic", types.StrategicMergePatchType, `{"spec":{"containers":[{"name":"c","image":"busybox:1.37"}]}}`,
-			func(p *corev1.Pod) bool { return len(p.Spec.Containers) == 1 && p.Spec.Containers[0].Image == "busybox:1.37" }},
+			func(p *corev1.Pod) bool {
+				return len(p.Spec.Containers) == 1 && p.Spec.Containers[0].Image == "busybox:1.37"
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -603,7 +605,10 @@ func TestNamespaceDeletionEmptiesIt(t *testing.T) {
 	if _, err := s.Client.CoreV1().ConfigMaps("tmp").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitCached(t, s, func() bool { l, _ := s.Client.CoreV1().ConfigMaps("tmp").List(ctx, metav1.ListOptions{ResourceVersion: "0"}); return len(l.Items) == 1 })
+	waitCached(t, s, func() bool {
+		l, _ := s.Client.CoreV1().ConfigMaps("tmp").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		return len(l.Items) == 1
+	})
 	if err := s.Client.CoreV1().Namespaces().Delete(ctx, "tmp", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
