@@ -118,7 +118,46 @@ func Open(root string) (*Store, error) {
 	}
 	s := &Store{root: abs}
 	s.cleanTmp()
+	if err := s.collectGarbage(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// collectGarbage removes what a crash between writing images.json and
+// cleaning up after a Remove can leave: blobs and unpacked root filesystems
+// of images the catalog no longer has. It runs under the store's write lock,
+// so no import is between staging and committing its blobs.
+func (s *Store) collectGarbage() error {
+	return s.update(func(cat *catalog) (func(), error) {
+		used := cat.blobsInUse()
+		blobDirs, _ := os.ReadDir(filepath.Join(s.root, "blobs"))
+		for _, alg := range blobDirs {
+			entries, _ := os.ReadDir(filepath.Join(s.root, "blobs", alg.Name()))
+			for _, e := range entries {
+				d := digest.NewDigestFromEncoded(digest.Algorithm(alg.Name()), e.Name())
+				if !used[d] {
+					_ = os.Remove(filepath.Join(s.root, "blobs", alg.Name(), e.Name()))
+				}
+			}
+		}
+		ids := map[string]bool{}
+		for id := range cat.Images {
+			ids[digest.Digest(id).Encoded()] = true
+		}
+		entries, _ := os.ReadDir(filepath.Join(s.root, "rootfs"))
+		var orphans []string
+		for _, e := range entries {
+			if e.IsDir() && !ids[e.Name()] {
+				orphans = append(orphans, "sha256:"+e.Name())
+			}
+		}
+		return func() {
+			for _, id := range orphans {
+				s.removeRootfs(id)
+			}
+		}, nil
+	})
 }
 
 // Root returns the store's root directory.

@@ -26,6 +26,7 @@ import (
 const (
 	whiteoutPrefix = ".wh."
 	whiteoutOpaque = ".wh..wh..opq"
+	whiteoutMeta   = ".wh..wh."
 )
 
 // Unpacked returns the directory holding the root filesystem of the image
@@ -236,6 +237,9 @@ func (a *applier) apply(hdr *tar.Header, content io.Reader) error {
 	}
 	dir, base := path.Split(name)
 	dir = path.Clean(dir)
+	if strings.HasPrefix(base, whiteoutMeta) && base != whiteoutOpaque || strings.Contains("/"+dir+"/", "/"+whiteoutMeta) {
+		return nil // AUFS bookkeeping (.wh..wh.plnk and the like), not content
+	}
 	switch {
 	case base == whiteoutOpaque:
 		return a.opaque(dir)
@@ -325,6 +329,9 @@ func (a *applier) apply(hdr *tar.Header, content io.Reader) error {
 	if err := a.root.Chmod(name, mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 		return err
 	}
+	if err := a.setXattrs(name, hdr); err != nil {
+		return err
+	}
 	atime := hdr.AccessTime
 	if atime.IsZero() {
 		atime = hdr.ModTime
@@ -389,4 +396,39 @@ func (a *applier) finish() {
 		d := a.dirs[i]
 		_ = a.root.Chtimes(d.name, d.atime, d.mtime)
 	}
+}
+
+// xattrPrefix marks extended attributes in PAX records.
+const xattrPrefix = "SCHILY.xattr."
+
+// setXattrs applies the entry's extended attributes (file capabilities,
+// say) to a regular file or directory. Only the security. and user.
+// namespaces are applied, security. only as root; a file system without
+// xattr support is not an error.
+func (a *applier) setXattrs(name string, hdr *tar.Header) error {
+	var attrs [][2]string
+	for k, v := range hdr.PAXRecords {
+		if attr, ok := strings.CutPrefix(k, xattrPrefix); ok {
+			if strings.HasPrefix(attr, "user.") || (a.asRoot && strings.HasPrefix(attr, "security.")) {
+				attrs = append(attrs, [2]string{attr, v})
+			}
+		}
+	}
+	if len(attrs) == 0 || (hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir) {
+		return nil // never open a FIFO or a device to set attributes
+	}
+	f, err := a.root.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, kv := range attrs {
+		if err := unix.Fsetxattr(int(f.Fd()), kv[0], []byte(kv[1]), 0); err != nil {
+			if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM) {
+				continue
+			}
+			return fmt.Errorf("xattr %s: %w", kv[0], err)
+		}
+	}
+	return nil
 }

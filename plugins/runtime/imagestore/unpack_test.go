@@ -2,16 +2,21 @@ package imagestore
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // unpackLayers imports one image made of layers and returns its rootfs.
@@ -191,5 +196,113 @@ func TestUnpackVerifiesDiffID(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(s.Root(), "tmp")); len(entries) != 0 {
 		t.Errorf("tmp/ not empty after a failed unpack: %v", entries)
+	}
+}
+
+func TestUnpackXattrsAndAUFSMetadata(t *testing.T) {
+	probe := filepath.Join(t.TempDir(), "probe")
+	os.WriteFile(probe, nil, 0o644)
+	xattrs := unix.Setxattr(probe, "user.kubelab", []byte("1"), 0) == nil
+	s := openStore(t)
+	l := newLayout(t)
+	m := l.manifest(testImage{layers: [][]entry{{file("plain", "p"), file(".wh..wh.plnk/123.456", "x"), dir(".wh..wh.plnk/")}}})
+	// Rebuild the layer with a PAX xattr record on "plain".
+	var man v1.Manifest
+	mustUnmarshal(t, l.blobs[m.Digest], &man)
+	raw := layerTarPAX(t, "tagged", "t", map[string]string{"SCHILY.xattr.user.kubelab": "yes"})
+	var cfg v1.Image
+	mustUnmarshal(t, l.blobs[man.Config.Digest], &cfg)
+	man.Layers = append(man.Layers, l.blob(v1.MediaTypeImageLayer, raw))
+	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.FromBytes(raw))
+	man.Config = l.json(v1.MediaTypeImageConfig, cfg)
+	md := l.json(v1.MediaTypeImageManifest, man)
+	md.Annotations = named("x")
+	l.index.Manifests = []v1.Descriptor{md}
+	if _, err := s.Import(context.Background(), l.writeTar()); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := s.Unpacked(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, dir); !slices.Equal(got, []string{"plain", "tagged"}) {
+		t.Errorf("tree = %v, want AUFS metadata skipped", got)
+	}
+	if !xattrs {
+		t.Log("no user xattrs on this file system: not checking them")
+		return
+	}
+	buf := make([]byte, 16)
+	n, err := unix.Getxattr(filepath.Join(dir, "tagged"), "user.kubelab", buf)
+	if err != nil || string(buf[:n]) != "yes" {
+		t.Errorf("user.kubelab = %q, %v", buf[:n], err)
+	}
+}
+
+// layerTarPAX is a one-file layer whose entry carries PAX records.
+func layerTarPAX(t *testing.T, name, body string, pax map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body)), PAXRecords: pax, Format: tar.FormatPAX}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte(body))
+	tw.Close()
+	return buf.Bytes()
+}
+
+func TestOpenCollectsGarbage(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	l := newLayout(t)
+	l.add(testImage{annotations: named("keep"), layers: helloLayers})
+	if _, err := s.Import(ctx, l.writeTar()); err != nil {
+		t.Fatal(err)
+	}
+	keepDir, err := s.Unpacked(ctx, "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crash after Remove wrote images.json leaves behind.
+	orphanBlob := filepath.Join(s.Root(), "blobs", "sha256", strings.Repeat("ab", 32))
+	orphanRootfs := filepath.Join(s.Root(), "rootfs", strings.Repeat("cd", 32))
+	os.WriteFile(orphanBlob, []byte("x"), 0o600)
+	os.MkdirAll(filepath.Join(orphanRootfs, "bin"), 0o755)
+	if _, err := Open(s.Root()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{orphanBlob, orphanRootfs} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s survived Open: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(keepDir, "bin/hello")); err != nil {
+		t.Errorf("a live image's rootfs was collected: %v", err)
+	}
+	if _, err := s.Unpacked(ctx, "keep"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestImportGzipArchive(t *testing.T) {
+	s := openStore(t)
+	l := newLayout(t)
+	l.add(testImage{annotations: named("gz"), layers: helloLayers})
+	plain, err := os.ReadFile(l.writeTar())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(plain)
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "image.tar.gz")
+	os.WriteFile(p, z.Bytes(), 0o644)
+	if _, err := s.Import(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("gz"); err != nil {
+		t.Error(err)
 	}
 }
