@@ -164,7 +164,7 @@ func mustClient(t *testing.T, ca *pki.CA) *pki.KeyPair {
 
 // TestKubectl points the real kubectl at the security chain with the
 // kubeconfigs pki.Ensure writes: the admin passes, an unbound user gets
-// upstream's 403 message, and the node sees its own Forbidden text.
+// upstream's 403 message, and --as impersonates only when allowed.
 func TestKubectl(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -179,7 +179,8 @@ func TestKubectl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = authn.Middleware(authn.NewX509(d.CA.Pool()), authn.Options{}, authz.Middleware(az, stub))
+	srv.Config.Handler = authn.Middleware(authn.NewX509(d.CA.Pool()), authn.Options{},
+		authz.Impersonation(az, authz.Middleware(az, stub)))
 	if srv.TLS, err = pki.ServerTLSConfig(d.Serving, d.CA); err != nil {
 		t.Fatal(err)
 	}
@@ -193,14 +194,21 @@ func TestKubectl(t *testing.T) {
 		name, kubeconfig, path string
 		wantOK                 bool
 		wantOut                string
+		as                     string
 	}{
-		{"admin reads metrics", d.Path(pki.AdminKubeconfigFile), "/metrics", true, "ok"},
-		{"scheduler reads discovery", d.Path(pki.SchedulerKubeconfigFile), "/apis", true, "ok"},
-		{"jane may not read metrics", jane, "/metrics", false, `Error from server (Forbidden): forbidden: User "jane" cannot get path "/metrics"`},
-		{"jane may not list nodes", jane, "/api/v1/nodes", false, `Error from server (Forbidden): nodes is forbidden: User "jane" cannot list resource "nodes" in API group "" at the cluster scope`},
+		{"admin reads metrics", d.Path(pki.AdminKubeconfigFile), "/metrics", true, "ok", ""},
+		{"scheduler reads discovery", d.Path(pki.SchedulerKubeconfigFile), "/apis", true, "ok", ""},
+		{"jane may not read metrics", jane, "/metrics", false, `Error from server (Forbidden): forbidden: User "jane" cannot get path "/metrics"`, ""},
+		{"jane may not list nodes", jane, "/api/v1/nodes", false, `Error from server (Forbidden): nodes is forbidden: User "jane" cannot list resource "nodes" in API group "" at the cluster scope`, ""},
+		{"admin as jane", d.Path(pki.AdminKubeconfigFile), "/metrics", false, `Error from server (Forbidden): forbidden: User "jane" cannot get path "/metrics"`, "jane"},
+		{"jane may not impersonate", jane, "/metrics", false, `Error from server (Forbidden): users "kubernetes-admin" is forbidden: User "jane" cannot impersonate resource "users" in API group "" at the cluster scope`, "kubernetes-admin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(kubectl, "--kubeconfig", tc.kubeconfig, "get", "--raw", tc.path)
+			args := []string{"--kubeconfig", tc.kubeconfig, "get", "--raw", tc.path}
+			if tc.as != "" {
+				args = append(args, "--as", tc.as)
+			}
+			cmd := exec.Command(kubectl, args...)
 			cmd.Env = append(os.Environ(), "HOME="+dir)
 			out, err := cmd.CombinedOutput()
 			if (err == nil) != tc.wantOK || !strings.Contains(string(out), tc.wantOut) {
