@@ -30,8 +30,12 @@ type record struct {
 	Names []string `json:"names,omitempty"`
 	// DigestRepos are repositories the image was imported under by digest
 	// ("repo@sha256:…" names).
-	DigestRepos []string        `json:"digestRepos,omitempty"`
-	Manifest    v1.Descriptor   `json:"manifest"`
+	DigestRepos []string      `json:"digestRepos,omitempty"`
+	Manifest    v1.Descriptor `json:"manifest"`
+	// Target is the digest index.json named: the manifest's, or for a
+	// multi-platform image its index's. Repo digests use it, as registries
+	// and containerd do.
+	Target      digest.Digest   `json:"target,omitempty"`
 	Config      v1.Descriptor   `json:"config"`
 	Layers      []v1.Descriptor `json:"layers"`
 	DiffIDs     []digest.Digest `json:"diffIDs"`
@@ -67,13 +71,21 @@ func (r *record) image() Image {
 		repos[repo] = true
 	}
 	for repo := range repos {
-		img.RepoDigests = append(img.RepoDigests, repo+"@"+r.Manifest.Digest.String())
+		img.RepoDigests = append(img.RepoDigests, repo+"@"+r.target().String())
 	}
 	sort.Strings(img.RepoDigests)
 	img.Config.Env = append([]string(nil), r.ImageConfig.Env...)
 	img.Config.Entrypoint = append([]string(nil), r.ImageConfig.Entrypoint...)
 	img.Config.Cmd = append([]string(nil), r.ImageConfig.Cmd...)
 	return img
+}
+
+// target returns the digest repo digests name.
+func (r *record) target() digest.Digest {
+	if r.Target != "" {
+		return r.Target
+	}
+	return r.Manifest.Digest
 }
 
 // blobs lists every blob the record references.
@@ -139,7 +151,7 @@ func (c *catalog) resolve(ref string) (*record, error) {
 			}
 		}
 		for _, r := range c.sorted() {
-			if r.Manifest.Digest == d {
+			if r.Manifest.Digest == d || r.target() == d {
 				return r, nil
 			}
 		}
@@ -148,7 +160,7 @@ func (c *catalog) resolve(ref string) (*record, error) {
 	if pr, err := ParseReference(ref); err == nil {
 		if pr.Digest != "" {
 			for _, r := range c.sorted() {
-				if r.Manifest.Digest == pr.Digest && r.hasRepo(pr.Repository) {
+				if (r.Manifest.Digest == pr.Digest || r.target() == pr.Digest) && r.hasRepo(pr.Repository) {
 					return r, nil
 				}
 			}

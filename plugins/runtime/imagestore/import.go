@@ -124,7 +124,7 @@ func (c *catalog) put(r *record) {
 	}
 	if old, ok := c.Images[r.ID]; ok {
 		r.Names = union(old.Names, r.Names)
-		if old.Manifest.Digest == r.Manifest.Digest {
+		if old.target() == r.target() {
 			r.DigestRepos = union(old.DigestRepos, r.DigestRepos)
 		}
 	}
@@ -392,7 +392,7 @@ func (l *layoutSource) resolve(ctx context.Context) ([]*record, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Names, r.DigestRepos = names, digestRepos
+		r.Names, r.DigestRepos, r.Target = names, digestRepos, desc.Digest
 		if old, ok := byID[r.ID]; ok {
 			old.Names = union(old.Names, r.Names)
 			old.DigestRepos = union(old.DigestRepos, r.DigestRepos)

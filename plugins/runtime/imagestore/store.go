@@ -48,11 +48,13 @@ type Image struct {
 	// "docker.io/library/busybox:latest", sorted. It may be empty for an
 	// image imported without a name.
 	RepoTags []string
-	// RepoDigests are "<repository>@<manifest digest>" for each repository
-	// the image is named in, sorted.
+	// RepoDigests are "<repository>@<digest>" for each repository the image
+	// is named in, sorted; the digest is the one index.json named: the
+	// manifest's, or for a multi-platform image its index's, as registries
+	// and containerd report it.
 	RepoDigests []string
-	// ManifestDigest is the digest of the image manifest that was selected
-	// for this platform.
+	// ManifestDigest is the digest of the image manifest, the one selected
+	// for this platform from a multi-platform index.
 	ManifestDigest digest.Digest
 	// Size is the number of bytes the image occupies in the store: its
 	// manifest, config and (compressed) layer blobs. It is positive.

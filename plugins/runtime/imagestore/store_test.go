@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -364,5 +365,45 @@ func TestOpenCleansInterruptedWork(t *testing.T) {
 	want := []string{filepath.Base(live.path), filepath.Base(live.path) + ".lock"}
 	if !slices.Equal(names, want) {
 		t.Errorf("tmp/ after Open = %v, want %v", names, want)
+	}
+}
+
+func TestImportMultiPlatformIndex(t *testing.T) {
+	s := openStore(t)
+	l := newLayout(t)
+	host := l.manifest(testImage{layers: [][]entry{{file("host", "h")}}})
+	host.Platform = &v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	other := l.manifest(testImage{layers: [][]entry{{file("other", "o")}}})
+	other.Platform = &v1.Platform{OS: "linux", Architecture: "s390x"}
+	attest := l.manifest(testImage{layers: [][]entry{{file("attestation", "a")}}})
+	attest.Platform = &v1.Platform{OS: "unknown", Architecture: "unknown"}
+	idx := l.json(v1.MediaTypeImageIndex, v1.Index{Versioned: specsVersioned(), MediaType: v1.MediaTypeImageIndex, Manifests: []v1.Descriptor{other, attest, host}})
+	idx.Annotations = named("multi:v2")
+	l.index.Manifests = append(l.index.Manifests, idx)
+	imgs, err := s.Import(context.Background(), l.writeTar())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].ManifestDigest != host.Digest || !slices.Equal(imgs[0].RepoTags, []string{"docker.io/library/multi:v2"}) {
+		t.Fatalf("imported %+v, want the host platform's manifest %s", imgs, host.Digest)
+	}
+	if want := []string{"docker.io/library/multi@" + idx.Digest.String()}; !slices.Equal(imgs[0].RepoDigests, want) {
+		t.Errorf("RepoDigests = %v, want the index's digest %v", imgs[0].RepoDigests, want)
+	}
+	for _, ref := range []string{"multi@" + idx.Digest.String(), idx.Digest.String(), host.Digest.String()} {
+		if got, err := s.Get(ref); err != nil || got.ID != imgs[0].ID {
+			t.Errorf("Get(%q) = %v, %v", ref, got.ID, err)
+		}
+	}
+	dir, err := s.Unpacked(context.Background(), "multi:v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "host")); err != nil {
+		t.Error(err)
+	}
+	// Only the host manifest's blobs were kept.
+	if blobs, _ := os.ReadDir(filepath.Join(s.Root(), "blobs", "sha256")); len(blobs) != 3 {
+		t.Errorf("%d blobs stored, want 3 (manifest, config, layer)", len(blobs))
 	}
 }
