@@ -26,6 +26,7 @@ import (
 	"slices"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -204,4 +205,19 @@ func WriteStatus(w http.ResponseWriter, err error) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	w.Write(body)
+}
+
+// SelfSubjectReview returns the status of an authentication.k8s.io/v1
+// SelfSubjectReview (`kubectl auth whoami`) for the requesting user u.
+func SelfSubjectReview(u user.Info) authenticationv1.SelfSubjectReviewStatus {
+	extra := map[string]authenticationv1.ExtraValue{}
+	for k, v := range u.GetExtra() {
+		extra[k] = slices.Clone(v)
+	}
+	if len(extra) == 0 {
+		extra = nil
+	}
+	return authenticationv1.SelfSubjectReviewStatus{UserInfo: authenticationv1.UserInfo{
+		Username: u.GetName(), UID: u.GetUID(), Groups: slices.Clone(u.GetGroups()), Extra: extra,
+	}}
 }

@@ -251,3 +251,12 @@ func TestNewTokenFileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSelfSubjectReview(t *testing.T) {
+	st := SelfSubjectReview(&user.DefaultInfo{Name: "jane", UID: "u1", Groups: []string{"dev", "system:authenticated"},
+		Extra: map[string][]string{"scopes": {"view"}}})
+	if st.UserInfo.Username != "jane" || st.UserInfo.UID != "u1" || !slices.Equal(st.UserInfo.Groups, []string{"dev", "system:authenticated"}) ||
+		len(st.UserInfo.Extra["scopes"]) != 1 {
+		t.Errorf("status %+v", st)
+	}
+}
