@@ -168,7 +168,9 @@ func runShim(dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.Command("/proc/self/exe", "kubelab-process-init", dir)
+	cmd := exec.Command("/proc/self/exe")
+	// The same arguments as the shim's own (see startShim).
+	cmd.Args = []string{"kubelab", "runtime", ShimCommand, dir}
 	cmd.Env = []string{roleEnv + "=" + roleInit}
 	cmd.Stdin = nil
 	cmd.Stdout = outW
