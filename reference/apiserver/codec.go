@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -269,8 +270,9 @@ func toPartial(obj runtime.Object) runtime.Object {
 		}
 		return out
 	}
-	m := objectMetaOf(obj)
 	p := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
-	p.ObjectMeta = *m.(*metav1.ObjectMeta).DeepCopy()
+	if om, ok := reflect.ValueOf(obj).Elem().FieldByName("ObjectMeta").Interface().(metav1.ObjectMeta); ok {
+		p.ObjectMeta = *om.DeepCopy()
+	}
 	return p
 }

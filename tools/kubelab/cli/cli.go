@@ -93,6 +93,7 @@ policy, the container runtime and the service proxy.`,
 	}
 	root.AddCommand(newConformCommand(r), newPluginsCommand(r.Registry), newVersionCommand(), newRuntimeCommand(r.Registry))
 	root.AddCommand(newImageCommand())
+	root.AddCommand(newAPIServerCommand(r.Registry))
 	return root
 }
 
