@@ -28,9 +28,14 @@ type Operation string
 
 // The operations, spelled as Kubernetes admission spells them.
 const (
-	Create  Operation = "CREATE"
-	Update  Operation = "UPDATE"
-	Delete  Operation = "DELETE"
+	// Create is a POST that makes an object (or a subresource such as
+	// pods/binding or pods/eviction).
+	Create Operation = "CREATE"
+	// Update is a PUT or PATCH of an existing object or its subresource.
+	Update Operation = "UPDATE"
+	// Delete removes an object; Object is nil, OldObject the stored one.
+	Delete Operation = "DELETE"
+	// Connect is a connection to a pod or node (exec, attach, proxy).
 	Connect Operation = "CONNECT"
 )
 

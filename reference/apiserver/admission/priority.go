@@ -15,8 +15,12 @@ const PriorityName = "Priority"
 
 // Built-in priority classes, with upstream's names and values.
 const (
+	// SystemClusterCritical is the class of pods a cluster needs to work
+	// (value SystemCriticalPriority).
 	SystemClusterCritical = "system-cluster-critical"
-	SystemNodeCritical    = "system-node-critical"
+	// SystemNodeCritical is the class of pods a node needs to work (value
+	// SystemNodeCriticalPriority), above system-cluster-critical.
+	SystemNodeCritical = "system-node-critical"
 	// SystemCriticalPriority is system-cluster-critical's value; user
 	// classes may not exceed HighestUserDefinablePriority.
 	SystemCriticalPriority int32 = 2_000_000_000

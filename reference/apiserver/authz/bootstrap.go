@@ -19,17 +19,29 @@ const (
 
 // Names of the bootstrap cluster roles.
 const (
-	ClusterAdminRole      = "cluster-admin"
-	AdminRole             = "admin"
-	EditRole              = "edit"
-	ViewRole              = "view"
-	DiscoveryRole         = "system:discovery"
-	BasicUserRole         = "system:basic-user"
-	PublicInfoViewerRole  = "system:public-info-viewer"
-	SchedulerRole         = "system:kube-scheduler"
+	// ClusterAdminRole allows everything; bound to system:masters.
+	ClusterAdminRole = "cluster-admin"
+	// AdminRole is edit plus roles and role bindings, for one namespace.
+	AdminRole = "admin"
+	// EditRole writes workloads, config and secrets, not RBAC.
+	EditRole = "edit"
+	// ViewRole reads namespaced objects except secrets.
+	ViewRole = "view"
+	// DiscoveryRole reads /api, /apis, /openapi, /version and probes.
+	DiscoveryRole = "system:discovery"
+	// BasicUserRole creates self access and rules reviews.
+	BasicUserRole = "system:basic-user"
+	// PublicInfoViewerRole reads /healthz, /livez, /readyz and /version.
+	PublicInfoViewerRole = "system:public-info-viewer"
+	// SchedulerRole is what a scheduler reads and writes.
+	SchedulerRole = "system:kube-scheduler"
+	// ControllerManagerRole is what the reference controllers need.
 	ControllerManagerRole = "system:kube-controller-manager"
-	NodeRole              = "system:node"
-	NodeProxierRole       = "system:node-proxier"
+	// NodeRole is what a kubelet needs; NodeRestriction narrows writes.
+	NodeRole = "system:node"
+	// NodeProxierRole is what a service proxy reads; bound to
+	// system:kube-proxy (upstream's name for kube-proxy's role).
+	NodeProxierRole = "system:node-proxier"
 	// AuthReaderRole is a Role in kube-system that reads the
 	// extension-apiserver-authentication ConfigMap, which the upstream
 	// kube-scheduler and controller manager read when they start.

@@ -17,9 +17,14 @@ import (
 
 // Impersonation request headers, as kubectl --as / --as-group send them.
 const (
-	ImpersonateUserHeader        = "Impersonate-User"
-	ImpersonateGroupHeader       = "Impersonate-Group"
-	ImpersonateUIDHeader         = "Impersonate-Uid"
+	// ImpersonateUserHeader names the user to act as (kubectl --as).
+	ImpersonateUserHeader = "Impersonate-User"
+	// ImpersonateGroupHeader, repeated, names its groups (--as-group).
+	ImpersonateGroupHeader = "Impersonate-Group"
+	// ImpersonateUIDHeader names its UID (--as-uid).
+	ImpersonateUIDHeader = "Impersonate-Uid"
+	// ImpersonateExtraHeaderPrefix + key carries an extra value; the key
+	// is lower-cased and path-unescaped.
 	ImpersonateExtraHeaderPrefix = "Impersonate-Extra-"
 )
 

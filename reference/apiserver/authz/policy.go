@@ -112,18 +112,22 @@ type informerLister struct {
 	clusterRoleBindings rbaclisters.ClusterRoleBindingLister
 }
 
+// GetRole implements Lister.
 func (l *informerLister) GetRole(namespace, name string) (*rbacv1.Role, error) {
 	return l.roles.Roles(namespace).Get(name)
 }
 
+// GetClusterRole implements Lister.
 func (l *informerLister) GetClusterRole(name string) (*rbacv1.ClusterRole, error) {
 	return l.clusterRoles.Get(name)
 }
 
+// ListRoleBindings implements Lister.
 func (l *informerLister) ListRoleBindings(namespace string) ([]*rbacv1.RoleBinding, error) {
 	return l.roleBindings.RoleBindings(namespace).List(labels.Everything())
 }
 
+// ListClusterRoleBindings implements Lister.
 func (l *informerLister) ListClusterRoleBindings() ([]*rbacv1.ClusterRoleBinding, error) {
 	return l.clusterRoleBindings.List(labels.Everything())
 }

@@ -11,13 +11,19 @@ import (
 // File names that Ensure writes into a data directory, besides CACertFile,
 // CAKeyFile and ServiceAccountKeyFile.
 const (
+	// ServingCertFile is the API server's serving certificate (0644).
 	ServingCertFile = "apiserver.crt"
-	ServingKeyFile  = "apiserver.key"
-	// AdminKubeconfigFile is the cluster-admin kubeconfig for the user.
-	AdminKubeconfigFile             = "admin.kubeconfig"
-	SchedulerKubeconfigFile         = "scheduler.kubeconfig"
+	// ServingKeyFile is its key (0600).
+	ServingKeyFile = "apiserver.key"
+	// AdminKubeconfigFile is the cluster-admin kubeconfig for the user
+	// (kubernetes-admin in system:masters).
+	AdminKubeconfigFile = "admin.kubeconfig"
+	// SchedulerKubeconfigFile is for system:kube-scheduler.
+	SchedulerKubeconfigFile = "scheduler.kubeconfig"
+	// ControllerManagerKubeconfigFile is for system:kube-controller-manager.
 	ControllerManagerKubeconfigFile = "controller-manager.kubeconfig"
-	ProxyKubeconfigFile             = "proxy.kubeconfig"
+	// ProxyKubeconfigFile is for system:kube-proxy.
+	ProxyKubeconfigFile = "proxy.kubeconfig"
 )
 
 // DefaultServingNames are the DNS names every API server certificate
