@@ -47,14 +47,19 @@ type Attributes struct {
 	Resource schema.GroupVersionResource
 	// Subresource is "" for the main resource, else e.g. "status".
 	Subresource string
+	// Kind is the kind of Object, when the caller knows it; no built-in
+	// plugin needs it.
+	Kind schema.GroupVersionKind
 	// Namespace is "" for cluster-scoped resources.
 	Namespace string
 	// Name is the object's name; "" for a CREATE whose object has only
 	// generateName.
 	Name string
-	// Object is the new object (CREATE, UPDATE; for subresources such as
-	// pods/binding or pods/eviction the subresource's body, e.g. a
-	// *corev1.Binding); nil for DELETE.
+	// Object is the new object (CREATE, UPDATE); nil for DELETE. For
+	// status updates it is the whole object after the change. For
+	// subresources such as pods/binding it may be the request body or the
+	// whole object after the change: the built-in plugins do not read it
+	// there.
 	Object runtime.Object
 	// OldObject is the stored object (UPDATE, DELETE); nil for CREATE.
 	OldObject runtime.Object

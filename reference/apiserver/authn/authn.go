@@ -172,6 +172,12 @@ func Middleware(auth authenticator.Request, opts Options, next http.Handler) htt
 	})
 }
 
+// Filter returns Middleware as a filter for a server's handler chain:
+// Filter(auth, opts)(next) == Middleware(auth, opts, next).
+func Filter(auth authenticator.Request, opts Options) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return Middleware(auth, opts, next) }
+}
+
 func withAuthenticatedGroup(u user.Info) user.Info {
 	groups := u.GetGroups()
 	if slices.Contains(groups, user.AllAuthenticated) {

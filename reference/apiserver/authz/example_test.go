@@ -53,8 +53,10 @@ func Example() {
 		u, _ := authn.UserFrom(r.Context())
 		fmt.Fprintf(w, "%s may %s %s", u.GetName(), info.Verb, info.Resource)
 	})
-	handler := authn.Middleware(authenticator, authn.Options{AnonymousPaths: []string{"/healthz", "/livez", "/readyz", "/version"}},
-		authz.Impersonation(az, authz.Middleware(az, core)))
+	// As filters for the core's Config.Authentication / Config.Authorization:
+	authnFilter := authn.Filter(authenticator, authn.Options{AnonymousPaths: []string{"/healthz", "/livez", "/readyz", "/version"}})
+	authzFilter := authz.Filter(az) // = Impersonation(az, Middleware(az, next))
+	handler := authnFilter(authzFilter(core))
 	_ = tlsConfig // http.Server{TLSConfig: tlsConfig, Handler: handler}
 
 	r := httptest.NewRequest("GET", "/api/v1/namespaces/default/pods", nil)

@@ -18,8 +18,10 @@ import (
 var RequestInfoFrom = genericrequest.RequestInfoFrom
 
 // Middleware authorizes each request with az and passes it to next with its
-// RequestInfo in the context (see RequestInfoFrom). It must run after
-// authn.Middleware, which puts the user in the context. It answers:
+// RequestInfo in the context (see RequestInfoFrom): the one already there
+// (from k8s.io/apiserver's request.WithRequestInfo, as the core's filter
+// puts it) or else ParseRequestInfo's. It must run after authn.Middleware,
+// which puts the user in the context. It answers:
 //   - 500 InternalError when there is no user in the context, az fails,
 //     or the path names no resource (as kube-apiserver does for
 //     "/api/v1/watch");
@@ -31,12 +33,15 @@ func Middleware(az Authorizer, next http.Handler) http.Handler {
 			authn.WriteStatus(w, apierrors.NewInternalError(errors.New("no user in request context")))
 			return
 		}
-		info, err := ParseRequestInfo(req)
-		if err != nil {
-			authn.WriteStatus(w, apierrors.NewInternalError(fmt.Errorf("failed to create RequestInfo: %w", err)))
-			return
+		info, ok := RequestInfoFrom(req.Context())
+		if !ok {
+			var err error
+			if info, err = ParseRequestInfo(req); err != nil {
+				authn.WriteStatus(w, apierrors.NewInternalError(fmt.Errorf("failed to create RequestInfo: %w", err)))
+				return
+			}
+			req = req.WithContext(genericrequest.WithRequestInfo(req.Context(), info))
 		}
-		req = req.WithContext(genericrequest.WithRequestInfo(req.Context(), info))
 		attrs := Attributes(u, info)
 		decision, reason, err := az.Authorize(req.Context(), attrs)
 		if err != nil && decision != authorizer.DecisionAllow {
@@ -49,6 +54,12 @@ func Middleware(az Authorizer, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, req)
 	})
+}
+
+// Filter returns the authorization filter for a server's handler chain:
+// Impersonation(az, Middleware(az, next)). Place it after authn.Filter.
+func Filter(az Authorizer) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return Impersonation(az, Middleware(az, next)) }
 }
 
 // Forbidden returns kube-apiserver's 403 for a denied request, built with

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericrequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/kubelab/kubelab/reference/apiserver/authn"
 )
@@ -306,5 +307,32 @@ func TestReviewRules(t *testing.T) {
 	st = ReviewRules(context.Background(), New(testRBAC), usr("root", user.SystemPrivilegedGroup), "")
 	if len(st.ResourceRules) != 1 || st.ResourceRules[0].Verbs[0] != "*" {
 		t.Errorf("masters rules %+v", st)
+	}
+}
+
+// TestMiddlewareUsesContextRequestInfo: a RequestInfo the core already put
+// in the context is what gets authorized (not a second parse).
+func TestMiddlewareUsesContextRequestInfo(t *testing.T) {
+	called := false
+	h := Filter(New(testRBAC))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	for _, tc := range []struct {
+		name     string
+		info     genericrequest.RequestInfo
+		wantCode int
+	}{
+		{"context says list pods", genericrequest.RequestInfo{IsResourceRequest: true, Verb: "list", APIVersion: "v1", Resource: "pods", Namespace: "x"}, 200},
+		{"context says delete pods", genericrequest.RequestInfo{IsResourceRequest: true, Verb: "delete", APIVersion: "v1", Resource: "pods", Namespace: "x", Name: "p"}, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			called = false
+			r := httptest.NewRequest("GET", "/api/v1/namespaces/x/pods", nil) // parsed alone: list pods
+			info := tc.info
+			r = r.WithContext(genericrequest.WithRequestInfo(authn.WithUser(r.Context(), usr("alice")), &info))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.wantCode || called != (tc.wantCode == 200) {
+				t.Errorf("code %d called %v, want %d", w.Code, called, tc.wantCode)
+			}
+		})
 	}
 }
