@@ -169,6 +169,14 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 
 		ReadonlyRootfs: config.GetLinux().GetSecurityContext().GetReadonlyRootfs(),
 	}
+	for k, v := range sbConfig.GetLinux().GetSysctls() {
+		if sysctlScope(k) == "ipc" {
+			if sp.Sysctls == nil {
+				sp.Sysctls = map[string]string{}
+			}
+			sp.Sysctls[k] = v
+		}
+	}
 	if !hasEnv(sp.Env, "PATH") {
 		sp.Env = append([]string{"PATH=" + defaultPath}, sp.Env...)
 	}
@@ -488,6 +496,37 @@ func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout
 		return errInternal("container %q did not exit within %v of SIGKILL", c.ID, killWait)
 	}
 	return nil
+}
+
+// ReopenContainerLog implements CRI: the container's shim reopens its log
+// file (the kubelet calls it after renaming the file to rotate it). The
+// container must be running.
+func (r *Runtime) ReopenContainerLog(ctx context.Context, containerID string) error {
+	r.mu.Lock()
+	c, err := r.lookupContainerLocked(containerID)
+	if err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.refreshLocked(c)
+	running, shimPid, shimStart, logPath := c.State == stateRunning, c.ShimPid, c.ShimStart, c.LogPath
+	r.mu.Unlock()
+	if !running {
+		return status.Errorf(codes.FailedPrecondition, "container %q is not running", containerID)
+	}
+	if logPath == "" {
+		return nil
+	}
+	if err := signalProcess(shimPid, shimStart, unix.SIGUSR1); err != nil {
+		return errInternal("reopen log of container %q: %v", containerID, err)
+	}
+	// The shim creates the new file; wait for it so that callers can read it.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(logPath); err == nil {
+			return nil
+		}
+	}
+	return errInternal("container %q: the log file was not reopened", containerID)
 }
 
 // RemoveContainer implements CRI. A running container is not removed

@@ -10,10 +10,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
 )
@@ -242,5 +245,40 @@ func loopbackUp(netnsPath string) error {
 			return err
 		}
 		return netlink.LinkSetUp(lo)
+	})
+}
+
+// sysctlScope tells which namespace a sysctl belongs to: "net", "ipc", or
+// "" for one that is not namespaced (and so cannot be set for a pod).
+func sysctlScope(key string) string {
+	switch {
+	case strings.HasPrefix(key, "net."):
+		return "net"
+	case strings.HasPrefix(key, "kernel.shm"), strings.HasPrefix(key, "kernel.msg"),
+		key == "kernel.sem", strings.HasPrefix(key, "fs.mqueue."):
+		return "ipc"
+	}
+	return ""
+}
+
+// sysctlPath is a sysctl's file under /proc/sys.
+func sysctlPath(key string) string {
+	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+}
+
+// applyNetSysctls writes the net.* sysctls inside the namespace at
+// netnsPath (a thread in a network namespace sees that namespace's
+// /proc/sys/net).
+func applyNetSysctls(netnsPath string, sysctls map[string]string) error {
+	return nsenter.Do(netnsPath, func() error {
+		for k, v := range sysctls {
+			if sysctlScope(k) != "net" {
+				continue
+			}
+			if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
+				return status.Errorf(codes.InvalidArgument, "sysctl %s=%s: %v", k, v, err)
+			}
+		}
+		return nil
 	})
 }

@@ -23,11 +23,6 @@ func (r *Runtime) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 	return nil, unimplemented("Attach")
 }
 
-// ReopenContainerLog is not implemented.
-func (r *Runtime) ReopenContainerLog(ctx context.Context, containerID string) error {
-	return unimplemented("ReopenContainerLog")
-}
-
 // CheckpointContainer is not implemented.
 func (r *Runtime) CheckpointContainer(ctx context.Context, options *runtimeapi.CheckpointContainerRequest) error {
 	return unimplemented("CheckpointContainer")

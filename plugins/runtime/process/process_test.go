@@ -270,3 +270,48 @@ func TestUserAndSandboxFiles(t *testing.T) {
 	_, err = r.CreateContainer(ctx, sb, c2, cfg)
 	wantCode(t, "unknown user name", err, codes.InvalidArgument)
 }
+
+func TestSysctls(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	cfg := sandboxConfig("sysctl")
+	cfg.LogDirectory = t.TempDir()
+	cfg.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{
+		"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmax": "1048576",
+	}}
+	sb, err := r.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := containerConfig("read", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/kernel/shmmax")
+	waitExit(t, r, startContainer(t, r, sb, cfg, c))
+	if out, _ := logEntries(t, readLog(t, cfg, c)); strings.Join(out, " ") != "80 1048576" {
+		t.Errorf("sysctls seen in the container: %q", out)
+	}
+	bad := sandboxConfig("badsysctl")
+	bad.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"kernel.panic": "1"}}
+	_, err = r.RunPodSandbox(ctx, bad, "")
+	wantCode(t, "a host-wide sysctl", err, codes.InvalidArgument)
+}
+
+func TestReopenContainerLog(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	sb, sbCfg := runSandbox(t, r, "rotate")
+	c := containerConfig("ticker", "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.02; done")
+	id := startContainer(t, r, sb, sbCfg, c)
+	waitLog(t, sbCfg, c, "line 1\n")
+	path := filepath.Join(sbCfg.LogDirectory, c.LogPath)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReopenContainerLog(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, sbCfg, c, "line")
+	logEntries(t, readLog(t, sbCfg, c)) // well-formed after the switch
+	if err := r.StopContainer(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "reopen of an exited container", r.ReopenContainerLog(ctx, id), codes.FailedPrecondition)
+}

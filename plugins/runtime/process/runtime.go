@@ -370,6 +370,11 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "sandbox config: %v", err)
 	}
+	for k := range config.GetLinux().GetSysctls() {
+		if sysctlScope(k) == "" {
+			return "", status.Errorf(codes.InvalidArgument, "sysctl %q is not namespaced (only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are)", k)
+		}
+	}
 	id := newID()
 	key := sandboxNameKey(md)
 	r.mu.Lock()
@@ -400,6 +405,9 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	}
 	if err := loopbackUp(s.NetNS); err != nil {
 		return "", errInternal("sandbox loopback: %v", err)
+	}
+	if err := applyNetSysctls(s.NetNS, config.GetLinux().GetSysctls()); err != nil {
+		return "", err
 	}
 	if s.Cgroups, err = r.cgroups.create("pod-"+id, cgroupResources{}); err != nil {
 		return "", errInternal("sandbox cgroup: %v", err)

@@ -89,6 +89,9 @@ type shimSpec struct {
 	Mounts         []mountSpec       `json:"mounts,omitempty"`
 	ReadonlyRootfs bool              `json:"readonlyRootfs,omitempty"`
 	User           processUser       `json:"user"`
+	// Sysctls are the IPC-namespaced sysctls of the sandbox, set by the
+	// init in the container's new IPC namespace.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // startReport is the one JSON line the shim writes on its fd 3 to the
@@ -144,17 +147,21 @@ func runShim(dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	var logw io.Writer = io.Discard
+	lw := &criLogWriter{w: io.Discard}
 	if spec.LogPath != "" {
-		if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
-			return fail(fmt.Errorf("log directory: %w", err))
+		if err := lw.reopen(spec.LogPath); err != nil {
+			return fail(err)
 		}
-		f, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return fail(fmt.Errorf("open log file: %w", err))
-		}
-		defer f.Close()
-		logw = f
+		// SIGUSR1 (from ReopenContainerLog) reopens the log file.
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() {
+			for range usr1 {
+				if err := lw.reopen(spec.LogPath); err != nil {
+					fmt.Fprintf(os.Stderr, "reopen log: %v\n", err)
+				}
+			}
+		}()
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -190,7 +197,6 @@ func runShim(dir string) int {
 	// writes why it could not.
 	msg, _ := io.ReadAll(startR)
 	startR.Close()
-	lw := &criLogWriter{w: logw}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); lw.copy("stdout", outR) }()
@@ -263,8 +269,37 @@ const maxLogLine = 16 * 1024
 // "<RFC3339Nano time> <stream> <F|P> <content>\n". mu serialises whole
 // entries from the stdout and stderr copiers.
 type criLogWriter struct {
-	mu sync.Mutex // guards w
+	mu sync.Mutex // guards w and f
 	w  io.Writer
+	// f is w when w is the log file (nil when output is discarded).
+	f *os.File
+}
+
+// openLog opens path for appending, creating its directory.
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("log directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	return f, nil
+}
+
+// reopen switches to a new file at path (after the kubelet rotated the log).
+func (l *criLogWriter) reopen(path string) error {
+	f, err := openLog(path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+	}
+	l.f, l.w = f, f
+	return nil
 }
 
 func (l *criLogWriter) entry(stream string, partial bool, content []byte) {
@@ -317,6 +352,11 @@ func runInit(dir string) error {
 	}
 	if err := joinCgroups(spec.Cgroups); err != nil {
 		return err
+	}
+	for k, v := range spec.Sysctls {
+		if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
 	}
 	// Nothing mounted here propagates back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
