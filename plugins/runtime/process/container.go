@@ -192,6 +192,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	if sp.User, err = resolveUser(rootfs, img.Config.User, config.GetLinux().GetSecurityContext()); err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "container %q: %v", md.GetName(), err)
 	}
+	if sp.Caps, sp.Privileged, err = containerCaps(config.GetLinux().GetSecurityContext()); err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "container %q: %v", md.GetName(), err)
+	}
 	// hosts, hostname and resolv.conf from the sandbox, unless mounted.
 	sbMounts, err := sandboxFiles(sbDir, sbIP, sbConfig)
 	if err != nil {

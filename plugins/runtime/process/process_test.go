@@ -315,3 +315,28 @@ func TestReopenContainerLog(t *testing.T) {
 	}
 	wantCode(t, "reopen of an exited container", r.ReopenContainerLog(ctx, id), codes.FailedPrecondition)
 }
+
+func TestCapabilitiesAndMaskedProc(t *testing.T) {
+	r := newTestRuntime(t)
+	sb, sbCfg := runSandbox(t, r, "caps")
+	script := `grep CapBnd /proc/self/status; if (: >> /proc/sys/kernel/printk_ratelimit) 2>/dev/null; then echo sys-writable; else echo sys-readonly; fi`
+	cases := []struct {
+		name string
+		sc   *runtimeapi.LinuxContainerSecurityContext
+		want string
+	}{
+		{"default", nil, "CapBnd:\t00000000a80425fb sys-readonly"},
+		{"drop all add one", &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{
+			DropCapabilities: []string{"ALL"}, AddCapabilities: []string{"CAP_NET_ADMIN"}}}, "CapBnd:\t0000000000001000 sys-readonly"},
+		{"privileged", &runtimeapi.LinuxContainerSecurityContext{Privileged: true}, "sys-writable"},
+	}
+	for _, c := range cases {
+		cfg := containerConfig(strings.ReplaceAll(c.name, " ", "-"), "sh", "-c", script)
+		cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: c.sc}
+		waitExit(t, r, startContainer(t, r, sb, sbCfg, cfg))
+		out, _ := logEntries(t, readLog(t, sbCfg, cfg))
+		if got := strings.Join(out, " "); !strings.HasSuffix(got, c.want) || (c.name != "privileged" && got != c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

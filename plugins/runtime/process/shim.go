@@ -92,6 +92,10 @@ type shimSpec struct {
 	// Sysctls are the IPC-namespaced sysctls of the sandbox, set by the
 	// init in the container's new IPC namespace.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Privileged containers keep every capability and an unmasked /proc;
+	// the others keep only Caps in their bounding set.
+	Privileged bool  `json:"privileged,omitempty"`
+	Caps       []int `json:"caps,omitempty"`
 }
 
 // startReport is the one JSON line the shim writes on its fd 3 to the
@@ -376,6 +380,11 @@ func runInit(dir string) error {
 	if err := mountSystem(root); err != nil {
 		return err
 	}
+	if !spec.Privileged {
+		if err := maskProc(root); err != nil {
+			return err
+		}
+	}
 	for _, m := range spec.Mounts {
 		if err := bindMount(root, m); err != nil {
 			return err
@@ -408,6 +417,11 @@ func runInit(dir string) error {
 	path, err := lookPath("", spec.Args[0], spec.Env)
 	if err != nil {
 		return err
+	}
+	if !spec.Privileged {
+		if err := dropBoundingCaps(spec.Caps); err != nil {
+			return err
+		}
 	}
 	// syscall's (unlike x/sys/unix's) apply to every thread of the process.
 	groups := make([]int, len(spec.User.Groups))
