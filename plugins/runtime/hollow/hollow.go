@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -299,13 +300,14 @@ func (r *Runtime) PodSandboxStatus(ctx context.Context, podSandboxID string, ver
 	return resp, nil
 }
 
-// ListPodSandbox implements CRI, in creation order.
+// ListPodSandbox implements CRI, in creation order. An ID filter matches
+// ID prefixes, as containerd's does (crictl's short IDs).
 func (r *Runtime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var found []*sandbox
 	for _, s := range r.sandboxes {
-		if id := filter.GetId(); id != "" && s.id != id {
+		if !strings.HasPrefix(s.id, filter.GetId()) {
 			continue
 		}
 		if st := filter.GetState(); st != nil && st.GetState() != s.state {
@@ -501,14 +503,15 @@ func (r *Runtime) RemoveContainer(ctx context.Context, containerID string) error
 	return nil
 }
 
-// ListContainers implements CRI, in creation order.
+// ListContainers implements CRI, in creation order. An ID filter matches
+// ID prefixes, as containerd's does (crictl's short IDs).
 func (r *Runtime) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var found []*container
 	for _, c := range r.containers {
 		r.settleLocked(c)
-		if id := filter.GetId(); id != "" && c.id != id {
+		if !strings.HasPrefix(c.id, filter.GetId()) {
 			continue
 		}
 		if sid := filter.GetPodSandboxId(); sid != "" && c.sandboxID != sid {

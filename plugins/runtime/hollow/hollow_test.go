@@ -479,3 +479,50 @@ func TestPodCIDRExhaustion(t *testing.T) {
 		t.Errorf("after the CIDR ran out: %v, want ResourceExhausted", err)
 	}
 }
+
+func TestListByIDPrefix(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newTest(t, Options{})
+	sid, cid := runPod(t, r, "p", nil)
+	if l, _ := r.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{Id: sid[:12]}); len(l) != 1 || l[0].Id != sid {
+		t.Errorf("ListPodSandbox by short ID = %v", l)
+	}
+	if l, _ := r.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: cid[:12]}); len(l) != 1 || l[0].Id != cid {
+		t.Errorf("ListContainers by short ID = %v", l)
+	}
+}
+
+// BenchmarkPodLifecycle measures one pod's full lifecycle: run, create,
+// start, status, stop, remove.
+func BenchmarkPodLifecycle(b *testing.B) {
+	ctx := context.Background()
+	r := New(Options{PodCIDR: netip.MustParsePrefix("10.0.0.0/8")})
+	if _, err := r.PullImage(ctx, &runtimeapi.ImageSpec{Image: "pause"}, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		name := fmt.Sprint("pod-", i)
+		sid, err := r.RunPodSandbox(ctx, podConfig(name), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cid, err := r.CreateContainer(ctx, sid, ctrConfig("c", "pause", nil), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.StartContainer(ctx, cid); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.ContainerStatus(ctx, cid, false); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.StopPodSandbox(ctx, sid); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.RemovePodSandbox(ctx, sid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

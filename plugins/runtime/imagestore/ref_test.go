@@ -40,3 +40,22 @@ func TestNormalizeRefInvalid(t *testing.T) {
 		}
 	}
 }
+
+func FuzzNormalizeRef(f *testing.F) {
+	for _, s := range []string{"busybox", "a/b:c", "localhost:5000/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "Busybox", "::", "a..b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := NormalizeRef(in)
+		if err != nil {
+			if !errors.Is(err, spec.ErrInvalid) {
+				t.Fatalf("NormalizeRef(%q) error %v does not wrap ErrInvalid", in, err)
+			}
+			return
+		}
+		again, err := NormalizeRef(n)
+		if err != nil || again != n {
+			t.Fatalf("NormalizeRef not idempotent: %q -> %q -> %q, %v", in, n, again, err)
+		}
+	})
+}

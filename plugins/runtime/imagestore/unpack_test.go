@@ -306,3 +306,65 @@ func TestImportGzipArchive(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// FuzzUnpackStaysInside applies layers with arbitrary entry names and link
+// targets and checks nothing appears outside the root filesystem.
+func FuzzUnpackStaysInside(f *testing.F) {
+	for _, s := range [][3]string{
+		{"a/b", "../x", "a/b/c"}, {"l", "/", "l/escape"}, {"d/../../x", "", "y"}, {"s", "..", "s/s/escape"},
+		{"./.wh..wh..opq", "", ".wh.etc"}, {"h", "../../h", "h2"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, link, target, name string) {
+		for _, s := range []string{link, target, name} {
+			if strings.ContainsRune(s, 0) || strings.HasSuffix(s, "/") || len(s) > 200 {
+				return // not encodable as a tar entry name by archive/tar
+			}
+		}
+		if link == "" || name == "" {
+			return
+		}
+		outside := t.TempDir()
+		guard := filepath.Join(outside, "guard")
+		os.WriteFile(guard, []byte("g"), 0o644)
+		s, err := Open(filepath.Join(outside, "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := newLayout(t)
+		l.add(testImage{annotations: named("f"), layers: [][]entry{
+			{symlink(link, target), hardlink(link+"-hard", target)},
+			{file(name, "x"), dir(name + "-dir/"), symlink(name+"-l", target), file(name+"-l/escape", "x")},
+		}})
+		p := filepath.Join(outside, "image.tar")
+		os.WriteFile(p, layerTar(t, tarEntries(l.files())), 0o644)
+		if _, err := s.Import(context.Background(), p); err != nil {
+			return
+		}
+		_, _ = s.Unpacked(context.Background(), "f")
+		entries, _ := os.ReadDir(outside)
+		for _, e := range entries {
+			if e.Name() != "store" && e.Name() != "guard" && e.Name() != "image.tar" {
+				t.Fatalf("%q written outside the store", e.Name())
+			}
+		}
+		if b, err := os.ReadFile(guard); err != nil || string(b) != "g" {
+			t.Fatalf("guard file changed: %q, %v", b, err)
+		}
+	})
+}
+
+// tarEntries turns layout files into tar entries, sorted.
+func tarEntries(files map[string][]byte) []entry {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []entry
+	for _, n := range names {
+		out = append(out, file(n, string(files[n])))
+	}
+	return out
+}
