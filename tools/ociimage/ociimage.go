@@ -8,6 +8,14 @@
 // It also knows kubelab's test images: the workload image, the pause image
 // and a busybox image made from Debian's busybox-static (see images.go), and
 // reads archives back strictly (ReadArchive) to check what it wrote.
+//
+// The command line is `kubelab image` (tools/kubelab/cli/image.go):
+//
+//	make images                                   # = the two lines below
+//	CGO_ENABLED=0 go build -o _out/bin/workload ./tools/workload
+//	kubelab image build --workload _out/bin/workload --out _out/images
+//	kubelab image binary example.com/tool:1 ./tool -o tool.tar -- --flag   # any static binary
+//	kubelab image check _out/images/*.tar                                  # strict read-back
 package ociimage
 
 import (

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -262,5 +265,33 @@ func TestAllocate(t *testing.T) {
 	mem := allocate(3)
 	if len(mem) != 3 || len(mem[2]) != 1<<20 || mem[2][4096] != 1 {
 		t.Errorf("allocate(3) = %d chunks", len(mem))
+	}
+}
+
+func TestReapZombies(t *testing.T) {
+	// A child that exits and is never waited for is a zombie until reaped.
+	pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Skipf("cannot start /bin/true: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fields := strings.Fields(string(b)); len(fields) > 2 && fields[2] == "Z" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("child never became a zombie")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := reapZombies(); n < 1 {
+		t.Errorf("reapZombies() = %d, want at least 1", n)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !os.IsNotExist(err) {
+		t.Errorf("zombie %d still there: %v", pid, err)
 	}
 }
