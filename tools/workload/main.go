@@ -14,6 +14,8 @@
 //	                                               N lines to stdout and N to stderr
 //	workload exit --code N [--delay D]             exit with code N
 //	workload alloc --mb N                          allocate and touch N MiB, then sleep (OOM tests)
+//	workload print [ARGS...]                       print argv, working directory, uid/gid, hostname and
+//	                                               the sorted environment, then exit 0 (env/args/workdir tests)
 //
 // When the binary is invoked under the name of a subcommand (a symlink
 // called "pause", say) that subcommand runs, so the pause image can use it
@@ -59,6 +61,7 @@ var commands = map[string]command{
 	"logs":           {"write --lines lines to stdout and to stderr", runLogs},
 	"exit":           {"exit with --code", runExit},
 	"alloc":          {"allocate and touch --mb MiB of memory, then sleep", runAlloc},
+	"print":          {"print argv, cwd, uid/gid, hostname and the environment", runPrint},
 }
 
 func main() {

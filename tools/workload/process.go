@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 	"time"
 )
@@ -148,5 +149,29 @@ func runAlloc(ctx context.Context, env *environment, args []string) int {
 	<-ctx.Done()
 	// Keep mem reachable until the end.
 	fmt.Fprintf(env.stdout, "alloc: released %d MiB\n", len(mem))
+	return 0
+}
+
+// runPrint prints what a container was started with, one "key=value" line
+// each: arg[i] (after "print"), cwd, uid, gid, hostname, then env lines
+// "env:NAME=value", sorted. Flags are not parsed: every argument is printed.
+func runPrint(ctx context.Context, env *environment, args []string) int {
+	for i, a := range args {
+		fmt.Fprintf(env.stdout, "arg[%d]=%s\n", i, a)
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		cwd = "error: " + err.Error()
+	}
+	fmt.Fprintf(env.stdout, "cwd=%s\n", cwd)
+	fmt.Fprintf(env.stdout, "uid=%d\n", os.Getuid())
+	fmt.Fprintf(env.stdout, "gid=%d\n", os.Getgid())
+	h, _ := env.hostname()
+	fmt.Fprintf(env.stdout, "hostname=%s\n", h)
+	vars := os.Environ()
+	sort.Strings(vars)
+	for _, v := range vars {
+		fmt.Fprintf(env.stdout, "env:%s\n", v)
+	}
 	return 0
 }

@@ -295,3 +295,17 @@ func TestReapZombies(t *testing.T) {
 		t.Errorf("zombie %d still there: %v", pid, err)
 	}
 }
+
+func TestPrint(t *testing.T) {
+	t.Setenv("WORKLOAD_TEST_VAR", "v=1")
+	code, env := run(t, 0, "print", "a b", "--flag")
+	out := env.stdout()
+	for _, want := range []string{"arg[0]=a b\n", "arg[1]=--flag\n", "cwd=/", "uid=", "gid=", "hostname=pod-a\n", "env:WORKLOAD_TEST_VAR=v=1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("print output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("print = %d", code)
+	}
+}
