@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -77,6 +78,14 @@ func (r *record) image() Image {
 	img.Config.Env = append([]string(nil), r.ImageConfig.Env...)
 	img.Config.Entrypoint = append([]string(nil), r.ImageConfig.Entrypoint...)
 	img.Config.Cmd = append([]string(nil), r.ImageConfig.Cmd...)
+	img.Config.Labels = maps.Clone(r.ImageConfig.Labels)
+	img.Config.ExposedPorts = maps.Clone(r.ImageConfig.ExposedPorts)
+	img.Config.Volumes = maps.Clone(r.ImageConfig.Volumes)
+	img.Platform.OSFeatures = append([]string(nil), r.Platform.OSFeatures...)
+	for i := range img.Layers {
+		img.Layers[i].Annotations = maps.Clone(img.Layers[i].Annotations)
+		img.Layers[i].URLs = append([]string(nil), img.Layers[i].URLs...)
+	}
 	return img
 }
 

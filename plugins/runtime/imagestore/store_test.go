@@ -407,3 +407,27 @@ func TestImportMultiPlatformIndex(t *testing.T) {
 		t.Errorf("%d blobs stored, want 3 (manifest, config, layer)", len(blobs))
 	}
 }
+
+func TestImagesAreValues(t *testing.T) {
+	s := openStore(t)
+	l := newLayout(t)
+	l.add(testImage{annotations: named("v"), layers: helloLayers,
+		config: v1.ImageConfig{Env: []string{"A=1"}, Labels: map[string]string{"l": "1"}, Entrypoint: []string{"/e"}}})
+	if _, err := s.Import(context.Background(), l.writeTar()); err != nil {
+		t.Fatal(err)
+	}
+	img, err := s.Get("v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Config.Env[0] = "changed"
+	img.Config.Labels["l"] = "changed"
+	img.Config.Entrypoint[0] = "changed"
+	img.RepoTags[0] = "changed"
+	img.Layers[0].Size = -1
+	again, _ := s.Get("v")
+	if again.Config.Env[0] != "A=1" || again.Config.Labels["l"] != "1" || again.Config.Entrypoint[0] != "/e" ||
+		again.RepoTags[0] != "docker.io/library/v:latest" || again.Layers[0].Size <= 0 {
+		t.Errorf("changing a returned Image changed the store: %+v", again)
+	}
+}
