@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
+	"net/url"
+	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericrequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -37,7 +39,10 @@ var ErrBadRequestPath = errors.New("unable to determine kind and namespace from 
 //   - A get without a name becomes "list", or "watch" when the query's
 //     watch parameter is true; a delete without a name becomes
 //     "deletecollection". A list or watch whose fieldSelector requires
-//     metadata.name=<n> gets Name n, so rules with resourceNames apply.
+//     metadata.name=<n> gets Name n, so rules with resourceNames apply
+//     (unless some list option fails to decode).
+//   - FieldSelector and LabelSelector are recorded for list, watch and
+//     deletecollection, except with the legacy /watch/ path.
 //
 // It returns upstream's RequestInfo type so that the core may store it with
 // k8s.io/apiserver's request.WithRequestInfo. The error wraps
@@ -64,11 +69,13 @@ func ParseRequestInfo(req *http.Request) (*genericrequest.RequestInfo, error) {
 	info.APIVersion = parts[0]
 	parts = parts[1:]
 
+	verbFromPath := false
 	if parts[0] == "watch" || parts[0] == "proxy" {
 		if len(parts) < 2 {
 			return nil, fmt.Errorf("%w: %q", ErrBadRequestPath, req.URL.Path)
 		}
 		info.Verb = parts[0]
+		verbFromPath = true
 		parts = parts[1:]
 	} else {
 		info.Verb = methodVerb(req.Method)
@@ -93,23 +100,48 @@ func ParseRequestInfo(req *http.Request) (*genericrequest.RequestInfo, error) {
 	info.Resource = parts[0]
 
 	q := req.URL.Query()
-	info.FieldSelector = q.Get("fieldSelector")
-	info.LabelSelector = q.Get("labelSelector")
 	if info.Name == "" && info.Verb == "get" {
 		info.Verb = "list"
 		if queryBool(q["watch"]) {
 			info.Verb = "watch"
 		}
-		if sel, err := fields.ParseSelector(info.FieldSelector); err == nil {
-			if n, ok := sel.RequiresExactMatch("metadata.name"); ok && len(path.IsValidPathSegmentName(n)) == 0 {
-				info.Name = n
-			}
+		if n, ok := selectedName(q); ok {
+			info.Name = n
 		}
 	}
 	if info.Name == "" && info.Verb == "delete" {
 		info.Verb = "deletecollection"
 	}
+	if !verbFromPath && (info.Verb == "list" || info.Verb == "watch" || info.Verb == "deletecollection") {
+		info.FieldSelector = q.Get("fieldSelector")
+		info.LabelSelector = q.Get("labelSelector")
+	}
 	return info, nil
+}
+
+// selectedName returns the name a list's fieldSelector requires
+// (metadata.name=<n>) when every list option in q decodes (otherwise
+// kube-apiserver ignores the options) and n is a valid path segment.
+func selectedName(q url.Values) (string, bool) {
+	if _, err := labels.Parse(q.Get("labelSelector")); err != nil {
+		return "", false
+	}
+	for _, p := range []string{"limit", "timeoutSeconds"} {
+		if v, ok := q[p]; ok && len(v) > 0 {
+			if _, err := strconv.ParseInt(v[0], 10, 64); err != nil {
+				return "", false
+			}
+		}
+	}
+	sel, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		return "", false
+	}
+	n, ok := sel.RequiresExactMatch("metadata.name")
+	if !ok || len(content.IsPathSegmentName(n)) > 0 {
+		return "", false
+	}
+	return n, true
 }
 
 func methodVerb(method string) string {
@@ -129,13 +161,10 @@ func methodVerb(method string) string {
 }
 
 // queryBool reads a boolean query parameter as apimachinery's parameter
-// codec does: absent or "0", "f", "false", "no" (any case) are false, any
-// other value is true.
+// codec does: absent, "0" or "false" (any case) are false, any other
+// value, even empty, is true.
 func queryBool(v []string) bool {
-	if len(v) == 0 {
-		return false
-	}
-	return !slices.Contains([]string{"0", "f", "false", "no"}, strings.ToLower(v[0]))
+	return len(v) > 0 && v[0] != "0" && !strings.EqualFold(v[0], "false")
 }
 
 func splitPath(p string) []string {

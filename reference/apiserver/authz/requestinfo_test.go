@@ -2,8 +2,11 @@ package authz
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -75,6 +78,12 @@ var requestInfoCases = []infoCase{
 		res("proxy", "", "v1", "ns", "pods", "p", "")},
 	{"pod proxy subresource", "GET", "/api/v1/namespaces/ns/pods/p/proxy/some/path",
 		res("get", "", "v1", "ns", "pods", "p", "proxy")},
+	{"watch= is true", "GET", "/api/v1/pods?watch=", res("watch", "", "v1", "", "pods", "", "")},
+	{"watch=FALSE is false", "GET", "/api/v1/pods?watch=FALSE", res("list", "", "v1", "", "pods", "", "")},
+	{"bad limit drops the selected name", "GET", "/api/v1/pods?limit=x&fieldSelector=metadata.name%3Dp",
+		res("list", "", "v1", "", "pods", "", "")},
+	{"bad label selector drops the selected name", "GET", "/api/v1/pods?labelSelector=a%3D%3D%3Db&fieldSelector=metadata.name%3Dp",
+		res("list", "", "v1", "", "pods", "", "")},
 	{"unknown method", "OPTIONS", "/api/v1/pods", res("", "", "v1", "", "pods", "", "")},
 	{"trailing slash", "GET", "/api/v1/namespaces/default/pods/", res("list", "", "v1", "default", "pods", "", "")},
 }
@@ -135,4 +144,35 @@ func TestParseRequestInfoErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseRequestInfo checks ParseRequestInfo against upstream's
+// RequestInfoFactory on arbitrary methods, paths and queries.
+func FuzzParseRequestInfo(f *testing.F) {
+	for _, tc := range requestInfoCases {
+		f.Add(tc.method, tc.url)
+	}
+	f.Add("GET", "/api/v1/watch")
+	f.Add("GET", "/apis/apps/v1/namespaces/x/deployments?watch=no&fieldSelector=metadata.name%3D..")
+	upstream := &genericrequest.RequestInfoFactory{
+		APIPrefixes:          sets.NewString("api", "apis"),
+		GrouplessAPIPrefixes: sets.NewString("api"),
+	}
+	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	f.Fuzz(func(t *testing.T, method, rawURL string) {
+		m := methods[len(method)%len(methods)]
+		u, err := url.ParseRequestURI(rawURL)
+		if err != nil || !strings.HasPrefix(u.Path, "/") {
+			return
+		}
+		req := &http.Request{Method: m, URL: u, Header: http.Header{}}
+		want, wantErr := upstream.NewRequestInfo(req)
+		got, gotErr := ParseRequestInfo(req)
+		if (wantErr != nil) != (gotErr != nil) {
+			t.Fatalf("%s %s: error %v, upstream %v", m, rawURL, gotErr, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s %s:\ngot      %+v\nupstream %+v", m, rawURL, got, want)
+		}
+	})
 }
