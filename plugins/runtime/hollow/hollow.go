@@ -13,7 +13,8 @@
 //	hollow.kubelab.io/exit-code: "3"    the exit code when stopped or done (default: Options.ExitCode)
 //	hollow.kubelab.io/run-for: "10s"    exit by itself this long after starting (a Job's container)
 //
-// A Runtime is safe for concurrent use.
+// A Runtime is safe for concurrent use. It keeps copies of the configs it is
+// given, and every message it returns is the caller's to keep or change.
 package hollow
 
 import (
@@ -31,6 +32,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelab/kubelab/spec"
@@ -222,7 +224,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 		return "", status.Errorf(codes.ResourceExhausted, "pod CIDR %s has no address left", r.opts.PodCIDR)
 	}
 	s := &sandbox{
-		id: newID(), config: config, handler: runtimeHandler, state: runtimeapi.PodSandboxState_SANDBOX_READY,
+		id: newID(), config: proto.Clone(config).(*runtimeapi.PodSandboxConfig), handler: runtimeHandler, state: runtimeapi.PodSandboxState_SANDBOX_READY,
 		createdAt: r.now(), ip: r.nextIP.String(), containers: map[string]bool{}, nameKey: key,
 	}
 	r.seq++
@@ -272,12 +274,12 @@ func (r *Runtime) RemovePodSandbox(ctx context.Context, podSandboxID string) err
 func (s *sandbox) status() *runtimeapi.PodSandboxStatus {
 	return &runtimeapi.PodSandboxStatus{
 		Id:        s.id,
-		Metadata:  s.config.GetMetadata(),
+		Metadata:  s.metadata(),
 		State:     s.state,
 		CreatedAt: s.createdAt,
 		Network:   &runtimeapi.PodSandboxNetworkStatus{Ip: s.ip},
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{
-			Options: s.config.GetLinux().GetSecurityContext().GetNamespaceOptions(),
+			Options: proto.Clone(s.config.GetLinux().GetSecurityContext().GetNamespaceOptions()).(*runtimeapi.NamespaceOption),
 		}},
 		Labels:         maps.Clone(s.config.GetLabels()),
 		Annotations:    maps.Clone(s.config.GetAnnotations()),
@@ -322,7 +324,7 @@ func (r *Runtime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSand
 	out := make([]*runtimeapi.PodSandbox, 0, len(found))
 	for _, s := range found {
 		out = append(out, &runtimeapi.PodSandbox{
-			Id: s.id, Metadata: s.config.GetMetadata(), State: s.state, CreatedAt: s.createdAt,
+			Id: s.id, Metadata: s.metadata(), State: s.state, CreatedAt: s.createdAt,
 			Labels: maps.Clone(s.config.GetLabels()), Annotations: maps.Clone(s.config.GetAnnotations()), RuntimeHandler: s.handler,
 		})
 	}
@@ -389,7 +391,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 		return "", status.Errorf(codes.AlreadyExists, "container name %q is reserved for container %q", key, id)
 	}
 	c := &container{
-		id: newID(), sandboxID: podSandboxID, config: config, imageID: img.id,
+		id: newID(), sandboxID: podSandboxID, config: proto.Clone(config).(*runtimeapi.ContainerConfig), imageID: img.id,
 		state: runtimeapi.ContainerState_CONTAINER_CREATED, createdAt: r.now(),
 		exitCode: r.opts.ExitCode, runFor: runFor, resources: resourcesOf(config), nameKey: key,
 	}
@@ -402,6 +404,30 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	r.names[key] = c.id
 	s.containers[c.id] = true
 	return c.id, nil
+}
+
+// metadata returns a copy of the sandbox's metadata.
+func (s *sandbox) metadata() *runtimeapi.PodSandboxMetadata {
+	return proto.Clone(s.config.GetMetadata()).(*runtimeapi.PodSandboxMetadata)
+}
+
+// metadata returns a copy of the container's metadata.
+func (c *container) metadata() *runtimeapi.ContainerMetadata {
+	return proto.Clone(c.config.GetMetadata()).(*runtimeapi.ContainerMetadata)
+}
+
+// mounts returns a copy of the container's mounts.
+func (c *container) mounts() []*runtimeapi.Mount {
+	var out []*runtimeapi.Mount
+	for _, m := range c.config.GetMounts() {
+		out = append(out, proto.Clone(m).(*runtimeapi.Mount))
+	}
+	return out
+}
+
+// image returns a copy of the container's image spec.
+func (c *container) image() *runtimeapi.ImageSpec {
+	return proto.Clone(c.config.GetImage()).(*runtimeapi.ImageSpec)
 }
 
 // resourcesOf returns the container's resources as CRI reports them.
@@ -529,7 +555,7 @@ func (r *Runtime) ListContainers(ctx context.Context, filter *runtimeapi.Contain
 	out := make([]*runtimeapi.Container, 0, len(found))
 	for _, c := range found {
 		out = append(out, &runtimeapi.Container{
-			Id: c.id, PodSandboxId: c.sandboxID, Metadata: c.config.GetMetadata(), Image: c.config.GetImage(),
+			Id: c.id, PodSandboxId: c.sandboxID, Metadata: c.metadata(), Image: c.image(),
 			ImageRef: c.imageID, ImageId: c.imageID, State: c.state, CreatedAt: c.createdAt,
 			Labels: maps.Clone(c.config.GetLabels()), Annotations: maps.Clone(c.config.GetAnnotations()),
 		})
@@ -540,11 +566,11 @@ func (r *Runtime) ListContainers(ctx context.Context, filter *runtimeapi.Contain
 func (r *Runtime) containerStatusLocked(c *container) *runtimeapi.ContainerStatus {
 	r.settleLocked(c)
 	st := &runtimeapi.ContainerStatus{
-		Id: c.id, Metadata: c.config.GetMetadata(), State: c.state,
+		Id: c.id, Metadata: c.metadata(), State: c.state,
 		CreatedAt: c.createdAt, StartedAt: c.startedAt, FinishedAt: c.finished,
-		Image: c.config.GetImage(), ImageRef: c.imageID, ImageId: c.imageID,
+		Image: c.image(), ImageRef: c.imageID, ImageId: c.imageID,
 		Labels: maps.Clone(c.config.GetLabels()), Annotations: maps.Clone(c.config.GetAnnotations()),
-		Mounts: c.config.GetMounts(), Resources: c.resources,
+		Mounts: c.mounts(), Resources: proto.Clone(c.resources).(*runtimeapi.ContainerResources),
 	}
 	if s := r.sandboxes[c.sandboxID]; s != nil && s.config.GetLogDirectory() != "" && c.config.GetLogPath() != "" {
 		st.LogPath = s.config.GetLogDirectory() + "/" + c.config.GetLogPath()
@@ -578,7 +604,7 @@ func (r *Runtime) UpdateContainerResources(ctx context.Context, containerID stri
 	if c.state == runtimeapi.ContainerState_CONTAINER_EXITED {
 		return status.Errorf(codes.FailedPrecondition, "container %q has exited", containerID)
 	}
-	c.resources = resources
+	c.resources = proto.Clone(resources).(*runtimeapi.ContainerResources)
 	return nil
 }
 

@@ -526,3 +526,37 @@ func BenchmarkPodLifecycle(b *testing.B) {
 		}
 	}
 }
+
+func TestRecordsAreCopies(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newTest(t, Options{})
+	if _, err := r.PullImage(ctx, &runtimeapi.ImageSpec{Image: "busybox"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pc := podConfig("orig")
+	sid, err := r.RunPodSandbox(ctx, pc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := ctrConfig("c", "busybox", nil)
+	cc.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/tmp"}}
+	cid, err := r.CreateContainer(ctx, sid, cc, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.Metadata.Name = "changed"
+	cc.Metadata.Name = "changed"
+	st, _ := r.PodSandboxStatus(ctx, sid, false)
+	st.Status.Metadata.Namespace = "changed too"
+	cs := ctrStatus(t, r, cid)
+	cs.Metadata.Attempt = 9
+	cs.Mounts[0].HostPath = "/elsewhere"
+	st, _ = r.PodSandboxStatus(ctx, sid, false)
+	if st.Status.Metadata.Name != "orig" || st.Status.Metadata.Namespace != "default" {
+		t.Errorf("sandbox metadata = %v", st.Status.Metadata)
+	}
+	cs = ctrStatus(t, r, cid)
+	if cs.Metadata.Name != "c" || cs.Metadata.Attempt != 0 || cs.Mounts[0].HostPath != "/tmp" {
+		t.Errorf("container status = %v", cs)
+	}
+}

@@ -14,7 +14,7 @@ func zero() *runtimeapi.UInt64Value { return &runtimeapi.UInt64Value{Value: 0} }
 func (r *Runtime) containerStatsLocked(c *container, ts int64) *runtimeapi.ContainerStats {
 	return &runtimeapi.ContainerStats{
 		Attributes: &runtimeapi.ContainerAttributes{
-			Id: c.id, Metadata: c.config.GetMetadata(),
+			Id: c.id, Metadata: c.metadata(),
 			Labels: maps.Clone(c.config.GetLabels()), Annotations: maps.Clone(c.config.GetAnnotations()),
 		},
 		Cpu:           &runtimeapi.CpuUsage{Timestamp: ts, UsageCoreNanoSeconds: zero(), UsageNanoCores: zero()},
@@ -63,7 +63,7 @@ func (r *Runtime) ListContainerStats(ctx context.Context, filter *runtimeapi.Con
 func (r *Runtime) sandboxStatsLocked(s *sandbox, ts int64) *runtimeapi.PodSandboxStats {
 	st := &runtimeapi.PodSandboxStats{
 		Attributes: &runtimeapi.PodSandboxAttributes{
-			Id: s.id, Metadata: s.config.GetMetadata(),
+			Id: s.id, Metadata: s.metadata(),
 			Labels: maps.Clone(s.config.GetLabels()), Annotations: maps.Clone(s.config.GetAnnotations()),
 		},
 		Linux: &runtimeapi.LinuxPodSandboxStats{
