@@ -142,8 +142,10 @@ func schedulerRules() []rbacv1.PolicyRule {
 		pr(readVerbs, g("policy"), "poddisruptionbudgets"),
 		pr(readVerbs, g("storage.k8s.io"), "csinodes", "csidrivers", "csistoragecapacities", "storageclasses", "volumeattachments"),
 		pr(g("patch", "update"), core, "persistentvolumeclaims", "persistentvolumes"), // volume binding
-		pr(readVerbs, g("resource.k8s.io"), "resourceclaims", "resourceslices", "deviceclasses", "devicetaintrules"),
+		pr(readVerbs, g("resource.k8s.io"), "resourceclaims", "resourceclaims/status", "resourceslices", "deviceclasses", "devicetaintrules"),
 		pr(statusRW, g("resource.k8s.io"), "resourceclaims/status"),
+		pr(g("create", "delete"), g("resource.k8s.io"), "resourceclaims"), // claims for DRA extended resources
+		pr(readVerbs, g("scheduling.k8s.io"), "workloads", "podgroups"),   // gang scheduling (alpha upstream)
 		pr(g("create"), g("authentication.k8s.io"), "tokenreviews"),
 		pr(g("create"), g("authorization.k8s.io"), "subjectaccessreviews"),
 	}
