@@ -431,3 +431,22 @@ func TestImagesAreValues(t *testing.T) {
 		t.Errorf("changing a returned Image changed the store: %+v", again)
 	}
 }
+
+func TestCancelledImportLeavesNothing(t *testing.T) {
+	s := openStore(t)
+	l := newLayout(t)
+	l.add(testImage{annotations: named("cancelled"), layers: helloLayers})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, p := range []string{l.writeTar(), l.writeDir()} {
+		if _, err := s.Import(ctx, p); !errors.Is(err, context.Canceled) {
+			t.Errorf("Import with a cancelled context: %v", err)
+		}
+	}
+	if list, _ := s.List(); len(list) != 0 {
+		t.Errorf("images after a cancelled import: %v", list)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.Root(), "tmp")); len(entries) != 0 {
+		t.Errorf("tmp/ not empty: %v", entries)
+	}
+}
