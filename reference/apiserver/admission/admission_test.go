@@ -212,6 +212,7 @@ func TestNamespaceLifecycle(t *testing.T) {
 		"default": namespace("default", corev1.NamespaceActive),
 		"dying":   namespace("dying", corev1.NamespaceTerminating),
 		"broken":  nil,
+		"deleted": {ObjectMeta: metav1.ObjectMeta{Name: "deleted", DeletionTimestamp: &metav1.Time{}}},
 	})
 	for _, tc := range []struct {
 		name string
@@ -225,6 +226,8 @@ func TestNamespaceLifecycle(t *testing.T) {
 			`NotFound: namespaces "nope" not found`},
 		{"create in terminating namespace", Attributes{Operation: Create, Resource: podsGVR, Namespace: "dying", Object: pod("p")},
 			`Forbidden: pods "p" is forbidden: unable to create new content in namespace dying because it is being terminated`},
+		{"create in namespace being deleted", Attributes{Operation: Create, Resource: cmGVR, Namespace: "deleted", Name: "c"},
+			`Forbidden: configmaps "c" is forbidden: unable to create new content in namespace deleted because it is being terminated`},
 		{"update in terminating namespace", Attributes{Operation: Update, Resource: podsGVR, Namespace: "dying", Name: "p"}, ""},
 		{"status update in terminating namespace", Attributes{Operation: Update, Resource: podsGVR, Subresource: "status", Namespace: "dying", Name: "p"}, ""},
 		{"delete in terminating namespace", Attributes{Operation: Delete, Resource: podsGVR, Namespace: "dying", Name: "p"}, ""},

@@ -32,7 +32,8 @@ func (f NamespaceGetterFunc) GetNamespace(ctx context.Context, name string) (*co
 // namespaces that do not exist or are being deleted:
 //   - a namespaced write (not DELETE) in a missing namespace is 404 NotFound
 //     (`namespaces "x" not found`);
-//   - a CREATE in a namespace whose status.phase is Terminating is 403
+//   - a CREATE in a namespace whose status.phase is Terminating (or that
+//     has a deletionTimestamp) is 403
 //     Forbidden, `unable to create new content in namespace x because it
 //     is being terminated`, with a NamespaceTerminating cause;
 //   - deleting the immortal namespaces default, kube-system and kube-public
@@ -78,7 +79,7 @@ func (p *NamespaceLifecycle) Validate(ctx context.Context, a *Attributes) error 
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("namespace %q: %w", a.Namespace, err))
 	}
-	if a.Operation == Create && ns.Status.Phase == corev1.NamespaceTerminating {
+	if a.Operation == Create && (ns.Status.Phase == corev1.NamespaceTerminating || ns.DeletionTimestamp != nil) {
 		st := NewForbidden(a, fmt.Errorf("unable to create new content in namespace %s because it is being terminated", a.Namespace))
 		if st.ErrStatus.Details == nil {
 			st.ErrStatus.Details = &metav1.StatusDetails{}
