@@ -307,6 +307,12 @@ func TestNodeRestriction(t *testing.T) {
 			Object: pod("p", onNode("n1")), OldObject: pod("p", onNode("n1"))}, `Forbidden: unexpected operation "UPDATE"`},
 		{"bind a pod", Attributes{Operation: Create, Resource: podsGVR, Subresource: "binding", Namespace: "default", Name: "p"},
 			`Forbidden: unexpected subresource "binding"`},
+		{"evict own pod", Attributes{Operation: Create, Resource: podsGVR, Subresource: "eviction", Namespace: "default", Name: "p",
+			OldObject: pod("p", onNode("n1"))}, ""},
+		{"evict another node's pod", Attributes{Operation: Create, Resource: podsGVR, Subresource: "eviction", Namespace: "default", Name: "p",
+			OldObject: pod("p", onNode("n2"))}, "Forbidden: can only evict pods with spec.nodeName set to itself"},
+		{"evict without the pod", Attributes{Operation: Create, Resource: podsGVR, Subresource: "eviction", Namespace: "default", Name: "p"},
+			"Forbidden: the pod was not given"},
 		// leases and others
 		{"own lease", Attributes{Operation: Update, Resource: leaseGVR, Namespace: corev1.NamespaceNodeLease, Name: "n1"}, ""},
 		{"another node's lease", Attributes{Operation: Update, Resource: leaseGVR, Namespace: corev1.NamespaceNodeLease, Name: "n2"},

@@ -46,8 +46,10 @@ func NodeName(u user.Info) (name string, isNode bool) {
 //   - pods: may update pods/status only of pods with spec.nodeName equal to
 //     its name (judged on the stored pod), and may not change their labels,
 //     annotations or owner references that way; may delete only pods bound
-//     to it; may not create or update pods (mirror pods are not supported)
-//     nor use other pod subresources (binding, eviction, exec, …);
+//     to it; may evict (pods/eviction) only pods bound to it, judged on
+//     OldObject, which must then be the stored pod; may not create or
+//     update pods (mirror pods are not supported) nor use other pod
+//     subresources (binding, exec, …);
 //   - leases in kube-node-lease and csinodes: only the one named after it.
 //
 // Denials are 403 Forbidden with upstream's messages.
@@ -179,6 +181,15 @@ func (p *NodeRestriction) pod(a *Attributes, nodeName string) error {
 		}
 		if !equality.Semantic.DeepEqual(old.Labels, pod.Labels) || !equality.Semantic.DeepEqual(old.Annotations, pod.Annotations) {
 			return NewForbidden(a, fmt.Errorf("node %q cannot update labels or annotations through pod status", nodeName))
+		}
+		return nil
+	case "eviction":
+		old, ok := a.OldObject.(*corev1.Pod)
+		if !ok {
+			return NewForbidden(a, fmt.Errorf("node %q can only evict pods with spec.nodeName set to itself, and the pod was not given", nodeName))
+		}
+		if old.Spec.NodeName != nodeName {
+			return NewForbidden(a, fmt.Errorf("node %q can only evict pods with spec.nodeName set to itself", nodeName))
 		}
 		return nil
 	default:
