@@ -22,6 +22,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	_ "crypto/sha256" // registers SHA-256 for go-digest
 	"debug/elf"
 	"encoding/json"
 	"fmt"

@@ -47,7 +47,8 @@ const maxJSONBlob = 8 << 20
 // "io.containerd.image.name" and "org.opencontainers.image.ref.name"
 // annotations, normalised; a ref.name that is only a tag (containerd's
 // exports) is ignored when the containerd name is present. Multi-platform
-// indexes are resolved to the host's platform (linux/GOARCH).
+// indexes are resolved to the host's platform (linux/GOARCH); an image
+// for another platform is refused.
 //
 // Every blob's digest and size is verified against its descriptor. A name
 // that already names another image moves to the new one. Import returns the
@@ -522,8 +523,8 @@ func (l *layoutSource) readImage(mdesc v1.Descriptor) (*record, error) {
 			return nil, err
 		}
 	}
-	if cfg.OS != "" && cfg.OS != runtime.GOOS {
-		return nil, fmt.Errorf("image %s is for %s/%s, not %s: %w", m.Config.Digest, cfg.OS, cfg.Architecture, runtime.GOOS, spec.ErrInvalid)
+	if (cfg.OS != "" && cfg.OS != runtime.GOOS) || (cfg.Architecture != "" && cfg.Architecture != runtime.GOARCH) {
+		return nil, fmt.Errorf("image %s is for %s/%s, not %s/%s: %w", m.Config.Digest, cfg.OS, cfg.Architecture, runtime.GOOS, runtime.GOARCH, spec.ErrInvalid)
 	}
 	return &record{
 		ID:          m.Config.Digest.String(),

@@ -25,6 +25,7 @@
 package imagestore
 
 import (
+	_ "crypto/sha256" // registers SHA-256 for go-digest
 	"errors"
 	"fmt"
 	"os"

@@ -450,3 +450,24 @@ func TestCancelledImportLeavesNothing(t *testing.T) {
 		t.Errorf("tmp/ not empty: %v", entries)
 	}
 }
+
+func TestImportRefusesOtherPlatforms(t *testing.T) {
+	s := openStore(t)
+	l := newLayout(t)
+	m := l.manifest(testImage{layers: helloLayers})
+	var man v1.Manifest
+	mustUnmarshal(t, l.blobs[m.Digest], &man)
+	var cfg v1.Image
+	mustUnmarshal(t, l.blobs[man.Config.Digest], &cfg)
+	cfg.Architecture = "s390x"
+	if runtime.GOARCH == "s390x" {
+		cfg.Architecture = "arm64"
+	}
+	man.Config = l.json(v1.MediaTypeImageConfig, cfg)
+	md := l.json(v1.MediaTypeImageManifest, man)
+	md.Annotations = named("foreign")
+	l.index.Manifests = []v1.Descriptor{md}
+	if _, err := s.Import(context.Background(), l.writeTar()); !errors.Is(err, spec.ErrInvalid) || !strings.Contains(err.Error(), cfg.Architecture) {
+		t.Errorf("Import of a %s image: %v", cfg.Architecture, err)
+	}
+}
