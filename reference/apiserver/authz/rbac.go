@@ -65,13 +65,13 @@ func (a *RBAC) Authorize(ctx context.Context, attrs authorizer.Attributes) (auth
 		allowedBy string
 		errs      []error
 	)
-	a.visitRules(u, attrs.GetNamespace(), func(source string, rule *rbacv1.PolicyRule, err error) bool {
+	a.visitRules(u, attrs.GetNamespace(), func(g *grant, rule *rbacv1.PolicyRule, err error) bool {
 		if err != nil {
 			errs = append(errs, err)
 			return true
 		}
 		if RuleAllows(attrs, rule) {
-			allowedBy = source
+			allowedBy = g.String()
 			return false
 		}
 		return true
@@ -107,7 +107,7 @@ func (a *RBAC) RulesFor(ctx context.Context, u user.Info, namespace string) (res
 		nonResourceRules = append(nonResourceRules, &authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}})
 	}
 	var errs []error
-	a.visitRules(u, namespace, func(_ string, rule *rbacv1.PolicyRule, err error) bool {
+	a.visitRules(u, namespace, func(_ *grant, rule *rbacv1.PolicyRule, err error) bool {
 		if err != nil {
 			errs = append(errs, err)
 			return true
@@ -129,11 +129,13 @@ func (a *RBAC) RulesFor(ctx context.Context, u user.Info, namespace string) (res
 
 // visitRules calls visit for every rule granted to u by ClusterRoleBindings
 // and, when namespace is set, by RoleBindings in namespace; or with an
-// error for what could not be read. source describes the grant. It stops
+// error for what could not be read; g says where the rule comes from and
+// is only valid during the call. It stops
 // when visit returns false.
-func (a *RBAC) visitRules(u user.Info, namespace string, visit func(source string, rule *rbacv1.PolicyRule, err error) bool) {
+func (a *RBAC) visitRules(u user.Info, namespace string, visit func(g *grant, rule *rbacv1.PolicyRule, err error) bool) {
+	var g grant
 	crbs, err := a.lister.ListClusterRoleBindings()
-	if err != nil && !visit("", nil, err) {
+	if err != nil && !visit(nil, nil, err) {
 		return
 	}
 	for _, b := range crbs {
@@ -143,14 +145,14 @@ func (a *RBAC) visitRules(u user.Info, namespace string, visit func(source strin
 		}
 		rules, err := a.roleRules(b.RoleRef, "")
 		if err != nil {
-			if !visit("", nil, err) {
+			if !visit(nil, nil, err) {
 				return
 			}
 			continue
 		}
-		source := fmt.Sprintf("ClusterRoleBinding %q of %s %q to %s", b.Name, b.RoleRef.Kind, b.RoleRef.Name, subj)
+		g = grant{kind: "ClusterRoleBinding", name: b.Name, ref: b.RoleRef, subject: subj}
 		for i := range rules {
-			if !visit(source, &rules[i], nil) {
+			if !visit(&g, &rules[i], nil) {
 				return
 			}
 		}
@@ -159,7 +161,7 @@ func (a *RBAC) visitRules(u user.Info, namespace string, visit func(source strin
 		return
 	}
 	rbs, err := a.lister.ListRoleBindings(namespace)
-	if err != nil && !visit("", nil, err) {
+	if err != nil && !visit(nil, nil, err) {
 		return
 	}
 	for _, b := range rbs {
@@ -169,14 +171,14 @@ func (a *RBAC) visitRules(u user.Info, namespace string, visit func(source strin
 		}
 		rules, err := a.roleRules(b.RoleRef, namespace)
 		if err != nil {
-			if !visit("", nil, err) {
+			if !visit(nil, nil, err) {
 				return
 			}
 			continue
 		}
-		source := fmt.Sprintf("RoleBinding %q of %s %q to %s", namespace+"/"+b.Name, b.RoleRef.Kind, b.RoleRef.Name, subj)
+		g = grant{kind: "RoleBinding", namespace: namespace, name: b.Name, ref: b.RoleRef, subject: subj}
 		for i := range rules {
-			if !visit(source, &rules[i], nil) {
+			if !visit(&g, &rules[i], nil) {
 				return
 			}
 		}
@@ -207,18 +209,38 @@ func (a *RBAC) roleRules(ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyR
 	return nil, fmt.Errorf("roleRef %s %q: unsupported kind", ref.Kind, ref.Name)
 }
 
-// appliesTo reports whether one of subjects names u, and describes it.
-// A ServiceAccount subject without a namespace means bindingNamespace.
-func appliesTo(u user.Info, subjects []rbacv1.Subject, bindingNamespace string) (string, bool) {
+// grant says which binding, role and subject a rule comes from.
+type grant struct {
+	kind, namespace, name string
+	ref                   rbacv1.RoleRef
+	subject               rbacv1.Subject // Namespace filled in for service accounts
+}
+
+// String describes the grant as kube-apiserver's RBAC reasons do.
+func (g *grant) String() string {
+	name := g.name
+	if g.namespace != "" {
+		name = g.namespace + "/" + g.name
+	}
+	subj := g.subject.Name
+	if g.subject.Kind == rbacv1.ServiceAccountKind {
+		subj = g.subject.Namespace + "/" + g.subject.Name
+	}
+	return fmt.Sprintf("%s %q of %s %q to %s %q", g.kind, name, g.ref.Kind, g.ref.Name, g.subject.Kind, subj)
+}
+
+// appliesTo returns the first of subjects that names u. A ServiceAccount
+// subject without a namespace means bindingNamespace.
+func appliesTo(u user.Info, subjects []rbacv1.Subject, bindingNamespace string) (rbacv1.Subject, bool) {
 	for _, s := range subjects {
 		switch s.Kind {
 		case rbacv1.UserKind:
 			if u.GetName() == s.Name {
-				return fmt.Sprintf("User %q", s.Name), true
+				return s, true
 			}
 		case rbacv1.GroupKind:
 			if slices.Contains(u.GetGroups(), s.Name) {
-				return fmt.Sprintf("Group %q", s.Name), true
+				return s, true
 			}
 		case rbacv1.ServiceAccountKind:
 			ns := s.Namespace
@@ -226,11 +248,12 @@ func appliesTo(u user.Info, subjects []rbacv1.Subject, bindingNamespace string) 
 				ns = bindingNamespace
 			}
 			if ns != "" && serviceaccount.MatchesUsername(ns, s.Name, u.GetName()) {
-				return fmt.Sprintf("ServiceAccount %q", ns+"/"+s.Name), true
+				s.Namespace = ns
+				return s, true
 			}
 		}
 	}
-	return "", false
+	return rbacv1.Subject{}, false
 }
 
 // RuleAllows reports whether rule allows the request attrs describes, as
