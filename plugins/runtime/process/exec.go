@@ -45,11 +45,11 @@ func (b *cappedBuffer) Bytes() []byte {
 	return append([]byte(nil), b.buf.Bytes()...)
 }
 
-// ExecSync implements CRI: it runs cmd in the container's network, UTS, IPC
-// and PID namespaces, rooted in the container's root filesystem (through
-// /proc/PID/root, since a thread of a multi-threaded process cannot join a
-// mount namespace), in its cgroups, with its environment and working
-// directory. A non-zero exit is a k8s.io/utils/exec.CodeExitError, as
+// ExecSync implements CRI: it runs cmd in the container's mount, network,
+// UTS, IPC and PID namespaces (forked from a thread that joined them, see
+// nsenter.Enter), with the container's capability bounding set, user,
+// environment and working directory, and moves it into the container's
+// cgroups right after it started. A non-zero exit is a k8s.io/utils/exec.CodeExitError, as
 // k8s.io/cri-client returns it; a timeout is DeadlineExceeded.
 func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
 	if len(cmd) == 0 {
@@ -74,11 +74,6 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 		return nil, nil, errInternal("exec in %q: %v", id, err)
 	}
 
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	path, err := lookPath(root, cmd[0], sp.Env)
-	if err != nil {
-		return nil, nil, status.Errorf(codes.InvalidArgument, "exec in container %q: %v", id, err)
-	}
 	cwd := sp.Cwd
 	if cwd == "" {
 		cwd = "/"
@@ -86,25 +81,46 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 	stdout := &cappedBuffer{max: maxExecOutput}
 	stderr := &cappedBuffer{max: maxExecOutput}
 	p := &exec.Cmd{
-		Path: path, Args: cmd, Env: sp.Env, Dir: cwd, Stdout: stdout, Stderr: stderr,
-		SysProcAttr: &syscall.SysProcAttr{Chroot: root, Setpgid: true, Credential: &syscall.Credential{
+		Args: cmd, Env: sp.Env, Dir: cwd, Stdout: stdout, Stderr: stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Credential: &syscall.Credential{
 			Uid: sp.User.UID, Gid: sp.User.GID, Groups: sp.User.Groups,
 		}},
 		// Background children that keep the output open do not hold
 		// ExecSync beyond the command's own exit for long.
 		WaitDelay: time.Second,
 	}
-	nss := []nsenter.Namespace{}
+	var nss []nsenter.Namespace
 	for _, n := range []struct {
 		name string
 		typ  int
-	}{{"net", unix.CLONE_NEWNET}, {"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"pid", unix.CLONE_NEWPID}} {
+	}{{"mnt", unix.CLONE_NEWNS}, {"net", unix.CLONE_NEWNET}, {"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"pid", unix.CLONE_NEWPID}} {
 		nss = append(nss, nsenter.Namespace{Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n.name), Type: n.typ})
 	}
 	if processStartTime(pid) != pidStart {
 		return nil, nil, status.Errorf(codes.FailedPrecondition, "container %q is not running", id)
 	}
-	if err := nsenter.DoAll(nss, p.Start); err != nil {
+	// On a thread in all the container's namespaces (its mount namespace
+	// too) with the container's capability bounding set: the process
+	// started there is as confined as the container's own.
+	var notFound error
+	err = nsenter.Enter(nss, func() error {
+		path, err := lookPath("", cmd[0], sp.Env)
+		if err != nil {
+			notFound = err
+			return nil
+		}
+		p.Path = path
+		if !sp.Privileged {
+			if err := dropBoundingCaps(sp.Caps); err != nil {
+				return err
+			}
+		}
+		return p.Start()
+	})
+	if notFound != nil {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "exec in container %q: %v", id, notFound)
+	}
+	if err != nil {
 		return nil, nil, status.Errorf(codes.Unknown, "exec %q in container %q: %v", cmd[0], id, err)
 	}
 	_ = addToCgroups(cgroups, p.Process.Pid)

@@ -26,12 +26,18 @@ import (
 // built once by TestMain.
 var busyboxRootfs string
 
+// hostNamespaces are the test process's namespaces when it started.
+var hostNamespaces = map[string]string{}
+
 func TestMain(m *testing.M) {
 	RunInitIfRequested()
 	code := func() int {
 		if os.Geteuid() != 0 {
 			fmt.Println("process runtime tests need root; skipping")
 			return 0
+		}
+		for _, ns := range []string{"mnt", "net", "uts", "ipc", "pid_for_children"} {
+			hostNamespaces[ns], _ = os.Readlink("/proc/self/ns/" + ns)
 		}
 		dir, err := os.MkdirTemp("", "kubelab-process-rootfs-")
 		if err != nil {

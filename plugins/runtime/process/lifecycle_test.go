@@ -231,6 +231,27 @@ func TestNoLeaks(t *testing.T) {
 			t.Errorf("link %s left", n)
 		}
 	}
+	// Every thread of this process is back in the host's namespaces (the
+	// threads nsenter discards may take a moment to end).
+	for i := 0; ; i++ {
+		var foreign []string
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			for ns, want := range hostNamespaces {
+				if got, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/" + ns); err == nil && got != want {
+					foreign = append(foreign, task.Name()+":"+got)
+				}
+			}
+		}
+		if len(foreign) == 0 {
+			break
+		}
+		if i == 100 {
+			t.Errorf("threads left in other namespaces: %v", foreign)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, pid := range pids {
 		if b, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat")); err == nil && !strings.Contains(string(b), ") Z") {
 			t.Errorf("process %d left: %s", pid, b)

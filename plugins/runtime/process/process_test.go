@@ -217,6 +217,12 @@ func TestExecSyncAndStats(t *testing.T) {
 	if string(stderr) != "bad\n" {
 		t.Errorf("exec stderr = %q", stderr)
 	}
+	// The exec'ed process is as confined as the container: its mount
+	// namespace (it sees the container's root) and its capabilities.
+	out, _, err = r.ExecSync(ctx, id, []string{"sh", "-c", "grep CapBnd /proc/self/status; readlink /proc/self/ns/mnt; readlink /proc/1/ns/mnt"}, 5*time.Second)
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); err != nil || len(lines) != 3 || lines[0] != "CapBnd:\t00000000a80425fb" || lines[1] != lines[2] {
+		t.Errorf("exec confinement: %q, %v", out, err)
+	}
 	_, _, err = r.ExecSync(ctx, id, []string{"sleep", "10"}, 200*time.Millisecond)
 	wantCode(t, "exec timeout", err, codes.DeadlineExceeded)
 	_, _, err = r.ExecSync(ctx, id, []string{"no-such-command"}, time.Second)

@@ -201,3 +201,65 @@ func IsPinned(path string) bool {
 	}
 	return st.Type == unix.NSFS_MAGIC
 }
+
+// Enter runs fn on a fresh locked OS thread that has joined every namespace
+// of nss — a mount namespace included: the thread first leaves the
+// filesystem attributes it shares with the process (unshare(CLONE_FS)), as
+// setns(CLONE_NEWNS) requires. Since that cannot be undone, the thread is
+// never handed back: it ends with the goroutine (Enter never uses the main
+// thread, which the Go runtime would keep, wedged, instead). fn may also
+// change other per-thread state, such as the capability bounding set,
+// before it starts processes, which inherit all of it.
+func Enter(nss []Namespace, fn func() error) error {
+	for _, ns := range nss {
+		if ns.Type == unix.CLONE_NEWUSER {
+			return fmt.Errorf("namespace %q: user namespaces cannot be joined by a thread", ns.Path)
+		}
+	}
+	fds := make([]int, 0, len(nss))
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for _, ns := range nss {
+		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open namespace %q: %w", ns.Path, err)
+		}
+		fds = append(fds, fd)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			errc <- enterLocked(nss, fds, fn) // never unlocks
+			return
+		}
+		// This is the main thread, which must not be discarded. While this
+		// goroutine holds it locked, no other goroutine can run on it: do
+		// the work on a new goroutine, which therefore gets another thread.
+		inner := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			inner <- enterLocked(nss, fds, fn) // never unlocks
+		}()
+		err := <-inner
+		runtime.UnlockOSThread() // unchanged
+		errc <- err
+	}()
+	return <-errc
+}
+
+// enterLocked is Enter's work on the current, locked, non-main thread.
+func enterLocked(nss []Namespace, fds []int, fn func() error) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare filesystem attributes: %w", err)
+	}
+	for i, fd := range fds {
+		if err := unix.Setns(fd, nss[i].Type); err != nil {
+			return fmt.Errorf("join namespace %q: %w", nss[i].Path, err)
+		}
+	}
+	return fn()
+}

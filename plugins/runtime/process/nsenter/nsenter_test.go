@@ -1,9 +1,12 @@
 package nsenter
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -85,5 +88,36 @@ func TestDoReportsAMissingNamespace(t *testing.T) {
 	err := Do(filepath.Join(t.TempDir(), "absent"), func() error { called = true; return nil })
 	if err == nil || called {
 		t.Errorf("Do on a missing namespace: err %v, fn called %v", err, called)
+	}
+}
+
+func TestEnterJoinsAMountNamespaceAndDiscardsTheThread(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	// A process of our own in a new mount namespace.
+	cmd := exec.Command("/bin/sleep", "100")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	nsPath := fmt.Sprintf("/proc/%d/ns/mnt", cmd.Process.Pid)
+	target := nsIno(t, nsPath)
+	var inside uint64
+	if err := Enter([]Namespace{{Path: nsPath, Type: unix.CLONE_NEWNS}}, func() error {
+		inside = nsIno(t, "/proc/thread-self/ns/mnt")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inside != target {
+		t.Errorf("Enter ran in mount namespace %d, want %d", inside, target)
+	}
+	runtime.LockOSThread()
+	self := nsIno(t, "/proc/thread-self/ns/mnt")
+	runtime.UnlockOSThread()
+	if main := nsIno(t, "/proc/self/ns/mnt"); main != self {
+		t.Errorf("the main thread changed mount namespace (%d, want %d)", main, self)
 	}
 }
