@@ -294,7 +294,7 @@ func (a *applier) apply(hdr *tar.Header, content io.Reader) error {
 			return err
 		}
 		if a.asRoot {
-			return a.root.Lchown(name, hdr.Uid, hdr.Gid)
+			return a.chown(name, hdr)
 		}
 		return nil
 	case tar.TypeLink:
@@ -321,7 +321,7 @@ func (a *applier) apply(hdr *tar.Header, content io.Reader) error {
 		return nil // sparse files, GNU extensions: not in image layers
 	}
 	if a.asRoot {
-		if err := a.root.Lchown(name, hdr.Uid, hdr.Gid); err != nil {
+		if err := a.chown(name, hdr); err != nil {
 			return err
 		}
 	}
@@ -341,6 +341,17 @@ func (a *applier) apply(hdr *tar.Header, content io.Reader) error {
 		return nil
 	}
 	return a.root.Chtimes(name, atime, hdr.ModTime)
+}
+
+// chown gives an entry the owner the layer says. An owner this user
+// namespace cannot map (EINVAL) or may not give (EPERM) is left as is,
+// rather than failing the unpack.
+func (a *applier) chown(name string, hdr *tar.Header) error {
+	err := a.root.Lchown(name, hdr.Uid, hdr.Gid)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EPERM) {
+		return nil
+	}
+	return err
 }
 
 // opaque empties dir of everything lower layers put there.
