@@ -32,13 +32,21 @@ var (
 	stateExited  = runtimeapi.ContainerState_CONTAINER_EXITED.String()
 )
 
-// Exit reasons, as containerd reports them.
+// Exit reasons in ContainerStatus.Reason, as containerd reports them.
 const (
-	ReasonCompleted  = "Completed"
-	ReasonError      = "Error"
-	ReasonOOMKilled  = "OOMKilled"
+	// ReasonCompleted: the process exited with code 0.
+	ReasonCompleted = "Completed"
+	// ReasonError: the process exited non-zero or was killed by a signal.
+	ReasonError = "Error"
+	// ReasonOOMKilled: the kernel's OOM killer ended the process at its
+	// memory limit (exit code 137).
+	ReasonOOMKilled = "OOMKilled"
+	// ReasonStartError: the process could not be started (exit code 128,
+	// the cause in Message).
 	ReasonStartError = "StartError"
-	ReasonUnknown    = "Unknown"
+	// ReasonUnknown: the shim ended without recording an exit status
+	// (exit code 255).
+	ReasonUnknown = "Unknown"
 )
 
 // containerArgs applies Kubernetes semantics: the container's command

@@ -1,26 +1,73 @@
 // Package process is kubelab's own container runtime: a spec.Runtime (the
 // CRI RuntimeService and ImageManagerService) that runs containers as plain
-// Linux processes, with no daemon besides itself and no registry.
+// Linux processes, with no daemon besides itself and no registry. It needs
+// root and Linux; cgroup v1 (this project's CI) and v2 are detected at run
+// time.
 //
-// A pod sandbox is a network namespace pinned by a bind mount under the
-// runtime's root directory (so it outlives the runtime process), with its
-// loopback up and an address from a Network (by default a bridge and a veth
-// pair from a configured pod CIDR), plus a cgroup directory.
+// # Sandboxes
+//
+// A pod sandbox is a network namespace pinned by a bind mount at
+// ROOT/netns/ID (so it outlives every process and the runtime itself), with
+// its loopback up, its net.* sysctls, and an address from a Network: by
+// default BridgeNetwork, a bridge named after the runtime instance holding
+// the pod CIDR's gateway address plus a veth pair per sandbox (eth0 inside,
+// a default route through the gateway), with address allocations kept as
+// files so that they survive restarts. The bridge goes with the last
+// sandbox. A sandbox also has a cgroup directory, parent of its containers'
+// (the CRI CgroupParent is not used), and hosts/hostname/resolv.conf files
+// bind-mounted into its containers. There is no pause process.
+// StopPodSandbox kills the containers and releases the network;
+// RemovePodSandbox removes everything.
+//
+// # Containers
 //
 // A container is a process in its sandbox's network namespace with its own
 // mount, PID, UTS and IPC namespaces, whose root is an overlay of a
-// writable directory over the image's unpacked root filesystem. The runtime
-// binary re-executes itself (see RunInitIfRequested) as a per-container
-// shim in its own session, which starts the container's init and outlives
-// the runtime: it copies the output to the CRI log file and records the exit
-// status in exit.json. The init joins the cgroups, mounts the root, /proc,
-// /dev and /sys, pivots and execs the workload, which becomes PID 1 of its
-// PID namespace.
+// writable directory (ROOT/containers/ID/upper) over the image's unpacked
+// root filesystem. The runtime binary re-executes itself (see
+// RunInitIfRequested): first as the container's shim, in a session of its
+// own, which starts the init and outlives the runtime process; the init is
+// PID 1 of the new PID namespace: it joins the container's cgroups (CPU
+// shares and quota, memory limit), mounts the overlay, /proc (host-wide
+// parts read-only or masked), a minimal /dev, a read-only /sys and the
+// configured bind mounts, sets the hostname, pivots into the root, drops
+// the capabilities the container does not keep (containerd's default set
+// unless privileged), becomes the configured user and execs the workload,
+// which so becomes PID 1. The shim copies stdout and stderr to the CRI log
+// file ("<RFC3339Nano> stdout|stderr F|P <line>"), waits for the init and
+// writes ROOT/containers/ID/exit.json: exit code (128+signal when killed),
+// finish time and whether the memory cgroup recorded an OOM kill
+// (reason OOMKilled). A workload that cannot be exec'ed is reported EXITED
+// with reason StartError and the cause as its message.
 //
-// State lives in JSON files under the root directory (sandboxes/ID and
-// containers/ID); New reads them back, so a restarted runtime finds its
-// sandboxes and its running containers again, and learns of exits that
-// happened while it was down from exit.json.
+// StopContainer signals the init through a pidfd (a recycled PID is never
+// signalled) with the image's stop signal (SIGTERM), then SIGKILL after the
+// timeout. Note that PID 1 ignores signals it has no handler for, so a
+// workload without a SIGTERM handler is killed only at the timeout, as with
+// containerd. ExecSync forks the command from a thread that joined all the
+// container's namespaces, its mount namespace included, with the
+// container's capability bounding set and user (see nsenter.Enter), then
+// moves it into the container's cgroups.
+//
+// # Restarts
+//
+// State lives in JSON files under the root directory (sandboxes/ID,
+// containers/ID); New reads them back. Since each container's shim is a
+// separate process that is not the runtime's child after a restart, a
+// restarted runtime finds running containers (identified by PID and start
+// time, so PID reuse is detected), learns of exits that happened while it
+// was down from exit.json, and stops them by signalling the init; a
+// container whose shim died without an exit record is reported EXITED with
+// reason Unknown. Removal is idempotent: removing an unknown sandbox or
+// container succeeds, as CRI requires.
+//
+// # Limitations
+//
+// No user namespaces, seccomp, AppArmor/SELinux or device cgroup rules:
+// a container's root is the host's root with fewer capabilities. No image
+// pulls (images are imported into the image store), no streaming Exec,
+// Attach or PortForward, no UpdateContainerResources, no checkpointing, no
+// pod-level stats; these answer Unimplemented.
 package process
 
 import (
@@ -116,6 +163,7 @@ type sandboxState struct {
 	NetworkUp bool `json:"networkUp,omitempty"`
 }
 
+// sandbox is a sandbox in memory; its fields are guarded by Runtime.mu.
 type sandbox struct {
 	sandboxState
 	config *runtimeapi.PodSandboxConfig
@@ -144,6 +192,8 @@ type containerState struct {
 	StopSignal string            `json:"stopSignal,omitempty"`
 }
 
+// container is a container in memory; its fields are guarded by
+// Runtime.mu.
 type container struct {
 	containerState
 	config *runtimeapi.ContainerConfig
