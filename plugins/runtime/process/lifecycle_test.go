@@ -119,7 +119,7 @@ func TestErrors(t *testing.T) {
 		{"start a started container", func() error { return r.StartContainer(ctx, running) }, codes.FailedPrecondition},
 		{"remove a running container", func() error { return r.RemoveContainer(ctx, running) }, codes.FailedPrecondition},
 		{"start a command that does not exist", func() error { return r.StartContainer(ctx, bad) }, codes.Unknown},
-		{"an optional method", func() error { _, err := r.PodSandboxStats(ctx, sb); return err }, codes.Unimplemented},
+		{"an optional method", func() error { _, err := r.Attach(ctx, nil); return err }, codes.Unimplemented},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { wantCode(t, c.name, c.call(), c.code) })

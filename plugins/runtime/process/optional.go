@@ -8,11 +8,6 @@ import (
 
 // The optional CRI methods: each returns a gRPC Unimplemented status.
 
-// UpdateContainerResources is not implemented.
-func (r *Runtime) UpdateContainerResources(ctx context.Context, containerID string, resources *runtimeapi.ContainerResources) error {
-	return unimplemented("UpdateContainerResources")
-}
-
 // Exec (streaming) is not implemented; ExecSync is.
 func (r *Runtime) Exec(ctx context.Context, request *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
 	return nil, unimplemented("Exec")
@@ -51,16 +46,6 @@ func (r *Runtime) CheckpointPod(ctx context.Context, options *runtimeapi.Checkpo
 // RestorePod is not implemented.
 func (r *Runtime) RestorePod(ctx context.Context, options *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
 	return nil, unimplemented("RestorePod")
-}
-
-// PodSandboxStats is not implemented.
-func (r *Runtime) PodSandboxStats(ctx context.Context, podSandboxID string) (*runtimeapi.PodSandboxStats, error) {
-	return nil, unimplemented("PodSandboxStats")
-}
-
-// ListPodSandboxStats is not implemented.
-func (r *Runtime) ListPodSandboxStats(ctx context.Context, filter *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error) {
-	return nil, unimplemented("ListPodSandboxStats")
 }
 
 // ListMetricDescriptors is not implemented.

@@ -15,8 +15,9 @@ import (
 // never reaches it; the kubelab CLI routes it to RunInitIfRequested.
 const ShimCommand = "process-shim"
 
-// DefaultPodCIDR is the pod address range of the default bridge network.
-const DefaultPodCIDR = "10.88.0.0/16"
+// DefaultPodCIDR is the pod address range of the default bridge network
+// (not containerd's default 10.88.0.0/16, so that both can run side by side).
+const DefaultPodCIDR = "10.87.0.0/16"
 
 // Options of the plugin (spec.RuntimeConfig.Options).
 const (

@@ -241,6 +241,16 @@ func TestExecSyncAndStats(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Errorf("ListContainerStats = %v, %v", list, err)
 	}
+	psb, err := r.PodSandboxStats(ctx, sb)
+	if err != nil || psb.GetLinux().GetMemory().GetUsageBytes().GetValue() < stats.GetMemory().GetUsageBytes().GetValue()/2 || len(psb.GetLinux().GetContainers()) != 1 {
+		t.Errorf("PodSandboxStats = %v, %v", psb, err)
+	}
+	if err := r.UpdateContainerResources(ctx, id, &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := r.ContainerStatus(ctx, id, false); st.GetStatus().GetResources().GetLinux().GetMemoryLimitInBytes() != 64<<20 {
+		t.Errorf("resources after the update: %v", st.GetStatus().GetResources())
+	}
 	if err := r.StopContainer(ctx, id, 0); err != nil {
 		t.Fatal(err)
 	}
