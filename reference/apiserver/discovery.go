@@ -132,6 +132,9 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if s.serveOpenAPI(w, r, path) {
+		return
+	}
 	switch {
 	case path == "":
 		paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"}

@@ -121,12 +121,31 @@ func TestKubectlSmoke(t *testing.T) {
 	if err := os.WriteFile(mf, []byte(manifest), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// No OpenAPI is served yet, so apply runs without client-side schema
-	// validation (the server still validates, strictly).
-	out := k.run("apply", "--validate=false", "-f", mf)
+	// The OpenAPI v3 paths tell kubectl that the server validates fields:
+	// no --validate=false needed.
+	out := k.run("apply", "-f", mf)
 	wantContains(t, "apply", out, "deployment.apps/web created", "service/web created")
-	out = k.run("apply", "--validate=false", "-f", mf)
+	out = k.run("apply", "-f", mf)
 	wantContains(t, "re-apply", out, "deployment.apps/web unchanged", "service/web unchanged")
+
+	// A changed manifest is patched (strategic merge), an unknown field
+	// rejected by the server's strict field validation.
+	changed := filepath.Join(k.dir, "changed.yaml")
+	if err := os.WriteFile(changed, []byte(strings.Replace(manifest, "nginx:1.27", "nginx:1.28", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = k.run("apply", "-f", changed)
+	wantContains(t, "apply changed", out, "deployment.apps/web configured", "service/web unchanged")
+	out = k.run("apply", "-f", mf)
+	wantContains(t, "apply back", out, "deployment.apps/web configured")
+	bogus := filepath.Join(k.dir, "bogus.yaml")
+	if err := os.WriteFile(bogus, []byte(strings.Replace(manifest, "  replicas: 2", "  replicas: 2\n  bogusField: 1", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := k.try("apply", "-f", bogus)
+	if err == nil || !strings.Contains(errOut, `unknown field "spec.bogusField"`) {
+		t.Fatalf("apply with an unknown field: err %v, stderr %q", err, errOut)
+	}
 
 	out = k.run("get", "deployments", "-o", "wide")
 	wantContains(t, "get deploy -o wide", out, "NAME", "READY", "UP-TO-DATE", "CONTAINERS", "IMAGES", "SELECTOR", "web", "0/2", "nginx:1.27", "app=web")
@@ -152,7 +171,7 @@ func TestKubectlSmoke(t *testing.T) {
 	ctx := context.Background()
 	p := pod("web-pod", map[string]string{"app": "web"})
 	p.Spec.NodeName = "node-1"
-	p, err := s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+	p, err = s.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +189,7 @@ func TestKubectlSmoke(t *testing.T) {
 	out = k.run("get", "ns")
 	wantContains(t, "get ns", out, "default", "kube-system", "Active")
 
-	_, errOut, err := k.try("get", "pods", "--selector", "a in ((")
+	_, errOut, err = k.try("get", "pods", "--selector", "a in ((")
 	if err == nil || !strings.Contains(errOut, "unable to parse requirement") {
 		t.Fatalf("bad selector: err %v, stderr %q", err, errOut)
 	}
