@@ -21,7 +21,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(KUBELAB) ./tools/kubelab
 
-## images: the test images as OCI archives in _out/images (pause.tar, workload.tar, busybox.tar),
+## images: the test images as OCI archives in _out/images (pause, workload, webserver, busybox .tar),
 ## byte-for-byte reproducible; import them with `kubelab runtime import` or `ctr images import`
 images: deps build
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $(BIN)/workload ./tools/workload

@@ -22,6 +22,10 @@ const (
 	// BusyboxImageName is busybox from Debian's busybox-static, with a shell:
 	// default command "sh".
 	BusyboxImageName = "kubelab.local/busybox:1.0"
+	// WebserverImageName is the workload image whose default arguments serve
+	// HTTP on port 80 (netexec), for tests that expect a web server image
+	// started without a command (critest's webServerTestImage).
+	WebserverImageName = "kubelab.local/webserver:1.0"
 )
 
 // DefaultBusybox is where Debian's busybox-static installs its binary.
@@ -79,6 +83,19 @@ func WorkloadImage(binary string) (Spec, error) {
 	}, nil
 }
 
+// WebserverImage describes the web server image from the static workload
+// binary at binary: the workload image running `netexec --http-port=80`.
+func WebserverImage(binary string) (Spec, error) {
+	s, err := WorkloadImage(binary)
+	if err != nil {
+		return Spec{}, err
+	}
+	s.Names = []string{WebserverImageName}
+	s.Config.Cmd = []string{"netexec", "--http-port=80"}
+	s.Config.ExposedPorts = map[string]struct{}{"80/tcp": {}}
+	return s, nil
+}
+
 // PauseImage describes the pause image from the static workload binary at
 // binary, installed as /pause: run under that name, it pauses.
 func PauseImage(binary string) (Spec, error) {
@@ -127,9 +144,9 @@ type Built struct {
 }
 
 // BuildTestImages writes kubelab's test images as OCI archives into outDir
-// (created when missing): pause.tar, workload.tar and busybox.tar, from the
-// static workload binary and the static busybox binary (DefaultBusybox when
-// empty).
+// (created when missing): pause.tar, workload.tar, webserver.tar and
+// busybox.tar, from the static workload binary and the static busybox binary
+// (DefaultBusybox when empty).
 func BuildTestImages(outDir, workloadBinary, busybox string) ([]Built, error) {
 	if busybox == "" {
 		busybox = DefaultBusybox
@@ -144,6 +161,7 @@ func BuildTestImages(outDir, workloadBinary, busybox string) ([]Built, error) {
 	jobs := []job{
 		{"pause.tar", func() (Spec, error) { return PauseImage(workloadBinary) }},
 		{"workload.tar", func() (Spec, error) { return WorkloadImage(workloadBinary) }},
+		{"webserver.tar", func() (Spec, error) { return WebserverImage(workloadBinary) }},
 		{"busybox.tar", func() (Spec, error) { return BusyboxImage(busybox) }},
 	}
 	var out []Built

@@ -183,9 +183,13 @@ func TestTestImagesRoundTrip(t *testing.T) {
 	}
 	ctx := context.Background()
 	entry := map[string]string{
-		ociimage.PauseImageName:    "/pause",
-		ociimage.WorkloadImageName: "/workload",
-		ociimage.BusyboxImageName:  "/bin/sh",
+		ociimage.PauseImageName:     "/pause",
+		ociimage.WorkloadImageName:  "/workload",
+		ociimage.WebserverImageName: "/workload",
+		ociimage.BusyboxImageName:   "/bin/sh",
+	}
+	if len(built) != len(entry) {
+		t.Fatalf("built %d images, want %d", len(built), len(entry))
 	}
 	dirs := map[string]string{}
 	for _, b := range built {

@@ -27,11 +27,12 @@ func newImageBuildCommand() *cobra.Command {
 	var out, workload, busybox string
 	cmd := &cobra.Command{
 		Use:   "build",
-		Short: "Build the pause, workload and busybox test images into a directory",
+		Short: "Build the pause, workload, webserver and busybox test images into a directory",
 		Long: `Build kubelab's test images as OCI image archives, deterministically:
 
   pause.tar     ` + ociimage.PauseImageName + `     /pause (the workload binary's pause mode)
   workload.tar  ` + ociimage.WorkloadImageName + `  /workload, default args "pause"
+  webserver.tar ` + ociimage.WebserverImageName + ` the workload serving HTTP on port 80 (netexec)
   busybox.tar   ` + ociimage.BusyboxImageName + `   Debian's busybox-static with applet symlinks
 
 The workload binary must be static: CGO_ENABLED=0 go build -o _out/bin/workload ./tools/workload
