@@ -186,6 +186,11 @@ func TestKubectlSmoke(t *testing.T) {
 	out = k.run("get", "deployment", "web", "-o", "yaml")
 	wantContains(t, "get -o yaml", out, "kind: Deployment", "replicas: 3", "tier: front", "resourceVersion:")
 
+	out = k.run("describe", "pod", "web-pod")
+	wantContains(t, "describe pod", out, "Name:", "web-pod", "Node:", "node-1", "10.244.1.7", "Events:")
+	out = k.run("describe", "deployment", "web")
+	wantContains(t, "describe deployment", out, "Replicas:", "3 desired", "nginx:1.27")
+
 	out = k.run("get", "ns")
 	wantContains(t, "get ns", out, "default", "kube-system", "Active")
 
