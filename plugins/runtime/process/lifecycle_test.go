@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,5 +309,39 @@ func TestPodNetworkReachable(t *testing.T) {
 	}
 	if got != "hello\n" {
 		t.Errorf("from %s: %q", addr, got)
+	}
+}
+
+// TestConcurrentStartsAndSandboxStop: containers started while their
+// sandbox is being stopped either fail to start or are stopped with it.
+func TestConcurrentStartsAndSandboxStop(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	sb, sbCfg := runSandbox(t, r, "race")
+	var ids []string
+	for i := 0; i < 6; i++ {
+		id, err := r.CreateContainer(ctx, sb, containerConfig("c"+strconv.Itoa(i), "sleep", "1000"), sbCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.StartContainer(ctx, id) }()
+	}
+	if err := r.StopPodSandbox(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for _, id := range ids {
+		st, err := r.ContainerStatus(ctx, id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Errorf("container %s runs in a stopped sandbox", id)
+		}
 	}
 }

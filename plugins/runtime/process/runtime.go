@@ -66,8 +66,8 @@
 // No user namespaces, seccomp, AppArmor/SELinux or device cgroup rules:
 // a container's root is the host's root with fewer capabilities. No image
 // pulls (images are imported into the image store), no streaming Exec,
-// Attach or PortForward, no UpdateContainerResources, no checkpointing, no
-// pod-level stats; these answer Unimplemented.
+// Attach or PortForward, no container events, no checkpointing, no metrics
+// descriptors; these answer Unimplemented.
 package process
 
 import (
@@ -508,22 +508,39 @@ func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
 func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error {
 	r.mu.Lock()
 	s, err := r.lookupSandboxLocked(podSandboxID)
-	var ids []string
 	if err == nil {
-		for _, c := range r.containers {
-			if c.SandboxID == s.ID {
-				ids = append(ids, c.ID)
-			}
-		}
+		// No container starts in it from now on.
+		s.Ready = false
 	}
 	r.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if err := r.StopContainer(ctx, id, 0); err != nil && status.Code(err) != codes.NotFound {
-			return err
+	// Stop every container; one that is being started is waited for.
+	deadline := time.Now().Add(shimStartTimeout + killWait)
+	for {
+		var ids []string
+		busy := false
+		r.mu.Lock()
+		for _, c := range r.containers {
+			if c.SandboxID == s.ID {
+				ids = append(ids, c.ID)
+				busy = busy || c.busy
+			}
 		}
+		r.mu.Unlock()
+		for _, id := range ids {
+			if err := r.StopContainer(ctx, id, 0); err != nil && status.Code(err) != codes.NotFound {
+				return err
+			}
+		}
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errInternal("sandbox %q: a container is still being started", s.ID)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -533,7 +550,6 @@ func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error
 		}
 		s.NetworkUp = false
 	}
-	s.Ready = false
 	if err := r.saveSandboxLocked(s); err != nil {
 		return errInternal("sandbox state: %v", err)
 	}
