@@ -31,6 +31,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
@@ -227,4 +229,19 @@ func (s *Store) Remove(ref string) error {
 			}
 		}, nil
 	})
+}
+
+// User splits the image config's User the way CRI reports an image's user
+// (as containerd does): the part before any ":group" is either a numeric
+// UID (isUID true) or a user name. An image without a user gives
+// (0, false, ""): the runtime's default, root.
+func (img Image) User() (uid int64, isUID bool, username string) {
+	u, _, _ := strings.Cut(img.Config.User, ":")
+	if u == "" {
+		return 0, false, ""
+	}
+	if n, err := strconv.ParseInt(u, 10, 64); err == nil && n >= 0 {
+		return n, true, ""
+	}
+	return 0, false, u
 }

@@ -471,3 +471,26 @@ func TestImportRefusesOtherPlatforms(t *testing.T) {
 		t.Errorf("Import of a %s image: %v", cfg.Architecture, err)
 	}
 }
+
+func TestImageUser(t *testing.T) {
+	for _, tc := range []struct {
+		user  string
+		uid   int64
+		isUID bool
+		name  string
+	}{
+		{"", 0, false, ""},
+		{"0", 0, true, ""},
+		{"1000", 1000, true, ""},
+		{"1000:1000", 1000, true, ""},
+		{"nobody", 0, false, "nobody"},
+		{"nobody:nogroup", 0, false, "nobody"},
+		{":100", 0, false, ""},
+		{"-1", 0, false, "-1"},
+	} {
+		uid, isUID, name := Image{Config: v1.ImageConfig{User: tc.user}}.User()
+		if uid != tc.uid || isUID != tc.isUID || name != tc.name {
+			t.Errorf("User() of %q = %d, %v, %q; want %d, %v, %q", tc.user, uid, isUID, name, tc.uid, tc.isUID, tc.name)
+		}
+	}
+}
