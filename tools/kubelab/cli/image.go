@@ -39,6 +39,9 @@ The workload binary must be static: CGO_ENABLED=0 go build -o _out/bin/workload 
 (make images does both). Import them with ` + "`kubelab runtime import`" + ` or ` + "`ctr images import`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := os.Stat(workload); err != nil {
+				return fmt.Errorf("workload binary: %w (build it with `CGO_ENABLED=0 go build -o %s ./tools/workload`, or run `make images`)", err, workload)
+			}
 			built, err := ociimage.BuildTestImages(out, workload, busybox)
 			if err != nil {
 				return err

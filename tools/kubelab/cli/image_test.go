@@ -29,3 +29,10 @@ func TestImageBinaryRejectsDynamic(t *testing.T) {
 		t.Errorf("image binary of /bin/ls = %d, %q", code, stderr)
 	}
 }
+
+func TestImageBuildNeedsTheWorkload(t *testing.T) {
+	code, _, stderr, _ := kubelab(t, "image", "build", "--workload", filepath.Join(t.TempDir(), "missing"), "-o", t.TempDir())
+	if code == 0 || !strings.Contains(stderr, "make images") {
+		t.Errorf("image build without a workload binary = %d, %q", code, stderr)
+	}
+}
