@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,7 +173,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // are 500s.
 func writeError(w http.ResponseWriter, err error) {
 	var st apierrors.APIStatus
-	if !errors.As(err, &st) {
+	switch {
+	case errors.As(err, &st):
+	case errors.Is(err, context.DeadlineExceeded):
+		// Like upstream's timeout filter: 504 with reason Timeout.
+		st = apierrors.NewTimeoutError("request did not complete within requested timeout - context deadline exceeded", 0)
+	default:
 		st = apierrors.NewInternalError(err)
 	}
 	status := st.Status()

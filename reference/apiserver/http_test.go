@@ -249,3 +249,20 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+// slowAdmission blocks until the request's context ends.
+type slowAdmission struct{ apiserver.NoAdmission }
+
+func (slowAdmission) Admit(ctx context.Context, _ *apiserver.Attributes) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestRequestTimeout(t *testing.T) {
+	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Admission = slowAdmission{} })
+	r := do(t, s.API.Handler(), "POST", "/api/v1/namespaces/default/configmaps?timeout=50ms", "application/json",
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`)
+	if st := status(t, r); r.code != http.StatusGatewayTimeout || st.Reason != metav1.StatusReasonTimeout {
+		t.Fatalf("got %d %s: %s", r.code, st.Reason, r.body)
+	}
+}
