@@ -37,7 +37,9 @@ const (
 // the lower layer of an overlay. Concurrent calls for one image, in one
 // process or several, unpack it once; a failed or interrupted unpack leaves
 // nothing visible. Each layer's uncompressed content is verified against
-// the config's diff ID.
+// the config's diff ID. Unpacking is meant to run as root; as another user
+// it is best effort: ownership is not kept, device nodes are skipped, and a
+// read-only directory that a later layer writes into fails the unpack.
 func (s *Store) Unpacked(ctx context.Context, ref string) (dir string, err error) {
 	cat, err := s.load()
 	if err != nil {
