@@ -5,9 +5,10 @@
 // allowed. It also parses a request into RequestInfo (verb, namespace,
 // resource, subresource, name, API group), answers denied requests with
 // kube-apiserver's 403 Status, evaluates SubjectAccessReviews (what
-// `kubectl auth can-i` asks), handles impersonation (`kubectl --as`) and
-// holds the bootstrap policy the API server creates on first start. See
-// Example for the wiring.
+// `kubectl auth can-i` asks), handles impersonation (`kubectl --as`),
+// prevents privilege escalation through RBAC writes (Escalation, an
+// admission plugin) and holds the bootstrap policy the API server creates
+// on first start. See Example for the wiring.
 //
 // The authorizer is a pure function of its inputs and the Lister: it keeps
 // no state and starts no goroutines.
