@@ -35,6 +35,13 @@ type ServiceAccountGetter interface {
 	GetServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
 }
 
+// PodGetter reads pods, so that a token bound to a pod stops working when
+// the pod is deleted (or recreated with another UID). A missing pod is an
+// error for which apierrors.IsNotFound is true.
+type PodGetter interface {
+	GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
+}
+
 // ServiceAccountTokens issues and verifies bound service-account tokens:
 // JWTs signed with ES256 carrying kube-apiserver's claims (iss, sub
 // "system:serviceaccount:<ns>:<name>", aud, exp, iat, nbf, jti and the
@@ -57,6 +64,9 @@ type ServiceAccountTokens struct {
 	// Accounts, when set, is consulted on every verification: the account
 	// must exist with the token's uid.
 	Accounts ServiceAccountGetter
+	// Pods, when set, is consulted on every verification of a token bound
+	// to a pod: the pod must exist with the token's pod uid.
+	Pods PodGetter
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -78,6 +88,10 @@ type saClaims struct {
 			Name string `json:"name"`
 			UID  string `json:"uid"`
 		} `json:"serviceaccount"`
+		Pod *struct {
+			Name string `json:"name"`
+			UID  string `json:"uid"`
+		} `json:"pod,omitempty"`
 	} `json:"kubernetes.io"`
 }
 
@@ -106,11 +120,22 @@ func (s *ServiceAccountTokens) now() time.Time {
 // for audiences (nil: the first of Audiences), as the serviceaccounts/token
 // subresource (TokenRequest) answers. It returns the token and its expiry.
 func (s *ServiceAccountTokens) Issue(sa *corev1.ServiceAccount, audiences []string, ttl time.Duration) (string, time.Time, error) {
+	return s.IssueBound(sa, nil, audiences, ttl)
+}
+
+// IssueBound is Issue for a token bound to pod (nil: unbound), as a
+// TokenRequest with a Pod boundObjectRef and the kubelet's projected
+// tokens carry: it names the pod, and verification (with Pods set) fails
+// once the pod is gone. The pod must be in the account's namespace.
+func (s *ServiceAccountTokens) IssueBound(sa *corev1.ServiceAccount, pod *corev1.Pod, audiences []string, ttl time.Duration) (string, time.Time, error) {
 	if s.Key == nil {
 		return "", time.Time{}, errors.New("service account tokens: no signing key")
 	}
 	if sa.Namespace == "" || sa.Name == "" {
 		return "", time.Time{}, errors.New("service account tokens: account needs a namespace and a name")
+	}
+	if pod != nil && pod.Namespace != sa.Namespace {
+		return "", time.Time{}, fmt.Errorf("service account tokens: pod %s/%s is not in namespace %q", pod.Namespace, pod.Name, sa.Namespace)
 	}
 	if len(audiences) == 0 {
 		audiences = s.audiences()[:1]
@@ -129,6 +154,12 @@ func (s *ServiceAccountTokens) Issue(sa *corev1.ServiceAccount, audiences []stri
 	c.K8s.Namespace = sa.Namespace
 	c.K8s.ServiceAccount.Name = sa.Name
 	c.K8s.ServiceAccount.UID = string(sa.UID)
+	if pod != nil {
+		c.K8s.Pod = &struct {
+			Name string `json:"name"`
+			UID  string `json:"uid"`
+		}{pod.Name, string(pod.UID)}
+	}
 	payload, err := json.Marshal(&c)
 	if err != nil {
 		return "", time.Time{}, err
@@ -187,6 +218,23 @@ func (s *ServiceAccountTokens) AuthenticateToken(ctx context.Context, token stri
 			return nil, false, fmt.Errorf("service account UID (%s) does not match claim (%s)", sa.UID, c.K8s.ServiceAccount.UID)
 		}
 	}
+	extra := map[string][]string{"authentication.kubernetes.io/credential-id": {"JTI=" + c.ID}}
+	if c.K8s.Pod != nil {
+		if s.Pods != nil {
+			pod, err := s.Pods.GetPod(ctx, ns, c.K8s.Pod.Name)
+			if apierrors.IsNotFound(err) {
+				return nil, false, fmt.Errorf("pod %s/%s has been deleted", ns, c.K8s.Pod.Name)
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			if string(pod.UID) != c.K8s.Pod.UID {
+				return nil, false, fmt.Errorf("pod UID (%s) does not match claim (%s)", pod.UID, c.K8s.Pod.UID)
+			}
+		}
+		extra["authentication.kubernetes.io/pod-name"] = []string{c.K8s.Pod.Name}
+		extra["authentication.kubernetes.io/pod-uid"] = []string{c.K8s.Pod.UID}
+	}
 	var aud authenticator.Audiences
 	for _, a := range c.Audience {
 		if slices.Contains(s.audiences(), a) {
@@ -199,7 +247,7 @@ func (s *ServiceAccountTokens) AuthenticateToken(ctx context.Context, token stri
 			Name:   c.Subject,
 			UID:    c.K8s.ServiceAccount.UID,
 			Groups: serviceaccount.MakeGroupNames(ns),
-			Extra:  map[string][]string{"authentication.kubernetes.io/credential-id": {"JTI=" + c.ID}},
+			Extra:  extra,
 		},
 	}, true, nil
 }

@@ -164,3 +164,57 @@ func httpHandlerFunc(f func(user.Info)) http.Handler {
 		f(u)
 	})
 }
+
+type fakePods map[string]*corev1.Pod
+
+func (f fakePods) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {
+	if p, ok := f[ns+"/"+name]; ok {
+		return p, nil
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
+}
+
+func TestBoundServiceAccountTokens(t *testing.T) {
+	tokens := &ServiceAccountTokens{Key: newKey(t), Pods: fakePods{
+		"ns1/web":      {ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "web", UID: "pod-1"}},
+		"ns1/replaced": {ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "replaced", UID: "pod-new"}},
+	}}
+	acct := sa("ns1", "builder", "uid-1")
+	pod := func(name, uid string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: name, UID: types.UID(uid)}}
+	}
+	for _, tc := range []struct {
+		name    string
+		pod     *corev1.Pod
+		wantErr string
+	}{
+		{"live pod", pod("web", "pod-1"), ""},
+		{"deleted pod", pod("gone", "pod-2"), "has been deleted"},
+		{"recreated pod", pod("replaced", "pod-old"), "does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, _, err := tokens.IssueBound(acct, tc.pod, nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, ok, err := tokens.AuthenticateToken(context.Background(), tok)
+			if tc.wantErr != "" {
+				if ok || err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ok=%v err=%v, want %q", ok, err, tc.wantErr)
+				}
+				return
+			}
+			if !ok || err != nil {
+				t.Fatalf("ok=%v err=%v", ok, err)
+			}
+			if x := resp.User.GetExtra(); !slices.Equal(x["authentication.kubernetes.io/pod-name"], []string{"web"}) ||
+				!slices.Equal(x["authentication.kubernetes.io/pod-uid"], []string{"pod-1"}) {
+				t.Errorf("extra %v", x)
+			}
+		})
+	}
+	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns2", Name: "web"}}
+	if _, _, err := tokens.IssueBound(acct, other, nil, time.Hour); err == nil {
+		t.Error("bound a token to a pod of another namespace")
+	}
+}
