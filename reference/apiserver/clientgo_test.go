@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -619,3 +620,39 @@ func TestNamespaceDeletionEmptiesIt(t *testing.T) {
 
 var _ = json.Marshal
 var _ kubernetes.Interface
+
+// TestEventsSharedStorage: events.k8s.io/v1 and core/v1 are two views of the
+// same events, as upstream (the scheduler writes one, kubectl describe reads
+// the other).
+func TestEventsSharedStorage(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	ctx := ctxT(t)
+	ev := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Name: "p.1"},
+		EventTime:           metav1.NowMicro(),
+		Regarding:           corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "p", UID: "u-1"},
+		Reason:              "FailedScheduling",
+		Note:                "0/3 nodes are available",
+		Type:                corev1.EventTypeWarning,
+		Action:              "Scheduling",
+		ReportingController: "default-scheduler",
+		ReportingInstance:   "default-scheduler-1",
+	}
+	if _, err := s.Client.EventsV1().Events("default").Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sel := "involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid=u-1"
+	var l *corev1.EventList
+	waitCached(t, s, func() bool {
+		var err error
+		l, err = s.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: sel})
+		return err == nil && len(l.Items) == 1
+	})
+	if got := l.Items[0]; got.Message != ev.Note || got.Reason != ev.Reason || got.ReportingController != "default-scheduler" {
+		t.Fatalf("core view: %+v", got)
+	}
+	back, err := s.Client.EventsV1().Events("default").Get(ctx, "p.1", metav1.GetOptions{})
+	if err != nil || back.Note != ev.Note || back.Regarding.Name != "p" {
+		t.Fatalf("events.k8s.io view: %+v %v", back, err)
+	}
+}

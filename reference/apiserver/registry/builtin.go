@@ -162,10 +162,12 @@ func Builtin() []*Resource {
 		newRes[discoveryv1.EndpointSlice, discoveryv1.EndpointSliceList]("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true).with(func(r *Resource) {
 			r.NoGeneration = true
 		}),
-		// events.k8s.io/v1 (stored apart from core/v1 events; see README)
+		// events.k8s.io/v1: the same objects as core/v1 events, converted
 		newRes[eventsv1.Event, eventsv1.EventList]("events.k8s.io", "v1", "events", "Event", true).with(func(r *Resource) {
 			r.ShortNames = []string{"ev"}
-			r.KeyPrefix = KeyRoot + "/events.k8s.io/events"
+			r.Stored = eventStorage()
+			r.Strategy = eventsV1Strategy()
+			r.AllowCreateOnUpdate = true
 			r.NoGeneration = true
 		}),
 		// networking.k8s.io/v1

@@ -168,23 +168,31 @@ func NewCache(store spec.Store, table *Table, opts CacheOptions) *Cache {
 	return &Cache{store: store, table: table, opts: opts, log: log, advanced: make(chan struct{})}
 }
 
-// resourceFor routes a store key to its resource (nil for keys outside the
-// table). Prefixes are at most two segments below KeyRoot.
-func (c *Cache) resourceFor(key string) *Resource {
+// resourcesFor routes a store key to the resources stored under it: one,
+// or several when resources share storage (core/v1 and events.k8s.io/v1
+// events); none for keys outside the table.
+func (c *Cache) resourcesFor(key string) []*Resource {
+	var out []*Resource
 	for _, r := range c.table.All() {
 		p := r.Prefix()
 		if strings.HasPrefix(key, p) && len(key) > len(p) && key[len(p)] == '/' {
-			return r
+			out = append(out, r)
 		}
 	}
-	return nil
+	return out
 }
 
 // decode turns a stored value into its typed object with resourceVersion
 // set to rev.
 func decode(r *Resource, value []byte, rev int64) (runtime.Object, error) {
 	obj := r.New()
-	if err := json.Unmarshal(value, obj); err != nil {
+	if sc := r.Stored; sc != nil {
+		stored := sc.New()
+		if err := json.Unmarshal(value, stored); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", sc.GVK.Kind, err)
+		}
+		obj = sc.From(stored)
+	} else if err := json.Unmarshal(value, obj); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", r.Kind, err)
 	}
 	obj.GetObjectKind().SetGroupVersionKind(r.GroupVersionKind())
@@ -253,19 +261,17 @@ func (c *Cache) load(ctx context.Context) (int64, map[*Resource]map[string]*cach
 		}
 		rev = res.Revision
 		for _, kv := range res.Items {
-			r := c.resourceFor(kv.Key)
-			if r == nil {
-				continue
+			for _, r := range c.resourcesFor(kv.Key) {
+				obj, err := decode(r, kv.Value, kv.ModRevision)
+				if err != nil {
+					c.log.Warn("watch cache: skipping undecodable object", "key", kv.Key, "err", err)
+					continue
+				}
+				if state[r] == nil {
+					state[r] = map[string]*cachedObject{}
+				}
+				state[r][kv.Key] = c.newCached(r, kv.Key, obj)
 			}
-			obj, err := decode(r, kv.Value, kv.ModRevision)
-			if err != nil {
-				c.log.Warn("watch cache: skipping undecodable object", "key", kv.Key, "err", err)
-				continue
-			}
-			if state[r] == nil {
-				state[r] = map[string]*cachedObject{}
-			}
-			state[r][kv.Key] = c.newCached(r, kv.Key, obj)
 		}
 		if !res.More || len(res.Items) == 0 {
 			return rev, state, nil
@@ -368,10 +374,16 @@ func (c *Cache) apply(batch []spec.Event) {
 	var last int64
 	for _, ev := range batch {
 		last = ev.Revision()
-		r := c.resourceFor(ev.KV.Key)
-		if r == nil {
-			continue
+		for _, r := range c.resourcesFor(ev.KV.Key) {
+			c.applyOne(r, ev)
 		}
+	}
+	c.setRevLocked(last)
+}
+
+// applyOne applies one store event to resource r. c.mu is held.
+func (c *Cache) applyOne(r *Resource, ev spec.Event) {
+	{
 		rc := c.resources[r]
 		prev := rc.objects[ev.KV.Key]
 		var ce cachedEvent
@@ -380,7 +392,7 @@ func (c *Cache) apply(batch []spec.Event) {
 			obj, err := decode(r, ev.KV.Value, ev.KV.ModRevision)
 			if err != nil {
 				c.log.Warn("watch cache: skipping undecodable object", "key", ev.KV.Key, "err", err)
-				continue
+				return
 			}
 			co := c.newCached(r, ev.KV.Key, obj)
 			rc.objects[ev.KV.Key] = co
@@ -391,7 +403,7 @@ func (c *Cache) apply(batch []spec.Event) {
 		case spec.EventDeleted:
 			delete(rc.objects, ev.KV.Key)
 			if prev == nil {
-				continue
+				return
 			}
 			// The deleted object carries the revision of the delete.
 			obj := prev.obj.DeepCopyObject()
@@ -399,14 +411,13 @@ func (c *Cache) apply(batch []spec.Event) {
 			co := &cachedObject{key: prev.key, obj: obj, labels: prev.labels, fields: prev.fields}
 			ce = cachedEvent{typ: watch.Deleted, obj: co, prev: prev, rev: ev.Revision()}
 		default:
-			continue
+			return
 		}
 		rc.push(ce)
 		for w := range rc.watchers {
 			w.deliverLocked(ce)
 		}
 	}
-	c.setRevLocked(last)
 }
 
 // bookmark sends a BOOKMARK at the current revision to every watcher that

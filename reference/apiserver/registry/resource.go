@@ -99,6 +99,22 @@ type Resource struct {
 	AllowCreateOnUpdate bool
 	// NoGeneration disables metadata.generation (kinds without a spec).
 	NoGeneration bool
+	// Stored, when set, makes the resource share the storage of another
+	// kind: objects are converted to it on write and from it on read (as
+	// upstream stores events.k8s.io/v1 Events as core/v1 Events). KeyPrefix
+	// must then be that kind's prefix.
+	Stored *StorageConversion
+}
+
+// StorageConversion converts a resource's objects to and from the kind
+// they are stored as.
+type StorageConversion struct {
+	// GVK is the stored kind; New returns an empty object of it.
+	GVK schema.GroupVersionKind
+	New func() runtime.Object
+	// To converts an object of the resource to the stored kind; From the
+	// other way. Neither may modify its argument.
+	To, From func(runtime.Object) runtime.Object
 }
 
 // GroupVersion returns the resource's API group and version.

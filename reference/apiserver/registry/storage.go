@@ -119,6 +119,12 @@ func storeErr(r *Resource, name string, err error) error {
 // without resourceVersion.
 func encode(r *Resource, obj runtime.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(r.GroupVersionKind())
+	if sc := r.Stored; sc != nil {
+		stored := sc.To(obj)
+		stored.GetObjectKind().SetGroupVersionKind(sc.GVK)
+		objectMeta(stored).SetResourceVersion("")
+		return json.Marshal(stored)
+	}
 	m := objectMeta(obj)
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
