@@ -227,3 +227,36 @@ func SelfSubjectReview(u user.Info) authenticationv1.SelfSubjectReviewStatus {
 		Username: u.GetName(), UID: u.GetUID(), Groups: slices.Clone(u.GetGroups()), Extra: extra,
 	}}
 }
+
+// ReviewToken evaluates an authentication.k8s.io/v1 TokenReview: whether
+// spec.Token authenticates with auth as a bearer token (any authenticator
+// that reads the Authorization header, e.g. a Union of NewTokenFile and
+// NewServiceAccountAuthenticator). When spec.Audiences is set and the
+// authenticator reports audiences (service-account tokens do), they must
+// intersect; Status.Audiences is that intersection. Whether the caller may
+// ask (create tokenreviews) is the caller's authorization.
+func ReviewToken(ctx context.Context, auth authenticator.Request, spec authenticationv1.TokenReviewSpec) authenticationv1.TokenReviewStatus {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "/", nil)
+	req.Header.Set("Authorization", "Bearer "+spec.Token)
+	resp, ok, err := auth.AuthenticateRequest(req)
+	switch {
+	case err != nil:
+		return authenticationv1.TokenReviewStatus{Error: err.Error()}
+	case !ok:
+		return authenticationv1.TokenReviewStatus{Error: "token not recognized"}
+	}
+	aud := []string(resp.Audiences)
+	if len(spec.Audiences) > 0 && len(resp.Audiences) > 0 {
+		aud = nil
+		for _, a := range spec.Audiences {
+			if slices.Contains(resp.Audiences, a) {
+				aud = append(aud, a)
+			}
+		}
+		if len(aud) == 0 {
+			return authenticationv1.TokenReviewStatus{Error: "token audiences do not match the requested audiences"}
+		}
+	}
+	st := SelfSubjectReview(withAuthenticatedGroup(resp.User))
+	return authenticationv1.TokenReviewStatus{Authenticated: true, User: st.UserInfo, Audiences: aud}
+}

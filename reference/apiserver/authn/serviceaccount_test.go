@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -216,5 +217,37 @@ func TestBoundServiceAccountTokens(t *testing.T) {
 	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns2", Name: "web"}}
 	if _, _, err := tokens.IssueBound(acct, other, nil, time.Hour); err == nil {
 		t.Error("bound a token to a pod of another namespace")
+	}
+}
+
+func TestReviewToken(t *testing.T) {
+	tokens := &ServiceAccountTokens{Key: newKey(t), Audiences: []string{"api", "vault"}}
+	jwt, _, _ := tokens.Issue(sa("ns1", "app", "u1"), []string{"vault"}, time.Hour)
+	auth := Union(NewTokens(map[string]*user.DefaultInfo{"static": {Name: "bob", Groups: []string{"dev"}}}), NewServiceAccountAuthenticator(tokens))
+	for _, tc := range []struct {
+		name      string
+		spec      authenticationv1.TokenReviewSpec
+		wantUser  string
+		wantAud   []string
+		wantError bool
+	}{
+		{"static token", authenticationv1.TokenReviewSpec{Token: "static"}, "bob", nil, false},
+		{"service account token", authenticationv1.TokenReviewSpec{Token: jwt}, "system:serviceaccount:ns1:app", []string{"vault"}, false},
+		{"matching audience", authenticationv1.TokenReviewSpec{Token: jwt, Audiences: []string{"x", "vault"}}, "system:serviceaccount:ns1:app", []string{"vault"}, false},
+		{"other audience", authenticationv1.TokenReviewSpec{Token: jwt, Audiences: []string{"api"}}, "", nil, true},
+		{"unknown token", authenticationv1.TokenReviewSpec{Token: "nope"}, "", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := ReviewToken(context.Background(), auth, tc.spec)
+			if st.Authenticated == tc.wantError || (st.Error != "") != tc.wantError {
+				t.Fatalf("status %+v", st)
+			}
+			if tc.wantError {
+				return
+			}
+			if st.User.Username != tc.wantUser || !slices.Contains(st.User.Groups, user.AllAuthenticated) || !slices.Equal(st.Audiences, tc.wantAud) {
+				t.Errorf("status %+v", st)
+			}
+		})
 	}
 }
