@@ -305,3 +305,45 @@ func (s *ServiceAccountTokens) verify(token string) (*saClaims, error) {
 func NewServiceAccountAuthenticator(tokens *ServiceAccountTokens) authenticator.Request {
 	return bearertoken.New(tokens)
 }
+
+// JWKS returns the JSON Web Key Set with the verification key, as
+// kube-apiserver serves it at /openid/v1/jwks for external verifiers of
+// service-account tokens.
+func (s *ServiceAccountTokens) JWKS() ([]byte, error) {
+	if s.Key == nil {
+		return nil, errors.New("service account tokens: no signing key")
+	}
+	pt, err := s.Key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil || len(pt) != 65 {
+		return nil, fmt.Errorf("service account tokens: encode public key: %v", err)
+	}
+	type jwk struct {
+		Use string `json:"use"`
+		Kty string `json:"kty"`
+		Kid string `json:"kid"`
+		Crv string `json:"crv"`
+		Alg string `json:"alg"`
+		X   string `json:"x"`
+		Y   string `json:"y"`
+	}
+	return json.Marshal(struct {
+		Keys []jwk `json:"keys"`
+	}{[]jwk{{Use: "sig", Kty: "EC", Kid: s.keyID(), Crv: "P-256", Alg: "ES256",
+		X: base64.RawURLEncoding.EncodeToString(pt[1:33]), Y: base64.RawURLEncoding.EncodeToString(pt[33:])}}})
+}
+
+// OpenIDConfiguration returns the OIDC discovery document kube-apiserver
+// serves at /.well-known/openid-configuration, pointing at jwksURI (""
+// means Issuer + "/openid/v1/jwks").
+func (s *ServiceAccountTokens) OpenIDConfiguration(jwksURI string) ([]byte, error) {
+	if jwksURI == "" {
+		jwksURI = strings.TrimSuffix(s.issuer(), "/") + "/openid/v1/jwks"
+	}
+	return json.Marshal(map[string]any{
+		"issuer":                                s.issuer(),
+		"jwks_uri":                              jwksURI,
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+	})
+}

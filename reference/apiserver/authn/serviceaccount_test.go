@@ -5,7 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -249,5 +252,45 @@ func TestReviewToken(t *testing.T) {
 				t.Errorf("status %+v", st)
 			}
 		})
+	}
+}
+
+// TestJWKSVerifies rebuilds the public key from the JWKS and checks a
+// token's signature with it, as an external verifier would.
+func TestJWKSVerifies(t *testing.T) {
+	tokens := &ServiceAccountTokens{Key: newKey(t)}
+	tok, _, _ := tokens.Issue(sa("ns1", "app", "u1"), nil, time.Hour)
+	raw, err := tokens.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []struct{ Kty, Crv, Alg, X, Y, Kid string }
+	}
+	if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("jwks %s: %v", raw, err)
+	}
+	k := set.Keys[0]
+	x, _ := base64.RawURLEncoding.DecodeString(k.X)
+	y, _ := base64.RawURLEncoding.DecodeString(k.Y)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok, ".")
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	if !strings.Contains(string(hdr), `"kid":"`+k.Kid+`"`) || k.Alg != "ES256" || k.Crv != "P-256" || k.Kty != "EC" {
+		t.Errorf("header %s, key %+v", hdr, k)
+	}
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+		t.Error("token does not verify with the published key")
+	}
+	doc, _ := tokens.OpenIDConfiguration("")
+	var oidc map[string]any
+	json.Unmarshal(doc, &oidc)
+	if oidc["issuer"] != DefaultServiceAccountIssuer || oidc["jwks_uri"] != DefaultServiceAccountIssuer+"/openid/v1/jwks" {
+		t.Errorf("discovery %s", doc)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -42,6 +43,9 @@ const (
 	// NodeProxierRole is what a service proxy reads; bound to
 	// system:kube-proxy (upstream's name for kube-proxy's role).
 	NodeProxierRole = "system:node-proxier"
+	// IssuerDiscoveryRole reads the service-account issuer's OIDC
+	// discovery document and keys; bound to system:serviceaccounts.
+	IssuerDiscoveryRole = "system:service-account-issuer-discovery"
 	// AuthReaderRole is a Role in kube-system that reads the
 	// extension-apiserver-authentication ConfigMap, which the upstream
 	// kube-scheduler and controller manager read when they start.
@@ -224,6 +228,7 @@ func proxierRules() []rbacv1.PolicyRule {
 //	system:kube-controller-manager see controllerManagerRules        ← User system:kube-controller-manager
 //	system:node                    what a kubelet reads and writes   ← Group system:nodes
 //	system:node-proxier            services, endpoint slices, nodes  ← User system:kube-proxy
+//	system:service-account-issuer-discovery  OIDC discovery, JWKS   ← Group system:serviceaccounts
 //	admin, edit, view              for users to bind per namespace (no bindings)
 //
 // plus the Role extension-apiserver-authentication-reader in kube-system
@@ -263,6 +268,8 @@ func BootstrapPolicy() *Policy {
 	addRole(ControllerManagerRole, controllerManagerRules(), usr(user.KubeControllerManager))
 	addRole(NodeRole, nodeRules(), group(user.NodesGroup))
 	addRole(NodeProxierRole, proxierRules(), usr(user.KubeProxy))
+	addRole(IssuerDiscoveryRole, []rbacv1.PolicyRule{prURLs(g("get"), "/.well-known/openid-configuration", "/openid/v1/jwks")},
+		group(serviceaccount.AllServiceAccountsGroup))
 	addRole(AdminRole, adminRules())
 	addRole(EditRole, editRules())
 	addRole(ViewRole, viewRules())

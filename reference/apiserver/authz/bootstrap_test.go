@@ -85,6 +85,8 @@ func TestBootstrapPolicy(t *testing.T) {
 		{"authenticated user asks can-i", req(jane, "create", "authorization.k8s.io", "", "selfsubjectaccessreviews", ""), true},
 		{"authenticated user may not list pods", req(jane, "list", "", "default", "pods", ""), false},
 		{"authenticated user may not read metrics", pathReq(jane, "get", "/metrics"), false},
+		{"service account reads the issuer's keys", pathReq(usr("system:serviceaccount:x:y", "system:serviceaccounts", authd), "get", "/openid/v1/jwks"), true},
+		{"plain user may not read the issuer's keys", pathReq(jane, "get", "/openid/v1/jwks"), false},
 		{"anonymous reads healthz", pathReq(anon, "get", "/healthz"), true},
 		{"anonymous reads version", pathReq(anon, "get", "/version"), true},
 		{"anonymous may not read discovery", pathReq(anon, "get", "/api"), false},
