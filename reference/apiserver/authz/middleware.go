@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,9 +14,12 @@ import (
 	"github.com/kubelab/kubelab/reference/apiserver/authn"
 )
 
-// RequestInfoFrom returns the RequestInfo that Middleware stored in ctx
-// (k8s.io/apiserver's context key, so upstream code finds it too).
-var RequestInfoFrom = genericrequest.RequestInfoFrom
+// RequestInfoFrom returns the RequestInfo that Middleware (or the core's
+// own filter) stored in ctx: k8s.io/apiserver's context key, so upstream
+// code finds it too.
+func RequestInfoFrom(ctx context.Context) (*genericrequest.RequestInfo, bool) {
+	return genericrequest.RequestInfoFrom(ctx)
+}
 
 // Middleware authorizes each request with az and passes it to next with its
 // RequestInfo in the context (see RequestInfoFrom): the one already there
