@@ -266,3 +266,54 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatalf("got %d %s: %s", r.code, st.Reason, r.body)
 	}
 }
+
+// readEvents reads n watch events from a streaming GET against the test
+// server.
+func readEvents(t *testing.T, url, accept string, n int) []map[string]json.RawMessage {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("watch: %d %s", resp.StatusCode, b)
+	}
+	dec := json.NewDecoder(resp.Body)
+	var out []map[string]json.RawMessage
+	for len(out) < n {
+		var ev map[string]json.RawMessage
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatalf("after %d events: %v", len(out), err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func TestWatchTableAndInitialEvents(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	// kubectl get -w: a watch of Tables, starting with the current state.
+	evs := readEvents(t, s.HTTP.URL+"/api/v1/namespaces?watch=true&timeoutSeconds=5",
+		"application/json;as=Table;v=v1;g=meta.k8s.io,application/json", 4)
+	for _, ev := range evs {
+		if string(ev["type"]) != `"ADDED"` || !bytes.Contains(ev["object"], []byte(`"kind":"Table"`)) {
+			t.Fatalf("event %s %s", ev["type"], ev["object"])
+		}
+	}
+	// sendInitialEvents: the state, then a bookmark marking its end.
+	evs = readEvents(t, s.HTTP.URL+"/api/v1/namespaces?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5", "", 5)
+	if string(evs[4]["type"]) != `"BOOKMARK"` || !bytes.Contains(evs[4]["object"], []byte(metav1.InitialEventsAnnotationKey)) {
+		t.Fatalf("last event %s %s", evs[4]["type"], evs[4]["object"])
+	}
+	// sendInitialEvents without bookmarks is invalid.
+	r := do(t, s.API.Handler(), "GET", "/api/v1/namespaces?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan", "", "")
+	if st := status(t, r); r.code != 422 || st.Reason != metav1.StatusReasonInvalid {
+		t.Fatalf("got %d %s", r.code, st.Reason)
+	}
+}

@@ -55,6 +55,7 @@ type kubectl struct {
 	t         *testing.T
 	bin, kcfg string
 	dir       string
+	env       []string // extra environment for the next runs
 }
 
 func newKubectl(t *testing.T, s *apiservertest.Server) *kubectl {
@@ -100,7 +101,7 @@ func (k *kubectl) try(args ...string) (string, string, error) {
 	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", k.kcfg, "--cache-dir", filepath.Join(k.dir, "cache")}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "HOME="+k.dir, "KUBECONFIG="+k.kcfg)
+	cmd.Env = append(append(os.Environ(), "HOME="+k.dir, "KUBECONFIG="+k.kcfg), k.env...)
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
@@ -190,6 +191,19 @@ func TestKubectlSmoke(t *testing.T) {
 	wantContains(t, "describe pod", out, "Name:", "web-pod", "Node:", "node-1", "10.244.1.7", "Events:")
 	out = k.run("describe", "deployment", "web")
 	wantContains(t, "describe deployment", out, "Replicas:", "3 desired", "nginx:1.27")
+
+	// kubectl edit, with a scripted editor.
+	editor := filepath.Join(k.dir, "editor.sh")
+	if err := os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/replicas: 3/replicas: 4/' \"$1\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k.env = []string{"KUBE_EDITOR=" + editor}
+	out = k.run("edit", "deployment", "web")
+	k.env = nil
+	wantContains(t, "edit", out, "deployment.apps/web edited")
+	if out = k.run("get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"); out != "4" {
+		t.Fatalf("replicas after edit: %q", out)
+	}
 
 	out = k.run("get", "ns")
 	wantContains(t, "get ns", out, "default", "kube-system", "Active")
