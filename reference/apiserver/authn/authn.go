@@ -146,6 +146,10 @@ type Options struct {
 	// presenting bad credentials are refused even there, as upstream does.
 	// Empty: every request must authenticate.
 	AnonymousPaths []string
+	// OnFailure, when set, is called for each request answered 401 with
+	// why (nil: no credentials were presented), for logs; the client only
+	// sees "Unauthorized". It must be safe for concurrent use.
+	OnFailure func(req *http.Request, err error)
 }
 
 // Middleware authenticates each request with auth and passes it to next
@@ -165,6 +169,9 @@ func Middleware(auth authenticator.Request, opts Options, next http.Handler) htt
 				Groups: []string{user.AllUnauthenticated},
 			}))
 		default:
+			if opts.OnFailure != nil {
+				opts.OnFailure(req, err)
+			}
 			WriteStatus(w, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		}

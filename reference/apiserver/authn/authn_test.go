@@ -260,3 +260,20 @@ func TestSelfSubjectReview(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+func TestOnFailure(t *testing.T) {
+	var got []string
+	h := Middleware(NewTokens(map[string]*user.DefaultInfo{"t": {Name: "u"}}),
+		Options{OnFailure: func(_ *http.Request, err error) { got = append(got, fmt.Sprint(err)) }},
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, tok := range []string{"", "bad", "t"} {
+		r := httptest.NewRequest("GET", "/api", nil)
+		if tok != "" {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if want := []string{"<nil>", "invalid bearer token"}; !slices.Equal(got, want) {
+		t.Errorf("OnFailure saw %q, want %q", got, want)
+	}
+}
