@@ -40,7 +40,9 @@ const (
 )
 
 // Attributes describe one write request. Mutating plugins may change
-// Object in place; nothing else may be changed.
+// Object in place but never replace it (so a caller converting from its
+// own attributes type needs to copy nothing back); nothing else may be
+// changed.
 type Attributes struct {
 	Operation Operation
 	// Resource is the resource written, e.g. {"" v1 pods}.
