@@ -205,6 +205,11 @@ func TestKubectlSmoke(t *testing.T) {
 		t.Fatalf("replicas after edit: %q", out)
 	}
 
+	out = k.run("api-resources")
+	wantContains(t, "api-resources", out, "pods", "po", "Pod", "deployments", "deploy", "apps/v1", "leases", "coordination.k8s.io/v1", "resourceslices")
+	out = k.run("get", "pods", "-A")
+	wantContains(t, "get pods -A", out, "NAMESPACE", "default", "web-pod")
+
 	out = k.run("get", "ns")
 	wantContains(t, "get ns", out, "default", "kube-system", "Active")
 
