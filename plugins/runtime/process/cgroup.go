@@ -214,17 +214,6 @@ func (r *cgroupRoot) apply(paths map[string]string, res cgroupResources) error {
 	return nil
 }
 
-// joinCgroups moves the calling process into every cgroup in paths (writing
-// "0" to cgroup.procs means "the writer").
-func joinCgroups(paths map[string]string) error {
-	for _, p := range paths {
-		if err := os.WriteFile(filepath.Join(p, "cgroup.procs"), []byte("0"), 0); err != nil {
-			return fmt.Errorf("join cgroup %q: %w", p, err)
-		}
-	}
-	return nil
-}
-
 // addToCgroups moves process pid into every cgroup in paths.
 func addToCgroups(paths map[string]string, pid int) error {
 	for _, p := range paths {

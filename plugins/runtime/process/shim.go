@@ -354,8 +354,17 @@ func runInit(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := joinCgroups(spec.Cgroups); err != nil {
-		return err
+	// The cgroups are joined just before the exec, so that the init's own
+	// memory is not charged to the container (it could not even start under
+	// a small limit); their files are opened now, while the host's
+	// /sys/fs/cgroup is still in reach.
+	var procs []*os.File
+	for _, p := range spec.Cgroups {
+		f, err := os.OpenFile(filepath.Join(p, "cgroup.procs"), os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("open cgroup %q: %w", p, err)
+		}
+		procs = append(procs, f) // close-on-exec
 	}
 	for k, v := range spec.Sysctls {
 		if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
@@ -421,6 +430,12 @@ func runInit(dir string) error {
 	if !spec.Privileged {
 		if err := dropBoundingCaps(spec.Caps); err != nil {
 			return err
+		}
+	}
+	for _, f := range procs {
+		// "0" is the writer itself.
+		if _, err := f.Write([]byte("0")); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", f.Name(), err)
 		}
 	}
 	// syscall's (unlike x/sys/unix's) apply to every thread of the process.
