@@ -106,7 +106,7 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 	// started there is as confined as the container's own.
 	var notFound error
 	err = nsenter.Enter(nss, func() error {
-		path, err := lookPath("", cmd[0], sp.Env)
+		path, err := lookPath(cmd[0], sp.Env)
 		if err != nil {
 			notFound = err
 			return nil

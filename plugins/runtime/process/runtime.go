@@ -27,13 +27,13 @@
 // root filesystem. The runtime binary re-executes itself (see
 // RunInitIfRequested): first as the container's shim, in a session of its
 // own, which starts the init and outlives the runtime process; the init is
-// PID 1 of the new PID namespace: it joins the container's cgroups (CPU
-// shares and quota, memory limit), mounts the overlay, /proc (host-wide
+// PID 1 of the new PID namespace: it mounts the overlay, /proc (host-wide
 // parts read-only or masked), a minimal /dev, a read-only /sys and the
 // configured bind mounts, sets the hostname, pivots into the root, drops
 // the capabilities the container does not keep (containerd's default set
-// unless privileged), becomes the configured user and execs the workload,
-// which so becomes PID 1. The shim copies stdout and stderr to the CRI log
+// unless privileged), joins the container's cgroups (CPU shares and quota,
+// memory limit), becomes the configured user and execs the workload, which
+// so becomes PID 1. The shim copies stdout and stderr to the CRI log
 // file ("<RFC3339Nano> stdout|stderr F|P <line>"), waits for the init and
 // writes ROOT/containers/ID/exit.json: exit code (128+signal when killed),
 // finish time and whether the memory cgroup recorded an OOM kill

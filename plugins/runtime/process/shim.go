@@ -423,7 +423,7 @@ func runInit(dir string) error {
 	if len(spec.Args) == 0 {
 		return errors.New("no command: neither the container nor the image names one")
 	}
-	path, err := lookPath("", spec.Args[0], spec.Env)
+	path, err := lookPath(spec.Args[0], spec.Env)
 	if err != nil {
 		return err
 	}
@@ -461,11 +461,12 @@ func runInit(dir string) error {
 // defaultPath is PATH when the container's environment has none.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// lookPath finds name like a shell would, with the PATH of env, in the
-// file tree at root ("" for /). It returns the path inside that tree.
-func lookPath(root, name string, env []string) (string, error) {
+// lookPath finds name like a shell would, with the PATH of env. It runs in
+// the container's mount namespace (the init after pivot_root, the exec
+// thread after joining it).
+func lookPath(name string, env []string) (string, error) {
 	isExec := func(p string) error {
-		fi, err := statInRoot(root, p)
+		fi, err := os.Stat(p)
 		if err != nil {
 			return err
 		}
@@ -496,26 +497,6 @@ func lookPath(root, name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("exec %q: executable file not found in $PATH", name)
-}
-
-// statInRoot stats p as seen with root as the root directory: symbolic
-// links (absolute ones too) resolve inside root.
-func statInRoot(root, p string) (os.FileInfo, error) {
-	if root == "" {
-		return os.Stat(p)
-	}
-	dfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(dfd)
-	fd, err := unix.Openat2(dfd, strings.TrimPrefix(p, "/"), &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
-	if err != nil {
-		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), p)
-	defer f.Close()
-	return f.Stat()
 }
 
 // mountSystem mounts /proc, a minimal /dev and a read-only /sys in root.
