@@ -3,6 +3,9 @@ package process
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"path/filepath"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -92,9 +95,37 @@ func (r *Runtime) RemoveImage(ctx context.Context, image *runtimeapi.ImageSpec) 
 	return nil
 }
 
-// ImageFsInfo implements CRI with no filesystem figures.
+// ImageFsInfo implements CRI: the bytes and inodes under the image store's
+// directory (when the store tells its Root), or under the runtime's root.
+// It walks the tree on every call.
 func (r *Runtime) ImageFsInfo(ctx context.Context) (*runtimeapi.ImageFsInfoResponse, error) {
-	return &runtimeapi.ImageFsInfoResponse{}, nil
+	dir := r.root
+	if rs, ok := r.images.(interface{ Root() string }); ok {
+		dir = rs.Root()
+	}
+	var bytes, inodes uint64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished meanwhile
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		inodes++
+		if fi, err := d.Info(); err == nil && d.Type().IsRegular() {
+			bytes += uint64(fi.Size())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{{
+		Timestamp:  time.Now().UnixNano(),
+		FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: dir},
+		UsedBytes:  &runtimeapi.UInt64Value{Value: bytes},
+		InodesUsed: &runtimeapi.UInt64Value{Value: inodes},
+	}}}, nil
 }
 
 // unimplemented is the error of the optional CRI methods the process

@@ -66,6 +66,10 @@ func TestPluginWithImportedImage(t *testing.T) {
 	if strings.Join(out, "|") != "hello from busybox|ok" {
 		t.Errorf("output %q", out)
 	}
+	fsi, err := r.ImageFsInfo(ctx)
+	if err != nil || len(fsi.ImageFilesystems) != 1 || fsi.ImageFilesystems[0].UsedBytes.GetValue() < 500_000 {
+		t.Errorf("ImageFsInfo = %v, %v; want the store's bytes (busybox is > 500 kB)", fsi, err)
+	}
 	imgs, err := r.ListImages(ctx, nil)
 	if err != nil || len(imgs) != 1 || imgs[0].Id != ref {
 		t.Errorf("ListImages = %v, %v", imgs, err)
