@@ -345,3 +345,27 @@ func TestConcurrentStartsAndSandboxStop(t *testing.T) {
 		}
 	}
 }
+
+// TestShimDeathIsReported: a container whose shim and init were killed
+// without an exit record is EXITED with reason Unknown, not RUNNING.
+func TestShimDeathIsReported(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	sb, sbCfg := runSandbox(t, r, "shimdeath")
+	id := startContainer(t, r, sb, sbCfg, containerConfig("victim", "sleep", "1000"))
+	r.mu.Lock()
+	shim, init := r.containers[id].ShimPid, r.containers[id].Pid
+	r.mu.Unlock()
+	for _, pid := range []int{shim, init} {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill()
+		}
+	}
+	st := waitExit(t, r, id)
+	if st.Reason != ReasonUnknown || st.ExitCode != 255 {
+		t.Errorf("status after the shim died: exit %d reason %q", st.ExitCode, st.Reason)
+	}
+	if err := r.RemoveContainer(ctx, id); err != nil {
+		t.Error(err)
+	}
+}
