@@ -3,6 +3,8 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -14,11 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubelab/kubelab/conformance/harness"
@@ -76,6 +80,46 @@ func describeCRUD(t Target) {
 			got, err := cms.Get(ctx, "a", metav1.GetOptions{})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.Data["k"]).To(Equal("1"), "the stale update wrote nothing")
+		}, SpecTimeout(specTimeout))
+
+		It("loses no update under concurrent read-modify-write with retries on conflict", harness.Labels(CapCRUD), func(ctx SpecContext) {
+			cms := f.client.CoreV1().ConfigMaps(f.ns)
+			_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "counter"}, Data: map[string]string{"n": "0"}}, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			const workers, increments = 8, 10
+			var wg sync.WaitGroup
+			errs := make(chan error, workers)
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < increments; i++ {
+						backoff := wait.Backoff{Steps: 1000, Duration: 5 * time.Millisecond, Jitter: 1} // no Cap: it would end the retries
+						err := retry.RetryOnConflict(backoff, func() error {
+							cm, err := cms.Get(ctx, "counter", metav1.GetOptions{})
+							if err != nil {
+								return err
+							}
+							n, _ := strconv.Atoi(cm.Data["n"])
+							cm.Data["n"] = strconv.Itoa(n + 1)
+							_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+							return err
+						})
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				Expect(err).NotTo(HaveOccurred())
+			}
+			cm, err := cms.Get(ctx, "counter", metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(cm.Data["n"]).To(Equal(strconv.Itoa(workers*increments)), "every successful update must count")
 		}, SpecTimeout(specTimeout))
 
 		It("generates a name from generateName", harness.Labels(CapCRUD), func(ctx SpecContext) {
