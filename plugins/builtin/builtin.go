@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/kubelab/kubelab/plugins/runtime/hollow"
+	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/plugins/store/etcd"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
@@ -25,6 +26,7 @@ func StorePlugins() []spec.StorePlugin {
 func RuntimePlugins() []spec.RuntimePlugin {
 	return []spec.RuntimePlugin{
 		hollow.Plugin(),
+		process.Plugin(),
 	}
 }
 
