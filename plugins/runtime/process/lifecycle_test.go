@@ -3,6 +3,8 @@ package process
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -10,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -367,5 +371,53 @@ func TestShimDeathIsReported(t *testing.T) {
 	}
 	if err := r.RemoveContainer(ctx, id); err != nil {
 		t.Error(err)
+	}
+}
+
+// failingNetwork fails every Setup and counts Teardowns.
+type failingNetwork struct{ teardowns atomic.Int32 }
+
+func (n *failingNetwork) Setup(context.Context, string, string) (string, error) {
+	return "", errors.New("no addresses today")
+}
+
+func (n *failingNetwork) Teardown(context.Context, string, string) error {
+	n.teardowns.Add(1)
+	return nil
+}
+
+// TestFailedSandboxLeavesNothing: a sandbox whose network cannot be set up
+// is not created, and what was made for it is gone.
+func TestFailedSandboxLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	net := &failingNetwork{}
+	r, err := New(context.Background(), Config{RootDir: root, Images: fakeImages{busyboxRootfs}, Network: net, Instance: fmt.Sprintf("f%d", os.Getpid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeEverything(t, r) })
+	_, err = r.RunPodSandbox(context.Background(), sandboxConfig("nonet"), "")
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "no addresses today") {
+		t.Fatalf("RunPodSandbox = %v, want Internal with the network's error", err)
+	}
+	if net.teardowns.Load() != 1 {
+		t.Errorf("Teardown called %d times, want 1", net.teardowns.Load())
+	}
+	for _, d := range []string{"netns", "sandboxes"} {
+		if ents, _ := os.ReadDir(filepath.Join(root, d)); len(ents) != 0 {
+			t.Errorf("%s left: %v", d, ents)
+		}
+	}
+	for _, d := range r.cgroups.dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left", d)
+		}
+	}
+	if sbs, _ := r.ListPodSandbox(context.Background(), nil); len(sbs) != 0 {
+		t.Errorf("sandboxes listed: %v", sbs)
+	}
+	// The name is free again.
+	if _, err := r.RunPodSandbox(context.Background(), sandboxConfig("nonet"), ""); status.Code(err) == codes.AlreadyExists {
+		t.Errorf("the failed sandbox's name stays reserved")
 	}
 }

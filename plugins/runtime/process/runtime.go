@@ -441,9 +441,12 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	}}
 	defer func() {
 		if err != nil {
-			r.cleanupSandbox(ctx, s)
+			_ = r.cleanupSandbox(ctx, s)
 			r.mu.Lock()
 			delete(r.names, key)
+			if len(r.sandboxes) == 0 {
+				r.cgroups.removeIfEmpty()
+			}
 			r.mu.Unlock()
 		}
 	}()
