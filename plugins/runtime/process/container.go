@@ -440,8 +440,9 @@ func signalProcess(pid int, start uint64, sig unix.Signal) error {
 // killWait bounds the wait for the exit record after SIGKILL.
 const killWait = 10 * time.Second
 
-// waitExited polls until the container is no longer RUNNING or d passes.
-func (r *Runtime) waitExited(c *container, d time.Duration) bool {
+// waitExited polls until the container is no longer RUNNING, d passes or
+// ctx ends.
+func (r *Runtime) waitExited(ctx context.Context, c *container, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		r.mu.Lock()
@@ -451,7 +452,7 @@ func (r *Runtime) waitExited(c *container, d time.Duration) bool {
 		if done {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -496,14 +497,20 @@ func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout
 		if err := signalProcess(pid, start, sig); err != nil {
 			return errInternal("signal container %q: %v", c.ID, err)
 		}
-		if r.waitExited(c, time.Duration(timeout)*time.Second) {
+		if r.waitExited(ctx, c, time.Duration(timeout)*time.Second) {
 			return nil
+		}
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
 	if err := signalProcess(pid, start, unix.SIGKILL); err != nil {
 		return errInternal("kill container %q: %v", c.ID, err)
 	}
-	if !r.waitExited(c, killWait) {
+	if !r.waitExited(ctx, c, killWait) {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
 		return errInternal("container %q did not exit within %v of SIGKILL", c.ID, killWait)
 	}
 	return nil
