@@ -656,3 +656,26 @@ func TestEventsSharedStorage(t *testing.T) {
 		t.Fatalf("events.k8s.io view: %+v %v", back, err)
 	}
 }
+
+// TestServiceUpdateKeepsAllocations: a PUT that leaves out clusterIP and
+// nodePort keeps them (upstream's patchAllocatedValues).
+func TestServiceUpdateKeepsAllocations(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	ctx := ctxT(t)
+	svcs := s.Client.CoreV1().Services("default")
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "np"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}}}
+	created, err := svcs.Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := created.DeepCopy()
+	put.Spec.ClusterIP, put.Spec.ClusterIPs, put.Spec.Ports[0].NodePort = "", nil, 0
+	put.Labels = map[string]string{"x": "y"}
+	got, err := svcs.Update(ctx, put, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.ClusterIP != created.Spec.ClusterIP || got.Spec.Ports[0].NodePort != created.Spec.Ports[0].NodePort {
+		t.Fatalf("allocations changed: %+v -> %+v", created.Spec, got.Spec)
+	}
+}

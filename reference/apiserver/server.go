@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -129,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.WatchTimeout = DefaultWatchTimeout
 	}
 	if cfg.Version.GitVersion == "" {
-		cfg.Version = version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.2-kubelab", Platform: "linux/amd64", GoVersion: "go1.26"}
+		cfg.Version = version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.2-kubelab", Platform: runtime.GOOS + "/" + runtime.GOARCH, GoVersion: runtime.Version()}
 	}
 	res := cfg.Resources
 	if res == nil {

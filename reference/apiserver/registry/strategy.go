@@ -314,6 +314,25 @@ func serviceStrategy() Strategy {
 			}
 		},
 		PrepareForCreate: func(obj runtime.Object) { obj.(*corev1.Service).Status = corev1.ServiceStatus{} },
+		PrepareForUpdate: func(obj, old runtime.Object) {
+			// Like upstream's patchAllocatedValues: an update that leaves out
+			// the allocated IPs and node ports keeps them.
+			svc, oldSvc := obj.(*corev1.Service), old.(*corev1.Service)
+			if svc.Spec.Type == oldSvc.Spec.Type && svc.Spec.ClusterIP == "" && oldSvc.Spec.ClusterIP != "" {
+				svc.Spec.ClusterIP, svc.Spec.ClusterIPs = oldSvc.Spec.ClusterIP, oldSvc.Spec.ClusterIPs
+				svc.Spec.IPFamilies, svc.Spec.IPFamilyPolicy = oldSvc.Spec.IPFamilies, oldSvc.Spec.IPFamilyPolicy
+			}
+			if svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+				for i := range svc.Spec.Ports {
+					p := &svc.Spec.Ports[i]
+					for _, op := range oldSvc.Spec.Ports {
+						if p.NodePort == 0 && op.NodePort != 0 && op.Port == p.Port && op.Protocol == p.Protocol {
+							p.NodePort = op.NodePort
+						}
+					}
+				}
+			}
+		},
 		Validate: func(obj runtime.Object) field.ErrorList {
 			svc := obj.(*corev1.Service)
 			var errs field.ErrorList
