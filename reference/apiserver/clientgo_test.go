@@ -13,6 +13,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -677,5 +678,43 @@ func TestServiceUpdateKeepsAllocations(t *testing.T) {
 	}
 	if got.Spec.ClusterIP != created.Spec.ClusterIP || got.Spec.Ports[0].NodePort != created.Spec.Ports[0].NodePort {
 		t.Fatalf("allocations changed: %+v -> %+v", created.Spec, got.Spec)
+	}
+}
+
+func TestEvictionHonoursDisruptionBudgets(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	ctx := ctxT(t)
+	pods := s.Client.CoreV1().Pods("default")
+	for _, name := range []string{"a", "b"} {
+		p, err := pods.Create(ctx, pod(name, map[string]string{"app": "x"}), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Phase = corev1.PodRunning
+		if _, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "pdb"},
+		Spec: policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}}}}
+	pdb, err := s.Client.PolicyV1().PodDisruptionBudgets("default").Create(ctx, pdb, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdb.Status.DisruptionsAllowed = 1
+	if _, err := s.Client.PolicyV1().PodDisruptionBudgets("default").UpdateStatus(ctx, pdb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	evict := func(name string) error {
+		return pods.EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}})
+	}
+	if err := evict("a"); err != nil {
+		t.Fatalf("first eviction: %v", err)
+	}
+	if err := evict("b"); !apierrors.IsTooManyRequests(err) {
+		t.Fatalf("second eviction: want 429, got %v", err)
+	}
+	if _, err := pods.Get(ctx, "b", metav1.GetOptions{}); err != nil {
+		t.Fatalf("b must survive: %v", err)
 	}
 }

@@ -748,9 +748,60 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *
 	if ev.DeleteOptions != nil {
 		opts = *ev.DeleteOptions
 	}
+	if err := s.checkDisruptionBudgets(ctx, ns, info.Name); err != nil {
+		return err
+	}
 	if _, _, err := s.storage.Delete(ctx, res, ns, info.Name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, registry.SubEviction, Delete, false)}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
+	return nil
+}
+
+// checkDisruptionBudgets refuses an eviction that a PodDisruptionBudget
+// covering the pod does not allow (429, as upstream), and otherwise takes
+// one allowed disruption from each covering budget's status. Pods that are
+// not running (pending, finished) are always evictable, as upstream.
+func (s *Server) checkDisruptionBudgets(ctx context.Context, ns, name string) error {
+	podRes := s.table.Lookup("", "v1", "pods")
+	obj, err := s.storage.Get(ctx, podRes, ns, name)
+	if err != nil {
+		return err
+	}
+	pod := obj.(*corev1.Pod)
+	if pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
+		return nil
+	}
+	pdbRes := s.table.Lookup("policy", "v1", "poddisruptionbudgets")
+	if pdbRes == nil {
+		return nil
+	}
+	if err := s.cache.WaitFresh(ctx, 0); err != nil {
+		return err
+	}
+	pdbs, _ := s.cache.List(pdbRes, registry.Filter{Namespace: ns})
+	for _, o := range pdbs {
+		pdb := o.(*policyv1.PodDisruptionBudget)
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		_, _, err = s.storage.Update(ctx, pdbRes, ns, pdb.Name, func(cur runtime.Object) (runtime.Object, error) {
+			p := cur.(*policyv1.PodDisruptionBudget).DeepCopy()
+			if p.Status.DisruptionsAllowed <= 0 {
+				// Like upstream: no Retry-After, and a cause naming the budget.
+				err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
+				err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+					Type: policyv1.DisruptionBudgetCause, Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", p.Name, p.Status.DesiredHealthy, p.Status.CurrentHealthy)})
+				return nil, err
+			}
+			p.Status.DisruptionsAllowed--
+			p.ResourceVersion = ""
+			return p, nil
+		}, registry.UpdateOptions{Subresource: registry.SubStatus})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -539,10 +539,8 @@ func jobStrategy() Strategy {
 			if j.Spec.Suspend == nil {
 				j.Spec.Suspend = ptr.To(false)
 			}
-			if j.Spec.ManualSelector == nil || !*j.Spec.ManualSelector {
-				// Like upstream: the selector is generated from the uid in
-				// PrepareForCreate; the template gets the matching labels.
-			}
+			// Like upstream, the selector is generated from the uid in
+			// PrepareForCreate, and the template gets the matching labels.
 			defaultPodSpec(&j.Spec.Template.Spec)
 		},
 		PrepareForCreate: func(obj runtime.Object) {
