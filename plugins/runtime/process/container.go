@@ -133,10 +133,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "container config: %v", err)
 	}
-	hostname := sbConfig.GetHostname()
-	if hostname == "" {
-		hostname = sbConfig.GetMetadata().GetName()
-	}
+	hostname := sandboxHostname(sbConfig)
 	cwd := config.GetWorkingDir()
 	if cwd == "" {
 		cwd = img.Config.WorkingDir
@@ -547,24 +544,28 @@ func (r *Runtime) ReopenContainerLog(ctx context.Context, containerID string) er
 	return errInternal("container %q: the log file was not reopened", containerID)
 }
 
-// RemoveContainer implements CRI. A running container is not removed
-// (FailedPrecondition); removing an unknown container succeeds. It returns
-// once the container's shim has ended, so no process of it remains.
+// RemoveContainer implements CRI: as CRI requires (and containerd does), a
+// running container is first killed (StopContainer with no grace period);
+// removing an unknown container succeeds. It returns once the container's
+// shim has ended, so no process of it remains.
 func (r *Runtime) RemoveContainer(ctx context.Context, containerID string) error {
 	r.mu.Lock()
 	c, err := r.lookupContainerLocked(containerID)
+	r.mu.Unlock()
 	if status.Code(err) == codes.NotFound {
-		r.mu.Unlock()
 		return nil
 	}
 	if err != nil {
-		r.mu.Unlock()
 		return err
 	}
+	if err := r.StopContainer(ctx, c.ID, 0); err != nil && status.Code(err) != codes.NotFound {
+		return err
+	}
+	r.mu.Lock()
 	r.refreshLocked(c)
 	if c.State == stateRunning || c.busy {
 		r.mu.Unlock()
-		return status.Errorf(codes.FailedPrecondition, "container %q is running: stop it before removing it", c.ID)
+		return status.Errorf(codes.FailedPrecondition, "container %q is being started or still runs: retry", c.ID)
 	}
 	shimPid, shimStart := c.ShimPid, c.ShimStart
 	r.mu.Unlock()

@@ -83,14 +83,24 @@ func resolveUser(rootfs, imageUser string, sc *runtimeapi.LinuxContainerSecurity
 	return u, nil
 }
 
+// sandboxHostname is the sandbox's hostname, or — like containerd — the
+// node's when the config has none; cut to the kernel's 64-byte limit.
+func sandboxHostname(cfg *runtimeapi.PodSandboxConfig) string {
+	h := cfg.GetHostname()
+	if h == "" {
+		h, _ = os.Hostname()
+	}
+	if len(h) > 64 {
+		h = h[:64]
+	}
+	return h
+}
+
 // sandboxFiles writes the files every container of a sandbox gets: hosts,
 // hostname and (when the config has DNS settings) resolv.conf. It returns
 // them as mounts.
 func sandboxFiles(dir, ip string, cfg *runtimeapi.PodSandboxConfig) ([]mountSpec, error) {
-	hostname := cfg.GetHostname()
-	if hostname == "" {
-		hostname = cfg.GetMetadata().GetName()
-	}
+	hostname := sandboxHostname(cfg)
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	if ip != "" {
 		hosts += ip + "\t" + hostname + "\n"

@@ -122,13 +122,18 @@ func TestErrors(t *testing.T) {
 			return err
 		}, codes.NotFound},
 		{"start a started container", func() error { return r.StartContainer(ctx, running) }, codes.FailedPrecondition},
-		{"remove a running container", func() error { return r.RemoveContainer(ctx, running) }, codes.FailedPrecondition},
 		{"start a command that does not exist", func() error { return r.StartContainer(ctx, bad) }, codes.Unknown},
 		{"an optional method", func() error { _, err := r.Attach(ctx, nil); return err }, codes.Unimplemented},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { wantCode(t, c.name, c.call(), c.code) })
 	}
+	// CRI: a running container is removed forcibly.
+	if err := r.RemoveContainer(ctx, running); err != nil {
+		t.Errorf("remove a running container: %v", err)
+	}
+	_, err = r.ContainerStatus(ctx, running, false)
+	wantCode(t, "status of a removed container", err, codes.NotFound)
 	st, err := r.ContainerStatus(ctx, bad, false)
 	if err != nil {
 		t.Fatal(err)

@@ -58,8 +58,8 @@
 // time, so PID reuse is detected), learns of exits that happened while it
 // was down from exit.json, and stops them by signalling the init; a
 // container whose shim died without an exit record is reported EXITED with
-// reason Unknown. Removal is idempotent: removing an unknown sandbox or
-// container succeeds, as CRI requires.
+// reason Unknown. Removal follows CRI: removing a running container kills
+// it first, and removing an unknown sandbox or container succeeds.
 //
 // # Limitations
 //

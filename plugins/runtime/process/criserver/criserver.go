@@ -266,6 +266,11 @@ func (s *RuntimeServer) ListPodSandboxMetrics(ctx context.Context, req *runtimea
 	return &runtimeapi.ListPodSandboxMetricsResponse{PodMetrics: m}, nil
 }
 
+// RuntimeConfig implements runtimeapi.RuntimeServiceServer.
+func (s *RuntimeServer) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
+	return s.Runtime.RuntimeConfig(ctx)
+}
+
 // ListImages implements runtimeapi.ImageServiceServer.
 func (s *ImageServer) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
 	imgs, err := s.Runtime.ListImages(ctx, req.Filter)
