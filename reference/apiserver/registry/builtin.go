@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"time"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -15,6 +17,9 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
+
+// EventTTL is how long events live, as upstream's default --event-ttl.
+const EventTTL = time.Hour
 
 // newRes is the short form of a table entry.
 func newRes[T any, L any, PT interface {
@@ -90,6 +95,7 @@ func Builtin() []*Resource {
 		}),
 		newRes[corev1.Event, corev1.EventList](core, "v1", "events", "Event", true).with(func(r *Resource) {
 			r.ShortNames = []string{"ev"}
+			r.TTL = EventTTL
 			r.Strategy = eventStrategy()
 			r.AllowCreateOnUpdate = true
 			r.NoGeneration = true
@@ -166,6 +172,7 @@ func Builtin() []*Resource {
 		newRes[eventsv1.Event, eventsv1.EventList]("events.k8s.io", "v1", "events", "Event", true).with(func(r *Resource) {
 			r.ShortNames = []string{"ev"}
 			r.Stored = eventStorage()
+			r.TTL = EventTTL
 			r.Strategy = eventsV1Strategy()
 			r.AllowCreateOnUpdate = true
 			r.NoGeneration = true

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -99,6 +100,11 @@ type Resource struct {
 	AllowCreateOnUpdate bool
 	// NoGeneration disables metadata.generation (kinds without a spec).
 	NoGeneration bool
+	// TTL, when > 0, makes new objects expire after it on stores that
+	// support TTLs (spec.CapStoreTTL), like upstream's --event-ttl; on other
+	// stores they live until deleted. A store Update drops the TTL, so an
+	// object that is updated lives until deleted too.
+	TTL time.Duration
 	// Stored, when set, makes the resource share the storage of another
 	// kind: objects are converted to it on write and from it on read (as
 	// upstream stores events.k8s.io/v1 Events as core/v1 Events). KeyPrefix

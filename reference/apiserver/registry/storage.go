@@ -243,7 +243,10 @@ func (s *Storage) Create(ctx context.Context, r *Resource, ns string, obj runtim
 			}
 			return nil, apierrors.NewInternalError(err)
 		}
-		rev, err := s.Store.Create(ctx, r.Key(m.GetNamespace(), m.GetName()), data, spec.CreateOptions{})
+		rev, err := s.Store.Create(ctx, r.Key(m.GetNamespace(), m.GetName()), data, spec.CreateOptions{TTL: r.TTL})
+		if errors.Is(err, spec.ErrUnsupported) && r.TTL > 0 {
+			rev, err = s.Store.Create(ctx, r.Key(m.GetNamespace(), m.GetName()), data, spec.CreateOptions{})
+		}
 		if errors.Is(err, spec.ErrAlreadyExists) && generated && attempt < 8 {
 			m.SetName(m.GetGenerateName() + utilrand.String(5))
 			continue
