@@ -16,7 +16,7 @@ import (
 func BenchmarkPodStartStop(b *testing.B) {
 	ctx := context.Background()
 	root := b.TempDir()
-	_, cidr, _ := net.ParseCIDR(fmt.Sprintf("10.%d.250.0/24", 200+os.Getpid()%50))
+	_, cidr, _ := net.ParseCIDR(testPodCIDR())
 	inst := fmt.Sprintf("b%d", os.Getpid())
 	r, err := New(ctx, Config{RootDir: root, Images: fakeImages{busyboxRootfs}, Instance: inst, Network: NewBridgeNetwork(inst, root, cidr)})
 	if err != nil {

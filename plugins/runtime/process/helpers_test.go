@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -117,13 +118,19 @@ func (f fakeImages) Unpacked(ctx context.Context, ref string) (string, error) {
 
 var testNet atomic.Int32
 
+// testPodCIDR picks a random /24 in 10.200.0.0-10.249.255.0, so that test
+// binaries running side by side rarely share a range.
+func testPodCIDR() string {
+	return fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256))
+}
+
 // newTestRuntime returns a runtime with a bridge network over a pod range
 // of its own; its sandboxes are removed when the test ends.
 func newTestRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	root := t.TempDir()
 	n := testNet.Add(1)
-	_, cidr, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", 200+os.Getpid()%50, n))
+	_, cidr, _ := net.ParseCIDR(testPodCIDR())
 	inst := fmt.Sprintf("t%d-%d", os.Getpid(), n)
 	r, err := New(context.Background(), Config{
 		RootDir: root, Images: fakeImages{busyboxRootfs}, Instance: inst,
