@@ -30,9 +30,11 @@ type Attributes struct {
 	// Namespace and Name of the object ("" for cluster-scoped / generated).
 	Namespace, Name string
 	// Object is the object to be stored (nil on DELETE); a mutating plugin
-	// may change it. OldObject is the current object (nil on CREATE). Both
-	// are the typed k8s.io/api objects of the resource; for subresources
-	// such as pods/binding, Object is the full object after the change.
+	// may change it in place. OldObject is the current object (nil on
+	// CREATE). Both are the typed k8s.io/api objects of the resource; for
+	// status and scale, Object is the full object after the change; for a
+	// POST to pods/binding or pods/eviction (operation CREATE, as upstream)
+	// it is the request's Binding or Eviction and OldObject is nil.
 	Object, OldObject runtime.Object
 	// DryRun is true for dryRun=All requests.
 	DryRun bool

@@ -677,6 +677,9 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 	if err != nil {
 		return err
 	}
+	if err := s.admitSubresource(req, res, registry.SubBinding, ns, info.Name, &b, dry); err != nil {
+		return err
+	}
 	_, _, err = s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
 		pod := cur.(*corev1.Pod).DeepCopy()
 		if b.UID != "" && pod.UID != b.UID {
@@ -698,7 +701,7 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 		setPodScheduled(pod)
 		pod.ResourceVersion = ""
 		return pod, nil
-	}, registry.UpdateOptions{Subresource: registry.SubBinding, DryRun: dry, Admit: s.admit(req, res, registry.SubBinding, Update, dry)})
+	}, registry.UpdateOptions{Subresource: registry.SubBinding, DryRun: dry})
 	if err != nil {
 		return err
 	}
@@ -748,10 +751,13 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *
 	if ev.DeleteOptions != nil {
 		opts = *ev.DeleteOptions
 	}
+	if err := s.admitSubresource(req, res, registry.SubEviction, ns, info.Name, &ev, false); err != nil {
+		return err
+	}
 	if err := s.checkDisruptionBudgets(ctx, ns, info.Name); err != nil {
 		return err
 	}
-	if _, _, err := s.storage.Delete(ctx, res, ns, info.Name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, registry.SubEviction, Delete, false)}); err != nil {
+	if _, _, err := s.storage.Delete(ctx, res, ns, info.Name, registry.DeleteOptions{DeleteOptions: opts}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
@@ -804,4 +810,20 @@ func (s *Server) checkDisruptionBudgets(ctx context.Context, ns, name string) er
 		}
 	}
 	return nil
+}
+
+// admitSubresource runs the admission chain for a POST to a subresource
+// (pods/binding, pods/eviction) as upstream does: operation CREATE on the
+// parent resource and subresource, with the request's object (a Binding, an
+// Eviction) as Object.
+func (s *Server) admitSubresource(req *http.Request, res *registry.Resource, sub, ns, name string, obj runtime.Object, dry bool) error {
+	u, _ := request.UserFrom(req.Context())
+	a := &Attributes{
+		Operation: Create, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
+		Kind: obj.GetObjectKind().GroupVersionKind(), Namespace: ns, Name: name, Object: obj, DryRun: dry, User: u,
+	}
+	if err := s.admission.Admit(req.Context(), a); err != nil {
+		return err
+	}
+	return s.admission.Validate(req.Context(), a)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +14,9 @@ import (
 	"testing"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubelab/kubelab/reference/apiserver"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
@@ -315,5 +319,59 @@ func TestWatchTableAndInitialEvents(t *testing.T) {
 	r := do(t, s.API.Handler(), "GET", "/api/v1/namespaces?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan", "", "")
 	if st := status(t, r); r.code != 422 || st.Reason != metav1.StatusReasonInvalid {
 		t.Fatalf("got %d %s", r.code, st.Reason)
+	}
+}
+
+// recordingAdmission records what it is asked to admit.
+type recordingAdmission struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recordingAdmission) Admit(_ context.Context, a *apiserver.Attributes) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf("admit %s %s/%s %s/%s %T", a.Operation, a.Resource.Resource, a.Subresource, a.Namespace, a.Name, a.Object))
+	return nil
+}
+
+func (r *recordingAdmission) Validate(_ context.Context, a *apiserver.Attributes) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf("validate %s %s/%s %s/%s", a.Operation, a.Resource.Resource, a.Subresource, a.Namespace, a.Name))
+	if a.Operation == apiserver.Create && a.Name == "forbidden" {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: a.Resource.Resource}, a.Name, errors.New("denied by test admission"))
+	}
+	return nil
+}
+
+func TestAdmissionHook(t *testing.T) {
+	rec := &recordingAdmission{}
+	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Admission = rec })
+	h := s.API.Handler()
+	pod := func(name string) string {
+		return `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `"},"spec":{"containers":[{"name":"c","image":"i"}]}}`
+	}
+	rec.calls = nil
+	if r := do(t, h, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("p")); r.code != 201 {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	if r := do(t, h, "POST", "/api/v1/namespaces/default/pods/p/binding", "application/json", `{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"n"}}`); r.code != 201 {
+		t.Fatalf("bind: %d %s", r.code, r.body)
+	}
+	if r := do(t, h, "DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0", "", ""); r.code != 200 {
+		t.Fatalf("delete: %d %s", r.code, r.body)
+	}
+	want := []string{
+		"admit CREATE pods/ default/p *v1.Pod", "validate CREATE pods/ default/p",
+		"admit CREATE pods/binding default/p *v1.Binding", "validate CREATE pods/binding default/p",
+		"validate DELETE pods/ default/p",
+	}
+	if strings.Join(rec.calls, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("admission calls:\n%s\nwant:\n%s", strings.Join(rec.calls, "\n"), strings.Join(want, "\n"))
+	}
+	r := do(t, h, "POST", "/api/v1/namespaces/default/pods", "application/json", pod("forbidden"))
+	if st := status(t, r); r.code != 403 || st.Reason != metav1.StatusReasonForbidden {
+		t.Fatalf("denied create: %d %s", r.code, r.body)
 	}
 }
