@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/kubelab/kubelab/reference/apiserver/registry"
@@ -622,7 +623,8 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 			return nil, err
 		}
 		if want.Spec.Replicas < 0 {
-			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.Name, nil)
+			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.Name, field.ErrorList{
+				field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
 		}
 		obj := cur.DeepCopyObject()
 		setReplicas(obj, want.Spec.Replicas)
@@ -671,7 +673,8 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
 	if b.Target.Name == "" {
-		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, nil)
+		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, field.ErrorList{
+			field.Required(field.NewPath("target", "name"), "")})
 	}
 	dry, err := dryRun(req)
 	if err != nil {

@@ -375,3 +375,23 @@ func TestAdmissionHook(t *testing.T) {
 		t.Fatalf("denied create: %d %s", r.code, r.body)
 	}
 }
+
+func TestSubresourceValidation(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	h := s.API.Handler()
+	dep := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`
+	if r := do(t, h, "POST", "/apis/apps/v1/namespaces/default/deployments", "application/json", dep); r.code != 201 {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	r := do(t, h, "PATCH", "/apis/apps/v1/namespaces/default/deployments/d/scale", "application/merge-patch+json", `{"spec":{"replicas":-1}}`)
+	if st := status(t, r); r.code != 422 || len(st.Details.Causes) != 1 || st.Details.Causes[0].Field != "spec.replicas" {
+		t.Fatalf("negative scale: %d %s", r.code, r.body)
+	}
+	if r := do(t, h, "POST", "/api/v1/namespaces/default/pods", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}`); r.code != 201 {
+		t.Fatalf("pod: %d", r.code)
+	}
+	r = do(t, h, "POST", "/api/v1/namespaces/default/pods/p/binding", "application/json", `{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{}}`)
+	if st := status(t, r); r.code != 422 || st.Details.Causes[0].Field != "target.name" {
+		t.Fatalf("empty binding target: %d %s", r.code, r.body)
+	}
+}
