@@ -154,3 +154,27 @@ func TestStatus(t *testing.T) {
 		t.Errorf("Read(k) = %v, %v", v, err)
 	}
 }
+
+func TestValidateWrite(t *testing.T) {
+	cases := []struct {
+		name     string
+		key      string
+		value    []byte
+		expected int64
+		ok       bool
+	}{
+		{"valid", "/a", []byte("v"), 3, true},
+		{"unconditional", "/a", []byte{}, 0, true},
+		{"bad key", "a", []byte("v"), 0, false},
+		{"nil value", "/a", nil, 0, false},
+		{"negative revision", "/a", []byte("v"), -1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := spec.ValidateWrite(tc.key, tc.value, tc.expected)
+			if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, spec.ErrInvalid)) {
+				t.Errorf("ValidateWrite(%q, %v, %d) = %v", tc.key, tc.value, tc.expected, err)
+			}
+		})
+	}
+}

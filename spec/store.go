@@ -286,3 +286,16 @@ func ValidateListOptions(opts ListOptions) error {
 	}
 	return nil
 }
+
+// ValidateWrite checks the arguments of an Update (and of a Create, with
+// expectedModRevision 0): the key, the value and the expected revision. It
+// returns an error wrapping ErrInvalid for the first malformed one.
+func ValidateWrite(key string, value []byte, expectedModRevision int64) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if err := ValidateValue(value); err != nil {
+		return err
+	}
+	return ValidateRevision("expected mod revision", expectedModRevision)
+}

@@ -254,13 +254,7 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, expectedMo
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := spec.ValidateKey(key); err != nil {
-		return 0, err
-	}
-	if err := spec.ValidateValue(value); err != nil {
-		return 0, err
-	}
-	if err := spec.ValidateRevision("expected mod revision", expectedModRevision); err != nil {
+	if err := spec.ValidateWrite(key, value, expectedModRevision); err != nil {
 		return 0, err
 	}
 	val := clone(value)
