@@ -474,10 +474,15 @@ func stopSignal(name string) unix.Signal {
 
 // StopContainer implements CRI: the image's stop signal (SIGTERM by
 // default), then SIGKILL once timeout seconds have passed. It returns when
-// the exit is recorded. Stopping a container that is not running succeeds.
+// the exit is recorded. Stopping a container that is not running, or an
+// unknown one, succeeds (CRI: the call is idempotent).
 func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout int64) error {
 	r.mu.Lock()
 	c, err := r.lookupContainerLocked(containerID)
+	if status.Code(err) == codes.NotFound {
+		r.mu.Unlock()
+		return nil // CRI: idempotent
+	}
 	if err != nil {
 		r.mu.Unlock()
 		return err

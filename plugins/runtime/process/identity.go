@@ -54,6 +54,9 @@ func lookupID(rootfs, file, name string) (id, gid uint32, found bool) {
 // added.
 func resolveUser(rootfs, imageUser string, sc *runtimeapi.LinuxContainerSecurityContext) (processUser, error) {
 	var u processUser
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return u, fmt.Errorf("RunAsGroup is set without RunAsUser or RunAsUsername")
+	}
 	userPart, groupPart, _ := strings.Cut(imageUser, ":")
 	if sc.GetRunAsUser() != nil {
 		userPart = strconv.FormatInt(sc.GetRunAsUser().GetValue(), 10)

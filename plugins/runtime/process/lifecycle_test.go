@@ -97,10 +97,16 @@ func TestErrors(t *testing.T) {
 	}{
 		{"status of unknown container", func() error { _, err := r.ContainerStatus(ctx, unknown, false); return err }, codes.NotFound},
 		{"start unknown container", func() error { return r.StartContainer(ctx, unknown) }, codes.NotFound},
-		{"stop unknown container", func() error { return r.StopContainer(ctx, unknown, 0) }, codes.NotFound},
+		{"stop unknown container is idempotent", func() error { return r.StopContainer(ctx, unknown, 0) }, codes.OK},
 		{"exec in unknown container", func() error { _, _, err := r.ExecSync(ctx, unknown, []string{"true"}, 0); return err }, codes.NotFound},
 		{"status of unknown sandbox", func() error { _, err := r.PodSandboxStatus(ctx, unknown, false); return err }, codes.NotFound},
-		{"stop unknown sandbox", func() error { return r.StopPodSandbox(ctx, unknown) }, codes.NotFound},
+		{"stop unknown sandbox is idempotent", func() error { return r.StopPodSandbox(ctx, unknown) }, codes.OK},
+		{"run as group without a user", func() error {
+			c := containerConfig("groupnouser", "true")
+			c.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 5}}}
+			_, err := r.CreateContainer(ctx, sb, c, sbCfg)
+			return err
+		}, codes.InvalidArgument},
 		{"remove unknown sandbox is idempotent", func() error { return r.RemovePodSandbox(ctx, unknown) }, codes.OK},
 		{"remove unknown container is idempotent", func() error { return r.RemoveContainer(ctx, unknown) }, codes.OK},
 		{"create in unknown sandbox", func() error {

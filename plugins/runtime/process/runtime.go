@@ -507,7 +507,8 @@ func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
 }
 
 // StopPodSandbox implements CRI: it kills the sandbox's containers at once
-// and releases its network. Stopping a stopped sandbox succeeds.
+// and releases its network. Stopping a stopped or unknown sandbox succeeds
+// (CRI: the call is idempotent).
 func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error {
 	r.mu.Lock()
 	s, err := r.lookupSandboxLocked(podSandboxID)
@@ -516,6 +517,9 @@ func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error
 		s.Ready = false
 	}
 	r.mu.Unlock()
+	if status.Code(err) == codes.NotFound {
+		return nil // CRI: idempotent, nothing left to reclaim
+	}
 	if err != nil {
 		return err
 	}
