@@ -109,6 +109,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	}
 	r.names[key] = id
 	sbConfig, sbDir, sbIP := s.config, r.sandboxDir(s.ID), s.IP
+	hostNet, hostPID, hostIPC := s.HostNetwork, s.HostPID, s.HostIPC
 	r.mu.Unlock()
 	defer func() {
 		if err != nil {
@@ -173,6 +174,11 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 		LogPath:  logPath,
 
 		ReadonlyRootfs: config.GetLinux().GetSecurityContext().GetReadonlyRootfs(),
+		// With the host's network, the host's UTS namespace too, like
+		// containerd (the hostname is the node's).
+		HostUTS: hostNet,
+		HostPID: hostPID || config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_NODE,
+		HostIPC: hostIPC,
 	}
 	for k, v := range sbConfig.GetLinux().GetSysctls() {
 		if sysctlScope(k) == "ipc" {
@@ -321,7 +327,11 @@ func (r *Runtime) startShim(id, netns string) (startReport, int, error) {
 		ExtraFiles:  []*os.File{repW},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	err = nsenter.Do(netns, cmd.Start)
+	if netns == "" { // the host's network
+		err = cmd.Start()
+	} else {
+		err = nsenter.Do(netns, cmd.Start)
+	}
 	repW.Close()
 	if err != nil {
 		return rep, 0, fmt.Errorf("start shim: %w", err)

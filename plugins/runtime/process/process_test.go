@@ -356,3 +356,33 @@ func TestCapabilitiesAndMaskedProc(t *testing.T) {
 		}
 	}
 }
+
+func TestHostNamespaces(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	cfg := sandboxConfig("hostns")
+	cfg.Hostname = ""
+	cfg.LogDirectory = t.TempDir()
+	cfg.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_NODE},
+	}}
+	sb, err := r.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := r.PodSandboxStatus(ctx, sb, false)
+	if o := st.GetStatus().GetLinux().GetNamespaces().GetOptions(); o.GetNetwork() != runtimeapi.NamespaceMode_NODE || o.GetPid() != runtimeapi.NamespaceMode_NODE {
+		t.Errorf("namespace options in the status: %v", o)
+	}
+	c := containerConfig("probe", "sh", "-c", "for n in net pid ipc; do readlink /proc/self/ns/$n; done; hostname")
+	waitExit(t, r, startContainer(t, r, sb, cfg, c))
+	out, _ := logEntries(t, readLog(t, cfg, c))
+	hostPID, _ := os.Readlink("/proc/self/ns/pid")
+	host, _ := os.Hostname()
+	if len(out) != 4 || out[0] != hostNamespaces["net"] || out[1] != hostPID || out[2] == hostNamespaces["ipc"] || out[3] != host {
+		t.Errorf("container saw %q; want the host's net and pid namespaces (%s, %s), its own IPC, hostname %q", out, hostNamespaces["net"], hostPID, host)
+	}
+	if err := r.RemovePodSandbox(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -161,6 +161,12 @@ type sandboxState struct {
 	Cgroups   map[string]string `json:"cgroups"`
 	// NetworkUp is true between a successful Network.Setup and Teardown.
 	NetworkUp bool `json:"networkUp,omitempty"`
+	// HostNetwork, HostPID and HostIPC are the NODE namespace modes of the
+	// sandbox's config: its containers share those of the runtime's host.
+	// A host-network sandbox has no NetNS, address or Network wiring.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	HostPID     bool `json:"hostPID,omitempty"`
+	HostIPC     bool `json:"hostIPC,omitempty"`
 }
 
 // sandbox is a sandbox in memory; its fields are guarded by Runtime.mu.
@@ -264,7 +270,7 @@ func (r *Runtime) load() error {
 		if json.Unmarshal(b, &s.sandboxState) != nil || protojson.Unmarshal(s.Config, s.config) != nil {
 			continue
 		}
-		if s.Ready && !nsenter.IsPinned(s.NetNS) {
+		if s.Ready && !s.HostNetwork && !nsenter.IsPinned(s.NetNS) {
 			s.Ready = false // e.g. after a reboot
 		}
 		r.sandboxes[s.ID] = s
@@ -420,7 +426,11 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "sandbox config: %v", err)
 	}
+	hostNet := config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
 	for k := range config.GetLinux().GetSysctls() {
+		if hostNet && sysctlScope(k) == "net" {
+			return "", status.Errorf(codes.InvalidArgument, "sysctl %q would change the host: the sandbox uses the host's network", k)
+		}
 		if sysctlScope(k) == "" {
 			return "", status.Errorf(codes.InvalidArgument, "sysctl %q is not namespaced (only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are)", k)
 		}
@@ -436,9 +446,16 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	r.names[key] = id
 	r.mu.Unlock()
 
+	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	s := &sandbox{config: config, sandboxState: sandboxState{
 		ID: id, Config: raw, CreatedAt: time.Now().UnixNano(), NetNS: filepath.Join(r.root, "netns", id),
+		HostNetwork: nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE,
+		HostPID:     nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
+		HostIPC:     nsOpts.GetIpc() == runtimeapi.NamespaceMode_NODE,
 	}}
+	if s.HostNetwork {
+		s.NetNS = ""
+	}
 	defer func() {
 		if err != nil {
 			_ = r.cleanupSandbox(ctx, s)
@@ -453,14 +470,16 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	if err := os.MkdirAll(r.sandboxDir(id), 0o755); err != nil {
 		return "", errInternal("sandbox directory: %v", err)
 	}
-	if err := nsenter.Pin(s.NetNS); err != nil {
-		return "", errInternal("sandbox network namespace: %v", err)
-	}
-	if err := loopbackUp(s.NetNS); err != nil {
-		return "", errInternal("sandbox loopback: %v", err)
-	}
-	if err := applyNetSysctls(s.NetNS, config.GetLinux().GetSysctls()); err != nil {
-		return "", err
+	if !s.HostNetwork {
+		if err := nsenter.Pin(s.NetNS); err != nil {
+			return "", errInternal("sandbox network namespace: %v", err)
+		}
+		if err := loopbackUp(s.NetNS); err != nil {
+			return "", errInternal("sandbox loopback: %v", err)
+		}
+		if err := applyNetSysctls(s.NetNS, config.GetLinux().GetSysctls()); err != nil {
+			return "", err
+		}
 	}
 	if s.Cgroups, err = r.cgroups.create("pod-"+id, cgroupResources{}); err != nil {
 		return "", errInternal("sandbox cgroup: %v", err)
@@ -469,12 +488,14 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	if err := r.saveSandboxLocked(s); err != nil {
 		return "", errInternal("sandbox state: %v", err)
 	}
-	ip, err := r.network.Setup(ctx, id, s.NetNS)
-	s.NetworkUp = true // even on error: Teardown must run
-	if err != nil {
-		return "", errInternal("sandbox network: %v", err)
+	if !s.HostNetwork {
+		ip, err := r.network.Setup(ctx, id, s.NetNS)
+		s.NetworkUp = true // even on error: Teardown must run
+		if err != nil {
+			return "", errInternal("sandbox network: %v", err)
+		}
+		s.IP = ip
 	}
-	s.IP = ip
 	s.Ready = true
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -494,8 +515,10 @@ func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
 			errs = append(errs, fmt.Errorf("network: %w", err))
 		}
 	}
-	if err := nsenter.Unpin(s.NetNS); err != nil {
-		errs = append(errs, err)
+	if s.NetNS != "" {
+		if err := nsenter.Unpin(s.NetNS); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := removeCgroups(s.Cgroups); err != nil {
 		errs = append(errs, err)
@@ -614,13 +637,22 @@ func (r *Runtime) sandboxStatusLocked(s *sandbox) *runtimeapi.PodSandboxStatus {
 		Id: s.ID, Metadata: s.config.GetMetadata(), State: st, CreatedAt: s.CreatedAt,
 		Labels: s.config.GetLabels(), Annotations: s.config.GetAnnotations(), RuntimeHandler: "",
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
-			Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_CONTAINER,
+			Network: mode(s.HostNetwork, runtimeapi.NamespaceMode_POD), Pid: mode(s.HostPID, runtimeapi.NamespaceMode_CONTAINER),
+			Ipc: mode(s.HostIPC, runtimeapi.NamespaceMode_CONTAINER),
 		}}},
 	}
 	if s.Ready {
 		out.Network = &runtimeapi.PodSandboxNetworkStatus{Ip: s.IP}
 	}
 	return out
+}
+
+// mode is NODE when host is set, otherwise m.
+func mode(host bool, m runtimeapi.NamespaceMode) runtimeapi.NamespaceMode {
+	if host {
+		return runtimeapi.NamespaceMode_NODE
+	}
+	return m
 }
 
 // PodSandboxStatus implements CRI.

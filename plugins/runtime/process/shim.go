@@ -96,6 +96,10 @@ type shimSpec struct {
 	// the others keep only Caps in their bounding set.
 	Privileged bool  `json:"privileged,omitempty"`
 	Caps       []int `json:"caps,omitempty"`
+	// HostUTS, HostPID and HostIPC keep the host's namespace of that kind.
+	HostUTS bool `json:"hostUTS,omitempty"`
+	HostPID bool `json:"hostPID,omitempty"`
+	HostIPC bool `json:"hostIPC,omitempty"`
 }
 
 // startReport is the one JSON line the shim writes on its fd 3 to the
@@ -187,10 +191,17 @@ func runShim(dir string) int {
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{startW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
-		Pdeathsig:  0,
+	flags := uintptr(syscall.CLONE_NEWNS)
+	if !spec.HostPID {
+		flags |= syscall.CLONE_NEWPID
 	}
+	if !spec.HostUTS {
+		flags |= syscall.CLONE_NEWUTS
+	}
+	if !spec.HostIPC {
+		flags |= syscall.CLONE_NEWIPC
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("start container init: %w", err))
 	}
@@ -367,6 +378,9 @@ func runInit(dir string) error {
 		procs = append(procs, f) // close-on-exec
 	}
 	for k, v := range spec.Sysctls {
+		if spec.HostIPC {
+			return fmt.Errorf("sysctl %s would change the host: the sandbox uses the host's IPC namespace", k)
+		}
 		if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
@@ -399,8 +413,10 @@ func runInit(dir string) error {
 			return err
 		}
 	}
-	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-		return fmt.Errorf("set hostname: %w", err)
+	if !spec.HostUTS {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
 	}
 	if err := pivotRoot(root); err != nil {
 		return err
