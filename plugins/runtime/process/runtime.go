@@ -15,7 +15,10 @@
 // files so that they survive restarts. The bridge goes with the last
 // sandbox. A sandbox also has a cgroup directory, parent of its containers'
 // (the CRI CgroupParent is not used), and hosts/hostname/resolv.conf files
-// bind-mounted into its containers. There is no pause process.
+// bind-mounted into its containers. There is no pause process. A sandbox
+// with the NODE network mode has no namespace, address or wiring of its
+// own: its containers use the host's network and UTS namespaces; NODE PID
+// and IPC modes keep those of the host too.
 // StopPodSandbox kills the containers and releases the network;
 // RemovePodSandbox removes everything.
 //
@@ -63,6 +66,9 @@
 //
 // # Limitations
 //
+// No pod-wide PID namespace (POD mode is treated as CONTAINER), no target
+// PID namespace, no NoNewPrivs, no explicit masked/read-only paths, no
+// mount propagation modes, no host ports (port mappings are ignored).
 // No user namespaces, seccomp, AppArmor/SELinux or device cgroup rules:
 // a container's root is the host's root with fewer capabilities. No image
 // pulls (images are imported into the image store), no streaming Exec,
