@@ -154,7 +154,11 @@ func (p *apiserverProcess) start(ctx context.Context) (*rest.Config, error) {
 		if err != nil {
 			continue
 		}
-		resp, err := http.Get(cfg.Host + "/readyz")
+		hc, err := rest.HTTPClientFor(cfg) // the admin kubeconfig: HTTPS with the server's CA
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Get(cfg.Host + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -43,6 +43,9 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request) {
 		s.serveNonResource(w, req)
 		return
 	}
+	if s.serveReview(w, req, info) {
+		return
+	}
 	res := s.table.Lookup(info.APIGroup, info.APIVersion, info.Resource)
 	if res == nil {
 		writeError(w, notFound())

@@ -34,11 +34,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
+	"github.com/kubelab/kubelab/reference/apiserver/authn"
+	"github.com/kubelab/kubelab/reference/apiserver/authz"
 	"github.com/kubelab/kubelab/reference/apiserver/registry"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -92,6 +97,11 @@ type Config struct {
 	Version version.Info
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
+	// Bootstrap are objects Start creates when missing, after the default
+	// namespaces and without admission (AlreadyExists is fine). Each must
+	// have its TypeMeta set. NewSecure sets the RBAC bootstrap policy and
+	// the system priority classes.
+	Bootstrap []kruntime.Object
 }
 
 // Server is the API server. Build it with New, Start it, serve Handler, and
@@ -107,6 +117,12 @@ type Server struct {
 	infos     *request.RequestInfoFactory
 	inflight  chan struct{}
 	handler   http.Handler
+
+	// Set by NewSecure; nil on an open server.
+	authenticator authenticator.Request
+	authorizer    authz.Authorizer
+	rules         authorizer.RuleResolver
+	saTokens      *authn.ServiceAccountTokens
 }
 
 // New builds a Server over cfg.Store. It does not touch the store yet.
@@ -202,6 +218,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		s.cache.Stop()
 		return fmt.Errorf("apiserver: creating the kubernetes service: %w", err)
+	}
+	if err := s.createBootstrap(ctx); err != nil {
+		s.cache.Stop()
+		return err
 	}
 	return nil
 }

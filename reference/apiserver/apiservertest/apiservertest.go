@@ -1,10 +1,16 @@
 // Package apiservertest starts kubelab's API server in-process for tests:
 // over a fresh memory store, on an httptest server, with a client-go
-// rest.Config pointing at it.
+// rest.Config pointing at it. Start serves plain HTTP with every request
+// allowed; StartSecure serves HTTPS with authentication, RBAC and admission
+// (apiserver.NewSecure), as the cluster admin.
 package apiservertest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"net"
 	"net/http/httptest"
 	"testing"
 
@@ -13,6 +19,7 @@ import (
 
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/reference/apiserver"
+	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -28,6 +35,91 @@ type Server struct {
 	Config *rest.Config
 	// Client is a typed clientset over Config.
 	Client kubernetes.Interface
+	// CA is the cluster CA of a server started with StartSecure (nil
+	// for Start); ConfigFor issues client certificates with it.
+	CA *pki.CA
+}
+
+// StartSecure starts a server like Start, but built with
+// apiserver.NewSecure over a fresh CA and served over HTTPS: Config and
+// Client are the cluster admin's (kubernetes-admin in system:masters).
+// mutate, when non-nil, adjusts the config and the security settings before
+// NewSecure (sec.CA and sec.SigningKey are already set).
+func StartSecure(t testing.TB, mutate func(*apiserver.Config, *apiserver.Security)) *Server {
+	t.Helper()
+	ca, err := pki.NewCA("kubelab-test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := apiserver.Config{}
+	sec := apiserver.Security{CA: ca, SigningKey: key}
+	if mutate != nil {
+		mutate(&cfg, &sec)
+	}
+	if cfg.Store == nil {
+		st := memory.New(memory.Options{})
+		t.Cleanup(func() { _ = st.Close() })
+		cfg.Store = st
+	}
+	api, err := apiserver.NewSecure(cfg, sec)
+	if err != nil {
+		t.Fatalf("apiserver.NewSecure: %v", err)
+	}
+	if err := api.Start(context.Background()); err != nil {
+		t.Fatalf("apiserver.Start: %v", err)
+	}
+	serving, err := ca.IssueServing([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConfig, err := pki.ServerTLSConfig(serving, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(api.Handler())
+	hs.TLS = tlsConfig
+	hs.StartTLS()
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		api.Close()
+		hs.Close()
+	})
+	s := &Server{API: api, Store: cfg.Store, HTTP: hs, CA: ca}
+	s.Config = s.ConfigFor(t, pki.AdminIdentity())
+	if s.Client, err = kubernetes.NewForConfig(s.Config); err != nil {
+		t.Fatalf("clientset: %v", err)
+	}
+	return s
+}
+
+// ConfigFor returns a client config (high QPS) authenticating as id with a
+// fresh client certificate from the server's CA. It needs StartSecure.
+func (s *Server) ConfigFor(t testing.TB, id pki.Identity) *rest.Config {
+	t.Helper()
+	if s.CA == nil {
+		t.Fatal("apiservertest: ConfigFor needs a server from StartSecure")
+	}
+	kp, err := s.CA.IssueClient(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rest.Config{Host: s.HTTP.URL, QPS: 1000, Burst: 1000, TLSClientConfig: rest.TLSClientConfig{
+		CAData: s.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM,
+	}}
+}
+
+// ClientFor is a typed clientset over ConfigFor(t, id).
+func (s *Server) ClientFor(t testing.TB, id pki.Identity) kubernetes.Interface {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(s.ConfigFor(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 // Start starts a server over a new memory store (or cfg.Store when set)

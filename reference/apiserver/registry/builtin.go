@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -193,10 +194,10 @@ func Builtin() []*Resource {
 			r.Subresources = []string{SubStatus}
 		}),
 		// rbac.authorization.k8s.io/v1
-		newRes[rbacv1.Role, rbacv1.RoleList]("rbac.authorization.k8s.io", "v1", "roles", "Role", true).with(noGen),
-		newRes[rbacv1.ClusterRole, rbacv1.ClusterRoleList]("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false).with(noGen),
-		newRes[rbacv1.RoleBinding, rbacv1.RoleBindingList]("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true).with(noGen),
-		newRes[rbacv1.ClusterRoleBinding, rbacv1.ClusterRoleBindingList]("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false).with(noGen),
+		newRes[rbacv1.Role, rbacv1.RoleList]("rbac.authorization.k8s.io", "v1", "roles", "Role", true).with(noGen).with(rbacNames),
+		newRes[rbacv1.ClusterRole, rbacv1.ClusterRoleList]("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false).with(noGen).with(rbacNames),
+		newRes[rbacv1.RoleBinding, rbacv1.RoleBindingList]("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true).with(noGen).with(rbacNames),
+		newRes[rbacv1.ClusterRoleBinding, rbacv1.ClusterRoleBindingList]("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false).with(noGen).with(rbacNames),
 		// scheduling.k8s.io/v1
 		newRes[schedulingv1.PriorityClass, schedulingv1.PriorityClassList]("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", false).with(func(r *Resource) {
 			r.ShortNames = []string{"pc"}
@@ -231,3 +232,7 @@ func Builtin() []*Resource {
 }
 
 func noGen(r *Resource) { r.NoGeneration = true }
+
+// rbacNames: RBAC object names need only be valid path segments (as
+// upstream's ValidateRBACName), so "system:node" is a valid name.
+func rbacNames(r *Resource) { r.Strategy.NameValid = path.ValidatePathSegmentName }

@@ -1,0 +1,162 @@
+package apiserver
+
+import (
+	"context"
+	"net/http"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/kubelab/kubelab/reference/apiserver/authn"
+	"github.com/kubelab/kubelab/reference/apiserver/authz"
+)
+
+// The create-only virtual resources of authorization.k8s.io/v1 and
+// authentication.k8s.io/v1: nothing is stored, the answer is the request
+// with its status filled in.
+var reviewResources = map[schema.GroupResource]string{
+	{Group: authorizationv1.GroupName, Resource: "selfsubjectaccessreviews"}:  "SelfSubjectAccessReview",
+	{Group: authorizationv1.GroupName, Resource: "subjectaccessreviews"}:      "SubjectAccessReview",
+	{Group: authorizationv1.GroupName, Resource: "localsubjectaccessreviews"}: "LocalSubjectAccessReview",
+	{Group: authorizationv1.GroupName, Resource: "selfsubjectrulesreviews"}:   "SelfSubjectRulesReview",
+	{Group: authenticationv1.GroupName, Resource: "selfsubjectreviews"}:       "SelfSubjectReview",
+	{Group: authenticationv1.GroupName, Resource: "tokenreviews"}:             "TokenReview",
+}
+
+// allowAll is the authorizer of an open server's reviews.
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+	return authorizer.DecisionAllow, "", nil
+}
+
+func (allowAll) RulesFor(context.Context, user.Info, string) ([]authorizer.ResourceRuleInfo, []authorizer.NonResourceRuleInfo, bool, error) {
+	return []authorizer.ResourceRuleInfo{&authorizer.DefaultResourceRuleInfo{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}},
+		[]authorizer.NonResourceRuleInfo{&authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}}, false, nil
+}
+
+// serveReview answers the review resources; it reports false for any other
+// request.
+func (s *Server) serveReview(w http.ResponseWriter, req *http.Request, info *request.RequestInfo) bool {
+	if info.APIVersion != "v1" {
+		return false
+	}
+	gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
+	kind, ok := reviewResources[gr]
+	if !ok {
+		return false
+	}
+	if err := s.review(w, req, info, gr, kind); err != nil {
+		writeError(w, err)
+	}
+	return true
+}
+
+func (s *Server) review(w http.ResponseWriter, req *http.Request, info *request.RequestInfo, gr schema.GroupResource, kind string) error {
+	namespaced := gr.Resource == "localsubjectaccessreviews"
+	if info.Verb != "create" || info.Subresource != "" || info.Name != "" || namespaced != (info.Namespace != "") {
+		if info.Verb == "create" || info.Verb == "get" || info.Verb == "list" {
+			return notFound()
+		}
+		return apierrors.NewMethodNotSupported(gr, info.Verb)
+	}
+	ctx := req.Context()
+	u, ok := request.UserFrom(ctx)
+	if !ok {
+		u = &user.DefaultInfo{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}
+	}
+	var az authz.Authorizer = allowAll{}
+	var rules authorizer.RuleResolver = allowAll{}
+	if s.authorizer != nil {
+		az, rules = s.authorizer, s.rules
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	data, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	gvk := gr.WithVersion("v1").GroupVersion().WithKind(kind)
+	invalid := func(err error) error {
+		return apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{field.Invalid(field.NewPath("spec"), nil, err.Error())})
+	}
+	var out runtime.Object
+	switch gr.Resource {
+	case "selfsubjectaccessreviews":
+		r := &authorizationv1.SelfSubjectAccessReview{}
+		if _, err := decodeObject(req, data, gvk, r, validation); err != nil {
+			return err
+		}
+		if err := authz.ValidateReviewSpec(r.Spec.ResourceAttributes, r.Spec.NonResourceAttributes); err != nil {
+			return invalid(err)
+		}
+		r.Status = authz.ReviewSelf(ctx, az, u, r.Spec)
+		out = r
+	case "subjectaccessreviews", "localsubjectaccessreviews":
+		var r runtime.Object
+		var spec *authorizationv1.SubjectAccessReviewSpec
+		var status *authorizationv1.SubjectAccessReviewStatus
+		if namespaced {
+			l := &authorizationv1.LocalSubjectAccessReview{}
+			r, spec, status = l, &l.Spec, &l.Status
+		} else {
+			l := &authorizationv1.SubjectAccessReview{}
+			r, spec, status = l, &l.Spec, &l.Status
+		}
+		if _, err := decodeObject(req, data, gvk, r, validation); err != nil {
+			return err
+		}
+		if err := authz.ValidateReviewSpec(spec.ResourceAttributes, spec.NonResourceAttributes); err != nil {
+			return invalid(err)
+		}
+		if spec.User == "" && len(spec.Groups) == 0 {
+			return apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{field.Required(field.NewPath("spec", "user"), "at least one of user or group must be specified")})
+		}
+		if namespaced {
+			if spec.ResourceAttributes == nil || spec.ResourceAttributes.Namespace != info.Namespace {
+				return apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{field.Invalid(field.NewPath("spec", "resourceAttributes", "namespace"), "", "must match metadata.namespace")})
+			}
+		}
+		*status = authz.ReviewSubject(ctx, az, *spec)
+		out = r
+	case "selfsubjectrulesreviews":
+		r := &authorizationv1.SelfSubjectRulesReview{}
+		if _, err := decodeObject(req, data, gvk, r, validation); err != nil {
+			return err
+		}
+		r.Status = authz.ReviewRules(ctx, rules, u, r.Spec.Namespace)
+		out = r
+	case "selfsubjectreviews":
+		r := &authenticationv1.SelfSubjectReview{}
+		if _, err := decodeObject(req, data, gvk, r, validation); err != nil {
+			return err
+		}
+		r.Status = authn.SelfSubjectReview(u)
+		out = r
+	case "tokenreviews":
+		r := &authenticationv1.TokenReview{}
+		if _, err := decodeObject(req, data, gvk, r, validation); err != nil {
+			return err
+		}
+		if r.Spec.Token == "" {
+			return apierrors.NewInvalid(gvk.GroupKind(), "", field.ErrorList{field.Required(field.NewPath("spec", "token"), "")})
+		}
+		if s.authenticator == nil {
+			return apierrors.NewServiceUnavailable("token authentication is not configured")
+		}
+		r.Status = authn.ReviewToken(ctx, s.authenticator, r.Spec)
+		out = r
+	}
+	out.GetObjectKind().SetGroupVersionKind(gvk)
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
