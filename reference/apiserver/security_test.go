@@ -2,6 +2,9 @@ package apiserver_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -236,5 +239,37 @@ func TestSecureReviews(t *testing.T) {
 	who, err = bob.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil || who.Status.UserInfo.Username != "bob" {
 		t.Fatalf("bob whoami: %+v %v", who, err)
+	}
+}
+
+func TestSecureServiceAccountToken(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := apiservertest.StartSecure(t, func(_ *apiserver.Config, sec *apiserver.Security) { sec.SigningKey = key })
+	ctx := context.Background()
+	sa, err := s.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := (&authn.ServiceAccountTokens{Key: key}).Issue(sa, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *s.Config
+	cfg.TLSClientConfig.CertData, cfg.TLSClientConfig.KeyData = nil, nil
+	cfg.BearerToken = tok
+	robot := kubernetes.NewForConfigOrDie(&cfg)
+	who, err := robot.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil || who.Status.UserInfo.Username != "system:serviceaccount:default:robot" {
+		t.Fatalf("whoami: %+v %v", who, err)
+	}
+	if err := s.Client.CoreV1().ServiceAccounts("default").Delete(ctx, "robot", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = robot.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if !apierrors.IsUnauthorized(err) {
+		t.Fatalf("token of a deleted account: %v, want 401", err)
 	}
 }

@@ -13,8 +13,10 @@
 //	Authorization → per-request timeout → body limit (413) → handler →
 //	admission (Admit, Validate) inside the registry's write path
 //
-// Authentication, Authorization and Admission are hooks (Config); by
-// default every request is allowed and admission is a no-op. The
+// Authentication, Authorization and Admission are hooks (Config); with New
+// every request is allowed and admission is a no-op, NewSecure fills them
+// with client-certificate and token authentication, RBAC and the admission
+// plugins (see Security). The
 // authentication filter is expected to put the user in the request context
 // with k8s.io/apiserver/pkg/endpoints/request.WithUser; the request's
 // *request.RequestInfo is already there (request.RequestInfoFrom).
