@@ -49,12 +49,13 @@ func (s *Server) resourceList(group, version string) *metav1.APIResourceList {
 			})
 		}
 	}
+	out.APIResources = append(out.APIResources, reviewAPIResources(group, version)...)
 	return out
 }
 
 func (s *Server) apiGroup(group string) metav1.APIGroup {
 	g := metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}, Name: group}
-	for _, v := range s.table.Versions(group) {
+	for _, v := range s.discoveryVersions(group) {
 		g.Versions = append(g.Versions, metav1.GroupVersionForDiscovery{GroupVersion: group + "/" + v, Version: v})
 	}
 	if len(g.Versions) > 0 {
@@ -67,12 +68,12 @@ func (s *Server) apiGroup(group string) metav1.APIGroup {
 // of the core group (core=true) or of every other group.
 func (s *Server) aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 	out := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}}
-	for _, group := range s.table.Groups() {
+	for _, group := range s.discoveryGroups() {
 		if (group == "") != core {
 			continue
 		}
 		g := apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: group}}
-		for _, v := range s.table.Versions(group) {
+		for _, v := range s.discoveryVersions(group) {
 			vd := apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
 			for _, r := range s.table.GroupResources(group) {
 				if r.Version != v {
@@ -96,6 +97,16 @@ func (s *Server) aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 					rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{Subresource: sub, ResponseKind: rk, Verbs: sv.verbs})
 				}
 				vd.Resources = append(vd.Resources, rd)
+			}
+			for _, r := range reviewAPIResources(group, v) {
+				scope := apidiscoveryv2.ScopeCluster
+				if r.Namespaced {
+					scope = apidiscoveryv2.ScopeNamespace
+				}
+				vd.Resources = append(vd.Resources, apidiscoveryv2.APIResourceDiscovery{
+					Resource: r.Name, SingularResource: r.SingularName, Scope: scope, Verbs: r.Verbs,
+					ResponseKind: &metav1.GroupVersionKind{Group: group, Version: v, Kind: r.Kind},
+				})
 			}
 			g.Versions = append(g.Versions, vd)
 		}
@@ -138,10 +149,10 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "":
 		paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"}
-		for _, g := range s.table.Groups() {
+		for _, g := range s.discoveryGroups() {
 			if g != "" {
 				paths = append(paths, "/apis/"+g)
-				for _, v := range s.table.Versions(g) {
+				for _, v := range s.discoveryVersions(g) {
 					paths = append(paths, "/apis/"+g+"/"+v)
 				}
 			}
@@ -176,15 +187,15 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
-		for _, g := range s.table.Groups() {
+		for _, g := range s.discoveryGroups() {
 			if g != "" {
 				list.Groups = append(list.Groups, s.apiGroup(g))
 			}
 		}
 		writeJSON(w, http.StatusOK, list)
-	case len(parts) == 2 && parts[0] == "apis" && len(s.table.GroupResources(parts[1])) > 0:
+	case len(parts) == 2 && parts[0] == "apis" && len(s.discoveryVersions(parts[1])) > 0:
 		writeJSON(w, http.StatusOK, s.apiGroup(parts[1]))
-	case len(parts) == 3 && parts[0] == "apis" && contains(s.table.Versions(parts[1]), parts[2]):
+	case len(parts) == 3 && parts[0] == "apis" && contains(s.discoveryVersions(parts[1]), parts[2]):
 		writeJSON(w, http.StatusOK, s.resourceList(parts[1], parts[2]))
 	default:
 		writeError(w, notFound())

@@ -3,10 +3,13 @@ package apiserver
 import (
 	"context"
 	"net/http"
+	"sort"
+	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -159,4 +162,45 @@ func (s *Server) review(w http.ResponseWriter, req *http.Request, info *request.
 	out.GetObjectKind().SetGroupVersionKind(gvk)
 	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// reviewGroups are the groups of the review resources, in discovery order.
+var reviewGroups = []string{authenticationv1.GroupName, authorizationv1.GroupName}
+
+// discoveryGroups are the table's groups and the review resources' groups.
+func (s *Server) discoveryGroups() []string {
+	out := append([]string(nil), s.table.Groups()...)
+	for _, g := range reviewGroups {
+		if !contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// discoveryVersions are the versions of group served, the review
+// resources' v1 included.
+func (s *Server) discoveryVersions(group string) []string {
+	out := s.table.Versions(group)
+	if contains(reviewGroups, group) && !contains(out, "v1") {
+		out = append(append([]string(nil), out...), "v1")
+	}
+	return out
+}
+
+// reviewAPIResources are the review resources of group/version for
+// discovery, sorted by name.
+func reviewAPIResources(group, version string) []metav1.APIResource {
+	if version != "v1" {
+		return nil
+	}
+	var out []metav1.APIResource
+	for gr, kind := range reviewResources {
+		if gr.Group == group {
+			out = append(out, metav1.APIResource{Name: gr.Resource, SingularName: strings.ToLower(kind), Kind: kind,
+				Namespaced: gr.Resource == "localsubjectaccessreviews", Verbs: metav1.Verbs{"create"}})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

@@ -273,3 +273,29 @@ func TestSecureServiceAccountToken(t *testing.T) {
 		t.Fatalf("token of a deleted account: %v, want 401", err)
 	}
 }
+
+func TestReviewDiscovery(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	for _, gv := range []string{"authorization.k8s.io/v1", "authentication.k8s.io/v1"} {
+		list, err := s.Client.Discovery().ServerResourcesForGroupVersion(gv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.APIResources) == 0 || list.APIResources[0].Verbs[0] != "create" {
+			t.Fatalf("%s: %+v", gv, list.APIResources)
+		}
+	}
+	_, lists, err := s.Client.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			found = found || (l.GroupVersion == "authorization.k8s.io/v1" && r.Name == "selfsubjectaccessreviews")
+		}
+	}
+	if !found {
+		t.Fatal("aggregated discovery lacks selfsubjectaccessreviews")
+	}
+}
