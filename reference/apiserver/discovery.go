@@ -21,6 +21,7 @@ var subresourceVerbs = map[string]struct {
 	registry.SubScale:    {[]string{"get", "patch", "update"}, "autoscaling", "v1", "Scale"},
 	registry.SubBinding:  {[]string{"create"}, "", "v1", "Binding"},
 	registry.SubEviction: {[]string{"create"}, "policy", "v1", "Eviction"},
+	registry.SubToken:    {[]string{"create"}, "authentication.k8s.io", "v1", "TokenRequest"},
 }
 
 // resourceList is the legacy discovery document of one group/version.

@@ -82,6 +82,8 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request) {
 		err = s.serveBinding(ctx, w, req, info, res, ns)
 	case registry.SubEviction:
 		err = s.serveEviction(ctx, w, req, info, res, ns)
+	case registry.SubToken:
+		err = s.serveTokenRequest(ctx, w, req, info, res, ns)
 	default:
 		err = notFound()
 	}

@@ -2,12 +2,15 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/kubelab/kubelab/reference/apiserver/authn"
 	"github.com/kubelab/kubelab/reference/apiserver/authz"
+	"github.com/kubelab/kubelab/reference/apiserver/registry"
 )
 
 // The create-only virtual resources of authorization.k8s.io/v1 and
@@ -203,4 +207,69 @@ func reviewAPIResources(group, version string) []metav1.APIResource {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// serveTokenRequest answers a POST to serviceaccounts/<name>/token (an
+// authentication.k8s.io/v1 TokenRequest) with a token for the account,
+// optionally bound to a pod of its namespace, as upstream. Without a
+// signing key (New rather than NewSecure) the subresource is not served.
+func (s *Server) serveTokenRequest(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
+	if s.saTokens == nil {
+		return notFound()
+	}
+	if info.Verb != "create" {
+		return methodNotAllowed(res, info.Verb)
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	data, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	gvk := authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")
+	tr := &authenticationv1.TokenRequest{}
+	if _, err := decodeObject(req, data, gvk, tr, validation); err != nil {
+		return err
+	}
+	ttl := int64(3600)
+	if tr.Spec.ExpirationSeconds != nil {
+		ttl = *tr.Spec.ExpirationSeconds
+	}
+	if ttl < 600 || ttl > 1<<32 {
+		return apierrors.NewInvalid(gvk.GroupKind(), info.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "expirationSeconds"), ttl, "may not specify a duration less than 10 minutes or longer than 2^32 seconds")})
+	}
+	obj, err := s.storage.Get(ctx, res, ns, info.Name)
+	if err != nil {
+		return err
+	}
+	sa := obj.(*corev1.ServiceAccount)
+	var pod *corev1.Pod
+	if ref := tr.Spec.BoundObjectRef; ref != nil {
+		if ref.Kind != "Pod" || (ref.APIVersion != "" && ref.APIVersion != "v1") {
+			return apierrors.NewInvalid(gvk.GroupKind(), info.Name, field.ErrorList{field.NotSupported(field.NewPath("spec", "boundObjectRef", "kind"), ref.Kind, []string{"Pod"})})
+		}
+		p, err := s.storage.Get(ctx, s.table.Lookup("", "v1", "pods"), ns, ref.Name)
+		if err != nil {
+			return err
+		}
+		pod = p.(*corev1.Pod)
+		if ref.UID != "" && ref.UID != pod.UID {
+			return apierrors.NewConflict(corev1.Resource("pods"), ref.Name, fmt.Errorf("the UID in the bound object reference (%s) does not match the UID in record (%s)", ref.UID, pod.UID))
+		}
+	}
+	token, exp, err := s.saTokens.IssueBound(sa, pod, tr.Spec.Audiences, time.Duration(ttl)*time.Second)
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	tr.Name, tr.Namespace, tr.CreationTimestamp = sa.Name, sa.Namespace, metav1.Now()
+	tr.Spec.ExpirationSeconds = &ttl
+	if len(tr.Spec.Audiences) == 0 {
+		tr.Spec.Audiences = []string{authn.DefaultServiceAccountIssuer}
+	}
+	tr.Status = authenticationv1.TokenRequestStatus{Token: token, ExpirationTimestamp: metav1.NewTime(exp)}
+	tr.SetGroupVersionKind(gvk)
+	writeJSON(w, http.StatusCreated, tr)
+	return nil
 }

@@ -257,6 +257,39 @@ func TestSecureServiceAccountToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// TokenRequest issues the same kind of token; a pod-bound one dies
+	// with its pod.
+	pod, err := s.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{ServiceAccountName: "robot", Containers: []corev1.Container{{Name: "c", Image: "nginx"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "robot", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: "p", UID: pod.UID}}}, metav1.CreateOptions{})
+	if err != nil || tr.Status.Token == "" {
+		t.Fatalf("TokenRequest: %+v %v", tr, err)
+	}
+	review := func(token string) authenticationv1.TokenReviewStatus {
+		t.Helper()
+		r, err := s.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if st := review(tr.Status.Token); !st.Authenticated || st.User.Username != "system:serviceaccount:default:robot" {
+		t.Fatalf("bound token review: %+v", st)
+	}
+	if err := s.Client.CoreV1().Pods("default").Delete(ctx, "p", *metav1.NewDeleteOptions(0)); err != nil {
+		t.Fatal(err)
+	}
+	if st := review(tr.Status.Token); st.Authenticated {
+		t.Fatalf("token of a deleted pod: %+v", st)
+	}
+	short := int64(60)
+	if _, err := s.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "robot", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &short}}, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("60s token: %v, want 422", err)
+	}
 	cfg := *s.Config
 	cfg.TLSClientConfig.CertData, cfg.TLSClientConfig.KeyData = nil, nil
 	cfg.BearerToken = tok

@@ -93,6 +93,7 @@ func Builtin() []*Resource {
 		newRes[corev1.ServiceAccount, corev1.ServiceAccountList](core, "v1", "serviceaccounts", "ServiceAccount", true).with(func(r *Resource) {
 			r.ShortNames = []string{"sa"}
 			r.NoGeneration = true
+			r.Subresources = []string{SubToken}
 		}),
 		newRes[corev1.Event, corev1.EventList](core, "v1", "events", "Event", true).with(func(r *Resource) {
 			r.ShortNames = []string{"ev"}

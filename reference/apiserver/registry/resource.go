@@ -47,6 +47,10 @@ const (
 	SubBinding = "binding"
 	// SubEviction is pods/eviction: a policy/v1 Eviction deletes the pod.
 	SubEviction = "eviction"
+	// SubToken is serviceaccounts/token: an authentication.k8s.io/v1
+	// TokenRequest returns a service-account token (TokenRequest); served
+	// only by a server that signs tokens.
+	SubToken = "token"
 )
 
 // Strategy holds the per-kind hooks of a resource. Every hook is optional.

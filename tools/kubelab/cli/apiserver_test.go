@@ -80,6 +80,8 @@ func TestAPIServerSecureKubectl(t *testing.T) {
 		{args: []string{"auth", "can-i", "delete", "secrets", "--as", "system:kube-scheduler"}, want: "no", fail: true},
 		{args: []string{"auth", "can-i", "create", "pods", "--subresource", "binding", "--as", "system:kube-scheduler"}, want: "yes"},
 		{args: []string{"auth", "whoami"}, want: "kubernetes-admin"},
+		{args: []string{"create", "serviceaccount", "robot"}, want: "created"},
+		{args: []string{"create", "token", "robot"}, want: "eyJ"},
 		{args: []string{"get", "ns", "--as", "alice"}, want: `User "alice" cannot list resource "namespaces" in API group "" at the cluster scope`, fail: true},
 	} {
 		out, err := kubectl(c.args...)
