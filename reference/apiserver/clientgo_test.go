@@ -55,7 +55,7 @@ func deployment(name string, replicas int32) *appsv1.Deployment {
 }
 
 func TestGenerateNameAndValidation(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	p := pod("", nil)
 	p.GenerateName = "gen-"
@@ -81,7 +81,7 @@ func TestGenerateNameAndValidation(t *testing.T) {
 }
 
 func TestGenerationAndStatusSplit(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	deps := s.Client.AppsV1().Deployments("default")
 	d, err := deps.Create(ctx, deployment("web", 2), metav1.CreateOptions{})
@@ -128,7 +128,7 @@ func TestGenerationAndStatusSplit(t *testing.T) {
 }
 
 func TestPatchTypes(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	pods := s.Client.CoreV1().Pods("default")
 	if _, err := pods.Create(ctx, pod("p", map[string]string{"a": "1"}), metav1.CreateOptions{}); err != nil {
@@ -176,7 +176,7 @@ func TestPatchTypes(t *testing.T) {
 }
 
 func TestSelectorsAndPaging(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	pods := s.Client.CoreV1().Pods("default")
 	for i := 0; i < 25; i++ {
@@ -251,7 +251,7 @@ func TestSelectorsAndPaging(t *testing.T) {
 func TestContinueExpiredAfterCompaction(t *testing.T) {
 	st := memory.New(memory.Options{HistoryRevisions: -1})
 	t.Cleanup(func() { _ = st.Close() })
-	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Store = st })
+	s := apiservertest.StartSecure(t, func(c *apiserver.Config, _ *apiserver.Security) { c.Store = st })
 	ctx := ctxT(t)
 	cms := s.Client.CoreV1().ConfigMaps("default")
 	for i := 0; i < 5; i++ {
@@ -277,7 +277,7 @@ func TestContinueExpiredAfterCompaction(t *testing.T) {
 }
 
 func TestWatchResumeAndExpired(t *testing.T) {
-	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Cache.HistorySize = 4 })
+	s := apiservertest.StartSecure(t, func(c *apiserver.Config, _ *apiserver.Security) { c.Cache.HistorySize = 4 })
 	ctx := ctxT(t)
 	cms := s.Client.CoreV1().ConfigMaps("default")
 	first, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{})
@@ -340,7 +340,7 @@ func TestWatchResumeAndExpired(t *testing.T) {
 }
 
 func TestWatchSelectorTransitions(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	pods := s.Client.CoreV1().Pods("default")
 	w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: "watched=yes"})
@@ -368,7 +368,7 @@ func TestWatchSelectorTransitions(t *testing.T) {
 }
 
 func TestInformerSync(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	for i := 0; i < 3; i++ {
 		if _, err := s.Client.CoreV1().Pods("default").Create(ctx, pod(fmt.Sprint("p", i), nil), metav1.CreateOptions{}); err != nil {
@@ -405,7 +405,7 @@ func TestInformerSync(t *testing.T) {
 }
 
 func TestDynamicClient(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	dc, err := dynamic.NewForConfig(s.Config)
 	if err != nil {
@@ -432,7 +432,7 @@ func TestDynamicClient(t *testing.T) {
 }
 
 func TestLeaderElection(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	lock := &resourcelock.LeaseLock{
@@ -458,7 +458,7 @@ func TestLeaderElection(t *testing.T) {
 }
 
 func TestBindingAndGracefulDelete(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	pods := s.Client.CoreV1().Pods("default")
 	if _, err := pods.Create(ctx, pod("p", nil), metav1.CreateOptions{}); err != nil {
@@ -493,7 +493,7 @@ func TestBindingAndGracefulDelete(t *testing.T) {
 }
 
 func TestFinalizersAndPropagation(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	cms := s.Client.CoreV1().ConfigMaps("default")
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{"example.com/hold"}}}
@@ -558,7 +558,7 @@ func waitCached(t *testing.T, s *apiservertest.Server, ok func() bool) {
 }
 
 func TestServiceAllocation(t *testing.T) {
-	s := apiservertest.Start(t, func(c *apiserver.Config) { c.ServiceClusterIPRange = "10.0.0.0/29" })
+	s := apiservertest.StartSecure(t, func(c *apiserver.Config, _ *apiserver.Security) { c.ServiceClusterIPRange = "10.0.0.0/29" })
 	ctx := ctxT(t)
 	svcs := s.Client.CoreV1().Services("default")
 	svc := func(name string, typ corev1.ServiceType) *corev1.Service {
@@ -599,7 +599,7 @@ func TestServiceAllocation(t *testing.T) {
 }
 
 func TestNamespaceDeletionEmptiesIt(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	if _, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tmp"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -626,7 +626,7 @@ var _ kubernetes.Interface
 // same events, as upstream (the scheduler writes one, kubectl describe reads
 // the other).
 func TestEventsSharedStorage(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	ev := &eventsv1.Event{
 		ObjectMeta:          metav1.ObjectMeta{Name: "p.1"},
@@ -661,7 +661,7 @@ func TestEventsSharedStorage(t *testing.T) {
 // TestServiceUpdateKeepsAllocations: a PUT that leaves out clusterIP and
 // nodePort keeps them (upstream's patchAllocatedValues).
 func TestServiceUpdateKeepsAllocations(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	svcs := s.Client.CoreV1().Services("default")
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "np"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}}}
@@ -682,7 +682,7 @@ func TestServiceUpdateKeepsAllocations(t *testing.T) {
 }
 
 func TestEvictionHonoursDisruptionBudgets(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
 	pods := s.Client.CoreV1().Pods("default")
 	for _, name := range []string{"a", "b"} {

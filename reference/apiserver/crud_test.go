@@ -19,7 +19,7 @@ func pod(name string, labels map[string]string) *corev1.Pod {
 }
 
 func TestPodCRUD(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	ctx := context.Background()
 	pods := s.Client.CoreV1().Pods("default")
 

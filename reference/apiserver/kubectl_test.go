@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
+	"github.com/kubelab/kubelab/reference/apiserver/pki"
 )
 
 const manifest = `apiVersion: apps/v1
@@ -50,7 +51,8 @@ spec:
     targetPort: 80
 `
 
-// kubectl runs the installed kubectl against a test server.
+// kubectl runs the installed kubectl against a test server (started with
+// apiservertest.StartSecure) as the cluster admin.
 type kubectl struct {
 	t         *testing.T
 	bin, kcfg string
@@ -65,21 +67,16 @@ func newKubectl(t *testing.T, s *apiservertest.Server) *kubectl {
 	}
 	dir := t.TempDir()
 	kcfg := filepath.Join(dir, "kubeconfig")
-	cfg := `apiVersion: v1
-kind: Config
-clusters:
-- name: kubelab
-  cluster:
-    server: ` + s.HTTP.URL + `
-users:
-- name: kubelab
-  user: {}
-contexts:
-- name: kubelab
-  context: {cluster: kubelab, user: kubelab, namespace: default}
-current-context: kubelab
-`
-	if err := os.WriteFile(kcfg, []byte(cfg), 0o600); err != nil {
+	// The cluster admin's kubeconfig, as kubelab apiserver writes it.
+	admin, err := s.CA.IssueClient(pki.AdminIdentity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := pki.Kubeconfig(s.HTTP.URL, pki.DefaultClusterName, s.CA.CertPEM, admin)
+	for _, c := range cfg.Contexts {
+		c.Namespace = "default"
+	}
+	if err := pki.WriteKubeconfig(kcfg, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return &kubectl{t: t, bin: bin, kcfg: kcfg, dir: dir}
@@ -116,7 +113,7 @@ func wantContains(t *testing.T, what, out string, subs ...string) {
 }
 
 func TestKubectlSmoke(t *testing.T) {
-	s := apiservertest.Start(t, nil)
+	s := apiservertest.StartSecure(t, nil)
 	k := newKubectl(t, s)
 	mf := filepath.Join(k.dir, "app.yaml")
 	if err := os.WriteFile(mf, []byte(manifest), 0o600); err != nil {
