@@ -117,7 +117,7 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 }
 
 // createBootstrap creates each object of cfg.Bootstrap when missing, without
-// admission.
+// admission, and waits for the watch cache to hold them.
 func (s *Server) createBootstrap(ctx context.Context) error {
 	for _, obj := range s.cfg.Bootstrap {
 		gvk := obj.GetObjectKind().GroupVersionKind()
@@ -139,7 +139,12 @@ func (s *Server) createBootstrap(ctx context.Context) error {
 			return fmt.Errorf("apiserver: creating %s %q: %w", res.Name, m.GetName(), err)
 		}
 	}
-	return nil
+	if len(s.cfg.Bootstrap) == 0 {
+		return nil
+	}
+	// RBAC reads the watch cache: have it hold the bootstrap policy before
+	// the first request (anonymous probes need system:public-info-viewer).
+	return s.cache.WaitFresh(ctx, 0)
 }
 
 // admissionAdapter runs an admission.Chain as the core's Admission.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -170,7 +171,11 @@ func newSecureAPIServer(cfg apiserver.Config, dataDir, url string, opts APIServe
 			ips = append(ips, ip)
 		}
 	}
-	d, err := pki.Ensure(dataDir, pki.EnsureOptions{Server: url, IPs: ips})
+	var names []string
+	if h, err := os.Hostname(); err == nil && len(validation.IsDNS1123Subdomain(h)) == 0 {
+		names = append(names, h)
+	}
+	d, err := pki.Ensure(dataDir, pki.EnsureOptions{Server: url, DNSNames: names, IPs: ips})
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("preparing the data dir's certificates: %w", err)
 	}
