@@ -182,16 +182,22 @@ func (s *Server) admit(req *http.Request, res *registry.Resource, sub string, op
 	}
 }
 
+// writeParams reads what every write request (create, update, patch) says
+// besides its body: the response format, the fieldValidation level and
+// whether it is a dry run.
+func writeParams(req *http.Request) (out output, validation string, dry bool, err error) {
+	if out, err = negotiate(req); err != nil {
+		return out, "", false, err
+	}
+	if validation, err = fieldValidation(req); err != nil {
+		return out, "", false, err
+	}
+	dry, err = dryRun(req)
+	return out, validation, dry, err
+}
+
 func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, req *http.Request, res *registry.Resource, ns string) error {
-	out, err := negotiate(req)
-	if err != nil {
-		return err
-	}
-	validation, err := fieldValidation(req)
-	if err != nil {
-		return err
-	}
-	dry, err := dryRun(req)
+	out, validation, dry, err := writeParams(req)
 	if err != nil {
 		return err
 	}
@@ -208,15 +214,7 @@ func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, req *ht
 }
 
 func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns, sub string) error {
-	out, err := negotiate(req)
-	if err != nil {
-		return err
-	}
-	validation, err := fieldValidation(req)
-	if err != nil {
-		return err
-	}
-	dry, err := dryRun(req)
+	out, validation, dry, err := writeParams(req)
 	if err != nil {
 		return err
 	}
@@ -271,15 +269,7 @@ func applyPatch(contentType string, current, patch []byte, like runtime.Object) 
 }
 
 func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns, sub string) error {
-	out, err := negotiate(req)
-	if err != nil {
-		return err
-	}
-	validation, err := fieldValidation(req)
-	if err != nil {
-		return err
-	}
-	dry, err := dryRun(req)
+	out, validation, dry, err := writeParams(req)
 	if err != nil {
 		return err
 	}
