@@ -19,8 +19,16 @@ import (
 // conformance suite reports the matching capabilities as skipped when the
 // plugin does not declare them.
 //
-// Errors follow CRI's conventions: gRPC status codes (NotFound for an unknown
-// sandbox, container or image, and so on).
+// Errors follow CRI's conventions, as containerd implements them, with gRPC
+// status codes:
+//   - status, start and exec calls on an unknown sandbox, container or image
+//     are NotFound; starting a container that was already started, or
+//     creating one in a stopped sandbox, is FailedPrecondition;
+//   - StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox are
+//     idempotent: an unknown ID succeeds;
+//   - RemoveContainer of a running container kills it and removes it
+//     ("must be forcibly removed"), and RemovePodSandbox stops and removes
+//     every container of the sandbox.
 type Runtime interface {
 	criapi.RuntimeService
 	criapi.ImageManagerService
