@@ -36,7 +36,7 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 // BusyboxApplets are the applets the busybox image links to /bin/busybox.
 var BusyboxApplets = []string{
-	"[", "ash", "awk", "base64", "basename", "cat", "chgrp", "chmod", "chown", "cp", "cut", "date", "dd", "df",
+	"[", "ash", "awk", "base64", "basename", "brctl", "cat", "chgrp", "chmod", "chown", "cp", "cut", "date", "dd", "df",
 	"diff", "dirname", "du", "echo", "egrep", "env", "expr", "false", "fgrep", "find", "free", "grep", "gunzip",
 	"gzip", "head", "hostname", "id", "ip", "kill", "killall", "less", "ln", "ls", "md5sum", "mkdir", "mkfifo",
 	"mktemp", "more", "mount", "mv", "nc", "netstat", "nproc", "nslookup", "pidof", "ping", "printf", "ps",
