@@ -128,6 +128,22 @@ var protobufCodec = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 
 const contentTypeProtobuf = "application/vnd.kubernetes.protobuf"
 
+// decodeTypedBody reads a subresource request's body (binding, scale,
+// TokenRequest, ...) into obj of kind gvk, honouring the request's
+// fieldValidation level; warnings are dropped, as upstream does for these.
+func decodeTypedBody(req *http.Request, gvk schema.GroupVersionKind, obj runtime.Object) error {
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return err
+	}
+	data, err := readBody(req)
+	if err != nil {
+		return err
+	}
+	_, err = decodeObject(req, data, gvk, obj, validation)
+	return err
+}
+
 // decodeObject decodes a request body (JSON, YAML or Kubernetes protobuf,
 // by Content-Type) into obj of kind gvk; see decodeInto.
 func decodeObject(req *http.Request, data []byte, gvk schema.GroupVersionKind, obj runtime.Object, validation string) ([]string, error) {

@@ -567,16 +567,8 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 		writeJSON(w, http.StatusOK, sc)
 		return nil
 	case "update":
-		validation, err := fieldValidation(req)
-		if err != nil {
-			return err
-		}
-		data, err := readBody(req)
-		if err != nil {
-			return err
-		}
 		var body autoscalingv1.Scale
-		if _, err := decodeObject(req, data, scaleGVK, &body, validation); err != nil {
+		if err := decodeTypedBody(req, scaleGVK, &body); err != nil {
 			return err
 		}
 		update = func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return &body, nil }
@@ -649,16 +641,8 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 	if info.Verb != "create" {
 		return methodNotAllowed(res, info.Verb)
 	}
-	validation, err := fieldValidation(req)
-	if err != nil {
-		return err
-	}
-	data, err := readBody(req)
-	if err != nil {
-		return err
-	}
 	var b corev1.Binding
-	if _, err := decodeObject(req, data, corev1.SchemeGroupVersion.WithKind("Binding"), &b, validation); err != nil {
+	if err := decodeTypedBody(req, corev1.SchemeGroupVersion.WithKind("Binding"), &b); err != nil {
 		return err
 	}
 	if b.Name != "" && b.Name != info.Name {

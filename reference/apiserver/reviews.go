@@ -220,17 +220,9 @@ func (s *Server) serveTokenRequest(ctx context.Context, w http.ResponseWriter, r
 	if info.Verb != "create" {
 		return methodNotAllowed(res, info.Verb)
 	}
-	validation, err := fieldValidation(req)
-	if err != nil {
-		return err
-	}
-	data, err := readBody(req)
-	if err != nil {
-		return err
-	}
 	gvk := authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")
 	tr := &authenticationv1.TokenRequest{}
-	if _, err := decodeObject(req, data, gvk, tr, validation); err != nil {
+	if err := decodeTypedBody(req, gvk, tr); err != nil {
 		return err
 	}
 	ttl := int64(3600)
