@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -245,6 +246,15 @@ type QueueSortPlugin interface {
 type SchedulerHandle interface {
 	// Snapshot returns the current cycle's snapshot.
 	Snapshot() Snapshot
+	// PodDisruptionBudgets lists the cluster's PodDisruptionBudgets, for
+	// preemption to prefer victims whose eviction violates none. Plugins
+	// must not modify them.
+	PodDisruptionBudgets() []*policyv1.PodDisruptionBudget
+	// Preempt makes room for preemptor on nodeName: it deletes each victim
+	// through the API (after marking it with a DisruptionTarget condition,
+	// as the kube-scheduler does) and sets the preemptor's
+	// status.nominatedNodeName. It returns the first error met.
+	Preempt(ctx context.Context, preemptor *corev1.Pod, nodeName string, victims []*corev1.Pod) error
 }
 
 // SchedulerPluginFactory builds a policy plugin. args are the plugin's
