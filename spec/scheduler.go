@@ -255,6 +255,14 @@ type SchedulerHandle interface {
 	// as the kube-scheduler does) and sets the preemptor's
 	// status.nominatedNodeName. It returns the first error met.
 	Preempt(ctx context.Context, preemptor *corev1.Pod, nodeName string, victims []*corev1.Pod) error
+	// Bind binds pod to nodeName by creating a Binding through the API's
+	// pods/binding subresource. DefaultBinder is a BindPlugin over it.
+	Bind(ctx context.Context, pod *corev1.Pod, nodeName string) error
+	// RunFilterPlugins runs the profile's PreFilter and Filter plugins for
+	// pod against node nodeName of snap, with a fresh CycleState, and
+	// returns the first rejection (nil when the node fits). Preemption
+	// calls it on a snapshot from which it removed the candidate victims.
+	RunFilterPlugins(ctx context.Context, pod *corev1.Pod, snap Snapshot, nodeName string) *Status
 }
 
 // SchedulerPluginFactory builds a policy plugin. args are the plugin's

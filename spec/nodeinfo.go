@@ -1,0 +1,163 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
+)
+
+// PodRequests returns what a pod asks a node for, as the kube-scheduler
+// counts it: the larger of the sum of its containers' requests and its
+// largest init container's request (sidecars included), plus the pod's
+// overhead. A pod asks for one "pods" slot.
+func PodRequests(pod *corev1.Pod) corev1.ResourceList {
+	req := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	req[corev1.ResourcePods] = *resource.NewQuantity(1, resource.DecimalSI)
+	return req
+}
+
+// PodHostPorts returns the host ports pod uses, as "protocol/hostIP/port"
+// strings (hostIP "0.0.0.0" when unset, protocol "TCP" when unset).
+func PodHostPorts(pod *corev1.Pod) []string {
+	var out []string
+	add := func(cs []corev1.Container) {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.HostPort <= 0 {
+					continue
+				}
+				out = append(out, HostPortKey(p.Protocol, p.HostIP, p.HostPort))
+			}
+		}
+	}
+	add(pod.Spec.InitContainers)
+	add(pod.Spec.Containers)
+	return out
+}
+
+// HostPortKey formats one host port the way NodeInfo.UsedPorts keys it.
+func HostPortKey(protocol corev1.Protocol, hostIP string, port int32) string {
+	if protocol == "" {
+		protocol = corev1.ProtocolTCP
+	}
+	if hostIP == "" {
+		hostIP = "0.0.0.0"
+	}
+	return string(protocol) + "/" + hostIP + "/" + strconv.Itoa(int(port))
+}
+
+// NewNodeInfo returns the NodeInfo of node with pods assigned to it.
+func NewNodeInfo(node *corev1.Node, pods ...*corev1.Pod) *NodeInfo {
+	n := &NodeInfo{
+		Node:        node,
+		Requested:   corev1.ResourceList{},
+		Allocatable: corev1.ResourceList{},
+		UsedPorts:   map[string]bool{},
+	}
+	if node != nil {
+		for k, v := range node.Status.Allocatable {
+			n.Allocatable[k] = v.DeepCopy()
+		}
+	}
+	for _, p := range pods {
+		n.AddPod(p)
+	}
+	return n
+}
+
+// AddPod counts pod on the node: its requests and host ports.
+func (n *NodeInfo) AddPod(pod *corev1.Pod) {
+	n.Pods = append(n.Pods, pod)
+	for name, q := range PodRequests(pod) {
+		sum := n.Requested[name].DeepCopy()
+		sum.Add(q)
+		n.Requested[name] = sum
+	}
+	for _, k := range PodHostPorts(pod) {
+		n.UsedPorts[k] = true
+	}
+}
+
+// RemovePod uncounts the pod with pod's UID; it returns an error wrapping
+// ErrNotFound when the node has no such pod.
+func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
+	for i, p := range n.Pods {
+		if p.UID != pod.UID {
+			continue
+		}
+		n.Pods = append(n.Pods[:i:i], n.Pods[i+1:]...)
+		for name, q := range PodRequests(p) {
+			left := n.Requested[name].DeepCopy()
+			left.Sub(q)
+			n.Requested[name] = left
+		}
+		n.UsedPorts = map[string]bool{}
+		for _, rest := range n.Pods {
+			for _, k := range PodHostPorts(rest) {
+				n.UsedPorts[k] = true
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("pod %s/%s on node %s: %w", pod.Namespace, pod.Name, n.Name(), ErrNotFound)
+}
+
+// Clone returns a copy that can be changed (AddPod, RemovePod) without
+// changing n. The Node and Pod objects themselves are shared, not copied.
+func (n *NodeInfo) Clone() *NodeInfo {
+	c := &NodeInfo{
+		Node:        n.Node,
+		Pods:        append([]*corev1.Pod(nil), n.Pods...),
+		Requested:   corev1.ResourceList{},
+		Allocatable: corev1.ResourceList{},
+		UsedPorts:   map[string]bool{},
+	}
+	for k, v := range n.Requested {
+		c.Requested[k] = v.DeepCopy()
+	}
+	for k, v := range n.Allocatable {
+		c.Allocatable[k] = v.DeepCopy()
+	}
+	for k, v := range n.UsedPorts {
+		c.UsedPorts[k] = v
+	}
+	return c
+}
+
+// Name returns the node's name ("" when Node is nil).
+func (n *NodeInfo) Name() string {
+	if n.Node == nil {
+		return ""
+	}
+	return n.Node.Name
+}
+
+// listSnapshot is the Snapshot NewSnapshot returns.
+type listSnapshot struct {
+	nodes  []*NodeInfo
+	byName map[string]*NodeInfo
+}
+
+// NewSnapshot returns a Snapshot over nodes, listed in name order.
+func NewSnapshot(nodes []*NodeInfo) Snapshot {
+	s := &listSnapshot{nodes: append([]*NodeInfo(nil), nodes...), byName: make(map[string]*NodeInfo, len(nodes))}
+	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].Name() < s.nodes[j].Name() })
+	for _, n := range s.nodes {
+		s.byName[n.Name()] = n
+	}
+	return s
+}
+
+func (s *listSnapshot) Nodes() []*NodeInfo { return s.nodes }
+
+func (s *listSnapshot) Get(name string) (*NodeInfo, error) {
+	n, ok := s.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("node %q: %w", name, ErrNotFound)
+	}
+	return n, nil
+}

@@ -1,0 +1,68 @@
+package spec_test
+
+import (
+	"errors"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubelab/kubelab/spec"
+)
+
+func podWith(uid, cpu, initCPU string, hostPort int32) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: uid, UID: k8stypes.UID("uid-" + uid)}}
+	c := corev1.Container{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}
+	if hostPort > 0 {
+		c.Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: hostPort}}
+	}
+	p.Spec.Containers = []corev1.Container{c}
+	if initCPU != "" {
+		p.Spec.InitContainers = []corev1.Container{{Name: "i", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(initCPU)}}}}
+	}
+	return p
+}
+
+func TestNodeInfoCountsInitContainersPortsAndRemoval(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}}
+	a := podWith("a", "500m", "2", 8080)
+	b := podWith("b", "1", "", 0)
+	ni := spec.NewNodeInfo(node, a, b)
+	if got := ni.Requested[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 {
+		t.Fatalf("requested cpu = %s, want 3 (init container 2 > 500m, plus 1)", got.String())
+	}
+	if got := ni.Requested[corev1.ResourcePods]; got.Value() != 2 {
+		t.Fatalf("requested pods = %d, want 2", got.Value())
+	}
+	if !ni.UsedPorts["TCP/0.0.0.0/8080"] {
+		t.Fatalf("UsedPorts = %v, want TCP/0.0.0.0/8080", ni.UsedPorts)
+	}
+	if free := ni.Free(corev1.ResourceCPU); free.Cmp(resource.MustParse("1")) != 0 {
+		t.Fatalf("free cpu = %s, want 1", free.String())
+	}
+	c := ni.Clone()
+	if err := c.RemovePod(a); err != nil {
+		t.Fatal(err)
+	}
+	if c.UsedPorts["TCP/0.0.0.0/8080"] || len(c.Pods) != 1 {
+		t.Fatalf("after RemovePod: ports %v pods %d", c.UsedPorts, len(c.Pods))
+	}
+	if got := c.Requested[corev1.ResourceCPU]; got.Cmp(resource.MustParse("1")) != 0 {
+		t.Fatalf("clone cpu = %s, want 1", got.String())
+	}
+	if got := ni.Requested[corev1.ResourceCPU]; got.Cmp(resource.MustParse("3")) != 0 || len(ni.Pods) != 2 {
+		t.Fatalf("original changed by clone's RemovePod: cpu %s pods %d", got.String(), len(ni.Pods))
+	}
+	if err := c.RemovePod(a); !errors.Is(err, spec.ErrNotFound) {
+		t.Fatalf("second RemovePod = %v, want ErrNotFound", err)
+	}
+	snap := spec.NewSnapshot([]*spec.NodeInfo{ni})
+	if got, err := snap.Get("n1"); err != nil || got != ni {
+		t.Fatalf("Get(n1) = %v, %v", got, err)
+	}
+	if _, err := snap.Get("nope"); !errors.Is(err, spec.ErrNotFound) {
+		t.Fatalf("Get(nope) = %v, want ErrNotFound", err)
+	}
+}
