@@ -20,6 +20,31 @@ func PodRequests(pod *corev1.Pod) corev1.ResourceList {
 	return req
 }
 
+// Defaults the kube-scheduler's scoring assumes for a container that
+// requests no cpu or memory (its DefaultMilliCPURequest and
+// DefaultMemoryRequest).
+const (
+	DefaultMilliCPURequest int64 = 100
+	DefaultMemoryRequest   int64 = 200 * 1024 * 1024
+)
+
+// PodNonZeroRequests returns pod's cpu and memory requests as the
+// kube-scheduler's scoring counts them: PodRequests, except that a container
+// requesting no cpu (memory) counts as DefaultMilliCPURequest
+// (DefaultMemoryRequest).
+func PodNonZeroRequests(pod *corev1.Pod) corev1.ResourceList {
+	req := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{
+		NonMissingContainerRequests: corev1.ResourceList{
+			corev1.ResourceCPU:    *resource.NewMilliQuantity(DefaultMilliCPURequest, resource.DecimalSI),
+			corev1.ResourceMemory: *resource.NewQuantity(DefaultMemoryRequest, resource.BinarySI),
+		},
+	})
+	return corev1.ResourceList{
+		corev1.ResourceCPU:    req[corev1.ResourceCPU],
+		corev1.ResourceMemory: req[corev1.ResourceMemory],
+	}
+}
+
 // PodHostPorts returns the host ports pod uses, as "protocol/hostIP/port"
 // strings (hostIP "0.0.0.0" when unset, protocol "TCP" when unset).
 func PodHostPorts(pod *corev1.Pod) []string {
@@ -57,6 +82,8 @@ func NewNodeInfo(node *corev1.Node, pods ...*corev1.Pod) *NodeInfo {
 		Requested:   corev1.ResourceList{},
 		Allocatable: corev1.ResourceList{},
 		UsedPorts:   map[string]bool{},
+
+		NonZeroRequested: corev1.ResourceList{},
 	}
 	if node != nil {
 		for k, v := range node.Status.Allocatable {
@@ -80,6 +107,14 @@ func (n *NodeInfo) AddPod(pod *corev1.Pod) {
 	for _, k := range PodHostPorts(pod) {
 		n.UsedPorts[k] = true
 	}
+	if n.NonZeroRequested == nil {
+		n.NonZeroRequested = corev1.ResourceList{}
+	}
+	for name, q := range PodNonZeroRequests(pod) {
+		sum := n.NonZeroRequested[name].DeepCopy()
+		sum.Add(q)
+		n.NonZeroRequested[name] = sum
+	}
 }
 
 // RemovePod uncounts the pod with pod's UID; it returns an error wrapping
@@ -94,6 +129,11 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 			left := n.Requested[name].DeepCopy()
 			left.Sub(q)
 			n.Requested[name] = left
+		}
+		for name, q := range PodNonZeroRequests(p) {
+			left := n.NonZeroRequested[name].DeepCopy()
+			left.Sub(q)
+			n.NonZeroRequested[name] = left
 		}
 		n.UsedPorts = map[string]bool{}
 		for _, rest := range n.Pods {
@@ -115,6 +155,11 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		Requested:   corev1.ResourceList{},
 		Allocatable: corev1.ResourceList{},
 		UsedPorts:   map[string]bool{},
+
+		NonZeroRequested: corev1.ResourceList{},
+	}
+	for k, v := range n.NonZeroRequested {
+		c.NonZeroRequested[k] = v.DeepCopy()
 	}
 	for k, v := range n.Requested {
 		c.Requested[k] = v.DeepCopy()

@@ -66,3 +66,29 @@ func TestNodeInfoCountsInitContainersPortsAndRemoval(t *testing.T) {
 		t.Fatalf("Get(nope) = %v, want ErrNotFound", err)
 	}
 }
+
+func TestNodeInfoNonZeroRequested(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
+	a := podWith("a", "500m", "", 0)
+	empty := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "e", UID: "uid-e"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+	ni := spec.NewNodeInfo(node, a, empty)
+	if got := ni.NonZeroRequested[corev1.ResourceCPU]; got.MilliValue() != 600 {
+		t.Errorf("non-zero cpu = %dm, want 600m (500m + the 100m default)", got.MilliValue())
+	}
+	if got := ni.NonZeroRequested[corev1.ResourceMemory]; got.Value() != 2*spec.DefaultMemoryRequest {
+		t.Errorf("non-zero memory = %d, want two defaults", got.Value())
+	}
+	if got := ni.Requested[corev1.ResourceCPU]; got.MilliValue() != 500 {
+		t.Errorf("requested cpu = %dm, want 500m (defaults are for scoring only)", got.MilliValue())
+	}
+	c := ni.Clone()
+	if err := c.RemovePod(empty); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.NonZeroRequested[corev1.ResourceCPU]; got.MilliValue() != 500 {
+		t.Errorf("after removal non-zero cpu = %dm, want 500m", got.MilliValue())
+	}
+	if got := ni.NonZeroRequested[corev1.ResourceCPU]; got.MilliValue() != 600 {
+		t.Errorf("clone shares NonZeroRequested with the original")
+	}
+}

@@ -130,6 +130,11 @@ type NodeInfo struct {
 	// UsedPorts are the host ports in use on the node, as
 	// "protocol/hostIP/port" strings.
 	UsedPorts map[string]bool
+	// NonZeroRequested sums the cpu and memory requests of Pods the way the
+	// kube-scheduler's scoring counts them: a container that requests no
+	// cpu (memory) counts as 100m (200Mi), so that request-less pods still
+	// spread. Only the scoring plugins use it; Filter uses Requested.
+	NonZeroRequested corev1.ResourceList
 }
 
 // Free returns allocatable minus requested for one resource; it may be
@@ -147,6 +152,16 @@ type Snapshot interface {
 	Nodes() []*NodeInfo
 	// Get returns one node's info, or an error wrapping ErrNotFound.
 	Get(nodeName string) (*NodeInfo, error)
+}
+
+// NamespaceLabeler is optionally implemented by a Snapshot that knows the
+// cluster's namespaces. InterPodAffinity needs it for pod affinity terms
+// with a non-empty namespaceSelector; without it such a selector matches
+// no namespace (the term's namespaces list still applies).
+type NamespaceLabeler interface {
+	// NamespaceLabels returns the labels of namespace name and whether the
+	// namespace exists.
+	NamespaceLabels(name string) (map[string]string, bool)
 }
 
 // CycleState carries data between the extension points of one pod's
