@@ -1,0 +1,82 @@
+// Package helper holds small pieces shared by the scheduler plugins: score
+// normalization, argument parsing and the klog logger the
+// component-helpers functions want.
+package helper
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/klog/v2"
+
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Logger is passed to the component-helpers taint/toleration functions.
+var Logger = klog.Background()
+
+// DefaultNormalizeScore scales scores so the highest becomes maxPriority
+// (the kube-scheduler's helper.DefaultNormalizeScore); with reverse, a
+// node's score becomes maxPriority minus that. When every score is zero,
+// all become maxPriority under reverse and stay zero otherwise.
+func DefaultNormalizeScore(maxPriority int64, reverse bool, scores []spec.NodeScore) {
+	var highest int64
+	for _, s := range scores {
+		if s.Score > highest {
+			highest = s.Score
+		}
+	}
+	if highest == 0 {
+		if reverse {
+			for i := range scores {
+				scores[i].Score = maxPriority
+			}
+		}
+		return
+	}
+	for i := range scores {
+		s := scores[i].Score * maxPriority / highest
+		if reverse {
+			s = maxPriority - s
+		}
+		scores[i].Score = s
+	}
+}
+
+// CheckArgs returns an error wrapping spec.ErrInvalid when args holds a key
+// not in known.
+func CheckArgs(plugin string, args map[string]string, known ...string) error {
+	var unknown []string
+	for k := range args {
+		ok := false
+		for _, n := range known {
+			if k == n {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	if len(known) == 0 {
+		return fmt.Errorf("scheduler plugin %s takes no args, got %s: %w", plugin, strings.Join(unknown, ", "), spec.ErrInvalid)
+	}
+	return fmt.Errorf("scheduler plugin %s: unknown args %s (known: %s): %w", plugin, strings.Join(unknown, ", "), strings.Join(known, ", "), spec.ErrInvalid)
+}
+
+// NodeScoreOf is a convenience for tests and plugins: the score of name in
+// scores, or -1.
+func NodeScoreOf(scores []spec.NodeScore, name string) int64 {
+	for _, s := range scores {
+		if s.Name == name {
+			return s.Score
+		}
+	}
+	return -1
+}

@@ -1,0 +1,35 @@
+package nodename_test
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
+	"github.com/kubelab/kubelab/plugins/scheduler/nodename"
+	"github.com/kubelab/kubelab/spec"
+)
+
+func TestFilter(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("n1").Obj(), schedtest.MakeNode("n2").Obj()})
+	pl, err := nodename.Plugin().New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, podNode, node string
+		want                *spec.Status
+	}{
+		{"no node name fits anywhere", "", "n1", nil},
+		{"named node fits", "n1", "n1", nil},
+		{"other node rejected", "n2", "n1", spec.NewStatus(spec.UnschedulableAndUnresolvable, nodename.ErrReason)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := schedtest.RunFilter(pl, schedtest.MakePod("p").Node(tc.podNode).Obj(), snap, tc.node)
+			schedtest.AssertStatus(t, got, tc.want)
+		})
+	}
+	if _, err := nodename.Plugin().New(map[string]string{"x": "1"}, nil); err == nil {
+		t.Errorf("unknown arg accepted")
+	}
+}
