@@ -98,4 +98,3 @@ func conflicts(w wantPort, used map[string]bool) bool {
 	}
 	return false
 }
-
