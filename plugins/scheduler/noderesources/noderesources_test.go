@@ -1,0 +1,120 @@
+package noderesources_test
+
+import (
+	"errors"
+	"maps"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
+	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
+	"github.com/kubelab/kubelab/spec"
+)
+
+func TestFitFilter(t *testing.T) {
+	nodes := []*corev1.Node{
+		schedtest.MakeNode("n").Alloc("cpu", "4", "memory", "4Gi", "ephemeral-storage", "10Gi", "example.com/gpu", "2", "pods", "3").Obj(),
+	}
+	snap := schedtest.Snapshot(nodes,
+		schedtest.MakePod("a").Node("n").Req("cpu", "2", "memory", "1Gi", "example.com/gpu", "1").Obj(),
+		schedtest.MakePod("b").Node("n").Req("cpu", "1", "memory", "1Gi").Obj(),
+	)
+	full := schedtest.Snapshot(nodes,
+		schedtest.MakePod("a").Node("n").Obj(), schedtest.MakePod("b").Node("n").Obj(), schedtest.MakePod("c").Node("n").Obj())
+	pl, err := noderesources.FitPlugin().New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	un := func(r ...string) *spec.Status { return spec.NewStatus(spec.Unschedulable, r...) }
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		snap spec.Snapshot
+		want *spec.Status
+	}{
+		{"fits", schedtest.MakePod("p").Req("cpu", "1", "memory", "2Gi").Obj(), snap, nil},
+		{"no requests fit", schedtest.MakePod("p").Obj(), snap, nil},
+		{"insufficient cpu", schedtest.MakePod("p").Req("cpu", "1500m").Obj(), snap, un("Insufficient cpu")},
+		{"insufficient cpu and memory", schedtest.MakePod("p").Req("cpu", "2", "memory", "3Gi").Obj(), snap, un("Insufficient cpu", "Insufficient memory")},
+		{"init container dominates", schedtest.MakePod("p").Req("cpu", "100m").InitReq("cpu", "2").Obj(), snap, un("Insufficient cpu")},
+		{"overhead counts", schedtest.MakePod("p").Req("cpu", "900m").Overhead("cpu", "200m").Obj(), snap, un("Insufficient cpu")},
+		{"extended resource", schedtest.MakePod("p").Req("example.com/gpu", "2").Obj(), snap, un("Insufficient example.com/gpu")},
+		{"extended resource the node lacks is unresolvable", schedtest.MakePod("p").Req("example.com/fpga", "1").Obj(), snap, spec.NewStatus(spec.UnschedulableAndUnresolvable, "Insufficient example.com/fpga")},
+		{"request above allocatable is unresolvable", schedtest.MakePod("p").Req("memory", "5Gi").Obj(), snap, spec.NewStatus(spec.UnschedulableAndUnresolvable, "Insufficient memory")},
+		{"ephemeral storage", schedtest.MakePod("p").Req("ephemeral-storage", "11Gi").Obj(), snap, spec.NewStatus(spec.UnschedulableAndUnresolvable, "Insufficient ephemeral-storage")},
+		{"too many pods", schedtest.MakePod("p").Obj(), full, un("Too many pods")},
+		{"too many pods and cpu", schedtest.MakePod("p").Req("cpu", "5").Obj(), full, spec.NewStatus(spec.UnschedulableAndUnresolvable, "Too many pods", "Insufficient cpu")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			schedtest.AssertStatus(t, schedtest.RunFilter(pl, tc.pod, tc.snap, "n"), tc.want)
+		})
+	}
+}
+
+func TestFitScore(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{
+		schedtest.MakeNode("empty").Alloc("cpu", "4", "memory", "4Gi").Obj(),
+		schedtest.MakeNode("busy").Alloc("cpu", "4", "memory", "4Gi").Obj(),
+		schedtest.MakeNode("nomem").Alloc("cpu", "4").Obj(),
+	}, schedtest.MakePod("x").Node("busy").Req("cpu", "2", "memory", "1Gi").Obj())
+	pod := schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj()
+	for _, tc := range []struct {
+		args map[string]string
+		want map[string]int64
+	}{
+		// empty: cpu 3/4 free → 75, memory 75 → 75; busy: cpu 1/4 free → 25,
+		// memory 2/4 → 50 → 37; nomem: only cpu is scored → 75.
+		{nil, map[string]int64{"empty": 75, "busy": 37, "nomem": 75}},
+		{map[string]string{"scoringStrategy": "MostAllocated"}, map[string]int64{"empty": 25, "busy": 62, "nomem": 25}},
+		// cpu weighted 3: busy (25*3 + 50)/4 = 31.
+		{map[string]string{"resources": "cpu=3,memory=1"}, map[string]int64{"empty": 75, "busy": 31, "nomem": 75}},
+	} {
+		pl, err := noderesources.FitPlugin().New(tc.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schedtest.RunScore(pl, pod, snap); !maps.Equal(got, tc.want) {
+			t.Errorf("args %v: scores = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+	// A pod without requests counts as 100m cpu / 200Mi memory.
+	pl, _ := noderesources.FitPlugin().New(map[string]string{"scoringStrategy": "MostAllocated"}, nil)
+	got := schedtest.RunScore(pl, schedtest.MakePod("q").Obj(), snap)
+	if got["empty"] == 0 || got["busy"] <= got["empty"] {
+		t.Errorf("best-effort pod scores = %v, want non-zero and busy > empty", got)
+	}
+}
+
+func TestFitArgs(t *testing.T) {
+	for _, args := range []map[string]string{
+		{"scoringStrategy": "Random"},
+		{"resources": "cpu=0"},
+		{"resources": "cpu=x"},
+		{"bogus": "1"},
+	} {
+		if _, err := noderesources.FitPlugin().New(args, nil); !errors.Is(err, spec.ErrInvalid) {
+			t.Errorf("New(%v) = %v, want ErrInvalid", args, err)
+		}
+	}
+}
+
+func TestBalancedAllocation(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{
+		schedtest.MakeNode("empty").Alloc("cpu", "4", "memory", "4Gi").Obj(),
+		schedtest.MakeNode("memheavy").Alloc("cpu", "4", "memory", "4Gi").Obj(),
+	}, schedtest.MakePod("x").Node("memheavy").Req("memory", "2Gi").Obj())
+	pl, err := noderesources.BalancedAllocationPlugin().New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cpu-only pod balances memheavy (0,.5 → .5,.5: 75 → 100, score 87)
+	// and unbalances the empty node (0,0 → .5,0: 100 → 75, score 62).
+	want := map[string]int64{"empty": 62, "memheavy": 87}
+	if got := schedtest.RunScore(pl, schedtest.MakePod("p").Req("cpu", "2").Obj(), snap); !maps.Equal(got, want) {
+		t.Errorf("scores = %v, want %v", got, want)
+	}
+	if got := schedtest.RunScore(pl, schedtest.MakePod("be").Obj(), snap); got != nil {
+		t.Errorf("best-effort pod should skip, got %v", got)
+	}
+}
