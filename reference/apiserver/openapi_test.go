@@ -1,0 +1,98 @@
+package apiserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/openapi3"
+
+	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
+)
+
+// TestKubectlExplain: kubectl explain prints the field descriptions of the
+// generated OpenAPI v3 schemas.
+func TestKubectlExplain(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	k := newKubectl(t, s)
+	out := k.run("explain", "pod.spec")
+	wantContains(t, "explain pod.spec", out, "KIND:", "Pod", "VERSION:", "v1", "FIELD: spec <PodSpec>",
+		"PodSpec is a description of a pod.", "containers\t<[]Container> -required-", "List of containers belonging to the pod.",
+		"nodeName\t<string>")
+	out = k.run("explain", "pod.spec.containers.resources")
+	wantContains(t, "explain resources", out, "FIELD: resources <ResourceRequirements>",
+		"limits\t<map[string]Quantity>", "Limits describes the maximum amount of compute resources allowed.")
+	out = k.run("explain", "deployment.spec.replicas")
+	wantContains(t, "explain replicas", out, "GROUP:", "apps", "FIELD: replicas <integer>", "Number of desired pods.")
+	out = k.run("explain", "pods", "--recursive")
+	wantContains(t, "explain --recursive", out, "apiVersion\t<string>", "metadata\t<ObjectMeta>", "creationTimestamp\t<string>")
+	out = k.run("explain", "deployment.spec.strategy.rollingUpdate.maxSurge")
+	wantContains(t, "explain IntOrString", out, "maxSurge <IntOrString>")
+	// OpenAPI v2 too (client-go fetches it as protobuf).
+	out = k.run("explain", "service.spec.ports", "--output", "plaintext-openapiv2")
+	wantContains(t, "explain v2", out, "RESOURCE: ports <[]Object>", "ServicePort contains information on service's port.", "port\t<integer> -required-", "The list of ports that are exposed by this service.")
+	if _, errOut, err := k.try("explain", "pod.spec.bogus"); err == nil || !strings.Contains(errOut, `field "bogus" does not exist`) {
+		t.Fatalf("explain of a missing field: err %v, stderr %q", err, errOut)
+	}
+}
+
+// TestOpenAPIClients: client-go's OpenAPI v2 (protobuf) and v3 clients read
+// the documents.
+func TestOpenAPIClients(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	doc, err := s.Client.Discovery().OpenAPISchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range doc.GetDefinitions().GetAdditionalProperties() {
+		if d.GetName() == "io.k8s.api.apps.v1.Deployment" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("v2 document lacks io.k8s.api.apps.v1.Deployment")
+	}
+
+	root := openapi3.NewRoot(s.Client.Discovery().OpenAPIV3())
+	gvs, err := root.GroupVersions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gvs) < 10 {
+		t.Fatalf("group versions %v", gvs)
+	}
+	apps, err := root.GVSpec(gvs[0].WithResource("").GroupVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if apps.Components == nil || len(apps.Components.Schemas) == 0 {
+		t.Fatalf("%v: no component schemas", gvs[0])
+	}
+	paths, err := s.Client.Discovery().OpenAPIV3().Paths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := paths["apis/apps/v1"].Schema("application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v3 struct {
+		Components struct {
+			Schemas map[string]json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(data, &v3); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"io.k8s.api.apps.v1.Deployment", "io.k8s.api.core.v1.PodSpec", "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "io.k8s.api.autoscaling.v1.Scale"} {
+		if _, ok := v3.Components.Schemas[n]; !ok {
+			t.Errorf("apis/apps/v1 lacks %s", n)
+		}
+	}
+	if _, ok := v3.Components.Schemas["io.k8s.api.core.v1.Node"]; ok {
+		t.Error("apis/apps/v1 has io.k8s.api.core.v1.Node, which it does not refer to")
+	}
+	_ = context.Background()
+}
