@@ -1,0 +1,107 @@
+package runtime_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"testing"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	"github.com/kubelab/kubelab/conformance/runtime"
+	"github.com/kubelab/kubelab/fakes/brokenruntime"
+	"github.com/kubelab/kubelab/plugins/runtime/process"
+	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/tools/ociimage"
+)
+
+// Environment of TestSuite.
+const (
+	// targetEnv names the plugin TestSuite runs against: "process" (the
+	// default) or one of the broken runtimes of fakes/brokenruntime.
+	targetEnv = "KUBELAB_RUNTIME_SUITE_TARGET"
+	// instanceEnv, when set, is the process runtime's instance name (it
+	// names its cgroup directory and bridge), for the leak test.
+	instanceEnv = "KUBELAB_RUNTIME_SUITE_INSTANCE"
+)
+
+func TestMain(m *testing.M) {
+	// The process runtime re-executes this binary as container shims.
+	process.RunInitIfRequested()
+	os.Exit(func() int {
+		if os.Geteuid() != 0 {
+			fmt.Println("the runtime suite needs root (namespaces, cgroups); skipping")
+			return 0
+		}
+		if os.Getenv(runtime.ImagesEnv) == "" {
+			dir, err := os.MkdirTemp("", "kubelab-runtime-suite-images-")
+			if err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			if err := buildImages(dir); err != nil {
+				fmt.Println("building the test images:", err)
+				return 1
+			}
+			os.Setenv(runtime.ImagesEnv, dir) // children inherit it
+		}
+		return m.Run()
+	}())
+}
+
+// buildImages builds tools/workload and the test images into dir, so that
+// the tests never use stale archives.
+func buildImages(dir string) error {
+	goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			return fmt.Errorf("no go toolchain to build tools/workload: %w", err)
+		}
+	}
+	wl := filepath.Join(dir, "workload")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", wl, "github.com/kubelab/kubelab/tools/workload")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build tools/workload: %v\n%s", err, out)
+	}
+	_, err := ociimage.BuildTestImages(dir, wl, "")
+	return err
+}
+
+// plugins are the runtimes TestSuite knows, by name.
+func plugins() map[string]spec.RuntimePlugin {
+	m := map[string]spec.RuntimePlugin{process.Name: process.Plugin()}
+	for _, p := range brokenruntime.Plugins(process.Plugin()) {
+		m[p.Name] = p
+	}
+	return m
+}
+
+// TestSuite runs the runtime suite against the plugin named by targetEnv,
+// in this process.
+func TestSuite(t *testing.T) {
+	name := os.Getenv(targetEnv)
+	if name == "" {
+		name = process.Name
+	}
+	p, ok := plugins()[name]
+	if !ok {
+		t.Fatalf("%s=%q names no known runtime", targetEnv, name)
+	}
+	images, err := runtime.FindImages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := map[string]string{process.OptionPodCIDR: runtime.RandomPodCIDR()}
+	if inst := os.Getenv(instanceEnv); inst != "" {
+		opts[process.OptionInstance] = inst
+	}
+	runtime.Register(runtime.PluginTarget(p, images, opts))
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(t, fmt.Sprintf("runtime conformance (%s)", name))
+}
+

@@ -1,0 +1,216 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	criapi "k8s.io/cri-api/pkg/apis"
+	criclient "k8s.io/cri-client/pkg"
+
+	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Names of the test images (built by `make images` into _out/images, see
+// tools/ociimage). A target must hold them before the suite runs: the
+// suite never pulls them.
+const (
+	// BusyboxImage has a shell and busybox's applets; default command "sh".
+	BusyboxImage = "kubelab.local/busybox:1.0"
+	// WorkloadImage has entrypoint /workload (tools/workload), default
+	// arguments "pause", and no shell.
+	WorkloadImage = "kubelab.local/workload:1.0"
+)
+
+// ImageArchives are the archive files, in the images directory, of the
+// images the suite uses (the pause image is for runtimes that need one).
+var ImageArchives = []string{"busybox.tar", "workload.tar", "pause.tar"}
+
+// ImagesEnv names an environment variable holding the directory of the
+// test image archives; FindImages looks there first.
+const ImagesEnv = "KUBELAB_IMAGES"
+
+// Target is the runtime under test in one run of the suite.
+type Target struct {
+	// Name is how reports name the target, e.g. "process" or
+	// "containerd".
+	Name string
+	// Capabilities are the optional capabilities the target claims. The
+	// suite has none yet: every capability is mandatory.
+	Capabilities spec.Capabilities
+	// Start starts or connects to the runtime. The suite calls it once,
+	// when the first spec needs the runtime, and calls the returned stop
+	// function, which may be nil, after the last spec. The runtime must
+	// already hold BusyboxImage and WorkloadImage.
+	Start func(ctx context.Context) (spec.Runtime, func() error, error)
+}
+
+// FindImages returns the directory holding the test image archives: the
+// one named by ImagesEnv, else the first "_out/images" found in the working
+// directory or one of its parents (the repository's, after `make images`).
+func FindImages() (string, error) {
+	if d := os.Getenv(ImagesEnv); d != "" {
+		return checkImages(d)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		cand := filepath.Join(dir, "_out", "images")
+		if _, err := os.Stat(filepath.Join(cand, ImageArchives[0])); err == nil {
+			return checkImages(cand)
+		}
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	return "", fmt.Errorf("no test images: set %s to a directory holding %v, or run `make images` in the kubelab repository (writes _out/images): %w",
+		ImagesEnv, ImageArchives, spec.ErrNotFound)
+}
+
+func checkImages(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range ImageArchives {
+		if _, err := os.Stat(filepath.Join(abs, a)); err != nil {
+			return "", fmt.Errorf("test image archive %s missing in %s (run `make images`): %w", a, abs, spec.ErrNotFound)
+		}
+	}
+	return abs, nil
+}
+
+// ImportImages imports the test image archives of imagesDir into the image
+// store at storeDir (the process runtime's image directory).
+func ImportImages(ctx context.Context, storeDir, imagesDir string) error {
+	st, err := imagestore.Open(storeDir)
+	if err != nil {
+		return err
+	}
+	for _, a := range ImageArchives {
+		if _, err := st.Import(ctx, filepath.Join(imagesDir, a)); err != nil {
+			return fmt.Errorf("importing %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// PluginTarget returns the Target of a registered runtime plugin that
+// keeps its images in RootDir/images (kubelab's process runtime and the
+// runtimes built over it): Start imports the test images of imagesDir into
+// a fresh root directory and starts the plugin there with options. Stop
+// removes every sandbox the suite left, then the root directory.
+func PluginTarget(p spec.RuntimePlugin, imagesDir string, options map[string]string) Target {
+	return Target{
+		Name:         p.Name,
+		Capabilities: p.Capabilities,
+		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
+			root, err := os.MkdirTemp("", "kubelab-runtime-conformance-")
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := ImportImages(ctx, filepath.Join(root, "images"), imagesDir); err != nil {
+				_ = os.RemoveAll(root)
+				return nil, nil, err
+			}
+			rt, closer, err := p.New(ctx, spec.RuntimeConfig{RootDir: root, Options: options})
+			if err != nil {
+				_ = os.RemoveAll(root)
+				return nil, nil, err
+			}
+			return rt, func() error {
+				err := RemoveAll(context.Background(), rt)
+				if closer != nil {
+					err = errors.Join(err, closer())
+				}
+				return errors.Join(err, os.RemoveAll(root))
+			}, nil
+		},
+	}
+}
+
+// EndpointTarget returns the Target of any CRI runtime serving on endpoint
+// (unix:///PATH), through k8s.io/cri-client. The runtime must already hold
+// the test images (import _out/images/*.tar into it, e.g. with
+// `ctr -n k8s.io images import`).
+func EndpointTarget(name, endpoint string) Target {
+	return Target{
+		Name: name,
+		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
+			rt, err := DialCRI(ctx, endpoint)
+			if err != nil {
+				return nil, nil, err
+			}
+			return rt, func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				return errors.Join(RemoveAll(ctx, rt), rt.Close(ctx))
+			}, nil
+		},
+	}
+}
+
+// criTimeout bounds a connection to a CRI endpoint and each call on it.
+const criTimeout = 2 * time.Minute
+
+// criRuntime is a spec.Runtime made of cri-client's two services.
+type criRuntime struct {
+	criapi.RuntimeService
+	criapi.ImageManagerService
+}
+
+// Close closes both services' connections.
+func (r criRuntime) Close(ctx context.Context) error {
+	return errors.Join(r.RuntimeService.Close(ctx), r.ImageManagerService.Close(ctx))
+}
+
+// DialCRI connects to the CRI runtime serving on endpoint with
+// k8s.io/cri-client and checks that it answers Version.
+func DialCRI(ctx context.Context, endpoint string) (spec.Runtime, error) {
+	rs, err := criclient.NewRemoteRuntimeService(ctx, endpoint, criTimeout, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("CRI runtime service at %s: %w", endpoint, err)
+	}
+	is, err := criclient.NewRemoteImageService(ctx, endpoint, criTimeout, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("CRI image service at %s: %w", endpoint, err)
+	}
+	rt := criRuntime{rs, is}
+	if _, err := rt.Version(ctx, "v1"); err != nil {
+		return nil, fmt.Errorf("CRI endpoint %s does not answer Version: %w", endpoint, err)
+	}
+	return rt, nil
+}
+
+// RemoveAll removes every sandbox of rt whose namespace is the suite's
+// (SandboxNamespace), and with them their containers.
+func RemoveAll(ctx context.Context, rt spec.Runtime) error {
+	sbs, err := rt.ListPodSandbox(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, s := range sbs {
+		if s.GetMetadata().GetNamespace() != SandboxNamespace {
+			continue
+		}
+		if err := rt.RemovePodSandbox(ctx, s.Id); err != nil {
+			errs = append(errs, fmt.Errorf("removing sandbox %s: %w", s.Id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RandomPodCIDR returns a random /24 in 10.150.0.0-10.199.255.0 for the pod
+// network of a process runtime under test (the "pod-cidr" option), so that
+// runs side by side, and kubelab's default 10.87.0.0/16, rarely meet.
+func RandomPodCIDR() string {
+	return fmt.Sprintf("10.%d.%d.0/24", 150+rand.IntN(50), rand.IntN(256))
+}
