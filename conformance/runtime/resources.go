@@ -39,7 +39,7 @@ func describeResources(s *shared) {
 			cfg := withMemoryLimit(containerConfig("modest", WorkloadImage, nil, []string{"alloc", "--mb", "8"}), 96*mib)
 			id := f.running(ctx, sb, sbCfg, cfg)
 			Consistently(ctx, func() runtimeapi.ContainerState { return f.status(ctx, id).GetState() }).
-				WithTimeout(2*time.Second).WithPolling(200*time.Millisecond).Should(Equal(runtimeapi.ContainerState_CONTAINER_RUNNING))
+				WithTimeout(2 * time.Second).WithPolling(200 * time.Millisecond).Should(Equal(runtimeapi.ContainerState_CONTAINER_RUNNING))
 		}, SpecTimeout(specTimeout))
 	})
 }

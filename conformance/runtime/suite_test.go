@@ -104,4 +104,3 @@ func TestSuite(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.RunSpecs(t, fmt.Sprintf("runtime conformance (%s)", name))
 }
-
