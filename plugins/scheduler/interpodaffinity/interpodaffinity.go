@@ -1,0 +1,484 @@
+// Package interpodaffinity is the InterPodAffinity scheduler plugin: Filter
+// enforces the pod's required pod affinity and anti-affinity and the
+// required anti-affinity of the pods already running; Score weighs the
+// preferred terms of both sides (and existing pods' required affinity
+// terms, by hardPodAffinityWeight).
+//
+// A term's namespaces are its namespaces list, plus those its
+// namespaceSelector matches, or the owning pod's namespace when both are
+// empty; an empty namespaceSelector ({}) matches every namespace. A
+// non-empty namespaceSelector needs namespace labels, which only a Snapshot
+// implementing spec.NamespaceLabeler provides; without it such a selector
+// matches no namespace. matchLabelKeys/mismatchLabelKeys are expected to be
+// merged into labelSelector by the API server, as upstream.
+package interpodaffinity
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Name is the plugin's registry name, as upstream.
+const Name = "InterPodAffinity"
+
+// Failure reasons, as upstream.
+const (
+	ErrReasonExistingAntiAffinityRulesNotMatch = "node(s) didn't satisfy existing pods anti-affinity rules"
+	ErrReasonAffinityRulesNotMatch             = "node(s) didn't match pod affinity rules"
+	ErrReasonAntiAffinityRulesNotMatch         = "node(s) didn't match pod anti-affinity rules"
+)
+
+// ArgHardPodAffinityWeight is the score weight of an existing pod's
+// required affinity term that the incoming pod matches (default 1, 0..100).
+const ArgHardPodAffinityWeight = "hardPodAffinityWeight"
+
+const (
+	preFilterKey = "PreFilter" + Name
+	preScoreKey  = "PreScore" + Name
+)
+
+// Plugin returns the registry entry.
+func Plugin() spec.SchedulerPlugin {
+	return spec.SchedulerPlugin{Name: Name, Description: "Filter: required pod (anti-)affinity incl. existing pods' anti-affinity; Score: preferred terms; hardPodAffinityWeight=1", New: New}
+}
+
+// InterPodAffinity implements spec.PreFilterPlugin, spec.FilterPlugin,
+// spec.PreScorePlugin and spec.ScorePlugin.
+type InterPodAffinity struct {
+	h          spec.SchedulerHandle
+	hardWeight int64
+
+	mu    sync.Mutex
+	terms map[*corev1.Pod]*podTerms // parsed terms of existing pods
+}
+
+// New builds the plugin from its args (hardPodAffinityWeight). The
+// handle's snapshot is used at PreScore to see pods on every node.
+func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	if err := helper.CheckArgs(Name, args, ArgHardPodAffinityWeight); err != nil {
+		return nil, err
+	}
+	pl := &InterPodAffinity{h: h, hardWeight: 1, terms: map[*corev1.Pod]*podTerms{}}
+	if s, ok := args[ArgHardPodAffinityWeight]; ok {
+		w, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || w < 0 || w > 100 {
+			return nil, fmt.Errorf("scheduler plugin %s: %s=%q: want an integer 0..100: %w", Name, ArgHardPodAffinityWeight, s, spec.ErrInvalid)
+		}
+		pl.hardWeight = w
+	}
+	return pl, nil
+}
+
+// Name implements spec.Named.
+func (*InterPodAffinity) Name() string { return Name }
+
+// term is a parsed PodAffinityTerm.
+type term struct {
+	key        string
+	selector   labels.Selector
+	namespaces map[string]bool
+	nsSelector labels.Selector // nil: none
+	weight     int64
+}
+
+// podTerms are a pod's parsed affinity terms.
+type podTerms struct {
+	affinity, antiAffinity         []term // required
+	prefAffinity, prefAntiAffinity []term
+}
+
+func (pt *podTerms) any() bool {
+	return len(pt.affinity)+len(pt.antiAffinity)+len(pt.prefAffinity)+len(pt.prefAntiAffinity) > 0
+}
+
+func parseTerm(ns string, t *corev1.PodAffinityTerm, weight int32) (term, error) {
+	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
+	if err != nil {
+		return term{}, err
+	}
+	out := term{key: t.TopologyKey, selector: sel, namespaces: map[string]bool{}, weight: int64(weight)}
+	for _, n := range t.Namespaces {
+		out.namespaces[n] = true
+	}
+	if t.NamespaceSelector != nil {
+		if out.nsSelector, err = metav1.LabelSelectorAsSelector(t.NamespaceSelector); err != nil {
+			return term{}, err
+		}
+	} else if len(t.Namespaces) == 0 {
+		out.namespaces[ns] = true
+	}
+	return out, nil
+}
+
+func parsePod(pod *corev1.Pod) (*podTerms, error) {
+	pt := &podTerms{}
+	a := pod.Spec.Affinity
+	if a == nil {
+		return pt, nil
+	}
+	add := func(dst *[]term, t *corev1.PodAffinityTerm, w int32) error {
+		pt, err := parseTerm(pod.Namespace, t, w)
+		if err != nil {
+			return fmt.Errorf("pod %s/%s affinity term: %w", pod.Namespace, pod.Name, err)
+		}
+		*dst = append(*dst, pt)
+		return nil
+	}
+	if pa := a.PodAffinity; pa != nil {
+		for i := range pa.RequiredDuringSchedulingIgnoredDuringExecution {
+			if err := add(&pt.affinity, &pa.RequiredDuringSchedulingIgnoredDuringExecution[i], 1); err != nil {
+				return nil, err
+			}
+		}
+		for i := range pa.PreferredDuringSchedulingIgnoredDuringExecution {
+			w := &pa.PreferredDuringSchedulingIgnoredDuringExecution[i]
+			if err := add(&pt.prefAffinity, &w.PodAffinityTerm, w.Weight); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if pa := a.PodAntiAffinity; pa != nil {
+		for i := range pa.RequiredDuringSchedulingIgnoredDuringExecution {
+			if err := add(&pt.antiAffinity, &pa.RequiredDuringSchedulingIgnoredDuringExecution[i], 1); err != nil {
+				return nil, err
+			}
+		}
+		for i := range pa.PreferredDuringSchedulingIgnoredDuringExecution {
+			w := &pa.PreferredDuringSchedulingIgnoredDuringExecution[i]
+			if err := add(&pt.prefAntiAffinity, &w.PodAffinityTerm, w.Weight); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return pt, nil
+}
+
+func hasPodAffinity(p *corev1.Pod) bool {
+	a := p.Spec.Affinity
+	return a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil)
+}
+
+// existingTerms returns the parsed terms of an existing pod, cached by
+// object identity (a pod whose parse fails has no terms).
+func (pl *InterPodAffinity) existingTerms(p *corev1.Pod) *podTerms {
+	pl.mu.Lock()
+	pt, ok := pl.terms[p]
+	pl.mu.Unlock()
+	if ok {
+		return pt
+	}
+	pt, err := parsePod(p)
+	if err != nil {
+		pt = &podTerms{}
+	}
+	pl.mu.Lock()
+	if len(pl.terms) > 200000 {
+		clear(pl.terms)
+	}
+	pl.terms[p] = pt
+	pl.mu.Unlock()
+	return pt
+}
+
+// nsLabels looks namespace labels up in the snapshot, when it can.
+type nsLabels struct {
+	l     spec.NamespaceLabeler
+	cache map[string]labels.Set
+}
+
+func newNSLabels(snap spec.Snapshot) *nsLabels {
+	n := &nsLabels{cache: map[string]labels.Set{}}
+	n.l, _ = snap.(spec.NamespaceLabeler)
+	return n
+}
+
+func (n *nsLabels) get(ns string) (labels.Set, bool) {
+	if n == nil || n.l == nil {
+		return nil, false
+	}
+	if s, ok := n.cache[ns]; ok {
+		return s, s != nil
+	}
+	l, ok := n.l.NamespaceLabels(ns)
+	if !ok {
+		n.cache[ns] = nil
+		return nil, false
+	}
+	n.cache[ns] = labels.Set(l)
+	return labels.Set(l), true
+}
+
+// matches reports whether pod p is selected by t (namespace and labels).
+func (t *term) matches(p *corev1.Pod, ns *nsLabels) bool {
+	if !t.namespaces[p.Namespace] {
+		if t.nsSelector == nil {
+			return false
+		}
+		if !t.nsSelector.Empty() {
+			l, ok := ns.get(p.Namespace)
+			if !ok || !t.nsSelector.Matches(l) {
+				return false
+			}
+		}
+	}
+	return t.selector.Matches(labels.Set(p.Labels))
+}
+
+type pair struct{ key, value string }
+
+// filterState is PreFilter's precomputation.
+type filterState struct {
+	terms          *podTerms
+	affinityCounts map[pair]int64
+	antiCounts     map[pair]int64
+	existingAnti   map[pair]int64
+	selfMatch      bool // the pod matches all its own required affinity terms
+}
+
+// PreFilter counts, per topology pair, the pods matching the incoming
+// pod's required affinity (all terms) and anti-affinity (each term), and
+// the existing pods whose required anti-affinity rejects the incoming pod.
+// It skips Filter when neither side has required terms.
+func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot) *spec.Status {
+	pt, err := parsePod(pod)
+	if err != nil {
+		return spec.NewStatus(spec.UnschedulableAndUnresolvable, fmt.Sprintf("parsing pod: %v", err))
+	}
+	s := &filterState{terms: pt, affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
+	ns := newNSLabels(snap)
+	own := len(pt.affinity) > 0 || len(pt.antiAffinity) > 0
+	existing := false
+	for _, ni := range snap.Nodes() {
+		if ni.Node == nil {
+			continue
+		}
+		nl := ni.Node.Labels
+		for _, p := range ni.Pods {
+			if hasPodAffinity(p) {
+				for _, t := range pl.existingTerms(p).antiAffinity {
+					existing = true
+					if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
+						s.existingAnti[pair{t.key, v}]++
+					}
+				}
+			}
+			if !own {
+				continue
+			}
+			if len(pt.affinity) > 0 {
+				all := true
+				for i := range pt.affinity {
+					if !pt.affinity[i].matches(p, ns) {
+						all = false
+						break
+					}
+				}
+				if all {
+					for _, t := range pt.affinity {
+						if v, ok := nl[t.key]; ok {
+							s.affinityCounts[pair{t.key, v}]++
+						}
+					}
+				}
+			}
+			for i := range pt.antiAffinity {
+				t := &pt.antiAffinity[i]
+				if v, ok := nl[t.key]; ok && t.matches(p, ns) {
+					s.antiCounts[pair{t.key, v}]++
+				}
+			}
+		}
+	}
+	if !own && !existing {
+		return spec.NewStatus(spec.Skip)
+	}
+	s.selfMatch = true
+	for i := range pt.affinity {
+		if !pt.affinity[i].matches(pod, ns) {
+			s.selfMatch = false
+		}
+	}
+	state.Write(preFilterKey, s)
+	return nil
+}
+
+// Filter checks, in upstream's order: the pod's required affinity
+// (UnschedulableAndUnresolvable, "node(s) didn't match pod affinity
+// rules"), its required anti-affinity (Unschedulable, "… anti-affinity
+// rules") and existing pods' required anti-affinity (Unschedulable,
+// "node(s) didn't satisfy existing pods anti-affinity rules"). A pod whose
+// affinity matches no pod anywhere may still go where its own labels
+// satisfy its terms (the first pod of a group with affinity to itself).
+func (pl *InterPodAffinity) Filter(_ context.Context, state *spec.CycleState, _ *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	v, err := state.Read(preFilterKey)
+	if err != nil {
+		return spec.AsStatus(err)
+	}
+	s := v.(*filterState)
+	if node.Node == nil {
+		return spec.NewStatus(spec.UnschedulableAndUnresolvable, ErrReasonAffinityRulesNotMatch)
+	}
+	nl := node.Node.Labels
+	if len(s.terms.affinity) > 0 {
+		exist := true
+		for _, t := range s.terms.affinity {
+			val, ok := nl[t.key]
+			if !ok {
+				return spec.NewStatus(spec.UnschedulableAndUnresolvable, ErrReasonAffinityRulesNotMatch)
+			}
+			if s.affinityCounts[pair{t.key, val}] <= 0 {
+				exist = false
+			}
+		}
+		if !exist && !(len(s.affinityCounts) == 0 && s.selfMatch) {
+			return spec.NewStatus(spec.UnschedulableAndUnresolvable, ErrReasonAffinityRulesNotMatch)
+		}
+	}
+	for _, t := range s.terms.antiAffinity {
+		if val, ok := nl[t.key]; ok && s.antiCounts[pair{t.key, val}] > 0 {
+			return spec.NewStatus(spec.Unschedulable, ErrReasonAntiAffinityRulesNotMatch)
+		}
+	}
+	for p, n := range s.existingAnti {
+		if n > 0 && nl[p.key] == p.value {
+			if _, ok := nl[p.key]; ok {
+				return spec.NewStatus(spec.Unschedulable, ErrReasonExistingAntiAffinityRulesNotMatch)
+			}
+		}
+	}
+	return nil
+}
+
+// scoreState maps topology key → value → score.
+type scoreState map[string]map[string]int64
+
+func (s scoreState) add(key, value string, w int64) {
+	m := s[key]
+	if m == nil {
+		m = map[string]int64{}
+		s[key] = m
+	}
+	m[value] += w
+}
+
+// PreScore sums, per topology pair, the weights of: the incoming pod's
+// preferred terms matched by existing pods (+ affinity, − anti-affinity),
+// existing pods' preferred terms matched by the incoming pod (likewise),
+// and existing pods' required affinity terms it matches
+// (+hardPodAffinityWeight). It skips when nothing contributes.
+func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, nodes []*spec.NodeInfo) *spec.Status {
+	pt, err := parsePod(pod)
+	if err != nil {
+		return spec.AsStatus(err)
+	}
+	all := nodes
+	var snap spec.Snapshot
+	if pl.h != nil {
+		snap = pl.h.Snapshot()
+	}
+	if snap != nil {
+		all = snap.Nodes()
+	} else {
+		snap = spec.NewSnapshot(nodes)
+	}
+	ns := newNSLabels(snap)
+	hasPref := len(pt.prefAffinity)+len(pt.prefAntiAffinity) > 0
+	s := scoreState{}
+	for _, ni := range all {
+		if ni.Node == nil || len(ni.Node.Labels) == 0 {
+			continue
+		}
+		nl := ni.Node.Labels
+		for _, p := range ni.Pods {
+			withAff := hasPodAffinity(p)
+			if !hasPref && !withAff {
+				continue
+			}
+			for _, t := range pt.prefAffinity {
+				if v, ok := nl[t.key]; ok && t.matches(p, ns) {
+					s.add(t.key, v, t.weight)
+				}
+			}
+			for _, t := range pt.prefAntiAffinity {
+				if v, ok := nl[t.key]; ok && t.matches(p, ns) {
+					s.add(t.key, v, -t.weight)
+				}
+			}
+			if !withAff {
+				continue
+			}
+			et := pl.existingTerms(p)
+			if pl.hardWeight > 0 {
+				for _, t := range et.affinity {
+					if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
+						s.add(t.key, v, pl.hardWeight)
+					}
+				}
+			}
+			for _, t := range et.prefAffinity {
+				if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
+					s.add(t.key, v, t.weight)
+				}
+			}
+			for _, t := range et.prefAntiAffinity {
+				if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
+					s.add(t.key, v, -t.weight)
+				}
+			}
+		}
+	}
+	if len(s) == 0 {
+		return spec.NewStatus(spec.Skip)
+	}
+	state.Write(preScoreKey, s)
+	return nil
+}
+
+// Score sums the node's topology pairs' scores.
+func (pl *InterPodAffinity) Score(_ context.Context, state *spec.CycleState, _ *corev1.Pod, node *spec.NodeInfo) (int64, *spec.Status) {
+	v, err := state.Read(preScoreKey)
+	if err != nil {
+		return 0, spec.AsStatus(err)
+	}
+	if node.Node == nil {
+		return 0, nil
+	}
+	var score int64
+	for key, values := range v.(scoreState) {
+		if val, ok := node.Node.Labels[key]; ok {
+			score += values[val]
+		}
+	}
+	return score, nil
+}
+
+// NormalizeScore maps the scores linearly from [min, max] onto
+// 0..MaxNodeScore (all 0 when they are equal).
+func (pl *InterPodAffinity) NormalizeScore(_ context.Context, _ *spec.CycleState, _ *corev1.Pod, scores []spec.NodeScore) *spec.Status {
+	if len(scores) == 0 {
+		return nil
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, s := range scores {
+		lo, hi = min(lo, s.Score), max(hi, s.Score)
+	}
+	diff := hi - lo
+	for i := range scores {
+		if diff > 0 {
+			scores[i].Score = int64(float64(spec.MaxNodeScore) * float64(scores[i].Score-lo) / float64(diff))
+		} else {
+			scores[i].Score = 0
+		}
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package interpodaffinity_test
+
+import (
+	"maps"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
+	"github.com/kubelab/kubelab/plugins/scheduler/interpodaffinity"
+	"github.com/kubelab/kubelab/spec"
+)
+
+const zone = "topology.kubernetes.io/zone"
+
+// nsSnapshot adds namespace labels to a snapshot.
+type nsSnapshot struct {
+	spec.Snapshot
+	ns map[string]map[string]string
+}
+
+func (s nsSnapshot) NamespaceLabels(name string) (map[string]string, bool) {
+	l, ok := s.ns[name]
+	return l, ok
+}
+
+func cluster() spec.Snapshot {
+	db := schedtest.MakePod("db").Label("app", "db").Node("n3")
+	db.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "web")}}
+	return schedtest.Snapshot([]*corev1.Node{
+		schedtest.MakeNode("n1").Label(zone, "z1").Obj(),
+		schedtest.MakeNode("n2").Label(zone, "z1").Obj(),
+		schedtest.MakeNode("n3").Label(zone, "z2").Obj(),
+		schedtest.MakeNode("bare").Obj(),
+	},
+		schedtest.MakePod("web").Label("app", "web").Node("n1").Obj(),
+		schedtest.MakePod("batch").Namespace("other").Label("app", "batch").Node("n2").Obj(),
+		db.Obj(),
+	)
+}
+
+func withAffinity(name string, podLabels map[string]string, req []corev1.PodAffinityTerm, anti []corev1.PodAffinityTerm) *corev1.Pod {
+	w := schedtest.MakePod(name)
+	for k, v := range podLabels {
+		w.Label(k, v)
+	}
+	if req != nil {
+		w.Affinity().PodAffinity = &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: req}
+	}
+	if anti != nil {
+		w.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: anti}
+	}
+	return w.Obj()
+}
+
+func TestFilter(t *testing.T) {
+	pl, err := interpodaffinity.Plugin().New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aff := spec.NewStatus(spec.UnschedulableAndUnresolvable, interpodaffinity.ErrReasonAffinityRulesNotMatch)
+	anti := spec.NewStatus(spec.Unschedulable, interpodaffinity.ErrReasonAntiAffinityRulesNotMatch)
+	existing := spec.NewStatus(spec.Unschedulable, interpodaffinity.ErrReasonExistingAntiAffinityRulesNotMatch)
+	inNS := func(term corev1.PodAffinityTerm, ns []string, sel *metav1.LabelSelector) corev1.PodAffinityTerm {
+		term.Namespaces, term.NamespaceSelector = ns, sel
+		return term
+	}
+	webZone := []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "web")}
+	labelled := nsSnapshot{cluster(), map[string]map[string]string{"default": {}, "other": {"team": "batch"}}}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		snap spec.Snapshot
+		node string
+		want *spec.Status
+	}{
+		{"no affinity", schedtest.MakePod("p").Obj(), nil, "n3", nil},
+		{"affinity: same node", withAffinity("p", nil, webZone, nil), nil, "n1", nil},
+		{"affinity: same zone", withAffinity("p", nil, webZone, nil), nil, "n2", nil},
+		{"affinity: other zone", withAffinity("p", nil, webZone, nil), nil, "n3", aff},
+		{"affinity: node without the key", withAffinity("p", nil, webZone, nil), nil, "bare", aff},
+		{"affinity: no such pod anywhere", withAffinity("p", nil, []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "cache")}, nil), nil, "n3", aff},
+		{"affinity: first pod of a self-affine group", withAffinity("p", map[string]string{"app": "cache"}, []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "cache")}, nil), nil, "n3", nil},
+		{"affinity: other namespace by default is not matched", withAffinity("p", nil, []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "batch")}, nil), nil, "n2", aff},
+		{"affinity: namespaces list", withAffinity("p", nil, []corev1.PodAffinityTerm{inNS(schedtest.Term(zone, "app", "batch"), []string{"other"}, nil)}, nil), nil, "n1", nil},
+		{"affinity: empty namespaceSelector means all namespaces", withAffinity("p", nil, []corev1.PodAffinityTerm{inNS(schedtest.Term(zone, "app", "batch"), nil, &metav1.LabelSelector{})}, nil), nil, "n2", nil},
+		{"affinity: namespaceSelector with namespace labels", withAffinity("p", nil, []corev1.PodAffinityTerm{inNS(schedtest.Term(zone, "app", "batch"), nil, &metav1.LabelSelector{MatchLabels: map[string]string{"team": "batch"}})}, nil), labelled, "n2", nil},
+		{"affinity: namespaceSelector without namespace labels matches nothing", withAffinity("p", nil, []corev1.PodAffinityTerm{inNS(schedtest.Term(zone, "app", "batch"), nil, &metav1.LabelSelector{MatchLabels: map[string]string{"team": "batch"}})}, nil), nil, "n2", aff},
+		{"anti-affinity: node with a match", withAffinity("p", nil, nil, []corev1.PodAffinityTerm{schedtest.Term(corev1.LabelHostname, "app", "web")}), nil, "n1", anti},
+		{"anti-affinity: other node", withAffinity("p", nil, nil, []corev1.PodAffinityTerm{schedtest.Term(corev1.LabelHostname, "app", "web")}), nil, "n2", nil},
+		{"anti-affinity: zone-wide", withAffinity("p", nil, nil, webZone), nil, "n2", anti},
+		{"existing anti-affinity rejects web in z2", schedtest.MakePod("p").Label("app", "web").Obj(), nil, "n3", existing},
+		{"existing anti-affinity allows web in z1", schedtest.MakePod("p").Label("app", "web").Obj(), nil, "n1", nil},
+		{"existing anti-affinity ignores other namespaces", schedtest.MakePod("p").Namespace("other").Label("app", "web").Obj(), nil, "n3", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := tc.snap
+			if snap == nil {
+				snap = cluster()
+			}
+			schedtest.AssertStatus(t, schedtest.RunFilter(pl, tc.pod, snap, tc.node), tc.want)
+		})
+	}
+}
+
+func TestScore(t *testing.T) {
+	snap := cluster()
+	pl, err := interpodaffinity.Plugin().New(nil, &schedtest.Handle{Snap: snap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := schedtest.MakePod("p")
+	w.Affinity().PodAffinity = &corev1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 10, PodAffinityTerm: schedtest.Term(zone, "app", "web")}}}
+	w.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 5, PodAffinityTerm: schedtest.Term(zone, "app", "db")}}}
+	// z1 +10, z2 −5, bare 0 → normalized over [−5, 10].
+	want := map[string]int64{"n1": 100, "n2": 100, "n3": 0, "bare": 33}
+	if got := schedtest.RunScore(pl, w.Obj(), snap); !maps.Equal(got, want) {
+		t.Errorf("preferred terms: scores = %v, want %v", got, want)
+	}
+
+	// An existing pod's required affinity to the incoming pod counts
+	// hardPodAffinityWeight; its preferred anti-affinity counts against.
+	f := schedtest.MakePod("follower").Node("n3")
+	f.Affinity().PodAffinity = &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "leader")}}
+	g := schedtest.MakePod("loner").Node("n1")
+	g.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 3, PodAffinityTerm: schedtest.Term(corev1.LabelHostname, "app", "leader")}}}
+	snap2 := schedtest.Snapshot([]*corev1.Node{
+		schedtest.MakeNode("n1").Label(zone, "z1").Obj(),
+		schedtest.MakeNode("n3").Label(zone, "z2").Obj(),
+		schedtest.MakeNode("n4").Label(zone, "z1").Obj(),
+	}, f.Obj(), g.Obj())
+	pl2, _ := interpodaffinity.Plugin().New(map[string]string{"hardPodAffinityWeight": "2"}, &schedtest.Handle{Snap: snap2})
+	want2 := map[string]int64{"n1": 0, "n3": 100, "n4": 60}
+	if got := schedtest.RunScore(pl2, schedtest.MakePod("leader").Label("app", "leader").Obj(), snap2); !maps.Equal(got, want2) {
+		t.Errorf("existing pods' terms: scores = %v, want %v", got, want2)
+	}
+	if got := schedtest.RunScore(pl, schedtest.MakePod("plain").Obj(), schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("n1").Obj()})); got != nil {
+		t.Errorf("nothing to score should skip, got %v", got)
+	}
+}
