@@ -26,7 +26,8 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
-// Kind is a top-level kind and its Go struct type.
+// Kind is a top-level kind and its Go struct type. A Kind with an empty
+// GVK only asks for the type's definition.
 type Kind struct {
 	GVK  schema.GroupVersionKind
 	Type reflect.Type
@@ -75,7 +76,9 @@ func Name(t reflect.Type) string {
 func Generate(kinds []Kind, style Style) Definitions {
 	b := &builder{style: style, defs: Definitions{}, gvks: map[reflect.Type][]schema.GroupVersionKind{}}
 	for _, k := range kinds {
-		b.gvks[k.Type] = append(b.gvks[k.Type], k.GVK)
+		if !k.GVK.Empty() {
+			b.gvks[k.Type] = append(b.gvks[k.Type], k.GVK)
+		}
 	}
 	for _, k := range kinds {
 		b.define(k.Type)
