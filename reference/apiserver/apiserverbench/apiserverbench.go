@@ -601,13 +601,16 @@ func Run(ctx context.Context, t Target, cfg Config) (*Result, error) {
 	if res.ListPaged, err = ListPods(ctx, clients[0], cfg.Namespace, cfg.PageSize, cfg.Lists, cfg.Pods); err != nil {
 		return nil, err
 	}
-	progress("listed %d pods %d times (p99 %v unpaged, %v in pages of %d)", cfg.Pods, cfg.Lists, res.List.Latency.P99, res.ListPaged.Latency.P99, cfg.PageSize)
+	progress("listed %d pods %d times (p99 %v unpaged, %v in pages of %d)", cfg.Pods, cfg.Lists, round(res.List.Latency.P99), round(res.ListPaged.Latency.P99), cfg.PageSize)
 	if res.Watch, err = WatchFanout(ctx, clients[0], clients, cfg.Namespace, "watch", cfg.Watchers, cfg.WatchEvents, cfg.WatchTimeout); err != nil {
 		return nil, err
 	}
-	progress("%d writes delivered to %d watchers (p99 %v)", res.Watch.Events, res.Watch.Watchers, res.Watch.Latency.P99)
+	progress("%d writes delivered to %d watchers (p99 %v)", res.Watch.Events, res.Watch.Watchers, round(res.Watch.Latency.P99))
 	return res, nil
 }
+
+// round rounds d for the progress lines.
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 
 // cleanup deletes the bench's pods and namespace, best effort (a server
 // without a namespace controller keeps the namespace Terminating).

@@ -59,7 +59,7 @@ func TestRunTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
-	if len(lines) != 9 || !strings.Contains(lines[0], "kubelab") || !strings.Contains(table.String(), "LIST 37 pods") {
+	if len(lines) != 10 || !strings.Contains(lines[0], "kubelab") || !strings.Contains(table.String(), "LIST 37 pods") {
 		t.Errorf("table:\n%s", table.String())
 	}
 	for _, line := range lines {

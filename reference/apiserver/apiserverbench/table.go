@@ -21,6 +21,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 		{fmt.Sprintf("LIST %s pods, p50 / p99", thousands(c.Pods))},
 		{fmt.Sprintf("LIST in pages of %d, p50 / p99 (one page p99)", c.PageSize)},
 		{fmt.Sprintf("watch delivery to %s watchers, p50 / p99", thousands(c.Watchers))},
+		{"deliveries before the write's response"},
 	}
 	for _, r := range results {
 		cells := []string{
@@ -32,6 +33,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 			fmt.Sprintf("%s / %s", ms(r.List.Latency.P50), ms(r.List.Latency.P99)),
 			fmt.Sprintf("%s / %s (%s)", ms(r.ListPaged.Latency.P50), ms(r.ListPaged.Latency.P99), pageP99(r.ListPaged)),
 			fmt.Sprintf("%s / %s", ms(r.Watch.Latency.P50), ms(r.Watch.Latency.P99)),
+			early(r.Watch),
 		}
 		for i := range rows {
 			rows[i] = append(rows[i], cells[i])
@@ -70,6 +72,14 @@ func WriteTable(w io.Writer, results []*Result) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// early is the share of deliveries that beat the write's response.
+func early(r WatchResult) string {
+	if r.Delivered == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(r.Early)/float64(r.Delivered))
 }
 
 // pageP99 is the paged LIST's per-request p99, or "-".
