@@ -57,15 +57,17 @@ func Plugin() spec.SchedulerPlugin {
 type InterPodAffinity struct {
 	h          spec.SchedulerHandle
 	hardWeight int64
+	noScore    bool
 
 	mu    sync.Mutex
 	terms map[*corev1.Pod]*podTerms // parsed terms of existing pods
 }
 
-// New builds the plugin from its args (hardPodAffinityWeight). The
+// New builds the plugin from its args (hardPodAffinityWeight, and
+// score=false for a filter-only instance). The
 // handle's snapshot is used at PreScore to see pods on every node.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, ArgHardPodAffinityWeight); err != nil {
+	if err := helper.CheckArgs(Name, args, ArgHardPodAffinityWeight, helper.ArgScore); err != nil {
 		return nil, err
 	}
 	pl := &InterPodAffinity{h: h, hardWeight: 1, terms: map[*corev1.Pod]*podTerms{}}
@@ -76,6 +78,11 @@ func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
 		}
 		pl.hardWeight = w
 	}
+	score, err := helper.ScoreEnabled(Name, args)
+	if err != nil {
+		return nil, err
+	}
+	pl.noScore = !score
 	return pl, nil
 }
 
@@ -377,6 +384,9 @@ func (s scoreState) add(key, value string, w int64) {
 // and existing pods' required affinity terms it matches
 // (+hardPodAffinityWeight). It skips when nothing contributes.
 func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, nodes []*spec.NodeInfo) *spec.Status {
+	if pl.noScore {
+		return spec.NewStatus(spec.Skip)
+	}
 	pt, err := parsePod(pod)
 	if err != nil {
 		return spec.AsStatus(err)

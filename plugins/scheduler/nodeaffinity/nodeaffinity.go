@@ -31,14 +31,18 @@ func Plugin() spec.SchedulerPlugin {
 
 // NodeAffinity implements spec.PreFilterPlugin, spec.FilterPlugin,
 // spec.PreScorePlugin and spec.ScorePlugin.
-type NodeAffinity struct{}
+type NodeAffinity struct{ noScore bool }
 
-// New builds the plugin; it takes no args.
+// New builds the plugin; its one arg is score=false (filter only).
 func New(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := helper.CheckArgs(Name, args, helper.ArgScore); err != nil {
 		return nil, err
 	}
-	return NodeAffinity{}, nil
+	score, err := helper.ScoreEnabled(Name, args)
+	if err != nil {
+		return nil, err
+	}
+	return NodeAffinity{noScore: !score}, nil
 }
 
 // Name implements spec.Named.
@@ -81,9 +85,9 @@ func (NodeAffinity) Filter(_ context.Context, state *spec.CycleState, pod *corev
 
 // PreScore parses the pod's preferred node affinity terms; a pod without
 // any skips Score.
-func (NodeAffinity) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, _ []*spec.NodeInfo) *spec.Status {
+func (pl NodeAffinity) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, _ []*spec.NodeInfo) *spec.Status {
 	aff := pod.Spec.Affinity
-	if aff == nil || aff.NodeAffinity == nil || len(aff.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
+	if pl.noScore || aff == nil || aff.NodeAffinity == nil || len(aff.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
 		return spec.NewStatus(spec.Skip)
 	}
 	terms, err := nodeaffinity.NewPreferredSchedulingTerms(aff.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)

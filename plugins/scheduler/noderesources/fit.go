@@ -117,14 +117,15 @@ func resourcesArg(plugin string, args map[string]string) ([]ResourceWeight, erro
 // Fit is NodeResourcesFit; it implements spec.PreFilterPlugin,
 // spec.FilterPlugin, spec.PreScorePlugin and spec.ScorePlugin.
 type Fit struct {
+	noScore   bool
 	strategy  string
 	resources []ResourceWeight
 }
 
 // NewFit builds NodeResourcesFit from its args (scoringStrategy,
-// resources).
+// resources, and score=false for a filter-only instance).
 func NewFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(FitName, args, ArgScoringStrategy, ArgResources); err != nil {
+	if err := helper.CheckArgs(FitName, args, ArgScoringStrategy, ArgResources, helper.ArgScore); err != nil {
 		return nil, err
 	}
 	f := &Fit{strategy: LeastAllocated}
@@ -136,7 +137,11 @@ func NewFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) 
 			return nil, fmt.Errorf("scheduler plugin %s: scoringStrategy %q: want %s or %s: %w", FitName, s, LeastAllocated, MostAllocated, spec.ErrInvalid)
 		}
 	}
-	var err error
+	score, err := helper.ScoreEnabled(FitName, args)
+	if err != nil {
+		return nil, err
+	}
+	f.noScore = !score
 	if f.resources, err = resourcesArg(FitName, args); err != nil {
 		return nil, err
 	}
@@ -300,6 +305,9 @@ func nodeUse(node *spec.NodeInfo, resources []ResourceWeight, podReq []int64, no
 
 // PreScore computes the pod's scored requests.
 func (f *Fit) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, _ []*spec.NodeInfo) *spec.Status {
+	if f.noScore {
+		return spec.NewStatus(spec.Skip)
+	}
 	state.Write(preScoreKey, podScoreRequests(pod, f.resources, true))
 	return nil
 }

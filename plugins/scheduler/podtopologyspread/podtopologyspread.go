@@ -46,16 +46,23 @@ func Plugin() spec.SchedulerPlugin {
 
 // PodTopologySpread implements spec.PreFilterPlugin, spec.FilterPlugin,
 // spec.PreScorePlugin and spec.ScorePlugin.
-type PodTopologySpread struct{ h spec.SchedulerHandle }
+type PodTopologySpread struct {
+	h       spec.SchedulerHandle
+	noScore bool
+}
 
-// New builds the plugin; it takes no args. The handle's snapshot is used
+// New builds the plugin; its one arg is score=false (filter only). The handle's snapshot is used
 // at PreScore to count pods on every node (not only the feasible ones);
 // without a handle only the feasible nodes are counted.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := helper.CheckArgs(Name, args, helper.ArgScore); err != nil {
 		return nil, err
 	}
-	return &PodTopologySpread{h: h}, nil
+	score, err := helper.ScoreEnabled(Name, args)
+	if err != nil {
+		return nil, err
+	}
+	return &PodTopologySpread{h: h, noScore: !score}, nil
 }
 
 // Name implements spec.Named.
@@ -261,6 +268,9 @@ type scoreState struct {
 // node of the snapshot). Feasible nodes lacking a constraint's key are
 // ignored (score 0). A pod without such constraints skips Score.
 func (pl *PodTopologySpread) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, nodes []*spec.NodeInfo) *spec.Status {
+	if pl.noScore {
+		return spec.NewStatus(spec.Skip)
+	}
 	cs, err := parseConstraints(pod, corev1.ScheduleAnyway)
 	if err != nil {
 		return spec.AsStatus(err)

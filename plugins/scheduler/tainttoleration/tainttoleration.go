@@ -27,14 +27,18 @@ func Plugin() spec.SchedulerPlugin {
 
 // TaintToleration implements spec.FilterPlugin, spec.PreScorePlugin and
 // spec.ScorePlugin.
-type TaintToleration struct{}
+type TaintToleration struct{ noScore bool }
 
-// New builds the plugin; it takes no args.
+// New builds the plugin; its one arg is score=false (filter only).
 func New(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := helper.CheckArgs(Name, args, helper.ArgScore); err != nil {
 		return nil, err
 	}
-	return TaintToleration{}, nil
+	score, err := helper.ScoreEnabled(Name, args)
+	if err != nil {
+		return nil, err
+	}
+	return TaintToleration{noScore: !score}, nil
 }
 
 // Name implements spec.Named.
@@ -68,7 +72,10 @@ func (TaintToleration) Filter(_ context.Context, _ *spec.CycleState, pod *corev1
 
 // PreScore keeps the pod's tolerations that can tolerate PreferNoSchedule
 // taints (effect PreferNoSchedule or empty).
-func (TaintToleration) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, _ []*spec.NodeInfo) *spec.Status {
+func (pl TaintToleration) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, _ []*spec.NodeInfo) *spec.Status {
+	if pl.noScore {
+		return spec.NewStatus(spec.Skip)
+	}
 	var tols []corev1.Toleration
 	for _, t := range pod.Spec.Tolerations {
 		if t.Effect == "" || t.Effect == corev1.TaintEffectPreferNoSchedule {

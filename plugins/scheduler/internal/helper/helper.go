@@ -80,3 +80,23 @@ func NodeScoreOf(scores []spec.NodeScore, name string) int64 {
 	}
 	return -1
 }
+
+// ArgScore is the arg that turns a Filter-and-Score plugin's scoring off:
+// with score=false its PreScore returns Skip, so a profile can use the
+// plugin as a filter only (the baseline profiles do).
+const ArgScore = "score"
+
+// ScoreEnabled parses ArgScore (default true).
+func ScoreEnabled(plugin string, args map[string]string) (bool, error) {
+	s, ok := args[ArgScore]
+	if !ok {
+		return true, nil
+	}
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("scheduler plugin %s: %s=%q: want true or false: %w", plugin, ArgScore, s, spec.ErrInvalid)
+}
