@@ -7,7 +7,8 @@
 // `kubelab bench apiserver` on each store plugin, or an upstream
 // kube-apiserver — with the same workload, so figures taken on one machine
 // compare fairly. Run does the whole workload; CreatePods, ListPods and
-// WatchFanout are its phases, usable from Go benchmarks.
+// WatchFanout (or StartFanout and Fanout.Write) are its phases, usable from
+// Go benchmarks.
 //
 // The package only measures: it starts no server and asserts nothing about
 // speed.
@@ -369,7 +370,7 @@ func CreatePods(ctx context.Context, clients []kubernetes.Interface, ns, prefix 
 	return CreateResult{Pods: n, Clients: len(clients), Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(), Latency: Summarize(all)}, nil
 }
 
-// ListPods lists the pods labelled LabelKey=LabelCreate in ns runs times
+// ListPods lists all pods in ns runs times
 // (after one untimed warm-up LIST), each time all of them: in one request
 // when pageSize is 0, else in pages of pageSize following the continue
 // token. Every LIST must return want pods.
@@ -377,7 +378,7 @@ func ListPods(ctx context.Context, c kubernetes.Interface, ns string, pageSize i
 	res := ListResult{PageSize: pageSize}
 	var whole, pages []time.Duration
 	for r := -1; r < runs; r++ {
-		opts := metav1.ListOptions{LabelSelector: LabelKey + "=" + LabelCreate, Limit: pageSize}
+		opts := metav1.ListOptions{Limit: pageSize}
 		items, n := 0, 0
 		t0 := time.Now()
 		for {
@@ -415,132 +416,174 @@ func ListPods(ctx context.Context, c kubernetes.Interface, ns string, pageSize i
 	return res, nil
 }
 
-// WatchFanout opens watchers watches of the pods labelled
-// LabelKey=LabelWatch in ns (spread round-robin over clients), then creates
-// events+1 such pods one at a time with writer, waiting after each until
-// every watcher has received its ADDED event. The first write warms up and
-// is not timed; for the others it measures the time from the create's
-// response to each watcher's receipt. prefix names the pods
-// (<prefix>-<i>); it must be new in ns.
-func WatchFanout(ctx context.Context, writer kubernetes.Interface, clients []kubernetes.Interface, ns, prefix string, watchers, events int, timeout time.Duration) (WatchResult, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// Fanout is a set of concurrent watches of the pods labelled
+// LabelKey=LabelWatch in one namespace, and the writes they receive: Write
+// creates one such pod and waits until every watcher has its ADDED event.
+// WatchFanout runs a whole fan-out; a Go benchmark may call Write per
+// iteration.
+type Fanout struct {
+	ns, prefix string
+	timeout    time.Duration
+	cancel     context.CancelFunc
+	ws         []watch.Interface
+	done       sync.WaitGroup
+	// failed receives each watcher's first failure.
+	failed chan error
+
+	mu sync.Mutex
+	// writes are the writes so far; received[w][k] is when watcher w
+	// received write k.
+	writes   []*fanoutWrite
+	received [][]time.Time
+	// err is the first failure; it ends the fan-out.
+	err error
+}
+
+// fanoutWrite is one write's state.
+type fanoutWrite struct {
+	responded time.Time
+	got       int
+	all       chan struct{}
+}
+
+// StartFanout opens watchers watches of the pods labelled
+// LabelKey=LabelWatch in ns, spread round-robin over clients and starting
+// at the current resourceVersion, then makes one untimed warm-up write with
+// writer. The watch-phase pods are named <prefix>-<k>; prefix must be new
+// in ns. timeout bounds the wait for one write to reach every watcher.
+func StartFanout(ctx context.Context, writer kubernetes.Interface, clients []kubernetes.Interface, ns, prefix string, watchers int, timeout time.Duration) (*Fanout, error) {
 	selector := LabelKey + "=" + LabelWatch
 	// Watch from the current revision: a watch without a resourceVersion
 	// would start with the existing objects as synthetic ADDED events.
 	l, err := writer.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
 	if err != nil {
-		return WatchResult{}, fmt.Errorf("list for the watch's resourceVersion: %w", err)
+		return nil, fmt.Errorf("list for the watch's resourceVersion: %w", err)
 	}
-	rv := l.ResourceVersion
-	writes := events + 1
-	index := make(map[string]int, writes)
-	for k := range writes {
-		index[fmt.Sprintf("%s-%04d", prefix, k)] = k
-	}
-	// received[w][k] is when watcher w received write k (zero: not yet).
-	received := make([][]time.Time, watchers)
-	got := make([]atomic.Int64, writes)
-	all := make([]chan struct{}, writes)
-	for k := range all {
-		all[k] = make(chan struct{})
-	}
-	failed := make(chan error, watchers)
-	ws := make([]watch.Interface, watchers)
-	defer func() {
-		for _, w := range ws {
-			if w != nil {
-				w.Stop()
-			}
-		}
-	}()
+	wctx, cancel := context.WithCancel(ctx)
+	f := &Fanout{ns: ns, prefix: prefix, timeout: timeout, cancel: cancel, ws: make([]watch.Interface, watchers),
+		failed: make(chan error, watchers), received: make([][]time.Time, watchers)}
 	// Open the watches concurrently (as many independent clients would),
 	// at most 64 at a time.
 	var open sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	openErr := make([]error, watchers)
 	for wi := range watchers {
-		received[wi] = make([]time.Time, writes)
 		open.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			timeoutSeconds := int64(timeout.Seconds())*int64(writes) + 600
-			w, err := clients[wi%len(clients)].CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: rv, TimeoutSeconds: &timeoutSeconds})
+			w, err := clients[wi%len(clients)].CoreV1().Pods(ns).Watch(wctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: l.ResourceVersion})
 			if err != nil {
 				openErr[wi] = fmt.Errorf("watcher %d: %w", wi, err)
 				return
 			}
-			ws[wi] = w
+			f.ws[wi] = w
 		})
 	}
 	open.Wait()
 	if err := errors.Join(openErr...); err != nil {
-		return WatchResult{}, err
+		f.Stop()
+		return nil, err
 	}
-	var done sync.WaitGroup
-	for wi, w := range ws {
-		done.Go(func() {
-			seen := 0
-			for ev := range w.ResultChan() {
-				now := time.Now()
-				p, ok := ev.Object.(*corev1.Pod)
-				if ev.Type != watch.Added || !ok {
-					failed <- fmt.Errorf("watcher %d: unexpected %s event %T %v", wi, ev.Type, ev.Object, ev.Object)
-					return
-				}
-				k, ok := index[p.Name]
-				if !ok || k != seen {
-					failed <- fmt.Errorf("watcher %d: got pod %s as event %d", wi, p.Name, seen)
-					return
-				}
-				received[wi][k] = now
-				seen++
-				if got[k].Add(1) == int64(watchers) {
-					close(all[k])
-				}
-				if seen == writes {
-					return
-				}
-			}
-			if ctx.Err() == nil {
-				failed <- fmt.Errorf("watcher %d: watch ended after %d of %d events", wi, seen, writes)
-			}
-		})
+	for wi, w := range f.ws {
+		f.done.Go(func() { f.receive(wctx, wi, w) })
 	}
-	responded := make([]time.Time, writes)
-	var werr error
-	for k := range writes {
-		name := fmt.Sprintf("%s-%04d", prefix, k)
-		if _, err := writer.CoreV1().Pods(ns).Create(ctx, Pod(name, LabelWatch), metav1.CreateOptions{}); err != nil {
-			werr = fmt.Errorf("watch write %d: %w", k, err)
-			break
+	if err := f.Write(ctx, writer); err != nil {
+		f.Stop()
+		return nil, fmt.Errorf("warm-up write: %w", err)
+	}
+	return f, nil
+}
+
+// name is the name of write k's pod.
+func (f *Fanout) name(k int) string { return fmt.Sprintf("%s-%06d", f.prefix, k) }
+
+// receive records watcher wi's events until its watch ends.
+func (f *Fanout) receive(ctx context.Context, wi int, w watch.Interface) {
+	seen := 0
+	for ev := range w.ResultChan() {
+		now := time.Now()
+		p, ok := ev.Object.(*corev1.Pod)
+		if ev.Type != watch.Added || !ok {
+			f.failed <- fmt.Errorf("watcher %d: unexpected %s event %T %v", wi, ev.Type, ev.Object, ev.Object)
+			return
 		}
-		responded[k] = time.Now()
-		select {
-		case <-all[k]:
-			continue
-		case err := <-failed:
-			werr = err
-		case <-time.After(timeout):
-			werr = fmt.Errorf("watch write %d: %d of %d watchers received it within %v", k, got[k].Load(), watchers, timeout)
-		case <-ctx.Done():
-			werr = ctx.Err()
+		f.mu.Lock()
+		if seen >= len(f.writes) || p.Name != f.name(seen) {
+			f.mu.Unlock()
+			f.failed <- fmt.Errorf("watcher %d: got pod %s as event %d", wi, p.Name, seen)
+			return
 		}
-		break
+		f.received[wi] = append(f.received[wi], now)
+		wr := f.writes[seen]
+		wr.got++
+		if wr.got == len(f.ws) {
+			close(wr.all)
+		}
+		f.mu.Unlock()
+		seen++
 	}
-	cancel()
-	for _, w := range ws {
-		w.Stop()
+	if ctx.Err() == nil {
+		f.failed <- fmt.Errorf("watcher %d: watch ended after %d events", wi, seen)
 	}
-	done.Wait()
-	if werr != nil {
-		return WatchResult{}, werr
+}
+
+// Write creates the next watch-phase pod with writer and waits until every
+// watcher has received it, a watcher fails, or the timeout passes.
+func (f *Fanout) Write(ctx context.Context, writer kubernetes.Interface) error {
+	if f.err != nil {
+		return f.err
 	}
-	res := WatchResult{Watchers: watchers, Events: events}
-	ds := make([]time.Duration, 0, watchers*events)
-	for wi := range watchers {
-		for k := 1; k < writes; k++ {
-			d := received[wi][k].Sub(responded[k])
+	wr := &fanoutWrite{all: make(chan struct{})}
+	f.mu.Lock()
+	k := len(f.writes)
+	f.writes = append(f.writes, wr)
+	f.mu.Unlock()
+	_, err := writer.CoreV1().Pods(f.ns).Create(ctx, Pod(f.name(k), LabelWatch), metav1.CreateOptions{})
+	now := time.Now()
+	if err != nil {
+		f.err = fmt.Errorf("watch write %d: %w", k, err)
+		return f.err
+	}
+	f.mu.Lock()
+	wr.responded = now
+	f.mu.Unlock()
+	select {
+	case <-wr.all:
+		return nil
+	case err := <-f.failed:
+		f.err = err
+	case <-time.After(f.timeout):
+		f.mu.Lock()
+		got := wr.got
+		f.mu.Unlock()
+		f.err = fmt.Errorf("watch write %d: %d of %d watchers received it within %v", k, got, len(f.ws), f.timeout)
+	case <-ctx.Done():
+		f.err = ctx.Err()
+	}
+	return f.err
+}
+
+// Stop ends the watches and returns the delivery latencies of the writes
+// after the warm-up, or the first failure.
+func (f *Fanout) Stop() (WatchResult, error) {
+	f.cancel()
+	for _, w := range f.ws {
+		if w != nil {
+			w.Stop()
+		}
+	}
+	f.done.Wait()
+	if f.err != nil {
+		return WatchResult{}, f.err
+	}
+	res := WatchResult{Watchers: len(f.ws), Events: max(len(f.writes)-1, 0)}
+	ds := make([]time.Duration, 0, res.Watchers*res.Events)
+	for wi := range f.ws {
+		if len(f.received[wi]) != len(f.writes) {
+			return WatchResult{}, fmt.Errorf("watcher %d received %d of %d writes", wi, len(f.received[wi]), len(f.writes))
+		}
+		for k := 1; k < len(f.writes); k++ {
+			d := f.received[wi][k].Sub(f.writes[k].responded)
 			if d < 0 {
 				res.Early++
 				d = 0
@@ -551,6 +594,24 @@ func WatchFanout(ctx context.Context, writer kubernetes.Interface, clients []kub
 	res.Delivered = len(ds)
 	res.Latency = Summarize(ds)
 	return res, nil
+}
+
+// WatchFanout measures event delivery to many watchers: it opens watchers
+// watches (StartFanout), creates events pods one at a time with writer,
+// each after the previous one reached every watcher, and measures the time
+// from each create's response to each watcher's receipt of its ADDED
+// event.
+func WatchFanout(ctx context.Context, writer kubernetes.Interface, clients []kubernetes.Interface, ns, prefix string, watchers, events int, timeout time.Duration) (WatchResult, error) {
+	f, err := StartFanout(ctx, writer, clients, ns, prefix, watchers, timeout)
+	if err != nil {
+		return WatchResult{}, err
+	}
+	for range events {
+		if err := f.Write(ctx, writer); err != nil {
+			break
+		}
+	}
+	return f.Stop()
 }
 
 // Run runs the whole workload on t: it creates cfg.Pods pods from
