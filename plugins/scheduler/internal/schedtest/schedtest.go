@@ -4,6 +4,7 @@ package schedtest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -308,4 +309,141 @@ func AssertStatus(t testing.TB, got, want *spec.Status) {
 	if gc != wc || got.Message() != want.Message() {
 		t.Errorf("status = %v %q, want %v %q", gc, got.Message(), wc, want.Message())
 	}
+}
+
+// Framework is a minimal, sequential stand-in for the reference scheduler's
+// framework, for tests and benchmarks of whole profiles: it runs a
+// profile's plugins over a snapshot the way the contract describes.
+type Framework struct {
+	Plugins []spec.Named
+	Weights []int64
+	Handle  *Handle
+}
+
+// NewFramework builds every plugin of profile from the given registry
+// entries, with h as their handle (h.Filters is set to the built plugins).
+func NewFramework(profile spec.Profile, registry []spec.SchedulerPlugin, h *Handle) (*Framework, error) {
+	byName := map[string]spec.SchedulerPlugin{}
+	for _, p := range registry {
+		byName[p.Name] = p
+	}
+	fw := &Framework{Handle: h}
+	for _, wp := range profile.Plugins {
+		p, ok := byName[wp.Name]
+		if !ok {
+			return nil, fmt.Errorf("plugin %q: %w", wp.Name, spec.ErrNotFound)
+		}
+		pl, err := p.New(wp.Args, h)
+		if err != nil {
+			return nil, err
+		}
+		w := wp.Weight
+		if w == 0 {
+			w = 1
+		}
+		fw.Plugins = append(fw.Plugins, pl)
+		fw.Weights = append(fw.Weights, w)
+	}
+	h.Filters = fw.Plugins
+	return fw, nil
+}
+
+// Result is the outcome of Framework.Schedule.
+type Result struct {
+	// Node is the chosen node, or "" when none fits.
+	Node string
+	// Filtered holds each rejected node's status.
+	Filtered map[string]*spec.Status
+	// Scores are the weighted total scores of the feasible nodes.
+	Scores map[string]int64
+}
+
+// Schedule runs one scheduling cycle for pod over snap: PreFilter, Filter
+// on every node, PreScore, Score, NormalizeScore, weighted sum; the highest
+// total wins (ties: first by name). It runs no PostFilter and binds nothing.
+func (fw *Framework) Schedule(ctx context.Context, pod *corev1.Pod, snap spec.Snapshot) (Result, error) {
+	fw.Handle.Snap = snap
+	state := &spec.CycleState{}
+	res := Result{Filtered: map[string]*spec.Status{}, Scores: map[string]int64{}}
+	skipFilter := map[string]bool{}
+	for _, pl := range fw.Plugins {
+		if pf, ok := pl.(spec.PreFilterPlugin); ok {
+			st := pf.PreFilter(ctx, state, pod, snap)
+			switch {
+			case st.IsSkip():
+				skipFilter[pl.Name()] = true
+			case st.IsRejected():
+				for _, ni := range snap.Nodes() {
+					res.Filtered[ni.Name()] = st
+				}
+				return res, nil
+			case !st.IsSuccess():
+				return res, fmt.Errorf("PreFilter %s: %s", pl.Name(), st.Message())
+			}
+		}
+	}
+	var feasible []*spec.NodeInfo
+	for _, ni := range snap.Nodes() {
+		var rejected *spec.Status
+		for _, pl := range fw.Plugins {
+			f, ok := pl.(spec.FilterPlugin)
+			if !ok || skipFilter[pl.Name()] {
+				continue
+			}
+			if st := f.Filter(ctx, state, pod, ni); !st.IsSuccess() {
+				if st.Code == spec.Error {
+					return res, fmt.Errorf("Filter %s: %s", pl.Name(), st.Message())
+				}
+				rejected = st
+				break
+			}
+		}
+		if rejected != nil {
+			res.Filtered[ni.Name()] = rejected
+			continue
+		}
+		feasible = append(feasible, ni)
+	}
+	if len(feasible) == 0 {
+		return res, nil
+	}
+	for i, pl := range fw.Plugins {
+		sp, ok := pl.(spec.ScorePlugin)
+		if !ok {
+			continue
+		}
+		if ps, ok := pl.(spec.PreScorePlugin); ok {
+			st := ps.PreScore(ctx, state, pod, feasible)
+			if st.IsSkip() {
+				continue
+			}
+			if !st.IsSuccess() {
+				return res, fmt.Errorf("PreScore %s: %s", pl.Name(), st.Message())
+			}
+		}
+		scores := make([]spec.NodeScore, len(feasible))
+		for j, ni := range feasible {
+			s, st := sp.Score(ctx, state, pod, ni)
+			if !st.IsSuccess() {
+				return res, fmt.Errorf("Score %s: %s", pl.Name(), st.Message())
+			}
+			scores[j] = spec.NodeScore{Name: ni.Name(), Score: s}
+		}
+		if st := sp.NormalizeScore(ctx, state, pod, scores); !st.IsSuccess() {
+			return res, fmt.Errorf("NormalizeScore %s: %s", pl.Name(), st.Message())
+		}
+		for _, s := range scores {
+			if s.Score < spec.MinNodeScore || s.Score > spec.MaxNodeScore {
+				return res, fmt.Errorf("plugin %s scored node %s %d, outside 0..%d", pl.Name(), s.Name, s.Score, spec.MaxNodeScore)
+			}
+			res.Scores[s.Name] += s.Score * fw.Weights[i]
+		}
+	}
+	best := int64(-1)
+	for _, ni := range feasible {
+		if s := res.Scores[ni.Name()]; s > best {
+			best, res.Node = s, ni.Name()
+		}
+	}
+	return res, nil
 }

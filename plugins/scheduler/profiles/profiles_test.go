@@ -1,0 +1,217 @@
+package profiles_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
+	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
+	"github.com/kubelab/kubelab/spec"
+)
+
+func TestPluginsBuildWithDefaults(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range profiles.Plugins() {
+		if seen[p.Name] {
+			t.Errorf("plugin %q listed twice", p.Name)
+		}
+		seen[p.Name] = true
+		if p.Description == "" {
+			t.Errorf("plugin %q has no description", p.Name)
+		}
+		pl, err := p.New(nil, nil)
+		if err != nil {
+			t.Errorf("plugin %q: New(nil, nil): %v", p.Name, err)
+			continue
+		}
+		if pl.Name() != p.Name {
+			t.Errorf("plugin registered as %q calls itself %q", p.Name, pl.Name())
+		}
+	}
+	for _, prof := range profiles.All() {
+		for _, wp := range prof.Plugins {
+			if !seen[wp.Name] {
+				t.Errorf("profile %s uses unknown plugin %q", prof.SchedulerName, wp.Name)
+			}
+		}
+		if _, err := schedtest.NewFramework(prof, profiles.Plugins(), &schedtest.Handle{}); err != nil {
+			t.Errorf("profile %s: %v", prof.SchedulerName, err)
+		}
+	}
+}
+
+func TestDefaultProfileMatchesUpstream(t *testing.T) {
+	p := profiles.Default()
+	if p.SchedulerName != "default-scheduler" {
+		t.Errorf("scheduler name %q", p.SchedulerName)
+	}
+	weights := map[string]int64{}
+	var order []string
+	for _, wp := range p.Plugins {
+		order = append(order, wp.Name)
+		if wp.Weight != 0 {
+			weights[wp.Name] = wp.Weight
+		}
+	}
+	want := map[string]int64{"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1, "PodTopologySpread": 2, "InterPodAffinity": 2, "NodeResourcesBalancedAllocation": 1}
+	if !maps.Equal(weights, want) {
+		t.Errorf("score weights = %v, want %v", weights, want)
+	}
+	wantOrder := "PrioritySort NodeName NodeUnschedulable TaintToleration NodeAffinity NodePorts NodeResourcesFit PodTopologySpread InterPodAffinity DefaultPreemption NodeResourcesBalancedAllocation DefaultBinder"
+	if got := strings.Join(order, " "); got != wantOrder {
+		t.Errorf("order = %s\nwant    %s", got, wantOrder)
+	}
+}
+
+// summary aggregates rejection reasons the way the scheduler's
+// FailedScheduling message does.
+func summary(total int, filtered map[string]*spec.Status) string {
+	counts := map[string]int{}
+	for _, st := range filtered {
+		for _, r := range st.Reasons {
+			counts[r]++
+		}
+	}
+	var parts []string
+	for r, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, r))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("0/%d nodes are available: %s.", total, strings.Join(parts, ", "))
+}
+
+func TestDefaultProfileReasons(t *testing.T) {
+	var nodes []*corev1.Node
+	var pods []*corev1.Pod
+	for i := range 3 {
+		name := fmt.Sprintf("small-%d", i)
+		nodes = append(nodes, schedtest.MakeNode(name).Alloc("cpu", "2", "memory", "4Gi").Obj())
+		pods = append(pods, schedtest.MakePod("busy-"+name).Node(name).Req("cpu", "1500m").Obj())
+	}
+	for i := range 2 {
+		nodes = append(nodes, schedtest.MakeNode(fmt.Sprintf("gpu-%d", i)).Alloc("cpu", "8", "memory", "4Gi").Taint("dedicated", "gpu", corev1.TaintEffectNoSchedule).Obj())
+	}
+	snap := schedtest.Snapshot(nodes, pods...)
+	fw, err := schedtest.NewFramework(profiles.Default(), profiles.Plugins(), &schedtest.Handle{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := fw.Schedule(context.Background(), schedtest.MakePod("p").Req("cpu", "1").Obj(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "0/5 nodes are available: 2 node(s) had untolerated taint {dedicated: gpu}, 3 Insufficient cpu."
+	if res.Node != "" || summary(5, res.Filtered) != want {
+		t.Errorf("node %q, message %q; want none and %q", res.Node, summary(5, res.Filtered), want)
+	}
+	if st := res.Filtered["small-0"]; st.Code != spec.Unschedulable {
+		t.Errorf("insufficient cpu code = %v, want Unschedulable (preemption may help)", st.Code)
+	}
+	res, err = fw.Schedule(context.Background(), schedtest.MakePod("p").Req("cpu", "3").Obj(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Filtered["small-0"]; st.Code != spec.UnschedulableAndUnresolvable {
+		t.Errorf("request above the node's allocatable: code = %v, want UnschedulableAndUnresolvable", st.Code)
+	}
+	if st := res.Filtered["gpu-0"]; st.Code != spec.UnschedulableAndUnresolvable {
+		t.Errorf("taint code = %v, want UnschedulableAndUnresolvable", st.Code)
+	}
+}
+
+func TestProfilesChooseAsDesigned(t *testing.T) {
+	nodes := []*corev1.Node{
+		schedtest.MakeNode("a-busy").Alloc("cpu", "4", "memory", "8Gi").Obj(),
+		schedtest.MakeNode("b-empty").Alloc("cpu", "4", "memory", "8Gi").Obj(),
+		schedtest.MakeNode("c-half").Alloc("cpu", "4", "memory", "8Gi").Obj(),
+		schedtest.MakeNode("d-tainted").Alloc("cpu", "4", "memory", "8Gi").Taint("x", "y", corev1.TaintEffectNoSchedule).Obj(),
+	}
+	pods := []*corev1.Pod{
+		schedtest.MakePod("a1").Node("a-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
+		schedtest.MakePod("a2").Node("a-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
+		schedtest.MakePod("a3").Node("a-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
+		schedtest.MakePod("c1").Node("c-half").Req("cpu", "2", "memory", "4Gi").Obj(),
+	}
+	snap := schedtest.Snapshot(nodes, pods...)
+	pod := schedtest.MakePod("p").Req("cpu", "500m", "memory", "1Gi").Obj()
+	want := map[string]string{
+		"default-scheduler":  "b-empty", // LeastAllocated
+		"binpack-scheduler":  "a-busy",
+		"spread-scheduler":   "b-empty",
+		"firstfit-scheduler": "a-busy",
+	}
+	for _, prof := range profiles.All() {
+		fw, err := schedtest.NewFramework(prof, profiles.Plugins(), &schedtest.Handle{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := fw.Schedule(context.Background(), pod, snap)
+		if err != nil {
+			t.Fatalf("%s: %v", prof.SchedulerName, err)
+		}
+		if res.Node == "d-tainted" || res.Node == "" {
+			t.Errorf("%s chose %q", prof.SchedulerName, res.Node)
+		}
+		if w, ok := want[prof.SchedulerName]; ok && res.Node != w {
+			t.Errorf("%s chose %s (scores %v), want %s", prof.SchedulerName, res.Node, res.Scores, w)
+		}
+	}
+}
+
+// cluster builds n nodes in 10 zones with pods per node, for benchmarks.
+func cluster(n, podsPerNode int) spec.Snapshot {
+	var nodes []*corev1.Node
+	var pods []*corev1.Pod
+	for i := range n {
+		name := fmt.Sprintf("node-%05d", i)
+		nodes = append(nodes, schedtest.MakeNode(name).Label("topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%10)).Alloc("cpu", "32", "memory", "128Gi").Obj())
+		for j := range podsPerNode {
+			pods = append(pods, schedtest.MakePod(fmt.Sprintf("p-%d-%d", i, j)).Label("app", fmt.Sprintf("app-%d", j%5)).Node(name).Req("cpu", "500m", "memory", "1Gi").Obj())
+		}
+	}
+	return schedtest.Snapshot(nodes, pods...)
+}
+
+func benchProfile(b *testing.B, prof spec.Profile, pod *corev1.Pod) {
+	snap := cluster(5000, 10)
+	fw, err := schedtest.NewFramework(prof, profiles.Plugins(), &schedtest.Handle{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := fw.Schedule(context.Background(), pod, snap)
+		if err != nil || res.Node == "" {
+			b.Fatalf("schedule: %v %v", res.Node, err)
+		}
+	}
+}
+
+// BenchmarkDefaultProfile5000Nodes runs one full (sequential) filter and
+// score pass of the default profile over 5 000 nodes with 10 pods each.
+func BenchmarkDefaultProfile5000Nodes(b *testing.B) {
+	benchProfile(b, profiles.Default(), schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
+}
+
+// BenchmarkDefaultProfileSpread5000Nodes adds a zone spread constraint and
+// a preferred pod anti-affinity.
+func BenchmarkDefaultProfileSpread5000Nodes(b *testing.B) {
+	w := schedtest.MakePod("p").Label("app", "app-1").Req("cpu", "1", "memory", "1Gi").
+		Spread(1, "topology.kubernetes.io/zone", corev1.DoNotSchedule, "app", "app-1")
+	w.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
+		{Weight: 10, PodAffinityTerm: schedtest.Term(corev1.LabelHostname, "app", "app-1")},
+	}}
+	benchProfile(b, profiles.Default(), w.Obj())
+}
+
+// BenchmarkBinPack5000Nodes is the binpack baseline profile.
+func BenchmarkBinPack5000Nodes(b *testing.B) {
+	benchProfile(b, profiles.Baselines()[0], schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
+}
