@@ -201,8 +201,14 @@ func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, req *ht
 	if err != nil {
 		return err
 	}
+	if err := validateManagerParams(req, "create", ""); err != nil {
+		return err
+	}
 	obj, warnings, err := decodeBody(req, res, validation)
 	if err != nil {
+		return err
+	}
+	if obj, err = s.trackUpdate(req, res, "", nil, obj); err != nil {
 		return err
 	}
 	created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
@@ -218,12 +224,15 @@ func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, req *ht
 	if err != nil {
 		return err
 	}
+	if err := validateManagerParams(req, "update", ""); err != nil {
+		return err
+	}
 	obj, warnings, err := decodeBody(req, res, validation)
 	if err != nil {
 		return err
 	}
-	updated, created, err := s.storage.Update(ctx, res, ns, info.Name, func(runtime.Object) (runtime.Object, error) {
-		return obj.DeepCopyObject(), nil
+	updated, created, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
+		return s.trackUpdate(req, res, sub, cur, obj.DeepCopyObject())
 	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry), ForceAllowCreate: sub == ""})
 	if err != nil {
 		return err
@@ -282,20 +291,19 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *htt
 		ct = ct[:i]
 	}
 	ct = strings.TrimSpace(ct)
-	apply := ct == string(types.ApplyYAMLPatchType)
-	if apply {
-		// Server-side apply, approximated: the applied configuration is
-		// merged strategically onto the live object (created when missing);
-		// managed fields and apply conflicts are not tracked.
-		if req.URL.Query().Get("fieldManager") == "" {
-			return apierrors.NewBadRequest("PATCH requests with apply content type must specify a fieldManager")
-		}
-		if patch, err = toJSON(patch, "application/yaml"); err != nil {
-			return err
-		}
-	}
 	if _, err := applyPatch(ct, []byte("{}"), []byte("{}"), res.New()); err != nil && apierrors.IsUnsupportedMediaType(err) {
 		return err
+	}
+	if err := validateManagerParams(req, "patch", types.PatchType(ct)); err != nil {
+		return err
+	}
+	if ct == string(types.ApplyYAMLPatchType) {
+		return s.serveApply(ctx, w, req, info, res, ns, sub, patch, out, validation, dry)
+	}
+	if ct == string(types.ApplyCBORPatchType) {
+		return statusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+			fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: %s, %s, %s, %s",
+				types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType))
 	}
 	setsRV := strings.Contains(string(patch), `"resourceVersion"`)
 	var warnings []string
@@ -316,9 +324,9 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *htt
 		if !setsRV {
 			objectMetaOf(obj).SetResourceVersion("") // retry on conflicts
 		}
-		return obj, nil
+		return s.trackUpdate(req, res, sub, cur, obj)
 	}
-	updated, err := s.patchObject(ctx, req, res, ns, info.Name, sub, fn, apply, patch, validation, dry)
+	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
 	if err != nil {
 		return err
 	}
@@ -326,19 +334,49 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *htt
 	return s.writeResult(w, req, res, out, http.StatusOK, updated)
 }
 
-func (s *Server) patchObject(ctx context.Context, req *http.Request, res *registry.Resource, ns, name, sub string, fn registry.UpdateFunc, apply bool, patch []byte, validation string, dry bool) (runtime.Object, error) {
-	updated, _, err := s.storage.Update(ctx, res, ns, name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
-	if apply && sub == "" && apierrors.IsNotFound(err) {
-		obj := res.New()
-		if _, err := decodeInto(patch, res.GroupVersionKind(), obj, validation); err != nil {
+// serveApply serves a server-side apply patch: the applied configuration
+// is merged into the live object by the field manager (see
+// fieldmanager.go), or, when there is none, into a new object that is
+// created (201).
+func (s *Server) serveApply(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns, sub string, patch []byte, out output, validation string, dry bool) error {
+	applied, err := applyConfiguration(patch, validation)
+	if err != nil {
+		return err
+	}
+	if n := applied.GetName(); n != "" && n != info.Name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, info.Name))
+	}
+	rv := applied.GetResourceVersion()
+	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
+		obj, err := s.apply(req, res, sub, cur, applied)
+		if err != nil {
 			return nil, err
 		}
-		if m := objectMetaOf(obj); m.GetName() == "" {
-			m.SetName(name)
+		objectMetaOf(obj).SetResourceVersion(rv) // a precondition only if the configuration has one
+		return obj, nil
+	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
+	if sub == "" && apierrors.IsNotFound(err) {
+		obj, err := s.apply(req, res, sub, nil, applied)
+		if err != nil {
+			return err
 		}
-		return s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+		m := objectMetaOf(obj)
+		if m.GetName() == "" {
+			m.SetName(info.Name)
+		}
+		if m.GetResourceVersion() != "" {
+			return apierrors.NewNotFound(res.GroupResource(), info.Name)
+		}
+		created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+		if err != nil {
+			return err
+		}
+		return s.writeResult(w, req, res, out, http.StatusCreated, created)
 	}
-	return updated, err
+	if err != nil {
+		return err
+	}
+	return s.writeResult(w, req, res, out, http.StatusOK, updated)
 }
 
 // deleteOptions reads DeleteOptions from the body or the query.

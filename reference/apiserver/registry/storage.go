@@ -203,7 +203,6 @@ func (s *Storage) Create(ctx context.Context, r *Resource, ns string, obj runtim
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
 	m.SetSelfLink("")
-	m.SetManagedFields(nil)
 	if r.NoGeneration {
 		m.SetGeneration(0)
 	} else {
@@ -398,6 +397,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 		om := objectMeta(obj)
 		om.SetLabels(dm.GetLabels())
 		om.SetAnnotations(dm.GetAnnotations())
+		om.SetManagedFields(dm.GetManagedFields()) // the API server's field manager tracks status writers too
 	default:
 		obj = desired
 		if statusSplit && opts.Subresource == "" {

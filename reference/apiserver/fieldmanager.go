@@ -1,0 +1,191 @@
+package apiserver
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubelab/kubelab/reference/apiserver/registry"
+)
+
+// Server-side apply and managedFields, with apimachinery's field manager
+// over a type converter built from the generated OpenAPI schemas (see
+// openapi.go), as upstream:
+//
+//   - create, update (PUT) and every non-apply patch record the fields the
+//     request set as an Update operation of its manager — the fieldManager
+//     parameter, or else the user agent up to its first "/" ("kubectl");
+//   - an apply patch (application/apply-patch+yaml) merges the applied
+//     configuration into the live object (or a new one) structurally, as
+//     an Apply operation of fieldManager (required), and fails with 409 when
+//     it changes a field another manager owns, unless force=true; fields
+//     the manager applied before and no longer applies are removed when
+//     nobody else owns them;
+//   - the main resource and /status track their fields separately
+//     (managedFields entries with subresource "status"), each ignoring the
+//     other's part of the object.
+
+// defaulter adapts a strategy's defaulting to runtime.ObjectDefaulter.
+type defaulter func(runtime.Object)
+
+func (d defaulter) Default(obj runtime.Object) {
+	if d != nil {
+		d(obj)
+	}
+}
+
+// fieldManager returns the field manager of res (sub "" or "status"),
+// created on first use.
+func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfields.FieldManager, error) {
+	o := s.openAPI()
+	if o.tcErr != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("server-side apply type converter: %w", o.tcErr))
+	}
+	gvk := res.GroupVersionKind()
+	key := gvk.String() + "/" + sub
+	if fm, ok := o.managers.Load(key); ok {
+		return fm.(*managedfields.FieldManager), nil
+	}
+	// Each side ignores what the other side owns.
+	var reset map[fieldpath.APIVersion]fieldpath.Filter
+	if res.HasSubresource(registry.SubStatus) {
+		ignored := fieldpath.MakePathOrDie("status")
+		if sub == registry.SubStatus {
+			ignored = fieldpath.MakePathOrDie("spec")
+		}
+		reset = map[fieldpath.APIVersion]fieldpath.Filter{
+			fieldpath.APIVersion(gvk.GroupVersion().String()): fieldpath.NewExcludeSetFilter(fieldpath.NewSet(ignored)),
+		}
+	}
+	var def defaulter
+	if res.Strategy.Default != nil {
+		def = res.Strategy.Default
+	}
+	fm, err := managedfields.NewDefaultFieldManager(o.tc, scheme.Scheme, def, scheme.Scheme, gvk, gvk.GroupVersion(), sub, reset)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	actual, _ := o.managers.LoadOrStore(key, fm)
+	return actual.(*managedfields.FieldManager), nil
+}
+
+// managerName is the manager of a non-apply write: the fieldManager
+// parameter, or the user agent's prefix up to the first "/", printable
+// characters only, at most 128 bytes (upstream's default).
+func managerName(req *http.Request) string {
+	if m := req.URL.Query().Get("fieldManager"); m != "" {
+		return m
+	}
+	prefix, _, _ := strings.Cut(req.UserAgent(), "/")
+	var buf bytes.Buffer
+	for _, r := range prefix {
+		if !unicode.IsPrint(r) {
+			continue
+		}
+		if buf.Len()+utf8.RuneLen(r) > metav1validation.FieldManagerMaxLength {
+			break
+		}
+		buf.WriteRune(r)
+	}
+	return buf.String()
+}
+
+// validateManagerParams checks fieldManager (and, for patches, force) as
+// upstream does: 422 with the options kind, e.g. "PatchOptions.meta.k8s.io
+// \"\" is invalid: fieldManager: Required value: is required for apply
+// patch".
+func validateManagerParams(req *http.Request, verb string, patchType types.PatchType) error {
+	q := req.URL.Query()
+	var errs field.ErrorList
+	kind := "CreateOptions"
+	switch verb {
+	case "patch":
+		kind = "PatchOptions"
+		opts := &metav1.PatchOptions{FieldManager: q.Get("fieldManager")}
+		if v, ok := q["force"]; ok && len(v) > 0 {
+			b, err := strconv.ParseBool(v[0])
+			if err != nil {
+				return apierrors.NewBadRequest(fmt.Sprintf("invalid force %q: %v", v[0], err))
+			}
+			opts.Force = &b
+		}
+		errs = metav1validation.ValidatePatchOptions(opts, patchType)
+	default:
+		if verb == "update" {
+			kind = "UpdateOptions"
+		}
+		errs = metav1validation.ValidateFieldManager(q.Get("fieldManager"), field.NewPath("fieldManager"))
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: kind}, "", errs)
+	}
+	return nil
+}
+
+// trackUpdate records obj's changes over live (nil: a create) as an Update
+// of the request's manager in obj's managedFields.
+func (s *Server) trackUpdate(req *http.Request, res *registry.Resource, sub string, live, obj runtime.Object) (runtime.Object, error) {
+	fm, err := s.fieldManager(res, sub)
+	if err != nil {
+		return nil, err
+	}
+	if live == nil {
+		live = res.New()
+	}
+	return fm.UpdateNoErrors(live, obj, managerName(req)), nil
+}
+
+// applyConfiguration decodes an apply patch (YAML or JSON) into the
+// object it configures.
+func applyConfiguration(patch []byte, validation string) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	if err := yaml.Unmarshal(patch, &u.Object); err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+	}
+	if validation == fieldValidationStrict {
+		if err := yaml.UnmarshalStrict(patch, &map[string]any{}); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("error strict decoding patch: %v", err))
+		}
+	}
+	return u, nil
+}
+
+// apply merges the applied configuration into live (a new object when
+// nil) as fieldManager, force taking over conflicting fields.
+func (s *Server) apply(req *http.Request, res *registry.Resource, sub string, live runtime.Object, applied *unstructured.Unstructured) (runtime.Object, error) {
+	fm, err := s.fieldManager(res, sub)
+	if err != nil {
+		return nil, err
+	}
+	if live == nil {
+		live = res.New()
+	}
+	force, _ := strconv.ParseBool(req.URL.Query().Get("force"))
+	obj, err := fm.Apply(live, applied.DeepCopy(), req.URL.Query().Get("fieldManager"), force)
+	if err != nil {
+		if _, ok := err.(apierrors.APIStatus); ok {
+			return nil, err
+		}
+		// The configuration does not fit the schema (an unknown field, a
+		// wrong type, a duplicate list key): the request is bad.
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	return obj, nil
+}
