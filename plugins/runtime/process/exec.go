@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,6 +103,15 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 	if processStartTime(pid) != pidStart {
 		return nil, nil, status.Errorf(codes.FailedPrecondition, "container %q is not running", id)
 	}
+	// The command must be in the container's cgroups from its first
+	// instruction (a command that is moved after it started runs unlimited
+	// for a while, and sees the host's cgroups): open them here, where
+	// their paths resolve.
+	join, closeCgroups, err := openCgroupsForExec(cgroups, p.SysProcAttr)
+	if err != nil {
+		return nil, nil, errInternal("exec in %q: %v", id, err)
+	}
+	defer closeCgroups()
 	// On a thread in all the container's namespaces (its mount namespace
 	// too) with the container's capability bounding set: the process
 	// started there is as confined as the container's own.
@@ -116,6 +127,9 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 			if err := dropBoundingCaps(sp.Caps); err != nil {
 				return err
 			}
+		}
+		if err := join(); err != nil {
+			return err
 		}
 		return p.Start()
 	})
@@ -160,6 +174,48 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 		return nil, nil, errInternal("exec in container %q: %v", id, err)
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
+}
+
+// openCgroupsForExec prepares starting a process directly in the cgroups
+// (controller -> directory, "" for cgroup v2): for v2 it sets attr to
+// clone the process into the cgroup; for v1 the returned join moves the
+// calling thread (a thread that is discarded afterwards, as nsenter.Enter's
+// is) into every controller's cgroup, so that the processes it starts are
+// born there. The files are opened now, while their paths resolve; close
+// releases them.
+func openCgroupsForExec(cgroups map[string]string, attr *syscall.SysProcAttr) (join func() error, release func(), err error) {
+	var fds []int
+	release = func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	if dir, ok := cgroups[""]; ok {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, release, fmt.Errorf("open cgroup %q: %w", dir, err)
+		}
+		fds = append(fds, fd)
+		attr.UseCgroupFD, attr.CgroupFD = true, fd
+		return func() error { return nil }, release, nil
+	}
+	for _, dir := range cgroups {
+		fd, err := unix.Open(filepath.Join(dir, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			release()
+			return nil, func() {}, fmt.Errorf("open cgroup %q: %w", dir, err)
+		}
+		fds = append(fds, fd)
+	}
+	return func() error {
+		tid := []byte(strconv.Itoa(unix.Gettid()))
+		for _, fd := range fds {
+			if _, err := unix.Write(fd, tid); err != nil {
+				return fmt.Errorf("join the container's cgroups: %w", err)
+			}
+		}
+		return nil
+	}, release, nil
 }
 
 var _ io.Writer = (*cappedBuffer)(nil)
