@@ -232,6 +232,9 @@ type WatchResult struct {
 	// Latency is from each write's response to each watcher receiving
 	// its event.
 	Latency Latency `json:"latency"`
+	// FromRequest is from each write's request being sent to each
+	// watcher receiving its event (the write's own latency included).
+	FromRequest Latency `json:"from_request"`
 }
 
 // Result is one Run on one Target.
@@ -441,9 +444,9 @@ type Fanout struct {
 
 // fanoutWrite is one write's state.
 type fanoutWrite struct {
-	responded time.Time
-	got       int
-	all       chan struct{}
+	sent, responded time.Time
+	got             int
+	all             chan struct{}
 }
 
 // StartFanout opens watchers watches of the pods labelled
@@ -538,6 +541,7 @@ func (f *Fanout) Write(ctx context.Context, writer kubernetes.Interface) error {
 	k := len(f.writes)
 	f.writes = append(f.writes, wr)
 	f.mu.Unlock()
+	sent := time.Now()
 	_, err := writer.CoreV1().Pods(f.ns).Create(ctx, Pod(f.name(k), LabelWatch), metav1.CreateOptions{})
 	now := time.Now()
 	if err != nil {
@@ -545,7 +549,7 @@ func (f *Fanout) Write(ctx context.Context, writer kubernetes.Interface) error {
 		return f.err
 	}
 	f.mu.Lock()
-	wr.responded = now
+	wr.sent, wr.responded = sent, now
 	f.mu.Unlock()
 	select {
 	case <-wr.all:
@@ -578,11 +582,13 @@ func (f *Fanout) Stop() (WatchResult, error) {
 	}
 	res := WatchResult{Watchers: len(f.ws), Events: max(len(f.writes)-1, 0)}
 	ds := make([]time.Duration, 0, res.Watchers*res.Events)
+	fromSent := make([]time.Duration, 0, res.Watchers*res.Events)
 	for wi := range f.ws {
 		if len(f.received[wi]) != len(f.writes) {
 			return WatchResult{}, fmt.Errorf("watcher %d received %d of %d writes", wi, len(f.received[wi]), len(f.writes))
 		}
 		for k := 1; k < len(f.writes); k++ {
+			fromSent = append(fromSent, f.received[wi][k].Sub(f.writes[k].sent))
 			d := f.received[wi][k].Sub(f.writes[k].responded)
 			if d < 0 {
 				res.Early++
@@ -593,6 +599,7 @@ func (f *Fanout) Stop() (WatchResult, error) {
 	}
 	res.Delivered = len(ds)
 	res.Latency = Summarize(ds)
+	res.FromRequest = Summarize(fromSent)
 	return res, nil
 }
 

@@ -37,7 +37,10 @@ func TestRunTiny(t *testing.T) {
 	if r.Watch.Watchers != 9 || r.Watch.Events != 3 || r.Watch.Delivered != 27 || r.Watch.Latency.N != 27 || r.Watch.Early > 27 {
 		t.Errorf("watch: %+v", r.Watch)
 	}
-	for _, l := range []apiserverbench.Latency{r.Create.Latency, r.List.Latency, r.ListPaged.Latency, r.Watch.Latency} {
+	if r.Watch.FromRequest.N != 27 {
+		t.Errorf("watch from request: %+v", r.Watch.FromRequest)
+	}
+	for _, l := range []apiserverbench.Latency{r.Create.Latency, r.List.Latency, r.ListPaged.Latency, r.Watch.Latency, r.Watch.FromRequest} {
 		if l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max {
 			t.Errorf("percentiles out of order: %+v", l)
 		}
@@ -59,7 +62,7 @@ func TestRunTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
-	if len(lines) != 10 || !strings.Contains(lines[0], "kubelab") || !strings.Contains(table.String(), "LIST 37 pods") {
+	if len(lines) != 11 || !strings.Contains(lines[0], "kubelab") || !strings.Contains(table.String(), "LIST 37 pods") {
 		t.Errorf("table:\n%s", table.String())
 	}
 	for _, line := range lines {

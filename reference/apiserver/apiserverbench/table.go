@@ -22,6 +22,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 		{fmt.Sprintf("LIST in pages of %d, p50 / p99 (one page p99)", c.PageSize)},
 		{fmt.Sprintf("watch delivery to %s watchers, p50 / p99", thousands(c.Watchers))},
 		{"deliveries before the write's response"},
+		{"watch delivery from the write's request, p50 / p99"},
 	}
 	for _, r := range results {
 		cells := []string{
@@ -34,6 +35,7 @@ func WriteTable(w io.Writer, results []*Result) error {
 			fmt.Sprintf("%s / %s (%s)", ms(r.ListPaged.Latency.P50), ms(r.ListPaged.Latency.P99), pageP99(r.ListPaged)),
 			fmt.Sprintf("%s / %s", ms(r.Watch.Latency.P50), ms(r.Watch.Latency.P99)),
 			early(r.Watch),
+			fmt.Sprintf("%s / %s", ms(r.Watch.FromRequest.P50), ms(r.Watch.FromRequest.P99)),
 		}
 		for i := range rows {
 			rows[i] = append(rows[i], cells[i])
