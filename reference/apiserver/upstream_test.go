@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,9 +140,9 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	// Pods that fit, and one that fits nowhere.
 	const fitting = 12
 	for i := range fitting {
-		createPod(ctx, t, cs, fmt.Sprintf("fits-%d", i), "250m", "256Mi")
+		createPod(ctx, t, cs, fmt.Sprintf("fits-%d", i), "250m", "256Mi", nil)
 	}
-	createPod(ctx, t, cs, "too-big", "100", "1Gi")
+	createPod(ctx, t, cs, "too-big", "100", "1Gi", nil)
 
 	// Every fitting pod is bound and reports PodScheduled=True.
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -230,6 +231,60 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 		t.Errorf("lease kube-system/kube-scheduler has no holder: %+v", lease.Spec)
 	}
 
+	// Preemption: a high-priority pod that fits on a node only once some of
+	// its pods are gone. The scheduler marks the victims DisruptionTarget
+	// and deletes them gracefully; with no kubelet here, the test finishes
+	// their deletion as a kubelet would.
+	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "high"}, Value: 1000,
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createPod(ctx, t, cs, "vip", "3500m", "256Mi", func(p *corev1.Pod) { p.Spec.PriorityClassName = "high" })
+	victims := map[string]string{} // name → node
+	var vip *corev1.Pod
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Name == "vip" && p.Spec.NodeName != "" {
+				vip = p
+			}
+			if p.DeletionTimestamp == nil {
+				continue
+			}
+			if _, seen := victims[p.Name]; !seen {
+				victims[p.Name] = p.Spec.NodeName
+				if c := podCondition(p, corev1.DisruptionTarget); c == nil || c.Status != corev1.ConditionTrue || c.Reason != corev1.PodReasonPreemptionByScheduler {
+					t.Errorf("victim %s: DisruptionTarget condition %+v, want True/%s", p.Name, c, corev1.PodReasonPreemptionByScheduler)
+				}
+			}
+			err := cs.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, err
+			}
+		}
+		return vip != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("vip was not scheduled by preemption (victims %v): %v", victims, err)
+	}
+	if vip.Spec.Priority == nil || *vip.Spec.Priority != 1000 {
+		t.Errorf("vip priority %v, want 1000 from PriorityClass high", vip.Spec.Priority)
+	}
+	if len(victims) == 0 {
+		t.Errorf("vip scheduled on %s without preempting anything", vip.Spec.NodeName)
+	}
+	for name, node := range victims {
+		if node != vip.Spec.NodeName || !strings.HasPrefix(name, "fits-") {
+			t.Errorf("victim %s on %s; vip is on %s", name, node, vip.Spec.NodeName)
+		}
+	}
+	t.Logf("vip on %s, preempted %v", vip.Spec.NodeName, victims)
+
 	// Nothing the scheduler asked for was missing or forbidden.
 	running := log.String()
 	stop()
@@ -272,10 +327,11 @@ func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 	}
 }
 
-// createPod creates a one-container pod in default requesting cpu and memory.
-func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name, cpu, memory string) {
+// createPod creates a one-container pod in default requesting cpu and
+// memory; mutate, when non-nil, adjusts it first.
+func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name, cpu, memory string, mutate func(*corev1.Pod)) {
 	t.Helper()
-	_, err := cs.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "c", Image: "registry.k8s.io/pause:3.10",
@@ -283,7 +339,11 @@ func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name,
 				corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory),
 			}},
 		}}},
-	}, metav1.CreateOptions{})
+	}
+	if mutate != nil {
+		mutate(p)
+	}
+	_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -291,8 +351,13 @@ func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name,
 
 // podScheduled is p's PodScheduled condition, or nil.
 func podScheduled(p *corev1.Pod) *corev1.PodCondition {
+	return podCondition(p, corev1.PodScheduled)
+}
+
+// podCondition is p's condition of type ct, or nil.
+func podCondition(p *corev1.Pod, ct corev1.PodConditionType) *corev1.PodCondition {
 	for i := range p.Status.Conditions {
-		if p.Status.Conditions[i].Type == corev1.PodScheduled {
+		if p.Status.Conditions[i].Type == ct {
 			return &p.Status.Conditions[i]
 		}
 	}
