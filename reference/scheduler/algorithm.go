@@ -203,7 +203,7 @@ func (s *Scheduler) schedulePod(ctx context.Context, c *cycle, snap *snapshot) (
 	// A pod nominated by an earlier preemption tries its node first.
 	if nom := c.pod.Status.NominatedNodeName; nom != "" {
 		if ni, err := snap.Get(nom); err == nil {
-			st := fw.filterNode(ctx, c.state, c.skipFilter, c.pod, ni)
+			st := fw.filterNode(ctx, c.sample, c.state, c.skipFilter, c.pod, ni)
 			if st.IsSuccess() {
 				feasible, _, err := s.runExtenderFilters(ctx, fw, c.pod, []*spec.NodeInfo{ni}, map[string]*spec.Status{})
 				if err != nil {
@@ -280,7 +280,7 @@ func (s *Scheduler) findFeasible(ctx context.Context, c *cycle, nodes []*spec.No
 	defer cancel()
 	s.parallelize(fctx, numAll, func(i int) {
 		ni := nodes[(startIdx+i)%numAll]
-		st := fw.filterNode(fctx, c.state, c.skipFilter, c.pod, ni)
+		st := fw.filterNode(fctx, c.sample, c.state, c.skipFilter, c.pod, ni)
 		switch {
 		case st.IsSuccess():
 			k := found.Add(1)
@@ -378,7 +378,12 @@ func (s *Scheduler) prioritize(ctx context.Context, c *cycle, feasible []*spec.N
 	defer cancel()
 	s.parallelize(sctx, len(feasible), func(n int) {
 		for i, p := range active {
+			var t0 time.Time
+			if c.sample {
+				t0 = time.Now()
+			}
 			v, st := fw.runScore(sctx, c.state, c.pod, feasible[n], p)
+			fw.observe(c.sample, p.Name(), epScore, t0, st)
 			if !st.IsSuccess() {
 				errOnce.Do(func() {
 					firstErr = fmt.Errorf("running Score plugin %q: %w", p.Name(), statusErr(st))

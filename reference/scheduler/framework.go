@@ -192,12 +192,18 @@ func (fw *framework) runFilter(ctx context.Context, state *spec.CycleState, pod 
 
 // filterNode runs every Filter plugin not skipped at PreFilter on one node
 // and returns the first rejection (or error).
-func (fw *framework) filterNode(ctx context.Context, state *spec.CycleState, skip map[string]bool, pod *corev1.Pod, n *spec.NodeInfo) *spec.Status {
+func (fw *framework) filterNode(ctx context.Context, sample bool, state *spec.CycleState, skip map[string]bool, pod *corev1.Pod, n *spec.NodeInfo) *spec.Status {
 	for _, p := range fw.filter {
 		if skip[p.Name()] {
 			continue
 		}
-		if s := fw.runFilter(ctx, state, pod, n, p); !s.IsSuccess() && !s.IsSkip() {
+		var start time.Time
+		if sample {
+			start = time.Now()
+		}
+		s := fw.runFilter(ctx, state, pod, n, p)
+		fw.observe(sample, p.Name(), epFilter, start, s)
+		if !s.IsSuccess() && !s.IsSkip() {
 			return s
 		}
 	}
@@ -319,5 +325,5 @@ func (h *handle) RunFilterPlugins(ctx context.Context, pod *corev1.Pod, snap spe
 			return s
 		}
 	}
-	return h.fw.filterNode(ctx, state, skip, pod, n)
+	return h.fw.filterNode(ctx, false, state, skip, pod, n)
 }
