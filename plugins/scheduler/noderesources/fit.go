@@ -293,9 +293,11 @@ func nodeUse(node *spec.NodeInfo, resources []ResourceWeight, podReq []int64, no
 		if alloc == 0 {
 			continue
 		}
-		used := value(node.Requested, rw.Name)
+		var used int64
 		if nonZero && (rw.Name == corev1.ResourceCPU || rw.Name == corev1.ResourceMemory) {
 			used = value(node.NonZeroRequested, rw.Name)
+		} else {
+			used = value(node.Requested, rw.Name)
 		}
 		allocatable[i] = alloc
 		allocated[i] = used

@@ -354,7 +354,8 @@ type Result struct {
 	Node string
 	// Filtered holds each rejected node's status.
 	Filtered map[string]*spec.Status
-	// Scores are the weighted total scores of the feasible nodes.
+	// Scores are the weighted total scores of the feasible nodes (kept
+	// only when there are at most 100).
 	Scores map[string]int64
 }
 
@@ -407,6 +408,7 @@ func (fw *Framework) Schedule(ctx context.Context, pod *corev1.Pod, snap spec.Sn
 	if len(feasible) == 0 {
 		return res, nil
 	}
+	totals := make([]int64, len(feasible))
 	for i, pl := range fw.Plugins {
 		sp, ok := pl.(spec.ScorePlugin)
 		if !ok {
@@ -432,17 +434,22 @@ func (fw *Framework) Schedule(ctx context.Context, pod *corev1.Pod, snap spec.Sn
 		if st := sp.NormalizeScore(ctx, state, pod, scores); !st.IsSuccess() {
 			return res, fmt.Errorf("NormalizeScore %s: %s", pl.Name(), st.Message())
 		}
-		for _, s := range scores {
+		for j, s := range scores {
 			if s.Score < spec.MinNodeScore || s.Score > spec.MaxNodeScore {
 				return res, fmt.Errorf("plugin %s scored node %s %d, outside 0..%d", pl.Name(), s.Name, s.Score, spec.MaxNodeScore)
 			}
-			res.Scores[s.Name] += s.Score * fw.Weights[i]
+			totals[j] += s.Score * fw.Weights[i]
 		}
 	}
 	best := int64(-1)
-	for _, ni := range feasible {
-		if s := res.Scores[ni.Name()]; s > best {
-			best, res.Node = s, ni.Name()
+	for j, ni := range feasible {
+		if totals[j] > best {
+			best, res.Node = totals[j], ni.Name()
+		}
+	}
+	if len(feasible) <= 100 {
+		for j, ni := range feasible {
+			res.Scores[ni.Name()] = totals[j]
 		}
 	}
 	return res, nil
