@@ -177,7 +177,11 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 	if !s.cache.HasNode(node) {
 		err = fmt.Errorf("node %q was deleted before the pod could be bound to it", node)
 	} else {
-		err = s.bindPod(ctx, c, assumed, node, annotation)
+		var annotated bool
+		annotated, err = s.bindPod(ctx, c, assumed, node, annotation)
+		if err == nil && annotation != "" && !annotated {
+			s.writeAnnotation(context.WithoutCancel(ctx), assumed, annotation)
+		}
 	}
 	s.metrics.bindingDuration.Observe(since(bindStart))
 	if err != nil {
@@ -216,13 +220,14 @@ var errBindRejected = errors.New("bind rejected")
 
 // bindPod binds through the first interested binding extender, else the
 // bind plugins in order (Skip passes on), else pods/binding.
-func (s *Scheduler) bindPod(ctx context.Context, c *cycle, pod *corev1.Pod, node, annotation string) error {
+// It reports whether the binding carried the explanation annotation.
+func (s *Scheduler) bindPod(ctx context.Context, c *cycle, pod *corev1.Pod, node, annotation string) (bool, error) {
 	if e := binderExtender(c.fw, pod); e != nil {
 		if err := e.bind(ctx, pod, node); err != nil {
 			s.extenderFailed(e, "bind", pod, err)
-			return fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
+			return false, fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
 		}
-		return nil
+		return false, nil
 	}
 	for _, p := range c.fw.bind {
 		st := c.fw.runBind(ctx, c.state, pod, node, p)
@@ -230,11 +235,19 @@ func (s *Scheduler) bindPod(ctx context.Context, c *cycle, pod *corev1.Pod, node
 			continue
 		}
 		if !st.IsSuccess() {
-			return fmt.Errorf("%w by plugin %q: %v", errBindRejected, st.Plugin, statusErr(st))
+			return false, fmt.Errorf("%w by plugin %q: %v", errBindRejected, st.Plugin, statusErr(st))
 		}
-		return nil
+		return false, nil
 	}
-	return s.bindWithAnnotation(ctx, pod, node, annotation)
+	return true, s.bindWithAnnotation(ctx, pod, node, annotation)
+}
+
+// writeAnnotation sets the explanation annotation with a merge patch.
+func (s *Scheduler) writeAnnotation(ctx context.Context, pod *corev1.Pod, annotation string) {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{ExplanationAnnotation: annotation}}})
+	if _, err := s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		s.log.Warn("writing the explanation annotation", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
 }
 
 // bindThroughAPI creates the pod's Binding (pods/binding).
@@ -304,10 +317,7 @@ func (s *Scheduler) reportFailureWithAnnotation(ctx context.Context, fw *framewo
 		s.log.Warn("updating the pod's PodScheduled condition", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
 	if annotation != "" && pod.Annotations[ExplanationAnnotation] != annotation {
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{ExplanationAnnotation: annotation}}})
-		if _, err := s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			s.log.Warn("writing the explanation annotation", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-		}
+		s.writeAnnotation(ctx, pod, annotation)
 	}
 }
 

@@ -770,7 +770,6 @@ func TestQueueBackoffAndOrder(t *testing.T) {
 	}
 }
 
-
 func TestEventDuringAttemptSendsPodToBackoff(t *testing.T) {
 	now := time.Unix(1000, 0)
 	q := newSchedulingQueue(nil, time.Second, 10*time.Second, func() time.Time { return now })
