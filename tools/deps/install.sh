@@ -7,9 +7,12 @@
 #   iproute2      ip netns / veth for node and pod namespaces
 #   busybox-static  the busybox test image (one static binary)
 #   nftables      the nft command, to inspect and clean up kubelab's tables
+#   containerd runc containernetworking-plugins
+#                 a real containerd 1.6 with runc and the CNI plugins, the
+#                 runtime suite's "containerd" target (conformance/containerd)
 set -euo pipefail
 
-packages=(etcd-server iproute2 busybox-static nftables)
+packages=(etcd-server iproute2 busybox-static nftables containerd runc containernetworking-plugins)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,9 +31,10 @@ if ((${#missing[@]} > 0)); then
 	trap 'rm -f "$log"' EXIT
 	fail() { cat "$log" >&2; echo "deps: installing ${missing[*]} failed" >&2; exit 1; }
 	apt-get update -qq >"$log" 2>&1 || fail
-	# etcd-server's postinst would start a system etcd service where there is
-	# an init system; kubelab never uses it, so a temporary policy-rc.d
-	# (when the machine has none) keeps it from starting.
+	# etcd-server's and containerd's postinst would start system services
+	# where there is an init system; kubelab never uses them (it runs its
+	# own containerd with its own state), so a temporary policy-rc.d
+	# (when the machine has none) keeps them from starting.
 	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d
