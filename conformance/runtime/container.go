@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -161,18 +160,27 @@ type logEntry struct {
 	text   string
 }
 
-// readCRILog parses a CRI log file; it fails on any line not in the
-// format "<RFC3339Nano> <stdout|stderr> <F|P> <text>".
+// readCRILog parses a CRI log file. A complete line that is not in the
+// format "<RFC3339Nano> <stdout|stderr> <F|P> <text>" ends the wait at
+// once: it will not get better.
 func readCRILog(g Gomega, path string) []logEntry {
 	b, err := os.ReadFile(path)
 	g.Expect(err).NotTo(HaveOccurred(), "reading the container's log file")
 	var out []logEntry
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		m := criLogLine.FindStringSubmatch(sc.Text())
-		g.Expect(m).NotTo(BeNil(), "log line %q is not \"<RFC3339Nano> <stdout|stderr> <F|P> <text>\"", sc.Text())
+	for len(b) > 0 {
+		line, rest, complete := bytes.Cut(b, []byte("\n"))
+		b = rest
+		if !complete {
+			break // being written
+		}
+		m := criLogLine.FindStringSubmatch(string(line))
+		if m == nil {
+			StopTrying(describef("log line %q is not \"<RFC3339Nano> <stdout|stderr> <F|P> <text>\"", line)).Now()
+		}
 		ts, err := time.Parse(time.RFC3339Nano, m[1])
-		g.Expect(err).NotTo(HaveOccurred(), "timestamp of log line %q", sc.Text())
+		if err != nil {
+			StopTrying(describef("the timestamp of log line %q is not RFC 3339: %v", line, err)).Now()
+		}
 		out = append(out, logEntry{time: ts, stream: m[2], full: m[3] == "F", text: m[4]})
 	}
 	return out
@@ -188,7 +196,6 @@ func describeLogs(s *shared) {
 			id := f.run(ctx, sb, sbCfg, cfg)
 			f.waitState(ctx, id, runtimeapi.ContainerState_CONTAINER_EXITED)
 			path := filepath.Join(sbCfg.LogDirectory, cfg.LogPath)
-			Expect(f.status(ctx, id).GetLogPath()).To(HaveSuffix(cfg.LogPath), "ContainerStatus.LogPath")
 			Eventually(ctx, func(g Gomega) {
 				var stdout, stderr []string
 				var last time.Time
@@ -205,6 +212,7 @@ func describeLogs(s *shared) {
 				g.Expect(stdout).To(Equal([]string{"stdout line 1", "stdout line 2", "stdout line 3"}))
 				g.Expect(stderr).To(Equal([]string{"stderr line 1", "stderr line 2", "stderr line 3"}))
 			}).WithTimeout(waitTimeout).Should(Succeed())
+			Expect(f.status(ctx, id).GetLogPath()).To(HaveSuffix(cfg.LogPath), "ContainerStatus.LogPath")
 		}, SpecTimeout(specTimeout))
 
 		It("are written while the container runs", harness.Labels(CapLogs), func(ctx SpecContext) {

@@ -29,6 +29,9 @@ const (
 	specTimeout = 2 * time.Minute
 	// waitTimeout bounds a wait for a container to reach a state.
 	waitTimeout = 45 * time.Second
+	// releaseTimeout bounds the wait for a removed sandbox's network
+	// namespace to go.
+	releaseTimeout = 15 * time.Second
 	// startTimeout bounds the start of the runtime under test.
 	startTimeout = 5 * time.Minute
 )

@@ -160,7 +160,7 @@ func describeNetworkNamespace(s *shared) {
 			ns := f.netNSOf(ctx, c)
 			Expect(netNSHolders(ns)).NotTo(BeEmpty(), "the sandbox's network namespace %s is held by a mount or a process", ns)
 			Expect(f.rt.RemovePodSandbox(ctx, sb)).To(Succeed())
-			Eventually(ctx, func() []string { return netNSHolders(ns) }).WithTimeout(waitTimeout).Should(BeEmpty(),
+			Eventually(ctx, func() []string { return netNSHolders(ns) }).WithTimeout(releaseTimeout).Should(BeEmpty(),
 				"after RemovePodSandbox, no mount or process holds the sandbox's network namespace %s", ns)
 		}, SpecTimeout(specTimeout))
 	})
