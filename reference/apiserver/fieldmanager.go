@@ -54,13 +54,13 @@ func (d defaulter) Default(obj runtime.Object) {
 // fieldManager returns the field manager of res (sub "" or "status"),
 // created on first use.
 func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfields.FieldManager, error) {
-	o := s.openAPI()
+	o := s.openAPIDefinitions()
 	if o.tcErr != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("server-side apply type converter: %w", o.tcErr))
 	}
 	gvk := res.GroupVersionKind()
 	key := gvk.String() + "/" + sub
-	if fm, ok := o.managers.Load(key); ok {
+	if fm, ok := s.oapi.managers.Load(key); ok {
 		return fm.(*managedfields.FieldManager), nil
 	}
 	// Each side ignores what the other side owns.
@@ -82,7 +82,7 @@ func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfield
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	actual, _ := o.managers.LoadOrStore(key, fm)
+	actual, _ := s.oapi.managers.LoadOrStore(key, fm)
 	return actual.(*managedfields.FieldManager), nil
 }
 

@@ -39,24 +39,50 @@ import (
 //
 // kubectl explain reads the v3 schemas; kubectl apply computes strategic
 // merge patches from their x-kubernetes-patch-* extensions; server-side
-// apply builds its type converter from them. Everything is built on first
-// use and kept.
+// apply builds its type converter from them. Each part is built on first
+// use and kept, once per resource table: servers over the same table share it.
 
-// openAPIState is what Server keeps of OpenAPI, built once on first use.
+// serverOpenAPI is what a Server keeps of OpenAPI: the (shared) documents
+// and its field managers.
+type serverOpenAPI struct {
+	once     sync.Once
+	shared   *openAPIState
+	managers sync.Map // "<gvk>/<subresource>" → *managedfields.FieldManager
+}
+
+// openAPIState holds the schemas and documents of one resource table,
+// each part built on first use. Servers with the same table (every server
+// over the built-in table, e.g. in tests) share one.
 type openAPIState struct {
-	once   sync.Once
-	v3     openapi.Definitions
-	docs   map[string][]byte // group/version path → JSON of its v3 document
-	hashes map[string]string // group/version path → hash of the document
-	v2     []byte            // the v2 document as JSON
-	tc     managedfields.TypeConverter
-	tcErr  error
+	defsOnce sync.Once
+	v3       openapi.Definitions
+	tc       managedfields.TypeConverter
+	tcErr    error
+
+	docsOnce sync.Once
+	docs     map[string][]byte // group/version path → JSON of its v3 document
+	hashes   map[string]string // group/version path → hash of the document
+
+	v2Once sync.Once
+	v2     []byte // the v2 document as JSON
 
 	protoOnce sync.Once
 	v2Proto   []byte
 	protoErr  error
+}
 
-	managers sync.Map // fieldManagerKey → *managedfields.FieldManager
+// openAPIStates are the openAPIState of each table, by openAPIKey.
+var openAPIStates sync.Map
+
+// openAPIKey identifies what the documents are made of: the version and,
+// per resource, its group, version, kind, Go types, scope and subresources.
+func (s *Server) openAPIKey() string {
+	var b strings.Builder
+	b.WriteString(s.cfg.Version.GitVersion)
+	for _, r := range s.table.All() {
+		fmt.Fprintf(&b, "|%s/%s/%s/%s/%T/%T/%v/%v", r.Group, r.Version, r.Name, r.Kind, r.New(), r.NewList(), r.Namespaced, r.Subresources)
+	}
+	return b.String()
 }
 
 // gvPath is the OpenAPI v3 document path of a group/version: "api/v1" or
@@ -92,25 +118,51 @@ func (s *Server) openAPIKinds() []openapi.Kind {
 	return kinds
 }
 
-// openAPI returns the server's OpenAPI state, building it on first use.
+// openAPI returns the OpenAPI state of the server's table.
 func (s *Server) openAPI() *openAPIState {
-	o := &s.oapi
-	o.once.Do(func() {
-		kinds := s.openAPIKinds()
-		o.v3 = openapi.Generate(kinds, openapi.V3)
-		o.docs, o.hashes = map[string][]byte{}, map[string]string{}
-		for _, g := range s.table.Groups() {
-			for _, v := range s.table.Versions(g) {
-				p := gvPath(g, v)
-				o.docs[p] = mustJSON(s.openAPIV3Doc(o.v3, g, v))
-				sum := sha512.Sum512(o.docs[p])
-				o.hashes[p] = strings.ToUpper(hex.EncodeToString(sum[:]))
-			}
-		}
-		o.v2 = mustJSON(s.openAPIV2Doc(openapi.Generate(kinds, openapi.V2)))
+	s.oapi.once.Do(func() {
+		st, _ := openAPIStates.LoadOrStore(s.openAPIKey(), &openAPIState{})
+		s.oapi.shared = st.(*openAPIState)
+	})
+	return s.oapi.shared
+}
+
+// openAPIDefinitions returns the state with the v3 definitions and the
+// type converter built from them.
+func (s *Server) openAPIDefinitions() *openAPIState {
+	o := s.openAPI()
+	o.defsOnce.Do(func() {
+		o.v3 = openapi.Generate(s.openAPIKinds(), openapi.V3)
 		o.tc, o.tcErr = managedfields.NewTypeConverter(o.v3, false)
 	})
 	return o
+}
+
+// openAPIV3Docs returns the state with the v3 documents built.
+func (s *Server) openAPIV3Docs() *openAPIState {
+	o := s.openAPIDefinitions()
+	o.docsOnce.Do(func() {
+		docs, hashes := map[string][]byte{}, map[string]string{}
+		for _, g := range s.table.Groups() {
+			for _, v := range s.table.Versions(g) {
+				p := gvPath(g, v)
+				docs[p] = mustJSON(s.openAPIV3Doc(o.v3, g, v))
+				sum := sha512.Sum512(docs[p])
+				hashes[p] = strings.ToUpper(hex.EncodeToString(sum[:]))
+			}
+		}
+		o.docs, o.hashes = docs, hashes
+	})
+	return o
+}
+
+// openAPIV2JSON returns the v2 document as JSON.
+func (s *Server) openAPIV2JSON() []byte {
+	o := s.openAPI()
+	o.v2Once.Do(func() {
+		o.v2 = mustJSON(s.openAPIV2Doc(openapi.Generate(s.openAPIKinds(), openapi.V2)))
+	})
+	return o.v2
 }
 
 // operation is one REST operation of a resource, in a version-neutral form
@@ -343,9 +395,10 @@ func v2Param(name, in, desc string) spec.Parameter {
 // openAPIV2Proto is the v2 document in gnostic's protobuf form, which
 // client-go's discovery client asks for.
 func (s *Server) openAPIV2Proto() ([]byte, error) {
+	v2 := s.openAPIV2JSON()
 	o := s.openAPI()
 	o.protoOnce.Do(func() {
-		doc, err := openapi_v2.ParseDocument(o.v2)
+		doc, err := openapi_v2.ParseDocument(v2)
 		if err != nil {
 			o.protoErr = fmt.Errorf("openapi v2 to protobuf: %w", err)
 			return
@@ -373,7 +426,7 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request, path strin
 			writeOpenAPI(w, r, openAPIV2ProtoType, data)
 			return true
 		}
-		writeOpenAPI(w, r, "application/json", s.openAPI().v2)
+		writeOpenAPI(w, r, "application/json", s.openAPIV2JSON())
 		return true
 	}
 	rest, ok := strings.CutPrefix(path, "/openapi/v3")
@@ -381,7 +434,7 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request, path strin
 		return false
 	}
 	rest = strings.TrimPrefix(rest, "/")
-	o := s.openAPI()
+	o := s.openAPIV3Docs()
 	if rest == "" {
 		index := map[string]any{}
 		keys := make([]string, 0, len(o.docs))

@@ -119,7 +119,7 @@ type Server struct {
 	infos     *request.RequestInfoFactory
 	inflight  chan struct{}
 	handler   http.Handler
-	oapi      openAPIState // OpenAPI documents and field managers, built on first use (openapi.go)
+	oapi      serverOpenAPI // OpenAPI documents and field managers, built on first use (openapi.go)
 
 	// Set by NewSecure; nil on an open server.
 	authenticator authenticator.Request
