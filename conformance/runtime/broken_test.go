@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,8 +29,9 @@ type outcome struct {
 
 // runSuite runs TestSuite in a child process of this test binary against
 // the named target, with extra environment, and returns what its JSON
-// report says. sys, when set, configures the child process.
-func runSuite(t *testing.T, target string, env []string, sys *syscall.SysProcAttr) outcome {
+// report says. sys, when set, configures the child process; started, when
+// set, is called with the child's PID as soon as it has started.
+func runSuite(t *testing.T, target string, env []string, sys *syscall.SysProcAttr, started func(pid int)) outcome {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -39,7 +41,16 @@ func runSuite(t *testing.T, target string, env []string, sys *syscall.SysProcAtt
 	cmd := exec.Command(exe, "-test.run=^TestSuite$", "-test.count=1", "-test.timeout=15m", "-ginkgo.json-report="+report)
 	cmd.Env = append(append(os.Environ(), targetEnv+"="+target), env...)
 	cmd.SysProcAttr = sys
-	out, runErr := cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	runErr := cmd.Start()
+	if runErr == nil {
+		if started != nil {
+			started(cmd.Process.Pid)
+		}
+		runErr = cmd.Wait()
+	}
+	out := buf.Bytes()
 	data, err := os.ReadFile(report)
 	if err != nil {
 		t.Fatalf("the suite against %s wrote no report (%v); exit: %v; output:\n%s", target, err, runErr, tailOf(out))
@@ -111,7 +122,7 @@ func TestBrokenRuntimesAreCaught(t *testing.T) {
 				}
 				allowed[string(c)] = true
 			}
-			o := runSuite(t, b.Plugin.Name, nil, nil)
+			o := runSuite(t, b.Plugin.Name, nil, nil, nil)
 			caps := slices.Sorted(func(yield func(string) bool) {
 				for c := range o.failed {
 					if !yield(c) {
