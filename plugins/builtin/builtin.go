@@ -7,6 +7,7 @@ package builtin
 import (
 	"github.com/kubelab/kubelab/plugins/runtime/hollow"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
+	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/plugins/store/etcd"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
@@ -30,6 +31,14 @@ func RuntimePlugins() []spec.RuntimePlugin {
 	}
 }
 
+// SchedulerPlugins returns the built-in scheduler policy plugins (the
+// kube-scheduler's defaults and the research baselines), in the order they
+// are registered. Package plugins/scheduler/profiles assembles them into
+// the default and baseline profiles.
+func SchedulerPlugins() []spec.SchedulerPlugin {
+	return profiles.Plugins()
+}
+
 // Registry returns a new Registry holding every built-in plugin. Each call
 // returns a fresh Registry that the caller may add to. It panics if two
 // built-ins share a name, which is a programming error.
@@ -40,6 +49,9 @@ func Registry() *spec.Registry {
 	}
 	for _, p := range RuntimePlugins() {
 		spec.MustRegister(reg.RegisterRuntime(p))
+	}
+	for _, p := range SchedulerPlugins() {
+		spec.MustRegister(reg.RegisterScheduler(p))
 	}
 	return reg
 }

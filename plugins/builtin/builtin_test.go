@@ -20,6 +20,23 @@ func TestRegistryHasTheBuiltins(t *testing.T) {
 	}
 }
 
+func TestRegistryHasTheSchedulerPlugins(t *testing.T) {
+	names := builtin.Registry().SchedulerNames()
+	for _, want := range []string{"NodeResourcesFit", "TaintToleration", "PodTopologySpread", "InterPodAffinity", "DefaultPreemption", "DefaultBinder", "PrioritySort", "BinPacking", "Random"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("SchedulerNames() = %v, missing %s", names, want)
+		}
+	}
+	if len(names) != len(builtin.SchedulerPlugins()) {
+		t.Errorf("%d scheduler plugins registered, SchedulerPlugins lists %d", len(names), len(builtin.SchedulerPlugins()))
+	}
+	for _, p := range builtin.SchedulerPlugins() {
+		if p.Description == "" {
+			t.Errorf("scheduler plugin %q has no description", p.Name)
+		}
+	}
+}
+
 func TestRegistryIsFreshEachCall(t *testing.T) {
 	a := builtin.Registry()
 	if err := a.RegisterStore(spec.StorePlugin{Name: "extra", New: builtin.StorePlugins()[0].New}); err != nil {

@@ -177,7 +177,7 @@ func TestPluginsListsBuiltins(t *testing.T) {
 	}
 	code, out, _, _ = kubelab(t, "plugins", "-o", "json")
 	var infos []cli.PluginInfo
-	if code != cli.ExitOK || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != len(builtin.StorePlugins())+len(builtin.RuntimePlugins()) {
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != len(builtin.StorePlugins())+len(builtin.RuntimePlugins())+len(builtin.SchedulerPlugins()) {
 		t.Fatalf("plugins -o json: exit %d\n%s", code, out)
 	}
 	if infos[0].Contract != "store" || infos[0].Name != "etcd" {
