@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,10 @@ type BenchAPIServerOptions struct {
 	DataRoot string
 	// JSON, when set, is a file the results are written to.
 	JSON string
+	// CPUProfile, when set, is a file a CPU profile of the whole run is
+	// written to (server and clients alike when the server runs in this
+	// process).
+	CPUProfile string
 	// Bench is the workload.
 	Bench apiserverbench.Config
 }
@@ -53,6 +58,17 @@ func RunBenchAPIServer(ctx context.Context, reg *spec.Registry, opts BenchAPISer
 		return nil, err
 	}
 	cfg.Progress = errOut
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if opts.DataRoot == "" {
 		opts.DataRoot = DefaultBenchDataRoot
 	}
@@ -232,6 +248,7 @@ deletes at the end. The table goes to stdout, progress to stderr.
 	f.StringVar(&opts.StoreLabel, "store-label", "", "what the --kubeconfig server stores into, for the results (e.g. \"etcd 3.4, tmpfs\")")
 	f.StringVar(&opts.DataRoot, "data-root", DefaultBenchDataRoot, "directory for the started servers' data dirs (tmpfs by default; a disk directory measures fsync too)")
 	f.StringVar(&opts.JSON, "json", "", "also write the results to this JSON file")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the run (server and clients) to this file")
 	f.IntVar(&c.Pods, "pods", apiserverbench.DefaultPods, "pods to create, then list")
 	f.IntVar(&c.Clients, "clients", apiserverbench.DefaultClients, "concurrent clients creating pods, each with its own connection")
 	f.IntVar(&c.Watchers, "watchers", apiserverbench.DefaultWatchers, "concurrent watches receiving each event")
