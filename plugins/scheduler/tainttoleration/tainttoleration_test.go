@@ -1,6 +1,7 @@
 package tainttoleration_test
 
 import (
+	"errors"
 	"maps"
 	"testing"
 
@@ -63,5 +64,19 @@ func TestScore(t *testing.T) {
 				t.Errorf("scores = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestScoreOff(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("one").Taint("a", "1", corev1.TaintEffectPreferNoSchedule).Obj()})
+	pl, err := tainttoleration.Plugin().New(map[string]string{"score": "false"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := schedtest.RunScore(pl, schedtest.MakePod("p").Obj(), snap); got != nil {
+		t.Errorf("score=false still scores: %v", got)
+	}
+	if _, err := tainttoleration.Plugin().New(map[string]string{"score": "no"}, nil); !errors.Is(err, spec.ErrInvalid) {
+		t.Errorf("score=no: %v, want ErrInvalid", err)
 	}
 }
