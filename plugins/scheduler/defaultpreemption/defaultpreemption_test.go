@@ -139,3 +139,36 @@ func TestPostFilter(t *testing.T) {
 		})
 	}
 }
+
+func TestPostFilterWaitsForEarlierPreemption(t *testing.T) {
+	nodes := []*corev1.Node{schedtest.MakeNode("n1").Alloc("cpu", "2").Obj(), schedtest.MakeNode("n2").Alloc("cpu", "2").Obj()}
+	leaving := pod("leaving", "n1", 1, "2")
+	leaving.DeletionTimestamp = &metav1.Time{}
+	leaving.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "PreemptionByScheduler"}}
+	snap := schedtest.Snapshot(nodes, leaving, pod("low", "n2", 1, "2"))
+	fit, _ := noderesources.FitPlugin().New(nil, nil)
+	h := &schedtest.Handle{Snap: snap, Filters: []spec.Named{fit}}
+	pl, _ := defaultpreemption.Plugin().New(nil, h)
+	p := pod("p", "", 10, "1")
+	p.Status.NominatedNodeName = "n1"
+	filtered := map[string]*spec.Status{"n1": spec.NewStatus(spec.Unschedulable, "Insufficient cpu"), "n2": spec.NewStatus(spec.Unschedulable, "Insufficient cpu")}
+	node, st := pl.(spec.PostFilterPlugin).PostFilter(context.Background(), &spec.CycleState{}, p, snap, filtered)
+	if node != "" || st.IsSuccess() || st.Message() != "preemption: "+defaultpreemption.ReasonTerminating || len(h.Preemptions) != 0 {
+		t.Errorf("PostFilter = %q, %q, preemptions %v; want to wait for the terminating victim", node, st.Message(), h.Preemptions)
+	}
+}
+
+func TestPDBWithDisruptedPodIsNotViolated(t *testing.T) {
+	nodes := []*corev1.Node{schedtest.MakeNode("n1").Alloc("cpu", "2").Obj(), schedtest.MakeNode("n2").Alloc("cpu", "2").Obj()}
+	snap := schedtest.Snapshot(nodes, pod("low1", "n1", 1, "2"), pod("mid", "n2", 5, "2"))
+	budget := pdb("low1", 0)
+	budget.Status.DisruptedPods = map[string]metav1.Time{"low1": {}}
+	fit, _ := noderesources.FitPlugin().New(nil, nil)
+	h := &schedtest.Handle{Snap: snap, PDBs: []*policyv1.PodDisruptionBudget{budget}, Filters: []spec.Named{fit}}
+	pl, _ := defaultpreemption.Plugin().New(nil, h)
+	filtered := map[string]*spec.Status{"n1": spec.NewStatus(spec.Unschedulable, "Insufficient cpu"), "n2": spec.NewStatus(spec.Unschedulable, "Insufficient cpu")}
+	node, st := pl.(spec.PostFilterPlugin).PostFilter(context.Background(), &spec.CycleState{}, pod("p", "", 10, "1"), snap, filtered)
+	if node != "n1" || !st.IsSuccess() {
+		t.Errorf("PostFilter = %q, %v; want n1 (low1 is already counted as disrupted)", node, st.Message())
+	}
+}

@@ -215,3 +215,38 @@ func BenchmarkDefaultProfileSpread5000Nodes(b *testing.B) {
 func BenchmarkBinPack5000Nodes(b *testing.B) {
 	benchProfile(b, profiles.Baselines()[0], schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
 }
+
+func TestDefaultProfilePreempts(t *testing.T) {
+	nodes := []*corev1.Node{
+		schedtest.MakeNode("n1").Alloc("cpu", "2", "memory", "4Gi").Obj(),
+		schedtest.MakeNode("n2").Alloc("cpu", "2", "memory", "4Gi").Taint("x", "y", corev1.TaintEffectNoSchedule).Obj(),
+	}
+	snap := schedtest.Snapshot(nodes,
+		schedtest.MakePod("low").Node("n1").Priority(1).Req("cpu", "2").Obj(),
+		schedtest.MakePod("low2").Node("n2").Priority(0).Req("cpu", "2").Obj(),
+	)
+	h := &schedtest.Handle{}
+	fw, err := schedtest.NewFramework(profiles.Default(), profiles.Plugins(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := schedtest.MakePod("p").Priority(100).Req("cpu", "1").Obj()
+	res, err := fw.Schedule(context.Background(), pod, snap)
+	if err != nil || res.Node != "" {
+		t.Fatalf("Schedule = %v, %v; want no fit", res.Node, err)
+	}
+	var nominated string
+	for _, pl := range fw.Plugins {
+		if pf, ok := pl.(spec.PostFilterPlugin); ok {
+			var st *spec.Status
+			nominated, st = pf.PostFilter(context.Background(), &spec.CycleState{}, pod, snap, res.Filtered)
+			if !st.IsSuccess() {
+				t.Fatalf("PostFilter: %s", st.Message())
+			}
+		}
+	}
+	// n2 is tainted (unresolvable), so its lower-priority pod is not a victim.
+	if nominated != "n1" || len(h.Preemptions) != 1 || strings.Join(h.Preemptions[0].Victims, ",") != "low" {
+		t.Errorf("nominated %q, preemptions %+v; want n1 with victim low", nominated, h.Preemptions)
+	}
+}
