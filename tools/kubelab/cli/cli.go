@@ -94,6 +94,7 @@ policy, the container runtime and the service proxy.`,
 	root.AddCommand(newConformCommand(r), newPluginsCommand(r.Registry), newVersionCommand(), newRuntimeCommand(r.Registry))
 	root.AddCommand(newImageCommand())
 	root.AddCommand(newAPIServerCommand(r.Registry))
+	root.AddCommand(newSchedulerCommand(r.Registry), newExplainCommand())
 	root.AddCommand(newBenchCommand(r.Registry))
 	return root
 }
