@@ -5,6 +5,7 @@
 package builtin
 
 import (
+	"github.com/kubelab/kubelab/plugins/runtime/cri"
 	"github.com/kubelab/kubelab/plugins/runtime/hollow"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
@@ -28,6 +29,7 @@ func RuntimePlugins() []spec.RuntimePlugin {
 	return []spec.RuntimePlugin{
 		hollow.Plugin(),
 		process.Plugin(),
+		cri.Plugin(),
 	}
 }
 

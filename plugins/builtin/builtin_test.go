@@ -20,6 +20,17 @@ func TestRegistryHasTheBuiltins(t *testing.T) {
 	}
 }
 
+func TestRegistryHasTheRuntimes(t *testing.T) {
+	if got := builtin.Registry().RuntimeNames(); !slices.Equal(got, []string{"cri", "hollow", "process"}) {
+		t.Errorf("RuntimeNames() = %v, want [cri hollow process]", got)
+	}
+	for _, p := range builtin.RuntimePlugins() {
+		if p.Description == "" {
+			t.Errorf("runtime plugin %q has no description", p.Name)
+		}
+	}
+}
+
 func TestRegistryHasTheSchedulerPlugins(t *testing.T) {
 	names := builtin.Registry().SchedulerNames()
 	for _, want := range []string{"NodeResourcesFit", "TaintToleration", "PodTopologySpread", "InterPodAffinity", "DefaultPreemption", "DefaultBinder", "PrioritySort", "BinPacking", "Random"} {
