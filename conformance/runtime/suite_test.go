@@ -21,12 +21,16 @@ import (
 // Environment of TestSuite.
 const (
 	// targetEnv names the plugin TestSuite runs against: "process" (the
-	// default) or one of the broken runtimes of fakes/brokenruntime.
+	// default), one of the broken runtimes of fakes/brokenruntime, or
+	// "containerd" (a real containerd, see conformance/containerd).
 	targetEnv = "KUBELAB_RUNTIME_SUITE_TARGET"
 	// instanceEnv, when set, is the process runtime's instance name (it
 	// names its cgroup directory and bridge), for the leak test.
 	instanceEnv = "KUBELAB_RUNTIME_SUITE_INSTANCE"
 )
+
+// containerdTarget is the target name of a real containerd.
+const containerdTarget = "containerd"
 
 func TestMain(m *testing.M) {
 	// The process runtime re-executes this binary as container shims.
@@ -88,13 +92,19 @@ func TestSuite(t *testing.T) {
 	if name == "" {
 		name = process.Name
 	}
-	p, ok := plugins()[name]
-	if !ok {
-		t.Fatalf("%s=%q names no known runtime", targetEnv, name)
-	}
 	images, err := runtime.FindImages()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if name == containerdTarget {
+		runtime.Register(runtime.ContainerdTarget(name, images))
+		gomega.RegisterFailHandler(ginkgo.Fail)
+		ginkgo.RunSpecs(t, "runtime conformance (containerd)")
+		return
+	}
+	p, ok := plugins()[name]
+	if !ok {
+		t.Fatalf("%s=%q names no known runtime", targetEnv, name)
 	}
 	opts := map[string]string{process.OptionPodCIDR: runtime.RandomPodCIDR()}
 	if inst := os.Getenv(instanceEnv); inst != "" {

@@ -9,9 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	criapi "k8s.io/cri-api/pkg/apis"
-	criclient "k8s.io/cri-client/pkg"
-
+	"github.com/kubelab/kubelab/conformance/containerd"
+	"github.com/kubelab/kubelab/plugins/runtime/cri"
 	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -137,56 +136,67 @@ func PluginTarget(p spec.RuntimePlugin, imagesDir string, options map[string]str
 }
 
 // EndpointTarget returns the Target of any CRI runtime serving on endpoint
-// (unix:///PATH), through k8s.io/cri-client. The runtime must already hold
-// the test images (import _out/images/*.tar into it, e.g. with
-// `ctr -n k8s.io images import`).
+// (unix:///PATH), through plugins/runtime/cri (k8s.io/cri-client). The
+// runtime must already hold the test images (import _out/images/*.tar into
+// it, e.g. with `ctr -n k8s.io images import`). Stop removes the sandboxes
+// the suite left and closes the connection.
 func EndpointTarget(name, endpoint string) Target {
 	return Target{
 		Name: name,
 		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
-			rt, err := DialCRI(ctx, endpoint)
-			if err != nil {
-				return nil, nil, err
-			}
-			return rt, func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				return errors.Join(RemoveAll(ctx, rt), rt.Close(ctx))
-			}, nil
+			return connect(ctx, endpoint, nil)
 		},
 	}
 }
 
-// criTimeout bounds a connection to a CRI endpoint and each call on it.
-const criTimeout = 2 * time.Minute
-
-// criRuntime is a spec.Runtime made of cri-client's two services.
-type criRuntime struct {
-	criapi.RuntimeService
-	criapi.ImageManagerService
-}
-
-// Close closes both services' connections.
-func (r criRuntime) Close(ctx context.Context) error {
-	return errors.Join(r.RuntimeService.Close(ctx), r.ImageManagerService.Close(ctx))
-}
-
-// DialCRI connects to the CRI runtime serving on endpoint with
-// k8s.io/cri-client and checks that it answers Version.
-func DialCRI(ctx context.Context, endpoint string) (spec.Runtime, error) {
-	rs, err := criclient.NewRemoteRuntimeService(ctx, endpoint, criTimeout, nil, false)
+// connect connects to endpoint with plugins/runtime/cri; the returned stop
+// removes the suite's sandboxes, closes the connection and calls then, if
+// set.
+func connect(ctx context.Context, endpoint string, then func() error) (spec.Runtime, func() error, error) {
+	rt, err := cri.Connect(ctx, endpoint, endpoint, cri.DefaultTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("CRI runtime service at %s: %w", endpoint, err)
+		return nil, nil, err
 	}
-	is, err := criclient.NewRemoteImageService(ctx, endpoint, criTimeout, nil, false)
-	if err != nil {
-		return nil, fmt.Errorf("CRI image service at %s: %w", endpoint, err)
-	}
-	rt := criRuntime{rs, is}
 	if _, err := rt.Version(ctx, "v1"); err != nil {
-		return nil, fmt.Errorf("CRI endpoint %s does not answer Version: %w", endpoint, err)
+		_ = rt.Close(ctx)
+		return nil, nil, fmt.Errorf("CRI endpoint %s does not answer Version: %w", endpoint, err)
 	}
-	return rt, nil
+	return rt, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		err := errors.Join(RemoveAll(ctx, rt), rt.Close(ctx))
+		if then != nil {
+			err = errors.Join(err, then())
+		}
+		return err
+	}, nil
+}
+
+// ContainerdTarget returns the Target of a real containerd (Debian's, with
+// runc), started by conformance/containerd with the test images of
+// imagesDir and driven through plugins/runtime/cri; Stop stops it and
+// removes everything it made. Where containerd cannot run, Start fails
+// with an error wrapping spec.ErrUnsupported and the suite's specs are
+// skipped.
+func ContainerdTarget(name, imagesDir string) Target {
+	return Target{
+		Name: name,
+		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
+			var archives []string
+			for _, a := range ImageArchives {
+				archives = append(archives, filepath.Join(imagesDir, a))
+			}
+			d, err := containerd.Start(ctx, containerd.Options{Images: archives, StartTimeout: 2 * time.Minute})
+			if err != nil {
+				return nil, nil, err
+			}
+			rt, stop, err := connect(ctx, d.Endpoint(), d.Stop)
+			if err != nil {
+				return nil, nil, errors.Join(err, d.Stop())
+			}
+			return rt, stop, nil
+		},
+	}
 }
 
 // RemoveAll removes every sandbox of rt whose namespace is the suite's
