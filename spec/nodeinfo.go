@@ -90,16 +90,48 @@ func NewNodeInfo(node *corev1.Node, pods ...*corev1.Pod) *NodeInfo {
 			n.Allocatable[k] = v.DeepCopy()
 		}
 	}
+	n.Counts = NodeCounts{
+		Valid:                       true,
+		AllocatableMilliCPU:         milli(n.Allocatable, corev1.ResourceCPU),
+		AllocatableMemory:           whole(n.Allocatable, corev1.ResourceMemory),
+		AllocatableEphemeralStorage: whole(n.Allocatable, corev1.ResourceEphemeralStorage),
+		AllocatablePods:             whole(n.Allocatable, corev1.ResourcePods),
+	}
 	for _, p := range pods {
 		n.AddPod(p)
 	}
 	return n
 }
 
+func milli(l corev1.ResourceList, name corev1.ResourceName) int64 {
+	if q, ok := l[name]; ok {
+		return q.MilliValue()
+	}
+	return 0
+}
+
+func whole(l corev1.ResourceList, name corev1.ResourceName) int64 {
+	if q, ok := l[name]; ok {
+		return q.Value()
+	}
+	return 0
+}
+
+// count adds (sign 1) or subtracts (sign -1) a pod's requests to Counts.
+func (n *NodeInfo) count(req, nonZero corev1.ResourceList, sign int64) {
+	c := &n.Counts
+	c.RequestedMilliCPU += sign * milli(req, corev1.ResourceCPU)
+	c.RequestedMemory += sign * whole(req, corev1.ResourceMemory)
+	c.RequestedEphemeralStorage += sign * whole(req, corev1.ResourceEphemeralStorage)
+	c.NonZeroMilliCPU += sign * milli(nonZero, corev1.ResourceCPU)
+	c.NonZeroMemory += sign * whole(nonZero, corev1.ResourceMemory)
+}
+
 // AddPod counts pod on the node: its requests and host ports.
 func (n *NodeInfo) AddPod(pod *corev1.Pod) {
 	n.Pods = append(n.Pods, pod)
-	for name, q := range PodRequests(pod) {
+	req := PodRequests(pod)
+	for name, q := range req {
 		sum := n.Requested[name].DeepCopy()
 		sum.Add(q)
 		n.Requested[name] = sum
@@ -110,11 +142,13 @@ func (n *NodeInfo) AddPod(pod *corev1.Pod) {
 	if n.NonZeroRequested == nil {
 		n.NonZeroRequested = corev1.ResourceList{}
 	}
-	for name, q := range PodNonZeroRequests(pod) {
+	nonZero := PodNonZeroRequests(pod)
+	for name, q := range nonZero {
 		sum := n.NonZeroRequested[name].DeepCopy()
 		sum.Add(q)
 		n.NonZeroRequested[name] = sum
 	}
+	n.count(req, nonZero, 1)
 }
 
 // RemovePod uncounts the pod with pod's UID; it returns an error wrapping
@@ -125,16 +159,19 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 			continue
 		}
 		n.Pods = append(n.Pods[:i:i], n.Pods[i+1:]...)
-		for name, q := range PodRequests(p) {
+		req := PodRequests(p)
+		for name, q := range req {
 			left := n.Requested[name].DeepCopy()
 			left.Sub(q)
 			n.Requested[name] = left
 		}
-		for name, q := range PodNonZeroRequests(p) {
+		nonZero := PodNonZeroRequests(p)
+		for name, q := range nonZero {
 			left := n.NonZeroRequested[name].DeepCopy()
 			left.Sub(q)
 			n.NonZeroRequested[name] = left
 		}
+		n.count(req, nonZero, -1)
 		n.UsedPorts = map[string]bool{}
 		for _, rest := range n.Pods {
 			for _, k := range PodHostPorts(rest) {
@@ -157,6 +194,7 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		UsedPorts:   map[string]bool{},
 
 		NonZeroRequested: corev1.ResourceList{},
+		Counts:           n.Counts,
 	}
 	for k, v := range n.NonZeroRequested {
 		c.NonZeroRequested[k] = v.DeepCopy()

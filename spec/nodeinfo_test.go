@@ -92,3 +92,27 @@ func TestNodeInfoNonZeroRequested(t *testing.T) {
 		t.Errorf("clone shares NonZeroRequested with the original")
 	}
 }
+
+func TestNodeInfoCountsMirrorTheResourceLists(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110"),
+	}}}
+	a := podWith("a", "500m", "2", 0)
+	empty := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "e", UID: "uid-e"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+	ni := spec.NewNodeInfo(node, a, empty)
+	want := spec.NodeCounts{Valid: true, AllocatableMilliCPU: 4000, AllocatableMemory: 8 << 30, AllocatablePods: 110,
+		RequestedMilliCPU: 2000, NonZeroMilliCPU: 2100, NonZeroMemory: 2 * spec.DefaultMemoryRequest}
+	if ni.Counts != want {
+		t.Fatalf("Counts = %+v\nwant     %+v", ni.Counts, want)
+	}
+	c := ni.Clone()
+	if err := c.RemovePod(a); err != nil {
+		t.Fatal(err)
+	}
+	if c.Counts.RequestedMilliCPU != 0 || c.Counts.NonZeroMilliCPU != 100 || ni.Counts.RequestedMilliCPU != 2000 {
+		t.Errorf("after removal: clone %+v, original %+v", c.Counts, ni.Counts)
+	}
+	if (&spec.NodeInfo{}).Counts.Valid {
+		t.Errorf("a hand-built NodeInfo claims valid counts")
+	}
+}

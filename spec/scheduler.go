@@ -135,6 +135,31 @@ type NodeInfo struct {
 	// cpu (memory) counts as 100m (200Mi), so that request-less pods still
 	// spread. Only the scoring plugins use it; Filter uses Requested.
 	NonZeroRequested corev1.ResourceList
+	// Counts mirrors the hot entries of Allocatable, Requested and
+	// NonZeroRequested as integers, so that Filter and Score on thousands
+	// of nodes need no map lookups. NewNodeInfo, AddPod, RemovePod and
+	// Clone maintain it; a NodeInfo assembled by hand has Counts.Valid
+	// false, and plugins then read the ResourceLists.
+	Counts NodeCounts
+}
+
+// NodeCounts are a NodeInfo's cpu (millicores), memory, ephemeral-storage
+// (bytes) and pod figures as integers.
+type NodeCounts struct {
+	// Valid is true when the spec helpers maintain these figures.
+	Valid bool
+
+	AllocatableMilliCPU         int64
+	AllocatableMemory           int64
+	AllocatableEphemeralStorage int64
+	AllocatablePods             int64
+
+	RequestedMilliCPU         int64
+	RequestedMemory           int64
+	RequestedEphemeralStorage int64
+
+	NonZeroMilliCPU int64
+	NonZeroMemory   int64
 }
 
 // Free returns allocatable minus requested for one resource; it may be
