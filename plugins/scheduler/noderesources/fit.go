@@ -220,18 +220,59 @@ func (f *Fit) Filter(_ context.Context, state *spec.CycleState, pod *corev1.Pod,
 	return fits(r, node)
 }
 
+// allocatableOf and requestedOf read a node's figure for one resource,
+// from the integer Counts when the spec helpers maintain them.
+func allocatableOf(node *spec.NodeInfo, name corev1.ResourceName) int64 {
+	if c := &node.Counts; c.Valid {
+		switch name {
+		case corev1.ResourceCPU:
+			return c.AllocatableMilliCPU
+		case corev1.ResourceMemory:
+			return c.AllocatableMemory
+		case corev1.ResourceEphemeralStorage:
+			return c.AllocatableEphemeralStorage
+		case corev1.ResourcePods:
+			return c.AllocatablePods
+		}
+	}
+	return value(node.Allocatable, name)
+}
+
+func requestedOf(node *spec.NodeInfo, name corev1.ResourceName, nonZero bool) int64 {
+	if c := &node.Counts; c.Valid {
+		switch name {
+		case corev1.ResourceCPU:
+			if nonZero {
+				return c.NonZeroMilliCPU
+			}
+			return c.RequestedMilliCPU
+		case corev1.ResourceMemory:
+			if nonZero {
+				return c.NonZeroMemory
+			}
+			return c.RequestedMemory
+		case corev1.ResourceEphemeralStorage:
+			return c.RequestedEphemeralStorage
+		}
+	}
+	if nonZero && (name == corev1.ResourceCPU || name == corev1.ResourceMemory) {
+		return value(node.NonZeroRequested, name)
+	}
+	return value(node.Requested, name)
+}
+
 func fits(r *request, node *spec.NodeInfo) *spec.Status {
 	var reasons []string
 	unresolvable := false
-	if int64(len(node.Pods))+1 > value(node.Allocatable, corev1.ResourcePods) {
+	if int64(len(node.Pods))+1 > allocatableOf(node, corev1.ResourcePods) {
 		reasons = append(reasons, ErrReasonTooManyPods)
 	}
 	check := func(name corev1.ResourceName, want int64) {
 		if want <= 0 {
 			return
 		}
-		alloc := value(node.Allocatable, name)
-		if want > alloc-value(node.Requested, name) {
+		alloc := allocatableOf(node, name)
+		if want > alloc-requestedOf(node, name, false) {
 			reasons = append(reasons, InsufficientReason(name))
 			if want > alloc {
 				unresolvable = true
@@ -289,16 +330,11 @@ func nodeUse(node *spec.NodeInfo, resources []ResourceWeight, podReq []int64, no
 		if podReq[i] == 0 && !native {
 			continue
 		}
-		alloc := value(node.Allocatable, rw.Name)
+		alloc := allocatableOf(node, rw.Name)
 		if alloc == 0 {
 			continue
 		}
-		var used int64
-		if nonZero && (rw.Name == corev1.ResourceCPU || rw.Name == corev1.ResourceMemory) {
-			used = value(node.NonZeroRequested, rw.Name)
-		} else {
-			used = value(node.Requested, rw.Name)
-		}
+		used := requestedOf(node, rw.Name, nonZero)
 		allocatable[i] = alloc
 		allocated[i] = used
 		requested[i] = used + podReq[i]

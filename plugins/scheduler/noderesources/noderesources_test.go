@@ -118,3 +118,14 @@ func TestBalancedAllocation(t *testing.T) {
 		t.Errorf("best-effort pod should skip, got %v", got)
 	}
 }
+
+func TestFitFilterWithoutCounts(t *testing.T) {
+	ni := spec.NewNodeInfo(schedtest.MakeNode("n").Alloc("cpu", "2").Obj(), schedtest.MakePod("a").Node("n").Req("cpu", "1500m").Obj())
+	ni.Counts = spec.NodeCounts{} // as if assembled by hand
+	if st := noderesources.Fits(schedtest.MakePod("p").Req("cpu", "1").Obj(), ni); st.Message() != "Insufficient cpu" {
+		t.Errorf("Fits = %q, want Insufficient cpu", st.Message())
+	}
+	if st := noderesources.Fits(schedtest.MakePod("p").Req("cpu", "500m").Obj(), ni); !st.IsSuccess() {
+		t.Errorf("Fits = %q, want a fit", st.Message())
+	}
+}
