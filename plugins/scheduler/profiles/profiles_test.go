@@ -254,8 +254,25 @@ func TestDefaultProfilePreempts(t *testing.T) {
 // BenchmarkPluginsPerNode5000 measures each default-profile plugin's
 // Filter and Score over 5 000 nodes (10 pods each); ns/op is per pass.
 func BenchmarkPluginsPerNode5000(b *testing.B) {
+	benchPlugins(b, schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
+}
+
+// BenchmarkPluginsPerNode5000Spread is BenchmarkPluginsPerNode5000 for a
+// pod with a hard zone spread constraint, a soft hostname one and a
+// preferred pod anti-affinity; PreFilter/PreScore (which count the
+// matching pods on all nodes) are timed too.
+func BenchmarkPluginsPerNode5000Spread(b *testing.B) {
+	w := schedtest.MakePod("p").Label("app", "app-1").Req("cpu", "1", "memory", "1Gi").
+		Spread(1, "topology.kubernetes.io/zone", corev1.DoNotSchedule, "app", "app-1").
+		Spread(1, corev1.LabelHostname, corev1.ScheduleAnyway, "app", "app-1")
+	w.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
+		{Weight: 10, PodAffinityTerm: schedtest.Term(corev1.LabelHostname, "app", "app-1")},
+	}}
+	benchPlugins(b, w.Obj())
+}
+
+func benchPlugins(b *testing.B, pod *corev1.Pod) {
 	snap := cluster(5000, 10)
-	pod := schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj()
 	h := &schedtest.Handle{Snap: snap}
 	fw, err := schedtest.NewFramework(profiles.Default(), profiles.Plugins(), h)
 	if err != nil {
@@ -263,6 +280,22 @@ func BenchmarkPluginsPerNode5000(b *testing.B) {
 	}
 	ctx := context.Background()
 	for _, pl := range fw.Plugins {
+		if pf, ok := pl.(spec.PreFilterPlugin); ok {
+			b.Run("PreFilter/"+pl.Name(), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					pf.PreFilter(ctx, &spec.CycleState{}, pod, snap)
+				}
+			})
+		}
+		if ps, ok := pl.(spec.PreScorePlugin); ok {
+			b.Run("PreScore/"+pl.Name(), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					ps.PreScore(ctx, &spec.CycleState{}, pod, snap.Nodes())
+				}
+			})
+		}
 		if f, ok := pl.(spec.FilterPlugin); ok {
 			b.Run("Filter/"+pl.Name(), func(b *testing.B) {
 				state := &spec.CycleState{}
