@@ -341,6 +341,7 @@ type overlay struct {
 	nodes []*spec.NodeInfo
 }
 
+// Nodes lists the base snapshot's nodes with the replaced one swapped in.
 func (o *overlay) Nodes() []*spec.NodeInfo {
 	if o.nodes == nil {
 		base := o.Snapshot.Nodes()
@@ -355,6 +356,7 @@ func (o *overlay) Nodes() []*spec.NodeInfo {
 	return o.nodes
 }
 
+// Get returns the replaced node's copy, or the base snapshot's node.
 func (o *overlay) Get(name string) (*spec.NodeInfo, error) {
 	if name == o.node.Name() {
 		return o.node, nil

@@ -79,11 +79,15 @@ func Default() spec.Profile {
 }
 
 // baseline is a profile whose only scorer is scorer: the default profile's
-// filters (scoring turned off with score=false), preemption and binder.
+// filters (scoring turned off with score=false), preemption and binder. It
+// scores every feasible node (PercentageOfNodesToScore 100), so that
+// BinPacking finds the fullest node and FirstFit the first one in the whole
+// cluster, not in the sample the adaptive default would take.
 func baseline(name, scorer string, args map[string]string) spec.Profile {
 	off := func() map[string]string { return map[string]string{helper.ArgScore: "false"} }
 	return spec.Profile{
-		SchedulerName: name,
+		SchedulerName:            name,
+		PercentageOfNodesToScore: 100,
 		Plugins: []spec.WeightedPlugin{
 			{Name: queuesort.Name},
 			{Name: nodename.Name},
