@@ -20,8 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
@@ -168,11 +166,12 @@ func describeList(t Target) {
 		It("pages with limit and continue through every object exactly once", harness.Labels(CapList), func(ctx SpecContext) {
 			cms := f.client.CoreV1().ConfigMaps(f.ns)
 			for i := 0; i < 7; i++ {
-				_, err := cms.Create(ctx, configMap(fmt.Sprintf("c%d", i), nil), metav1.CreateOptions{})
+				_, err := cms.Create(ctx, configMap(fmt.Sprintf("c%d", i), map[string]string{"conformance": "paging"}), metav1.CreateOptions{})
 				Expect(err).NotTo(HaveOccurred())
 			}
 			seen := map[string]int{}
-			opts := metav1.ListOptions{Limit: 3}
+			// The selector keeps out what controllers add (kube-root-ca.crt).
+			opts := metav1.ListOptions{Limit: 3, LabelSelector: "conformance=paging"}
 			pages := 0
 			for {
 				l, err := cms.List(ctx, opts)
@@ -361,31 +360,6 @@ func describeValidation(t Target) {
 			_, err := f.dynamic.Resource(gvr).Namespace(f.ns).Create(ctx, u, metav1.CreateOptions{FieldValidation: "Strict"})
 			Expect(apierrors.IsBadRequest(err)).To(BeTrue(), "want 400 BadRequest, got %v", err)
 			Expect(err.Error()).To(ContainSubstring(`unknown field "bogus"`))
-		}, SpecTimeout(specTimeout))
-	})
-}
-
-func describeCoordination(t Target) {
-	Describe("API server coordination", func() {
-		f := newFixture(t)
-
-		It("lets client-go leader election acquire a Lease", harness.Labels(CapCoordination), func(ctx SpecContext) {
-			lctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			lock := &resourcelock.LeaseLock{
-				LeaseMeta:  metav1.ObjectMeta{Name: "leader", Namespace: f.ns},
-				Client:     f.client.CoordinationV1(),
-				LockConfig: resourcelock.ResourceLockConfig{Identity: "conformance"},
-			}
-			led := make(chan struct{})
-			go leaderelection.RunOrDie(lctx, leaderelection.LeaderElectionConfig{
-				Lock: lock, LeaseDuration: 4 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond,
-				Callbacks: leaderelection.LeaderCallbacks{OnStartedLeading: func(context.Context) { close(led) }, OnStoppedLeading: func() {}},
-			})
-			Eventually(led).WithContext(ctx).WithTimeout(30*time.Second).Should(BeClosed(), "becoming leader")
-			l, err := f.client.CoordinationV1().Leases(f.ns).Get(ctx, "leader", metav1.GetOptions{})
-			Expect(err).NotTo(HaveOccurred())
-			Expect(l.Spec.HolderIdentity).To(HaveValue(Equal("conformance")))
 		}, SpecTimeout(specTimeout))
 	})
 }

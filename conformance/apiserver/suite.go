@@ -44,6 +44,12 @@ func newFixture(t Target) *fixture {
 		f.ns = "conformance-" + rand.String(8)
 		_, err = f.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred(), "creating the spec's namespace")
+		// A bare kube-apiserver (no controller-manager) creates no default
+		// ServiceAccount, which its admission requires of pods.
+		_, err = f.client.CoreV1().ServiceAccounts(f.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			Expect(err).NotTo(HaveOccurred(), "creating the namespace's default ServiceAccount")
+		}
 		ns := f.ns
 		DeferCleanup(func(ctx context.Context) {
 			err := f.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
@@ -64,5 +70,11 @@ func Register(t Target) {
 	describePatch(t)
 	describeStatus(t)
 	describeValidation(t)
-	describeCoordination(t)
+	describeCreateDefaults(t)
+	describeListSemantics(t)
+	describeWatchSemantics(t)
+	describeDelete(t)
+	describeInformers(t)
+	describeDynamic(t)
+	describeLeaderElection(t)
 }

@@ -226,6 +226,13 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cache.Stop()
 		return err
 	}
+	// Once the cache holds the bootstrap writes, a watch from before the
+	// server's start is too old (410), as upstream.
+	if err := s.cache.WaitFresh(ctx, 0); err != nil {
+		s.cache.Stop()
+		return fmt.Errorf("apiserver: syncing the watch cache: %w", err)
+	}
+	s.cache.ForgetHistory()
 	return nil
 }
 

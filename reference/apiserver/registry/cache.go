@@ -593,6 +593,22 @@ type WatchOptions struct {
 	Bookmarks bool
 }
 
+// ForgetHistory drops the recorded events of every resource: watches may
+// then start only at the cache's current revision or later. A server calls
+// it once its own bootstrap writes are done so that, as upstream's watch
+// cache, it answers a watch from a revision before its start (e.g. "1")
+// with 410 Expired rather than replaying from an empty store.
+func (c *Cache) ForgetHistory() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rc := range c.resources {
+		rc.start, rc.n = 0, 0
+		if rc.oldest < c.rev {
+			rc.oldest = c.rev
+		}
+	}
+}
+
 // Watch starts a watch of r. A Revision older than the resource's history
 // window is a 410 Expired error ("too old resource version"), as upstream.
 // The caller must Stop the watcher.

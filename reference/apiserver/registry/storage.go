@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -482,12 +483,16 @@ func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts
 		if err := opts.Admit.validate(ctx, nil, cur); err != nil {
 			return nil, false, err
 		}
+		// Orphan and Foreground first mark the owner, as upstream, with a
+		// deletionTimestamp and the garbage collector's finalizer; collect
+		// then does the collector's work inline and removes it.
+		gcFinalizer := ""
 		if opts.PropagationPolicy != nil && cm.GetDeletionTimestamp() == nil {
 			switch *opts.PropagationPolicy {
 			case metav1.DeletePropagationOrphan:
-				s.orphan(ctx, ns, cm.GetUID())
+				gcFinalizer = metav1.FinalizerOrphanDependents
 			case metav1.DeletePropagationForeground:
-				s.deleteDependents(ctx, ns, cm.GetUID())
+				gcFinalizer = metav1.FinalizerDeleteDependents
 			case metav1.DeletePropagationBackground:
 			default:
 				return nil, false, invalidDeleteOptions(field.NotSupported(field.NewPath("propagationPolicy"), *opts.PropagationPolicy, []string{"Foreground", "Background", "Orphan", "nil"}))
@@ -500,7 +505,7 @@ func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts
 		if r.Name == "namespaces" && r.Group == "" {
 			s.emptyNamespace(ctx, name)
 		}
-		pending := len(cm.GetFinalizers()) > 0 || grace > 0
+		pending := len(cm.GetFinalizers()) > 0 || grace > 0 || gcFinalizer != ""
 		if opts.DryRun != nil && len(opts.DryRun) > 0 {
 			return cur, !pending, nil
 		}
@@ -518,6 +523,9 @@ func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts
 					m.SetGeneration(m.GetGeneration() + 1)
 				}
 			}
+			if gcFinalizer != "" && !slices.Contains(m.GetFinalizers(), gcFinalizer) {
+				m.SetFinalizers(append(m.GetFinalizers(), gcFinalizer))
+			}
 			if semanticEqual(obj, cur) {
 				return cur, false, nil
 			}
@@ -533,6 +541,9 @@ func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts
 				return nil, false, storeErr(r, name, err)
 			}
 			m.SetResourceVersion(strconv.FormatInt(rev, 10))
+			if gcFinalizer != "" {
+				return s.collect(ctx, r, ns, name, cm.GetUID(), gcFinalizer, obj)
+			}
 			return obj, false, nil
 		}
 		_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
@@ -579,6 +590,37 @@ func (s *Storage) gracePeriod(r *Resource, obj runtime.Object, requested *int64)
 		return *pod.Spec.TerminationGracePeriodSeconds
 	}
 	return corev1.DefaultTerminationGracePeriodSeconds
+}
+
+// collect does, inline, the garbage collector's work for the owner uid,
+// marked for deletion with finalizer fin (orphan: its dependents lose their
+// owner reference; foregroundDeletion: they are deleted), then removes fin,
+// which deletes the owner unless another finalizer or a grace period holds
+// it. marked is the owner as marked.
+func (s *Storage) collect(ctx context.Context, r *Resource, ns, name string, uid types.UID, fin string, marked runtime.Object) (runtime.Object, bool, error) {
+	if fin == metav1.FinalizerOrphanDependents {
+		s.orphan(ctx, ns, uid)
+	} else {
+		s.deleteDependents(ctx, ns, uid)
+	}
+	obj, _, err := s.Update(ctx, r, ns, name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.DeepCopyObject()
+		m := objectMeta(o)
+		if m.GetUID() != uid {
+			return nil, apierrors.NewNotFound(r.GroupResource(), name)
+		}
+		m.SetFinalizers(slices.DeleteFunc(slices.Clone(m.GetFinalizers()), func(f string) bool { return f == fin }))
+		m.SetResourceVersion("")
+		return o, nil
+	}, UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return marked, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	m := objectMeta(obj)
+	return obj, len(m.GetFinalizers()) == 0 && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
 }
 
 // orphan removes owner references to uid from its dependents.
