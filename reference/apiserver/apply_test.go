@@ -188,6 +188,38 @@ func TestServerSideApplyClientGo(t *testing.T) {
 		t.Fatalf("extracted %+v", ex)
 	}
 
+	// /scale writes are tracked on the parent with subresource scale, and
+	// take replicas over from bob.
+	sc, err := deps.GetScale(ctx, "api", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Spec.Replicas = 9
+	if _, err := deps.UpdateScale(ctx, "api", sc, metav1.UpdateOptions{FieldManager: "hpa"}); err != nil {
+		t.Fatalf("update scale: %v", err)
+	}
+	if d, err = deps.Get(ctx, "api", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 9 || !hasManager(d, "hpa/Update/scale") || !strings.Contains(ownedBy(d, "hpa"), `"f:replicas"`) || strings.Contains(ownedBy(d, "bob"), "f:replicas") {
+		t.Fatalf("after scale: replicas %d managers %v hpa %s bob %s", *d.Spec.Replicas, managers(d), ownedBy(d, "hpa"), ownedBy(d, "bob"))
+	}
+	// An apply to replicas now conflicts with the scale writer.
+	_, err = deps.Apply(ctx, appsv1ac.Deployment("api", "default").WithSpec(appsv1ac.DeploymentSpec().WithReplicas(1)), metav1.ApplyOptions{FieldManager: "bob"})
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `conflict with "hpa" with subresource "scale"`) {
+		t.Fatalf("apply over a scale writer: %v", err)
+	}
+	// Server-side apply to /scale.
+	_, err = s.Client.AppsV1().RESTClient().Patch(types.ApplyPatchType).Namespace("default").Resource("deployments").Name("api").SubResource("scale").
+		Param("fieldManager", "autoscaler").Param("force", "true").
+		Body([]byte(`{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"api"},"spec":{"replicas":4}}`)).Do(ctx).Get()
+	if err != nil {
+		t.Fatalf("apply to scale: %v", err)
+	}
+	if d, err = deps.Get(ctx, "api", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 4 || !hasManager(d, "autoscaler/Apply/scale") {
+		t.Fatalf("after apply to scale: %v %v", err, managers(d))
+	}
+
 	// Status apply is tracked as the status subresource.
 	st, err := deps.ApplyStatus(ctx, appsv1ac.Deployment("api", "default").WithStatus(appsv1ac.DeploymentStatus().WithObservedGeneration(1)), metav1.ApplyOptions{FieldManager: "ctrl", Force: true})
 	if err != nil {
@@ -283,6 +315,11 @@ func TestKubectlServerSideApply(t *testing.T) {
 		t.Fatal("conflicting apply succeeded")
 	}
 	wantContains(t, "conflict", errOut, `Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas`, "--force-conflicts")
+	out = k.run("apply", "--server-side", "--field-manager", "other", "--force-conflicts", "-f", changed)
+	out = k.run("scale", "deployment", "ssa", "--replicas=6")
+	wantContains(t, "scale", out, "deployment.apps/ssa scaled")
+	out = k.run("get", "deployment", "ssa", "-o", "yaml", "--show-managed-fields")
+	wantContains(t, "managedFields after scale", out, "subresource: scale")
 	out = k.run("apply", "--server-side", "--field-manager", "other", "--force-conflicts", "-f", changed)
 	wantContains(t, "--force-conflicts", out, "deployment.apps/ssa serverside-applied")
 	if out = k.run("get", "deployment", "ssa", "-o", "jsonpath={.spec.replicas}"); out != "4" {

@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -40,7 +41,10 @@ import (
 //     nobody else owns them;
 //   - the main resource and /status track their fields separately
 //     (managedFields entries with subresource "status"), each ignoring the
-//     other's part of the object.
+//     other's part of the object;
+//   - /scale writes are tracked on the Scale (entries with subresource
+//     "scale" owning .spec.replicas), converted from and back to the parent's
+//     entries by apimachinery's ScaleHandler.
 
 // defaulter adapts a strategy's defaulting to runtime.ObjectDefaulter.
 type defaulter func(runtime.Object)
@@ -54,15 +58,7 @@ func (d defaulter) Default(obj runtime.Object) {
 // fieldManager returns the field manager of res (sub "" or "status"),
 // created on first use.
 func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfields.FieldManager, error) {
-	o := s.openAPIDefinitions()
-	if o.tcErr != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("server-side apply type converter: %w", o.tcErr))
-	}
 	gvk := res.GroupVersionKind()
-	key := gvk.String() + "/" + sub
-	if fm, ok := s.oapi.managers.Load(key); ok {
-		return fm.(*managedfields.FieldManager), nil
-	}
 	// Each side ignores what the other side owns.
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
 	if res.HasSubresource(registry.SubStatus) {
@@ -77,6 +73,24 @@ func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfield
 	var def defaulter
 	if res.Strategy.Default != nil {
 		def = res.Strategy.Default
+	}
+	return s.fieldManagerOf(gvk, sub, reset, def)
+}
+
+// scaleFieldManager is the field manager of autoscaling/v1 Scale objects
+// of the scale subresource.
+func (s *Server) scaleFieldManager() (*managedfields.FieldManager, error) {
+	return s.fieldManagerOf(autoscalingv1.SchemeGroupVersion.WithKind("Scale"), registry.SubScale, nil, nil)
+}
+
+func (s *Server) fieldManagerOf(gvk schema.GroupVersionKind, sub string, reset map[fieldpath.APIVersion]fieldpath.Filter, def defaulter) (*managedfields.FieldManager, error) {
+	key := gvk.String() + "/" + sub
+	if fm, ok := s.oapi.managers.Load(key); ok {
+		return fm.(*managedfields.FieldManager), nil
+	}
+	o := s.openAPIDefinitions()
+	if o.tcErr != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("server-side apply type converter: %w", o.tcErr))
 	}
 	fm, err := managedfields.NewDefaultFieldManager(o.tc, scheme.Scheme, def, scheme.Scheme, gvk, gvk.GroupVersion(), sub, reset)
 	if err != nil {
@@ -188,4 +202,38 @@ func (s *Server) apply(req *http.Request, res *registry.Resource, sub string, li
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	return obj, nil
+}
+
+// replicasPaths maps each group/version with a scale subresource to the
+// path of its replicas field.
+var replicasPaths = managedfields.ResourcePathMappings{
+	"apps/v1": fieldpath.MakePathOrDie("spec", "replicas"),
+}
+
+// trackScale records a /scale write (want over cur, both carrying the
+// scale's view of the parent's managedFields) and returns want with its
+// managedFields updated. An apply patch goes through the field manager's
+// Apply.
+func (s *Server) trackScale(req *http.Request, cur, want *autoscalingv1.Scale, applied *unstructured.Unstructured) (*autoscalingv1.Scale, error) {
+	fm, err := s.scaleFieldManager()
+	if err != nil {
+		return nil, err
+	}
+	var obj runtime.Object
+	if applied != nil {
+		force, _ := strconv.ParseBool(req.URL.Query().Get("force"))
+		if obj, err = fm.Apply(cur, applied.DeepCopy(), req.URL.Query().Get("fieldManager"), force); err != nil {
+			if _, ok := err.(apierrors.APIStatus); ok {
+				return nil, err
+			}
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+	} else {
+		obj = fm.UpdateNoErrors(cur, want, managerName(req))
+	}
+	sc, ok := obj.(*autoscalingv1.Scale)
+	if !ok {
+		return nil, apierrors.NewInternalError(fmt.Errorf("field manager returned %T for a Scale", obj))
+	}
+	return sc, nil
 }

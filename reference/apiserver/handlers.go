@@ -15,11 +15,13 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/endpoints/request"
@@ -592,6 +594,7 @@ func setReplicas(obj runtime.Object, n int32) {
 func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
 	scaleGVK := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 	var update func(scale *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
+	var applied *unstructured.Unstructured // an apply patch's configuration
 	switch info.Verb {
 	case "get":
 		obj, err := s.storage.Get(ctx, res, ns, info.Name)
@@ -605,6 +608,9 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 		writeJSON(w, http.StatusOK, sc)
 		return nil
 	case "update":
+		if err := validateManagerParams(req, "update", ""); err != nil {
+			return err
+		}
 		var body autoscalingv1.Scale
 		if err := decodeTypedBody(req, scaleGVK, &body); err != nil {
 			return err
@@ -616,6 +622,20 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 			return err
 		}
 		ct := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0])
+		if err := validateManagerParams(req, "patch", types.PatchType(ct)); err != nil {
+			return err
+		}
+		if ct == string(types.ApplyYAMLPatchType) {
+			validation, err := fieldValidation(req)
+			if err != nil {
+				return err
+			}
+			if applied, err = applyConfiguration(patch, validation); err != nil {
+				return err
+			}
+			update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return cur, nil }
+			break
+		}
 		update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
 			curJSON, _ := json.Marshal(cur)
 			patched, err := applyPatch(ct, curJSON, patch, &autoscalingv1.Scale{})
@@ -643,10 +663,20 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 		if err != nil {
 			return nil, err
 		}
-		want, err := update(curScale)
+		// The scale sees the parent's managedFields as its own.
+		fields := managedfields.NewScaleHandler(objectMetaOf(cur).GetManagedFields(), res.GroupVersion(), replicasPaths)
+		if curScale.ManagedFields, err = fields.ToSubresource(); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		want, err := update(curScale.DeepCopy())
 		if err != nil {
 			return nil, err
 		}
+		rv := want.ResourceVersion
+		if want, err = s.trackScale(req, curScale, want, applied); err != nil {
+			return nil, err
+		}
+		want.ResourceVersion = rv
 		if want.Spec.Replicas < 0 {
 			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.Name, field.ErrorList{
 				field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
@@ -654,6 +684,11 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 		obj := cur.DeepCopyObject()
 		setReplicas(obj, want.Spec.Replicas)
 		objectMetaOf(obj).SetResourceVersion(want.ResourceVersion)
+		parent, err := fields.ToParent(want.ManagedFields)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		objectMetaOf(obj).SetManagedFields(parent)
 		return obj, nil
 	}, registry.UpdateOptions{DryRun: dry, Admit: s.admit(req, res, registry.SubScale, Update, dry)})
 	if err != nil {
