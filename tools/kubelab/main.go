@@ -3,19 +3,23 @@
 // and for building a kubelab of your own with more plugins.
 //
 // Besides the built-in plugins (plugins/builtin), the binary registers the
-// deliberately broken stores of fakes/brokenstore, built over the memory store.
+// deliberately broken stores of fakes/brokenstore, built over the memory store,
+// and the broken runtimes of fakes/brokenruntime, built over the process runtime.
 // Their names start with "broken-", so `kubelab conform` never runs them by
 // default; name one to watch the store suite catch it:
 //
 //	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
+//	kubelab conform --suite runtime --runtime broken-no-exit-codes
 package main
 
 import (
 	"os"
 
 	"github.com/kubelab/kubelab/conformance/runner"
+	"github.com/kubelab/kubelab/fakes/brokenruntime"
 	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/builtin"
+	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/tools/kubelab/cli"
@@ -26,6 +30,9 @@ func registry() *spec.Registry {
 	reg := builtin.Registry()
 	for _, p := range brokenstore.Plugins(memory.Plugin()) {
 		spec.MustRegister(reg.RegisterStore(p))
+	}
+	for _, p := range brokenruntime.Plugins(process.Plugin()) {
+		spec.MustRegister(reg.RegisterRuntime(p))
 	}
 	return reg
 }

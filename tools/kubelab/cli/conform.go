@@ -24,6 +24,8 @@ type conformFlags struct {
 	suites         []string
 	store          []string
 	storeEndpoints []string
+	runtimes       []string
+	criEndpoints   []string
 	targets        []string
 	endpoints      []string
 	labelFilter    string
@@ -55,12 +57,22 @@ started for the run). Without target flags every registered plugin runs,
 except deliberately broken ones ("broken-*"), plus etcd-server when
 /usr/bin/etcd exists.
 
+The runtime suite runs against "process" (kubelab's process runtime in the
+suite's process), "process-grpc" (the same served by "kubelab runtime
+--listen" and driven over CRI gRPC) and "containerd" (a real containerd
+started for the run, when it is installed), or against what --runtime names
+(registered runtimes, process-grpc, containerd) and any CRI runtime of yours
+(--cri-endpoint unix:///run/containerd/containerd.sock; import the test
+images of _out/images into it first). It needs the test images: make images.
+
 Exit status: 0 when everything passed, 1 when a spec failed or a child
 crashed (or, with --list --golden, when the golden list is out of sync),
 2 for bad flags.`,
 		Example: `  kubelab conform
   kubelab conform --suite store --store memory --label-filter 'store:watch-ordered || store:cas'
   kubelab conform --store-endpoints http://127.0.0.1:2379 --report _out/report --junit _out/junit.xml
+  kubelab conform --suite runtime --runtime process,containerd
+  kubelab conform --suite runtime --cri-endpoint unix:///run/containerd/containerd.sock
   kubelab conform --rerun-failed _out/report/report.json
   kubelab conform --list
   kubelab conform --list --golden >> conformance/conformance.yaml`,
@@ -73,6 +85,8 @@ crashed (or, with --list --golden, when the golden list is out of sync),
 	fl.StringSliceVar(&f.suites, "suite", nil, "suites to run, comma-separated (default all)")
 	fl.StringSliceVar(&f.store, "store", nil, `store targets: registered plugin names, "etcd-server", "PLUGIN@endpoints"`)
 	fl.StringSliceVar(&f.storeEndpoints, "store-endpoints", nil, `client URLs of an etcd of yours, tested as target "etcd@endpoints"`)
+	fl.StringSliceVar(&f.runtimes, "runtime", nil, `runtime targets: registered runtime names, "process-grpc", "containerd"`)
+	fl.StringSliceVar(&f.criEndpoints, "cri-endpoint", nil, "CRI sockets of runtimes of yours (unix:///PATH), each a runtime target")
 	fl.StringArrayVar(&f.targets, "target", nil, "SUITE=NAME[,NAME...]: targets of any suite (repeatable)")
 	fl.StringArrayVar(&f.endpoints, "endpoints", nil, "SUITE=URL[,URL...]: endpoints of any suite (repeatable)")
 	fl.StringVar(&f.labelFilter, "label-filter", "", `Ginkgo label filter, e.g. "store:watch-ordered && !Slow"`)
@@ -132,6 +146,12 @@ func runConform(cmd *cobra.Command, r *runner.Runner, f *conformFlags) error {
 	}
 	if len(f.storeEndpoints) > 0 {
 		opts.Endpoints["store"] = append(opts.Endpoints["store"], f.storeEndpoints...)
+	}
+	if len(f.runtimes) > 0 {
+		opts.Targets["runtime"] = append(opts.Targets["runtime"], f.runtimes...)
+	}
+	if len(f.criEndpoints) > 0 {
+		opts.Endpoints["runtime"] = append(opts.Endpoints["runtime"], f.criEndpoints...)
 	}
 	if err := parseSuiteValues("target", f.targets, opts.Targets); err != nil {
 		return err

@@ -1,0 +1,209 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubelab/kubelab/conformance/containerd"
+	"github.com/kubelab/kubelab/conformance/runtime"
+	"github.com/kubelab/kubelab/plugins/runtime/process"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Runtime suite targets that are not registry names.
+const (
+	// TargetProcessGRPC is the process runtime served over CRI gRPC: the
+	// child starts the running binary's `runtime --listen` command on a
+	// socket of its own and tests it through plugins/runtime/cri.
+	TargetProcessGRPC = "process-grpc"
+	// TargetContainerd is a real containerd started by conformance/containerd
+	// for the run, tested through plugins/runtime/cri.
+	TargetContainerd = "containerd"
+	// CRIEndpointPrefix starts the name of a target that is a CRI endpoint
+	// of the user's: "cri@unix:///run/containerd/containerd.sock".
+	CRIEndpointPrefix = "cri@"
+)
+
+// Servers a runtime target's child starts (Target.Server).
+const (
+	serverRuntimeGRPC = "kubelab-runtime"
+	serverContainerd  = "containerd"
+)
+
+// runtimeServerStartTimeout bounds the start of `kubelab runtime --listen`.
+const runtimeServerStartTimeout = time.Minute
+
+// RuntimeSuite returns the runtime suite's entry: conformance/runtime run
+// against container runtimes through spec.Runtime (CRI).
+//
+// Targets: each name is a registered runtime plugin (run in the child
+// process, with the test images imported into a fresh root directory),
+// TargetProcessGRPC or TargetContainerd. Each endpoint (a CRI socket,
+// unix:///PATH) is a target of its own named CRIEndpointPrefix+endpoint,
+// which must already hold the test images. With neither, the targets are
+// "process", TargetProcessGRPC and, when containerd can run here,
+// TargetContainerd (a note on stderr says why it is left out otherwise).
+// The test images come from $KUBELAB_IMAGES or _out/images (`make images`).
+func RuntimeSuite() Suite {
+	return Suite{
+		Name:         "runtime",
+		Capabilities: runtime.Capabilities(),
+		Targets:      runtimeTargets,
+		Declare:      declareRuntime,
+	}
+}
+
+func runtimeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, error) {
+	if len(names) == 0 && len(endpoints) == 0 {
+		var out []Target
+		if _, err := reg.Runtime(process.Name); err == nil {
+			out = append(out,
+				Target{Name: process.Name, Plugin: process.Name},
+				Target{Name: TargetProcessGRPC, Plugin: process.Name, Server: serverRuntimeGRPC})
+		}
+		if err := containerd.Available(); err == nil {
+			out = append(out, Target{Name: TargetContainerd, Server: serverContainerd})
+		} else {
+			fmt.Fprintf(os.Stderr, "runtime suite: target %q left out: %v\n", TargetContainerd, err)
+		}
+		return out, nil
+	}
+	var out []Target
+	for _, n := range names {
+		switch n {
+		case TargetProcessGRPC:
+			out = append(out, Target{Name: n, Plugin: process.Name, Server: serverRuntimeGRPC})
+		case TargetContainerd:
+			out = append(out, Target{Name: n, Server: serverContainerd})
+		default:
+			if _, err := reg.Runtime(n); err != nil {
+				return nil, fmt.Errorf("runtime target %q (also known: %s, %s): %w", n, TargetProcessGRPC, TargetContainerd, err)
+			}
+			out = append(out, Target{Name: n, Plugin: n})
+		}
+	}
+	for _, ep := range endpoints {
+		if !strings.HasPrefix(ep, "unix://") {
+			return nil, fmt.Errorf("runtime endpoint %q: want a CRI socket, unix:///PATH: %w", ep, spec.ErrInvalid)
+		}
+		out = append(out, Target{Name: CRIEndpointPrefix + ep, Endpoints: []string{ep}})
+	}
+	return out, nil
+}
+
+// processOptions are the options a plugin built over the process runtime
+// (process itself, the broken runtimes) is started with in a child: a pod
+// range of its own.
+func processOptions(plugin string) map[string]string {
+	if plugin == process.Name || strings.HasPrefix(plugin, BrokenPrefix) {
+		return map[string]string{process.OptionPodCIDR: runtime.RandomPodCIDR()}
+	}
+	return nil
+}
+
+func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bool) (func() error, error) {
+	if len(t.Endpoints) > 0 {
+		runtime.Register(runtime.EndpointTarget(t.Name, t.Endpoints[0]))
+		return nil, nil
+	}
+	images := ""
+	if !dryRun {
+		var err error
+		if images, err = runtime.FindImages(); err != nil {
+			return nil, fmt.Errorf("runtime target %q: %w", t.Name, err)
+		}
+	}
+	switch t.Server {
+	case serverContainerd:
+		runtime.Register(runtime.ContainerdTarget(t.Name, images))
+	case serverRuntimeGRPC:
+		srv := &runtimeServer{plugin: t.Plugin, images: images}
+		runtime.Register(runtime.Target{Name: t.Name, Start: srv.start})
+	case "":
+		p, err := reg.Runtime(t.Plugin)
+		if err != nil {
+			return nil, fmt.Errorf("runtime target %q: %w", t.Name, err)
+		}
+		target := runtime.PluginTarget(p, images, processOptions(t.Plugin))
+		target.Name = t.Name
+		runtime.Register(target)
+	default:
+		return nil, fmt.Errorf("runtime target %q: unknown server %q: %w", t.Name, t.Server, spec.ErrInvalid)
+	}
+	return nil, nil
+}
+
+// runtimeServer is `EXE runtime --listen unix://DIR/cri.sock --root DIR/root
+// --runtime PLUGIN`, started when the first spec needs it.
+type runtimeServer struct {
+	plugin, images string
+}
+
+func (s *runtimeServer) start(ctx context.Context) (spec.Runtime, func() error, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "kl-rtgrpc-")
+	if err != nil {
+		return nil, nil, err
+	}
+	root := filepath.Join(dir, "root")
+	if err := runtime.ImportImages(ctx, filepath.Join(root, "images"), s.images); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	sock := "unix://" + filepath.Join(dir, "cri.sock")
+	args := []string{"runtime", "--listen", sock, "--root", root, "--runtime", s.plugin}
+	for k, v := range processOptions(s.plugin) {
+		args = append(args, "--option", k+"="+v)
+	}
+	// The server outlives this spec's context: it serves the whole run.
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("starting %s runtime: %w", exe, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stopServer := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		return os.RemoveAll(dir)
+	}
+	deadline := time.Now().Add(runtimeServerStartTimeout)
+	for {
+		select {
+		case <-exited:
+			return nil, nil, errors.Join(fmt.Errorf("%s %s exited during start", exe, strings.Join(args, " ")), os.RemoveAll(dir))
+		case <-ctx.Done():
+			return nil, nil, errors.Join(ctx.Err(), stopServer())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if _, err := os.Stat(strings.TrimPrefix(sock, "unix://")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, errors.Join(errors.New("the CRI server did not listen in time"), stopServer())
+		}
+	}
+	rt, stop, err := runtime.EndpointTarget(TargetProcessGRPC, sock).Start(ctx)
+	if err != nil {
+		return nil, nil, errors.Join(err, stopServer())
+	}
+	return rt, func() error { return errors.Join(stop(), stopServer()) }, nil
+}
