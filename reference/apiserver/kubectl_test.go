@@ -61,18 +61,23 @@ type kubectl struct {
 }
 
 func newKubectl(t *testing.T, s *apiservertest.Server) *kubectl {
+	return newKubectlAs(t, s, pki.AdminIdentity())
+}
+
+// newKubectlAs is newKubectl for the user id.
+func newKubectlAs(t *testing.T, s *apiservertest.Server, id pki.Identity) *kubectl {
 	bin, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Skip("kubectl not installed")
 	}
 	dir := t.TempDir()
 	kcfg := filepath.Join(dir, "kubeconfig")
-	// The cluster admin's kubeconfig, as kubelab apiserver writes it.
-	admin, err := s.CA.IssueClient(pki.AdminIdentity())
+	// A kubeconfig as kubelab apiserver writes the cluster admin's.
+	client, err := s.CA.IssueClient(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := pki.Kubeconfig(s.HTTP.URL, pki.DefaultClusterName, s.CA.CertPEM, admin)
+	cfg := pki.Kubeconfig(s.HTTP.URL, pki.DefaultClusterName, s.CA.CertPEM, client)
 	for _, c := range cfg.Contexts {
 		c.Namespace = "default"
 	}
