@@ -200,6 +200,7 @@ func (pl *InterPodAffinity) existingTerms(p *corev1.Pod) *podTerms {
 // nsLabels looks namespace labels up in the snapshot, when it can.
 type nsLabels struct {
 	l     spec.NamespaceLabeler
+	mu    sync.Mutex
 	cache map[string]labels.Set
 }
 
@@ -213,6 +214,8 @@ func (n *nsLabels) get(ns string) (labels.Set, bool) {
 	if n == nil || n.l == nil {
 		return nil, false
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if s, ok := n.cache[ns]; ok {
 		return s, s != nil
 	}
@@ -261,49 +264,71 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 	if err != nil {
 		return spec.NewStatus(spec.UnschedulableAndUnresolvable, fmt.Sprintf("parsing pod: %v", err))
 	}
-	s := &filterState{terms: pt, affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
 	ns := newNSLabels(snap)
 	own := len(pt.affinity) > 0 || len(pt.antiAffinity) > 0
-	existing := false
-	for _, ni := range snap.Nodes() {
-		if ni.Node == nil {
-			continue
-		}
-		nl := ni.Node.Labels
-		for _, p := range ni.Pods {
-			if hasPodAffinity(p) {
-				for _, t := range pl.existingTerms(p).antiAffinity {
-					existing = true
-					if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
-						s.existingAnti[pair{t.key, v}]++
-					}
-				}
-			}
-			if !own {
+	nodes := snap.Nodes()
+	partial := make([]*filterState, helper.Workers(len(nodes)))
+	existingBy := make([]bool, len(partial))
+	helper.Chunks(len(nodes), func(w, lo, hi int) {
+		s := &filterState{affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
+		partial[w] = s
+		for _, ni := range nodes[lo:hi] {
+			if ni.Node == nil {
 				continue
 			}
-			if len(pt.affinity) > 0 {
-				all := true
-				for i := range pt.affinity {
-					if !pt.affinity[i].matches(p, ns) {
-						all = false
-						break
-					}
-				}
-				if all {
-					for _, t := range pt.affinity {
-						if v, ok := nl[t.key]; ok {
-							s.affinityCounts[pair{t.key, v}]++
+			nl := ni.Node.Labels
+			for _, p := range ni.Pods {
+				if hasPodAffinity(p) {
+					for _, t := range pl.existingTerms(p).antiAffinity {
+						existingBy[w] = true
+						if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
+							s.existingAnti[pair{t.key, v}]++
 						}
 					}
 				}
-			}
-			for i := range pt.antiAffinity {
-				t := &pt.antiAffinity[i]
-				if v, ok := nl[t.key]; ok && t.matches(p, ns) {
-					s.antiCounts[pair{t.key, v}]++
+				if !own {
+					continue
+				}
+				if len(pt.affinity) > 0 {
+					all := true
+					for i := range pt.affinity {
+						if !pt.affinity[i].matches(p, ns) {
+							all = false
+							break
+						}
+					}
+					if all {
+						for _, t := range pt.affinity {
+							if v, ok := nl[t.key]; ok {
+								s.affinityCounts[pair{t.key, v}]++
+							}
+						}
+					}
+				}
+				for i := range pt.antiAffinity {
+					t := &pt.antiAffinity[i]
+					if v, ok := nl[t.key]; ok && t.matches(p, ns) {
+						s.antiCounts[pair{t.key, v}]++
+					}
 				}
 			}
+		}
+	})
+	s := &filterState{terms: pt, affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
+	existing := false
+	for w, part := range partial {
+		if part == nil {
+			continue
+		}
+		existing = existing || existingBy[w]
+		for k, v := range part.affinityCounts {
+			s.affinityCounts[k] += v
+		}
+		for k, v := range part.antiCounts {
+			s.antiCounts[k] += v
+		}
+		for k, v := range part.existingAnti {
+			s.existingAnti[k] += v
 		}
 	}
 	if !own && !existing {
@@ -403,8 +428,29 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, 
 	}
 	ns := newNSLabels(snap)
 	hasPref := len(pt.prefAffinity)+len(pt.prefAntiAffinity) > 0
+	partial := make([]scoreState, helper.Workers(len(all)))
+	helper.Chunks(len(all), func(w, lo, hi int) {
+		partial[w] = pl.scoreNodes(pod, pt, hasPref, ns, all[lo:hi])
+	})
 	s := scoreState{}
-	for _, ni := range all {
+	for _, part := range partial {
+		for key, values := range part {
+			for v, n := range values {
+				s.add(key, v, n)
+			}
+		}
+	}
+	if len(s) == 0 {
+		return spec.NewStatus(spec.Skip)
+	}
+	state.Write(preScoreKey, s)
+	return nil
+}
+
+// scoreNodes is PreScore's work over some of the nodes.
+func (pl *InterPodAffinity) scoreNodes(pod *corev1.Pod, pt *podTerms, hasPref bool, ns *nsLabels, nodes []*spec.NodeInfo) scoreState {
+	s := scoreState{}
+	for _, ni := range nodes {
 		if ni.Node == nil || len(ni.Node.Labels) == 0 {
 			continue
 		}
@@ -447,11 +493,7 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, 
 			}
 		}
 	}
-	if len(s) == 0 {
-		return spec.NewStatus(spec.Skip)
-	}
-	state.Write(preScoreKey, s)
-	return nil
+	return s
 }
 
 // Score sums the node's topology pairs' scores.

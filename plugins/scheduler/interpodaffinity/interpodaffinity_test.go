@@ -1,6 +1,7 @@
 package interpodaffinity_test
 
 import (
+	"fmt"
 	"maps"
 	"testing"
 
@@ -137,5 +138,28 @@ func TestScore(t *testing.T) {
 	}
 	if got := schedtest.RunScore(pl, schedtest.MakePod("plain").Obj(), schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("n1").Obj()})); got != nil {
 		t.Errorf("nothing to score should skip, got %v", got)
+	}
+}
+
+// TestManyNodes exercises the parallel counting over ≥1024 nodes.
+func TestManyNodes(t *testing.T) {
+	var nodes []*corev1.Node
+	for i := range 1200 {
+		nodes = append(nodes, schedtest.MakeNode(fmt.Sprintf("n%04d", i)).Label(zone, fmt.Sprintf("z%d", i%4)).Obj())
+	}
+	db := schedtest.MakePod("db").Label("app", "db").Node("n1101")
+	db.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "web")}}
+	snap := schedtest.Snapshot(nodes, db.Obj(), schedtest.MakePod("cache").Label("app", "cache").Node("n0002").Obj())
+	pl, _ := interpodaffinity.Plugin().New(nil, &schedtest.Handle{Snap: snap})
+	web := withAffinity("web", map[string]string{"app": "web"}, []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "cache")}, nil)
+	aff := spec.NewStatus(spec.UnschedulableAndUnresolvable, interpodaffinity.ErrReasonAffinityRulesNotMatch)
+	existing := spec.NewStatus(spec.Unschedulable, interpodaffinity.ErrReasonExistingAntiAffinityRulesNotMatch)
+	// cache is in z2; db (in z1) rejects web pods in z1.
+	for node, want := range map[string]*spec.Status{"n0002": nil, "n1198": nil, "n0001": aff, "n0000": aff} {
+		schedtest.AssertStatus(t, schedtest.RunFilter(pl, web, snap, node), want)
+	}
+	plain := schedtest.MakePod("web2").Label("app", "web").Obj()
+	for node, want := range map[string]*spec.Status{"n0005": existing, "n0004": nil} {
+		schedtest.AssertStatus(t, schedtest.RunFilter(pl, plain, snap, node), want)
 	}
 }

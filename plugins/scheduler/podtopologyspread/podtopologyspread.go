@@ -193,17 +193,33 @@ func (pl *PodTopologySpread) PreFilter(_ context.Context, state *spec.CycleState
 		s.counts[i] = map[string]int32{}
 	}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod)
-	for _, ni := range snap.Nodes() {
-		node := ni.Node
-		if node == nil || !hasAllKeys(node, cs) {
-			continue
+	nodes := snap.Nodes()
+	partial := make([][]map[string]int32, helper.Workers(len(nodes)))
+	helper.Chunks(len(nodes), func(w, lo, hi int) {
+		counts := make([]map[string]int32, len(cs))
+		for i := range counts {
+			counts[i] = map[string]int32{}
 		}
-		for i := range cs {
-			c := &cs[i]
-			if !included(c, pod, node, &req) {
+		partial[w] = counts
+		for _, ni := range nodes[lo:hi] {
+			node := ni.Node
+			if node == nil || !hasAllKeys(node, cs) {
 				continue
 			}
-			s.counts[i][node.Labels[c.key]] += countMatching(ni.Pods, c.selector, pod.Namespace)
+			for i := range cs {
+				c := &cs[i]
+				if !included(c, pod, node, &req) {
+					continue
+				}
+				counts[i][node.Labels[c.key]] += countMatching(ni.Pods, c.selector, pod.Namespace)
+			}
+		}
+	})
+	for _, counts := range partial {
+		for i := range counts {
+			for k, v := range counts[i] {
+				s.counts[i][k] += v
+			}
 		}
 	}
 	for i := range cs {
@@ -313,21 +329,36 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *spec.CycleState,
 		}
 	}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod)
-	for _, ni := range all {
-		node := ni.Node
-		if node == nil || !hasAllKeys(node, cs) {
-			continue
+	partial := make([][]map[string]int64, helper.Workers(len(all)))
+	helper.Chunks(len(all), func(w, lo, hi int) {
+		counts := make([]map[string]int64, len(cs))
+		for i := range counts {
+			counts[i] = map[string]int64{}
 		}
-		for i := range cs {
-			c := &cs[i]
-			if c.key == corev1.LabelHostname || !included(c, pod, node, &req) {
+		partial[w] = counts
+		for _, ni := range all[lo:hi] {
+			node := ni.Node
+			if node == nil || !hasAllKeys(node, cs) {
 				continue
 			}
-			val := node.Labels[c.key]
-			if _, ok := s.counts[i][val]; !ok {
-				continue
+			for i := range cs {
+				c := &cs[i]
+				if c.key == corev1.LabelHostname || !included(c, pod, node, &req) {
+					continue
+				}
+				val := node.Labels[c.key]
+				if _, ok := s.counts[i][val]; !ok { // read-only here
+					continue
+				}
+				counts[i][val] += int64(countMatching(ni.Pods, c.selector, pod.Namespace))
 			}
-			s.counts[i][val] += int64(countMatching(ni.Pods, c.selector, pod.Namespace))
+		}
+	})
+	for _, counts := range partial {
+		for i := range counts {
+			for k, v := range counts[i] {
+				s.counts[i][k] += v
+			}
 		}
 	}
 	state.Write(preScoreKey, s)

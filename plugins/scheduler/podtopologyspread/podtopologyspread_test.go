@@ -1,6 +1,7 @@
 package podtopologyspread_test
 
 import (
+	"fmt"
 	"maps"
 	"testing"
 
@@ -111,5 +112,30 @@ func TestScore(t *testing.T) {
 	}
 	if got := schedtest.RunScore(pl, schedtest.MakePod("q").Obj(), snap); got != nil {
 		t.Errorf("a pod without soft constraints should skip scoring, got %v", got)
+	}
+}
+
+// TestManyNodes exercises the parallel counting over ≥1024 nodes.
+func TestManyNodes(t *testing.T) {
+	var nodes []*corev1.Node
+	var pods []*corev1.Pod
+	for i := range 1200 {
+		name := fmt.Sprintf("n%04d", i)
+		nodes = append(nodes, schedtest.MakeNode(name).Label(zone, fmt.Sprintf("z%d", i%3)).Obj())
+		if i%3 == 0 || (i%3 == 1 && i < 300) {
+			pods = append(pods, schedtest.MakePod("p"+name).Label("foo", "bar").Node(name).Obj())
+		}
+	}
+	snap := schedtest.Snapshot(nodes, pods...)
+	pl, _ := podtopologyspread.Plugin().New(nil, &schedtest.Handle{Snap: snap})
+	pod := schedtest.MakePod("p").Label("foo", "bar").Spread(1, zone, corev1.DoNotSchedule, "foo", "bar").Obj()
+	skewed := spec.NewStatus(spec.Unschedulable, podtopologyspread.ErrReasonConstraintsNotMatch)
+	for node, want := range map[string]*spec.Status{"n0000": skewed, "n0001": skewed, "n0002": nil, "n1199": nil, "n1198": skewed} {
+		schedtest.AssertStatus(t, schedtest.RunFilter(pl, pod, snap, node), want)
+	}
+	soft := schedtest.MakePod("p").Label("foo", "bar").Spread(1, zone, corev1.ScheduleAnyway, "foo", "bar").Obj()
+	got := schedtest.RunScore(pl, soft, snap)
+	if !(got["n0002"] == 100 && got["n0001"] > got["n0000"] && got["n0000"] < 100) {
+		t.Errorf("scores z0 %d, z1 %d, z2 %d; want z2 100 > z1 > z0", got["n0000"], got["n0001"], got["n0002"])
 	}
 }

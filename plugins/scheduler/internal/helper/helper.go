@@ -5,8 +5,10 @@ package helper
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"k8s.io/klog/v2"
 
@@ -99,4 +101,39 @@ func ScoreEnabled(plugin string, args map[string]string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("scheduler plugin %s: %s=%q: want true or false: %w", plugin, ArgScore, s, spec.ErrInvalid)
+}
+
+// Chunks splits n items into at most runtime.GOMAXPROCS(0) contiguous
+// ranges (one when n is small) and calls fn(worker, lo, hi) for each range
+// in its own goroutine, returning when all are done. PreFilter and
+// PreScore use it to count pods over thousands of nodes; each worker
+// writes only its own partial result, merged by the caller.
+func Chunks(n int, fn func(worker, lo, hi int)) (workers int) {
+	workers = runtime.GOMAXPROCS(0)
+	if n < 1024 || workers < 2 {
+		fn(0, 0, n)
+		return 1
+	}
+	size := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	w := 0
+	for lo := 0; lo < n; lo += size {
+		hi := min(lo+size, n)
+		wg.Add(1)
+		go func(w, lo, hi int) {
+			defer wg.Done()
+			fn(w, lo, hi)
+		}(w, lo, hi)
+		w++
+	}
+	wg.Wait()
+	return w
+}
+
+// Workers returns how many workers Chunks may use for n items.
+func Workers(n int) int {
+	if w := runtime.GOMAXPROCS(0); n >= 1024 && w >= 2 {
+		return w
+	}
+	return 1
 }
