@@ -28,7 +28,7 @@ images: deps build
 	$(KUBELAB) image build --workload $(BIN)/workload --out _out/images
 
 ## run: the main job — conformance of every built-in plugin, printing the matrix
-run: deps build
+run: deps build images
 	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
 
 ## test: unit tests, then every conformance suite against every built-in plugin
@@ -38,7 +38,7 @@ unit:
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m ./spec/... ./plugins/store/memory/... ./conformance/runner/...
 
-conformance: build
+conformance: build images
 	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
 
 ## bench: Go benchmarks (store plugins side by side; etcd data on tmpfs)
