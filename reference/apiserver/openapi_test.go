@@ -1,8 +1,9 @@
 package apiserver_test
 
 import (
-	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -94,5 +95,72 @@ func TestOpenAPIClients(t *testing.T) {
 	if _, ok := v3.Components.Schemas["io.k8s.api.core.v1.Node"]; ok {
 		t.Error("apis/apps/v1 has io.k8s.api.core.v1.Node, which it does not refer to")
 	}
-	_ = context.Background()
+}
+
+// TestOpenAPIHTTP: the v3 index points at hashed URLs whose documents are
+// cacheable for good; unknown group/versions are 404; v2 is JSON unless
+// protobuf is asked for.
+func TestOpenAPIHTTP(t *testing.T) {
+	s := apiservertest.Start(t, nil)
+	get := func(path, accept string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.HTTP.URL+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp, data
+	}
+	_, data := get("/openapi/v3", "")
+	var index struct {
+		Paths map[string]struct {
+			ServerRelativeURL string `json:"serverRelativeURL"`
+		}
+	}
+	if err := json.Unmarshal(data, &index); err != nil {
+		t.Fatal(err)
+	}
+	url := index.Paths["apis/apps/v1"].ServerRelativeURL
+	if !strings.HasPrefix(url, "/openapi/v3/apis/apps/v1?hash=") || len(url) != len("/openapi/v3/apis/apps/v1?hash=")+128 {
+		t.Fatalf("serverRelativeURL %q", url)
+	}
+	resp, data := get(url, "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "public, immutable" || resp.Header.Get("Etag") == "" {
+		t.Fatalf("hashed document: %d %v", resp.StatusCode, resp.Header)
+	}
+	var doc struct {
+		OpenAPI string
+		Paths   map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var patch struct {
+		RequestBody struct{ Content map[string]any }
+	}
+	if err := json.Unmarshal(doc.Paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"], &patch); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := patch.RequestBody.Content["application/strategic-merge-patch+json"]; !ok {
+		t.Fatalf("deployment PATCH content types %v", patch.RequestBody.Content)
+	}
+	if resp, _ := get("/openapi/v3/apis/apps/v1", ""); resp.Header.Get("Cache-Control") == "public, immutable" {
+		t.Fatal("unhashed document marked immutable")
+	}
+	if resp, _ := get("/openapi/v3/apis/nope/v1", ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown group/version: %d", resp.StatusCode)
+	}
+	resp, data = get("/openapi/v2", "application/json")
+	if resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(data[:min(len(data), 200)]), `"swagger":"2.0"`) {
+		t.Fatalf("v2 JSON: %v %.200s", resp.Header, data)
+	}
+	resp, _ = get("/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+	if resp.Header.Get("Content-Type") != "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" {
+		t.Fatalf("v2 protobuf content type %q", resp.Header.Get("Content-Type"))
+	}
 }
