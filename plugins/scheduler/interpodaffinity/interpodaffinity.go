@@ -9,8 +9,8 @@
 // empty; an empty namespaceSelector ({}) matches every namespace. A
 // non-empty namespaceSelector needs namespace labels, which only a Snapshot
 // implementing spec.NamespaceLabeler provides; without it such a selector
-// matches no namespace. matchLabelKeys/mismatchLabelKeys are expected to be
-// merged into labelSelector by the API server, as upstream.
+// matches no namespace. matchLabelKeys/mismatchLabelKeys are merged into
+// the labelSelector, as the kube-apiserver does at admission.
 package interpodaffinity
 
 import (
@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
 	"github.com/kubelab/kubelab/spec"
@@ -108,11 +109,34 @@ func (pt *podTerms) any() bool {
 	return len(pt.affinity)+len(pt.antiAffinity)+len(pt.prefAffinity)+len(pt.prefAntiAffinity) > 0
 }
 
-func parseTerm(ns string, t *corev1.PodAffinityTerm, weight int32) (term, error) {
+// parseTerm parses one of pod's affinity terms. matchLabelKeys and
+// mismatchLabelKeys are merged into the label selector (key in / notin the
+// pod's value), as the kube-apiserver does when it admits the pod; doing it
+// again here is harmless and covers API servers that do not.
+func parseTerm(pod *corev1.Pod, t *corev1.PodAffinityTerm, weight int32) (term, error) {
 	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
 	if err != nil {
 		return term{}, err
 	}
+	if t.LabelSelector != nil {
+		for _, keys := range []struct {
+			keys []string
+			op   selection.Operator
+		}{{t.MatchLabelKeys, selection.In}, {t.MismatchLabelKeys, selection.NotIn}} {
+			for _, k := range keys.keys {
+				v, ok := pod.Labels[k]
+				if !ok {
+					continue
+				}
+				r, err := labels.NewRequirement(k, keys.op, []string{v})
+				if err != nil {
+					return term{}, err
+				}
+				sel = sel.Add(*r)
+			}
+		}
+	}
+	ns := pod.Namespace
 	out := term{key: t.TopologyKey, selector: sel, namespaces: map[string]bool{}, weight: int64(weight)}
 	for _, n := range t.Namespaces {
 		out.namespaces[n] = true
@@ -134,7 +158,7 @@ func parsePod(pod *corev1.Pod) (*podTerms, error) {
 		return pt, nil
 	}
 	add := func(dst *[]term, t *corev1.PodAffinityTerm, w int32) error {
-		pt, err := parseTerm(pod.Namespace, t, w)
+		pt, err := parseTerm(pod, t, w)
 		if err != nil {
 			return fmt.Errorf("pod %s/%s affinity term: %w", pod.Namespace, pod.Name, err)
 		}

@@ -163,3 +163,24 @@ func TestManyNodes(t *testing.T) {
 		schedtest.AssertStatus(t, schedtest.RunFilter(pl, plain, snap, node), want)
 	}
 }
+
+func TestMatchLabelKeys(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{
+		schedtest.MakeNode("n1").Label(zone, "z1").Obj(),
+		schedtest.MakeNode("n2").Label(zone, "z2").Obj(),
+	},
+		schedtest.MakePod("v1").Label("app", "web").Label("rev", "1").Node("n1").Obj(),
+		schedtest.MakePod("v2").Label("app", "web").Label("rev", "2").Node("n2").Obj(),
+	)
+	pl, _ := interpodaffinity.Plugin().New(nil, nil)
+	term := schedtest.Term(zone, "app", "web")
+	term.MismatchLabelKeys = []string{"rev"}
+	// Anti-affinity to web pods of other revisions: only n2 (rev 2) is free.
+	p := withAffinity("p", map[string]string{"app": "web", "rev": "2"}, nil, []corev1.PodAffinityTerm{term})
+	schedtest.AssertStatus(t, schedtest.RunFilter(pl, p, snap, "n1"), spec.NewStatus(spec.Unschedulable, interpodaffinity.ErrReasonAntiAffinityRulesNotMatch))
+	schedtest.AssertStatus(t, schedtest.RunFilter(pl, p, snap, "n2"), nil)
+	term.MismatchLabelKeys, term.MatchLabelKeys = nil, []string{"rev"}
+	q := withAffinity("q", map[string]string{"rev": "1"}, []corev1.PodAffinityTerm{term}, nil)
+	schedtest.AssertStatus(t, schedtest.RunFilter(pl, q, snap, "n1"), nil)
+	schedtest.AssertStatus(t, schedtest.RunFilter(pl, q, snap, "n2"), spec.NewStatus(spec.UnschedulableAndUnresolvable, interpodaffinity.ErrReasonAffinityRulesNotMatch))
+}
