@@ -1,9 +1,39 @@
 // Package scheduler is the home of kubelab's scheduler policy plugins, one
-// subpackage per plugin (or per cohesive group), each exporting
-// Plugin() spec.SchedulerPlugin. The upstream-equivalent plugins keep the
-// kube-scheduler's names, semantics and failure reasons (NodeResourcesFit,
-// TaintToleration, PodTopologySpread, InterPodAffinity, DefaultPreemption,
-// …); package baselines holds research baselines (BinPacking, Spread,
-// Random, FirstFit); package profiles assembles them into spec.Profiles,
-// including the default profile matching the kube-scheduler's defaults.
+// subpackage per plugin (or per cohesive group), each exporting its
+// spec.SchedulerPlugin registry entry. The upstream-equivalent plugins keep
+// the kube-scheduler's names, semantics, status codes and failure reasons;
+// package profiles assembles them into spec.Profiles and lists them all.
+//
+//	plugin                           extension points                  args
+//	PrioritySort                     QueueSort                         -
+//	NodeName                         Filter                            -
+//	NodeUnschedulable                Filter                            -
+//	TaintToleration                  Filter, PreScore, Score           score=false
+//	NodeAffinity                     PreFilter, Filter, PreScore, Score score=false
+//	NodePorts                        PreFilter, Filter                 -
+//	NodeResourcesFit                 PreFilter, Filter, PreScore, Score scoringStrategy=LeastAllocated|MostAllocated, resources=cpu=1,memory=1, score=false
+//	NodeResourcesBalancedAllocation  PreScore, Score                   resources=cpu=1,memory=1
+//	PodTopologySpread                PreFilter, Filter, PreScore, Score score=false
+//	InterPodAffinity                 PreFilter, Filter, PreScore, Score hardPodAffinityWeight=1, score=false
+//	DefaultPreemption                PostFilter                        minCandidateNodesPercentage=10, minCandidateNodesAbsolute=100
+//	DefaultBinder                    Bind                              -
+//	BinPacking, Spread, FirstFit     (PreScore,) Score                 BinPacking: resources
+//	Random                           Score                             seed=0
+//
+// score=false turns a Filter-and-Score plugin into a filter only (its
+// PreScore returns Skip); the baseline profiles use it so that their one
+// baseline scorer decides alone.
+//
+// Filter reasons are upstream's, so that the scheduler's aggregated message
+// reads like the kube-scheduler's ("0/5 nodes are available: 3 Insufficient
+// cpu, 2 node(s) had untolerated taint {dedicated: gpu}."). Resource,
+// host-port and anti-affinity rejections are Unschedulable (preemption may
+// help); node name, cordon, taint, node affinity, pod affinity, missing
+// topology labels and requests larger than the whole node are
+// UnschedulableAndUnresolvable.
+//
+// Not implemented: the volume plugins, ImageLocality, SchedulingGates (the
+// reference scheduler's queue holds gated pods) and PodTopologySpread's
+// system default constraints (they need Services and controllers, which the
+// snapshot does not carry).
 package scheduler
