@@ -272,13 +272,28 @@ func (s *Scheduler) findFeasible(ctx context.Context, c *cycle, nodes []*spec.No
 		return out, statuses, nil
 	}
 	feasible := make([]*spec.NodeInfo, toFind)
-	rejected := make([]*spec.Status, numAll)
+	// rejected is indexed by position from startIdx; the buffer is reused
+	// across cycles (only the scheduling goroutine runs findFeasible) and
+	// cleared up to the highest position looked at.
+	if cap(s.rejectedBuf) < numAll {
+		s.rejectedBuf = make([]*spec.Status, numAll)
+	}
+	rejected := s.rejectedBuf[:numAll]
+	var maxSeen atomic.Int64
+	maxSeen.Store(-1)
+	defer func() { clear(rejected[:maxSeen.Load()+1]) }()
 	var found atomic.Int32
 	var errOnce sync.Once
 	var firstErr error
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.parallelize(fctx, numAll, func(i int) {
+		for {
+			m := maxSeen.Load()
+			if int64(i) <= m || maxSeen.CompareAndSwap(m, int64(i)) {
+				break
+			}
+		}
 		ni := nodes[(startIdx+i)%numAll]
 		st := fw.filterNode(fctx, c.sample, c.state, c.skipFilter, c.pod, ni)
 		switch {
@@ -306,7 +321,7 @@ func (s *Scheduler) findFeasible(ctx context.Context, c *cycle, nodes []*spec.No
 		return nil, nil, ctx.Err()
 	}
 	feasible = feasible[:found.Load()]
-	for i, st := range rejected {
+	for i, st := range rejected[:maxSeen.Load()+1] {
 		if st != nil {
 			statuses[nodes[(startIdx+i)%numAll].Name()] = st
 		}

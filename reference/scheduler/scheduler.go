@@ -122,6 +122,7 @@ type Scheduler struct {
 	recorders   map[string]events.EventRecorder
 
 	nextStartNodeIndex int
+	rejectedBuf        []*spec.Status
 	leading            chan struct{}
 	leadOnce           sync.Once
 	wg                 sync.WaitGroup
