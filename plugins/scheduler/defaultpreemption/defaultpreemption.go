@@ -41,6 +41,7 @@ const (
 	ReasonPreemptNever = "not eligible due to preemptionPolicy=Never."
 	ReasonTerminating  = "not eligible due to a terminating pod on the nominated node."
 	ReasonNoVictims    = "No preemption victims found for incoming pod"
+	ReasonGated        = "not eligible while the pod has scheduling gates."
 )
 
 // Args bounding how many candidate nodes are evaluated, as upstream's
@@ -123,6 +124,9 @@ func (pl *DefaultPreemption) PostFilter(ctx context.Context, _ *spec.CycleState,
 func eligible(pod *corev1.Pod, snap spec.Snapshot, filtered map[string]*spec.Status) (bool, string) {
 	if pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever {
 		return false, ReasonPreemptNever
+	}
+	if len(pod.Spec.SchedulingGates) > 0 {
+		return false, ReasonGated
 	}
 	nom := pod.Status.NominatedNodeName
 	if nom == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
 	"github.com/kubelab/kubelab/plugins/scheduler/podtopologyspread"
 	"github.com/kubelab/kubelab/plugins/scheduler/queuesort"
+	"github.com/kubelab/kubelab/plugins/scheduler/schedulinggates"
 	"github.com/kubelab/kubelab/plugins/scheduler/tainttoleration"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -34,6 +35,7 @@ const (
 // upstream-equivalent ones, then the baselines.
 func Plugins() []spec.SchedulerPlugin {
 	return append([]spec.SchedulerPlugin{
+		schedulinggates.Plugin(),
 		queuesort.Plugin(),
 		nodename.Plugin(),
 		nodeunschedulable.Plugin(),
@@ -53,15 +55,16 @@ func Plugins() []spec.SchedulerPlugin {
 // getDefaultPlugins), in its order and with its score weights:
 // TaintToleration 3, NodeAffinity 2, NodeResourcesFit 1 (LeastAllocated
 // over cpu and memory), PodTopologySpread 2, InterPodAffinity 2,
-// NodeResourcesBalancedAllocation 1. Upstream defaults that kubelab does
-// not have are left out: SchedulingGates (the scheduler's queue keeps
-// gated pods out), the volume plugins (VolumeRestrictions, NodeVolumeLimits,
+// NodeResourcesBalancedAllocation 1. SchedulingGates acts at PreFilter
+// (upstream: PreEnqueue). Upstream defaults that kubelab does not have are
+// left out: the volume plugins (VolumeRestrictions, NodeVolumeLimits,
 // VolumeBinding, VolumeZone) and ImageLocality (weight 1; NodeInfo carries
 // no image list).
 func Default() spec.Profile {
 	return spec.Profile{
 		SchedulerName: DefaultSchedulerName,
 		Plugins: []spec.WeightedPlugin{
+			{Name: schedulinggates.Name},
 			{Name: queuesort.Name},
 			{Name: nodename.Name},
 			{Name: nodeunschedulable.Name},
@@ -89,6 +92,7 @@ func baseline(name, scorer string, args map[string]string) spec.Profile {
 		SchedulerName:            name,
 		PercentageOfNodesToScore: 100,
 		Plugins: []spec.WeightedPlugin{
+			{Name: schedulinggates.Name},
 			{Name: queuesort.Name},
 			{Name: nodename.Name},
 			{Name: nodeunschedulable.Name},

@@ -63,7 +63,7 @@ func TestDefaultProfileMatchesUpstream(t *testing.T) {
 	if !maps.Equal(weights, want) {
 		t.Errorf("score weights = %v, want %v", weights, want)
 	}
-	wantOrder := "PrioritySort NodeName NodeUnschedulable TaintToleration NodeAffinity NodePorts NodeResourcesFit PodTopologySpread InterPodAffinity DefaultPreemption NodeResourcesBalancedAllocation DefaultBinder"
+	wantOrder := "SchedulingGates PrioritySort NodeName NodeUnschedulable TaintToleration NodeAffinity NodePorts NodeResourcesFit PodTopologySpread InterPodAffinity DefaultPreemption NodeResourcesBalancedAllocation DefaultBinder"
 	if got := strings.Join(order, " "); got != wantOrder {
 		t.Errorf("order = %s\nwant    %s", got, wantOrder)
 	}
