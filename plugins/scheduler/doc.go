@@ -5,6 +5,7 @@
 // package profiles assembles them into spec.Profiles and lists them all.
 //
 //	plugin                           extension points                  args
+//	SchedulingGates                  PreFilter (upstream: PreEnqueue)  -
 //	PrioritySort                     QueueSort                         -
 //	NodeName                         Filter                            -
 //	NodeUnschedulable                Filter                            -
@@ -32,8 +33,7 @@
 // topology labels and requests larger than the whole node are
 // UnschedulableAndUnresolvable.
 //
-// Not implemented: the volume plugins, ImageLocality, SchedulingGates (the
-// reference scheduler's queue holds gated pods) and PodTopologySpread's
-// system default constraints (they need Services and controllers, which the
+// Not implemented: the volume plugins, ImageLocality and
+// PodTopologySpread's system default constraints (they need Services and controllers, which the
 // snapshot does not carry).
 package scheduler
