@@ -305,7 +305,7 @@ func (d *Daemon) cleanup() error {
 	}
 	// Shims outlive containerd (they are their own process groups): kill
 	// those that serve this daemon, and what runs in their containers.
-	for _, pid := range d.shimPids() {
+	for _, pid := range d.ShimPids() {
 		syscall.Kill(-pid, syscall.SIGKILL)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -436,9 +436,10 @@ func (d *Daemon) terminate() {
 	<-d.exited
 }
 
-// shimPids returns the pids of the containerd-shim processes whose
-// -address is this daemon's socket.
-func (d *Daemon) shimPids() []int {
+// ShimPids returns the pids of the containerd-shim processes serving this
+// daemon (their -address is its socket). Each runs one sandbox's
+// containers; the pause process and the containers are its children.
+func (d *Daemon) ShimPids() []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {

@@ -19,5 +19,6 @@ this is where speed is measured.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newBenchAPIServerCommand(reg))
+	cmd.AddCommand(newBenchRuntimeCommand())
 	return cmd
 }
