@@ -129,3 +129,24 @@ func TestFitFilterWithoutCounts(t *testing.T) {
 		t.Errorf("Fits = %q, want a fit", st.Message())
 	}
 }
+
+// TestLeastAllocatedUpstreamExample is the kube-scheduler's documented
+// example: cpu and memory weighted 1, node1 4000m/10000, node2 6000m/10000,
+// pod 3000m/5000 → node1 (25+50)/2 = 37, node2 (50+50)/2 = 50.
+func TestLeastAllocatedUpstreamExample(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{
+		schedtest.MakeNode("node1").Alloc("cpu", "4000m", "memory", "10000").Obj(),
+		schedtest.MakeNode("node2").Alloc("cpu", "6000m", "memory", "10000").Obj(),
+	})
+	pl, _ := noderesources.FitPlugin().New(nil, nil)
+	want := map[string]int64{"node1": 37, "node2": 50}
+	if got := schedtest.RunScore(pl, schedtest.MakePod("p").Req("cpu", "3000m", "memory", "5000").Obj(), snap); !maps.Equal(got, want) {
+		t.Errorf("scores = %v, want %v", got, want)
+	}
+	// MostAllocated: node1 (75+50)/2 = 62, node2 (50+50)/2 = 50.
+	pl, _ = noderesources.FitPlugin().New(map[string]string{"scoringStrategy": "MostAllocated"}, nil)
+	want = map[string]int64{"node1": 62, "node2": 50}
+	if got := schedtest.RunScore(pl, schedtest.MakePod("p").Req("cpu", "3000m", "memory", "5000").Obj(), snap); !maps.Equal(got, want) {
+		t.Errorf("MostAllocated scores = %v, want %v", got, want)
+	}
+}
