@@ -58,7 +58,9 @@ func (s *shared) runtime() spec.Runtime {
 	if errors.Is(s.err, spec.ErrUnsupported) {
 		Skip(fmt.Sprintf("runtime target %q cannot run here: %v", s.target.Name, s.err))
 	}
-	Expect(s.err).NotTo(HaveOccurred(), "starting runtime target %q", s.target.Name)
+	if s.err != nil {
+		Fail(fmt.Sprintf("starting runtime target %q: %v", s.target.Name, s.err))
+	}
 	return s.rt
 }
 
