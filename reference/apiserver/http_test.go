@@ -230,6 +230,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add("PATCH", "application/merge-patch+json", "dryRun=All", `{"metadata":{"resourceVersion":"x"}}`)
 	f.Add("POST", "application/vnd.kubernetes.protobuf", "", "k8s\x00\x0a\x02")
 	f.Add("DELETE", "application/json", "gracePeriodSeconds=-1", `{"propagationPolicy":"Nope"}`)
+	f.Add("PATCH", "application/apply-patch+yaml", "fieldManager=m&force=true", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}\n")
 	s := apiservertest.Start(f, nil)
 	h := s.API.Handler()
 	f.Fuzz(func(t *testing.T, method, ct, query, body string) {
