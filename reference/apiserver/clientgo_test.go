@@ -155,9 +155,10 @@ func TestPatchTypes(t *testing.T) {
 			}
 		})
 	}
-	// Strict field validation rejects unknown fields with 400.
+	// Strict field validation rejects unknown fields in a patch's result
+	// with 422 Invalid on "patch", as upstream's JSON and merge patchers.
 	_, err := pods.Patch(ctx, "p", types.MergePatchType, []byte(`{"spec":{"bogus":1}}`), metav1.PatchOptions{FieldValidation: "Strict"})
-	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), `unknown field "spec.bogus"`) {
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `unknown field "spec.bogus"`) {
 		t.Fatalf("strict: %v", err)
 	}
 	// A patch carrying a stale resourceVersion conflicts.

@@ -148,7 +148,16 @@ func decodeTypedBody(req *http.Request, gvk schema.GroupVersionKind, obj runtime
 // by Content-Type) into obj of kind gvk; see decodeInto.
 func decodeObject(req *http.Request, data []byte, gvk schema.GroupVersionKind, obj runtime.Object, validation string) ([]string, error) {
 	ct := req.Header.Get("Content-Type")
-	if mt, _, _ := mime.ParseMediaType(ct); mt == contentTypeProtobuf {
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" {
+		mt, err = "application/json", nil // upstream's default input type
+	}
+	switch {
+	case err != nil, mt != "application/json" && mt != "application/yaml" && mt != contentTypeProtobuf:
+		return nil, statusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+			fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, %s", contentTypeProtobuf))
+	}
+	if mt == contentTypeProtobuf {
 		out, actual, err := protobufCodec.Decode(data, &gvk, obj)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding the protobuf request body: %v", err))
@@ -159,7 +168,7 @@ func decodeObject(req *http.Request, data []byte, gvk schema.GroupVersionKind, o
 		obj.GetObjectKind().SetGroupVersionKind(gvk)
 		return nil, nil
 	}
-	data, err := toJSON(data, ct)
+	data, err = toJSON(data, ct)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -111,6 +112,11 @@ func (s *Server) serveResource(ctx context.Context, w http.ResponseWriter, req *
 	case "watch":
 		return s.serveWatch(ctx, w, req, res, ns, info.Name)
 	case "create":
+		if info.Name != "" {
+			// POST names a collection, never an object: upstream's router
+			// has no such route for a resource without a subresource.
+			return statusError(http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "the server does not allow this method on the requested resource")
+		}
 		return s.serveCreate(ctx, w, req, res, ns)
 	case "update":
 		return s.serveUpdate(ctx, w, req, info, res, ns, "")
@@ -279,6 +285,18 @@ func applyPatch(contentType string, current, patch []byte, like runtime.Object) 
 			types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType))
 }
 
+// invalidPatchResult is upstream's error for a patch whose result does not
+// decode (a wrong type, kind or apiVersion, or, with Strict, an unknown
+// field): 422 Invalid on the field "patch", whatever the decoder said.
+func invalidPatchResult(patched []byte, err error) error {
+	msg := err.Error()
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		msg = st.Status().Message
+	}
+	return apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{field.Invalid(field.NewPath("patch"), string(patched), msg)})
+}
+
 func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns, sub string) error {
 	out, validation, dry, err := writeParams(req)
 	if err != nil {
@@ -321,7 +339,7 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *htt
 		obj := res.New()
 		warnings, err = decodeInto(patched, res.GroupVersionKind(), obj, validation)
 		if err != nil {
-			return nil, err
+			return nil, invalidPatchResult(patched, err)
 		}
 		if !setsRV {
 			objectMetaOf(obj).SetResourceVersion("") // retry on conflicts
