@@ -122,8 +122,14 @@ func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
 // score, select, assume) over 5 000 nodes without the API: the
 // framework's own cost with trivial plugins.
 func BenchmarkScheduleCycle(b *testing.B) {
+	for _, par := range []int{1, 2} {
+		b.Run(fmt.Sprintf("parallelism=%d", par), func(b *testing.B) { benchmarkScheduleCycle(b, par) })
+	}
+}
+
+func benchmarkScheduleCycle(b *testing.B, par int) {
 	s, err := New(Config{Client: kubernetesNilClient(), Registry: testRegistry(b, nil),
-		Profiles: []spec.Profile{profile(DefaultSchedulerName, "TestTaint", "TestLabelScore")}})
+		Profiles: []spec.Profile{profile(DefaultSchedulerName, "TestTaint", "TestLabelScore")}, Parallelism: par})
 	if err != nil {
 		b.Fatal(err)
 	}

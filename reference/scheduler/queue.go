@@ -63,6 +63,7 @@ const (
 	inBackoff
 	inUnschedulable
 	inFlight
+	inGated
 )
 
 // queueDepths is the number of pods in each part of the queue.
@@ -85,7 +86,10 @@ type schedulingQueue struct {
 	active        *podHeap
 	backoff       *podHeap
 	unschedulable map[types.UID]*queuedPod
-	where         map[types.UID]int
+	// gated holds pods with spec.schedulingGates: they are not scheduled
+	// until the gates are removed (upstream's SchedulingGates PreEnqueue).
+	gated map[types.UID]*queuedPod
+	where map[types.UID]int
 	pods          map[types.UID]*queuedPod
 
 	cycle int64
@@ -100,6 +104,7 @@ func newSchedulingQueue(less func(a, b *corev1.Pod) bool, initial, max time.Dura
 	q := &schedulingQueue{
 		now: now, initial: initial, max: max, unschedulableTimeout: 5 * time.Minute,
 		unschedulable: map[types.UID]*queuedPod{},
+		gated:         map[types.UID]*queuedPod{},
 		where:         map[types.UID]int{},
 		pods:          map[types.UID]*queuedPod{},
 		moveCycle:     -1,
@@ -118,7 +123,7 @@ func newSchedulingQueue(less func(a, b *corev1.Pod) bool, initial, max time.Dura
 
 func (q *schedulingQueue) changed() {
 	if q.onChange != nil {
-		q.onChange(queueDepths{active: q.active.Len(), backoff: q.backoff.Len(), unschedulable: len(q.unschedulable)})
+		q.onChange(queueDepths{active: q.active.Len(), backoff: q.backoff.Len(), unschedulable: len(q.unschedulable), gated: len(q.gated)})
 	}
 }
 
@@ -133,8 +138,18 @@ func (q *schedulingQueue) Add(pod *corev1.Pod) {
 	now := q.now()
 	qp := &queuedPod{pod: pod, added: now, timestamp: now}
 	q.pods[pod.UID] = qp
-	q.toActiveLocked(qp)
+	q.enqueueLocked(qp)
 	q.changed()
+}
+
+// enqueueLocked puts a new pod in activeQ, or aside while it is gated.
+func (q *schedulingQueue) enqueueLocked(qp *queuedPod) {
+	if len(qp.pod.Spec.SchedulingGates) > 0 {
+		q.gated[qp.pod.UID] = qp
+		q.where[qp.pod.UID] = inGated
+		return
+	}
+	q.toActiveLocked(qp)
 }
 
 func (q *schedulingQueue) toActiveLocked(qp *queuedPod) {
@@ -152,7 +167,7 @@ func (q *schedulingQueue) Update(pod *corev1.Pod) {
 		now := q.now()
 		qp := &queuedPod{pod: pod, added: now, timestamp: now}
 		q.pods[pod.UID] = qp
-		q.toActiveLocked(qp)
+		q.enqueueLocked(qp)
 		q.changed()
 		return
 	}
@@ -168,6 +183,13 @@ func (q *schedulingQueue) updateLocked(pod *corev1.Pod) {
 		heap.Fix(q.active, qp.index)
 	case inBackoff:
 		heap.Fix(q.backoff, qp.index)
+	case inGated:
+		if len(pod.Spec.SchedulingGates) == 0 {
+			delete(q.gated, pod.UID)
+			qp.timestamp = q.now()
+			q.toActiveLocked(qp)
+			q.changed()
+		}
 	case inUnschedulable:
 		if equality.Semantic.DeepEqual(old.Spec, pod.Spec) && equality.Semantic.DeepEqual(old.Labels, pod.Labels) {
 			return
@@ -193,6 +215,8 @@ func (q *schedulingQueue) Delete(uid types.UID) {
 		heap.Remove(q.backoff, qp.index)
 	case inUnschedulable:
 		delete(q.unschedulable, uid)
+	case inGated:
+		delete(q.gated, uid)
 	}
 	delete(q.where, uid)
 	delete(q.pods, uid)
@@ -342,7 +366,7 @@ func (q *schedulingQueue) Flush() {
 func (q *schedulingQueue) Depths() queueDepths {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return queueDepths{active: q.active.Len(), backoff: q.backoff.Len(), unschedulable: len(q.unschedulable)}
+	return queueDepths{active: q.active.Len(), backoff: q.backoff.Len(), unschedulable: len(q.unschedulable), gated: len(q.gated)}
 }
 
 // Where says which part of the queue holds the pod (0 when none).

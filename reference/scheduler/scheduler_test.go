@@ -803,3 +803,29 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	var _ = apierrors.IsNotFound
 	var _ = sort.Strings
 }
+
+func TestGatedPodWaitsForItsGates(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(Config{})
+	e.node("n", "8")
+	e.pod("gated", "100m", func(p *corev1.Pod) {
+		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}
+	})
+	e.pod("free", "100m")
+	e.waitBound("free")
+	eventually(t, 30*time.Second, func() error {
+		if d := s.queue.Depths(); d.gated != 1 {
+			return fmt.Errorf("depths %+v", d)
+		}
+		return nil
+	})
+	if p := e.get("gated"); p.Spec.NodeName != "" {
+		t.Fatalf("gated pod bound to %s", p.Spec.NodeName)
+	}
+	p := e.get("gated")
+	p.Spec.SchedulingGates = nil
+	if _, err := e.admin.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitBound("gated")
+}
