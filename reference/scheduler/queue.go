@@ -90,7 +90,7 @@ type schedulingQueue struct {
 	// until the gates are removed (upstream's SchedulingGates PreEnqueue).
 	gated map[types.UID]*queuedPod
 	where map[types.UID]int
-	pods          map[types.UID]*queuedPod
+	pods  map[types.UID]*queuedPod
 
 	cycle int64
 	// moveCycle is the scheduling cycle during which pods were last moved
