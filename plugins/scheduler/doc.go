@@ -17,6 +17,7 @@
 //	PodTopologySpread                PreFilter, Filter, PreScore, Score score=false
 //	InterPodAffinity                 PreFilter, Filter, PreScore, Score hardPodAffinityWeight=1, score=false
 //	DefaultPreemption                PostFilter                        minCandidateNodesPercentage=10, minCandidateNodesAbsolute=100
+//	ImageLocality                    PreScore, Score                   -
 //	DefaultBinder                    Bind                              -
 //	BinPacking, Spread, FirstFit     (PreScore,) Score                 BinPacking: resources
 //	Random                           Score                             seed=0
@@ -33,7 +34,7 @@
 // topology labels and requests larger than the whole node are
 // UnschedulableAndUnresolvable.
 //
-// Not implemented: the volume plugins, ImageLocality and
-// PodTopologySpread's system default constraints (they need Services and controllers, which the
+// Not implemented: the volume plugins and PodTopologySpread's system
+// default constraints (they need Services and controllers, which the
 // snapshot does not carry).
 package scheduler

@@ -8,6 +8,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/baselines"
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultbinder"
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
+	"github.com/kubelab/kubelab/plugins/scheduler/imagelocality"
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
 	"github.com/kubelab/kubelab/plugins/scheduler/interpodaffinity"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeaffinity"
@@ -47,6 +48,7 @@ func Plugins() []spec.SchedulerPlugin {
 		interpodaffinity.Plugin(),
 		defaultpreemption.Plugin(),
 		noderesources.BalancedAllocationPlugin(),
+		imagelocality.Plugin(),
 		defaultbinder.Plugin(),
 	}, baselines.Plugins()...)
 }
@@ -55,11 +57,10 @@ func Plugins() []spec.SchedulerPlugin {
 // getDefaultPlugins), in its order and with its score weights:
 // TaintToleration 3, NodeAffinity 2, NodeResourcesFit 1 (LeastAllocated
 // over cpu and memory), PodTopologySpread 2, InterPodAffinity 2,
-// NodeResourcesBalancedAllocation 1. SchedulingGates acts at PreFilter
-// (upstream: PreEnqueue). Upstream defaults that kubelab does not have are
-// left out: the volume plugins (VolumeRestrictions, NodeVolumeLimits,
-// VolumeBinding, VolumeZone) and ImageLocality (weight 1; NodeInfo carries
-// no image list).
+// NodeResourcesBalancedAllocation 1, ImageLocality 1. SchedulingGates acts
+// at PreFilter (upstream: PreEnqueue). The volume plugins
+// (VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone) are left
+// out: kubelab has no volumes.
 func Default() spec.Profile {
 	return spec.Profile{
 		SchedulerName: DefaultSchedulerName,
@@ -76,6 +77,7 @@ func Default() spec.Profile {
 			{Name: interpodaffinity.Name, Weight: 2},
 			{Name: defaultpreemption.Name},
 			{Name: noderesources.BalancedAllocationName, Weight: 1},
+			{Name: imagelocality.Name, Weight: 1},
 			{Name: defaultbinder.Name},
 		},
 	}

@@ -59,11 +59,11 @@ func TestDefaultProfileMatchesUpstream(t *testing.T) {
 			weights[wp.Name] = wp.Weight
 		}
 	}
-	want := map[string]int64{"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1, "PodTopologySpread": 2, "InterPodAffinity": 2, "NodeResourcesBalancedAllocation": 1}
+	want := map[string]int64{"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1, "PodTopologySpread": 2, "InterPodAffinity": 2, "NodeResourcesBalancedAllocation": 1, "ImageLocality": 1}
 	if !maps.Equal(weights, want) {
 		t.Errorf("score weights = %v, want %v", weights, want)
 	}
-	wantOrder := "SchedulingGates PrioritySort NodeName NodeUnschedulable TaintToleration NodeAffinity NodePorts NodeResourcesFit PodTopologySpread InterPodAffinity DefaultPreemption NodeResourcesBalancedAllocation DefaultBinder"
+	wantOrder := "SchedulingGates PrioritySort NodeName NodeUnschedulable TaintToleration NodeAffinity NodePorts NodeResourcesFit PodTopologySpread InterPodAffinity DefaultPreemption NodeResourcesBalancedAllocation ImageLocality DefaultBinder"
 	if got := strings.Join(order, " "); got != wantOrder {
 		t.Errorf("order = %s\nwant    %s", got, wantOrder)
 	}
