@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/onsi/ginkgo/v2/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -231,4 +232,61 @@ func RemoveAllPods(endpoint string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SpecResult is one critest spec's outcome.
+type SpecResult struct {
+	// Name is the spec's full text (containers and leaf).
+	Name string
+	// State is Ginkgo's: "passed", "failed", "skipped", ...
+	State string
+	// Failure is the failure message, when it failed.
+	Failure string
+}
+
+// RunCritest runs critest's [Conformance] specs against the CRI runtime at
+// endpoint, with kubelab's local images as its test images, and returns
+// every spec's outcome from critest's Ginkgo JSON report. dir receives
+// the images file, the report and critest's output (critest.log). A run
+// with failing specs is not an error; a run that produces no report is.
+func RunCritest(ctx context.Context, critest, endpoint, dir string, extraArgs ...string) ([]SpecResult, error) {
+	imagesFile := filepath.Join(dir, "critest-images.yaml")
+	if err := WriteTestImagesFile(imagesFile); err != nil {
+		return nil, err
+	}
+	report := filepath.Join(dir, "critest-report.json")
+	args := append([]string{
+		"-runtime-endpoint", endpoint, "-image-endpoint", endpoint,
+		"-test-images-file", imagesFile,
+		"-ginkgo.focus", `\[Conformance\]`,
+		"-ginkgo.no-color",
+		"-ginkgo.json-report", report,
+	}, extraArgs...)
+	log, err := os.Create(filepath.Join(dir, "critest.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.CommandContext(ctx, critest, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	runErr := cmd.Run()
+	b, err := os.ReadFile(report)
+	if err != nil {
+		return nil, fmt.Errorf("critest wrote no report (%v): %w; see %s", runErr, err, log.Name())
+	}
+	var reports []types.Report
+	if err := json.Unmarshal(b, &reports); err != nil {
+		return nil, fmt.Errorf("critest report: %w", err)
+	}
+	var out []SpecResult
+	for _, r := range reports {
+		for _, s := range r.SpecReports {
+			if s.LeafNodeType != types.NodeTypeIt {
+				continue
+			}
+			out = append(out, SpecResult{Name: s.FullText(), State: s.State.String(), Failure: s.Failure.Message})
+		}
+	}
+	return out, nil
 }

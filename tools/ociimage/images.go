@@ -109,10 +109,31 @@ func PauseImage(binary string) (Spec, error) {
 	}, nil
 }
 
+// pgrepScript is the busybox image's /bin/pgrep: Debian's busybox-static
+// has no pgrep applet, and critest's "execSync with timeout" spec runs
+// `pgrep sleep` to check that a timed-out command was killed.
+const pgrepScript = `#!/bin/sh
+# pgrep PATTERN: the pids of the processes whose name matches the extended
+# regular expression PATTERN (procps' pgrep without options); exit status 1
+# when none does.
+[ $# -eq 1 ] || { echo "usage: pgrep PATTERN" >&2; exit 2; }
+found=1
+for d in /proc/[0-9]*; do
+	pid=${d#/proc/}
+	[ "$pid" = "$$" ] && continue
+	{ read -r name <"$d/comm"; } 2>/dev/null || continue
+	if echo "$name" | grep -Eq -- "$1"; then
+		echo "$pid"
+		found=0
+	fi
+done
+exit $found
+`
+
 // BusyboxImage describes the busybox image from the static busybox at
 // busybox (DefaultBusybox from Debian's busybox-static): /bin/busybox, a
-// symlink in /bin for each of BusyboxApplets, /usr/bin/env, and default
-// command "sh".
+// symlink in /bin for each of BusyboxApplets, /bin/pgrep (a shell script:
+// the applet is missing), /usr/bin/env, and default command "sh".
 func BusyboxImage(busybox string) (Spec, error) {
 	if err := CheckStatic(busybox); err != nil {
 		return Spec{}, fmt.Errorf("%w (install Debian's busybox-static)", err)
@@ -122,6 +143,7 @@ func BusyboxImage(busybox string) (Spec, error) {
 		File{Path: "/usr/bin/env", Mode: fs.ModeSymlink, Linkname: "/bin/busybox"},
 		File{Path: "/home", Mode: fs.ModeDir | 0o755},
 		File{Path: "/var/tmp", Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		File{Path: "/bin/pgrep", Mode: 0o755, Content: []byte(pgrepScript)},
 	)
 	for _, a := range BusyboxApplets {
 		files = append(files, File{Path: path.Join("/bin", a), Mode: fs.ModeSymlink, Linkname: "busybox"})
