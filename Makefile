@@ -8,7 +8,7 @@ BIN := _out/bin
 REPORT := _out/report
 KUBELAB := $(BIN)/kubelab
 
-.PHONY: all build run test unit conformance bench lint deps clean images
+.PHONY: all build run test unit conformance bench lint deps clean images critest bench-runtime
 
 all: build
 
@@ -44,6 +44,15 @@ conformance: build images
 ## bench: Go benchmarks (store plugins side by side; etcd data on tmpfs)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./plugins/store/...
+
+## critest: CRI's own validation suite (cri-tools v1.37.0, built from the module cache) — its
+## [Conformance] specs against the process runtime and containerd, held to the known failures (README.md)
+critest: deps
+	KUBELAB_CRITEST=1 $(GO) test -count=1 -v -run TestCritestConformance -timeout 30m ./tools/critools
+
+## bench-runtime: pod start/stop latency and memory per pod, process runtime vs containerd (100 pods)
+bench-runtime: images
+	$(KUBELAB) bench runtime --pods 100 --images _out/images
 
 ## lint: gofmt and go vet
 lint:
