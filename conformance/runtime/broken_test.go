@@ -29,16 +29,17 @@ type outcome struct {
 
 // runSuite runs TestSuite in a child process of this test binary against
 // the named target, with extra environment, and returns what its JSON
-// report says. sys, when set, configures the child process; started, when
+// report says, with extra Ginkgo flags. sys, when set, configures the
+// child process; started, when
 // set, is called with the child's PID as soon as it has started.
-func runSuite(t *testing.T, target string, env []string, sys *syscall.SysProcAttr, started func(pid int)) outcome {
+func runSuite(t *testing.T, target string, env, flags []string, sys *syscall.SysProcAttr, started func(pid int)) outcome {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	report := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.Command(exe, "-test.run=^TestSuite$", "-test.count=1", "-test.timeout=15m", "-ginkgo.json-report="+report)
+	cmd := exec.Command(exe, append([]string{"-test.run=^TestSuite$", "-test.count=1", "-test.timeout=15m", "-ginkgo.json-report=" + report}, flags...)...)
 	cmd.Env = append(append(os.Environ(), targetEnv+"="+target), env...)
 	cmd.SysProcAttr = sys
 	var buf bytes.Buffer
@@ -122,7 +123,7 @@ func TestBrokenRuntimesAreCaught(t *testing.T) {
 				}
 				allowed[string(c)] = true
 			}
-			o := runSuite(t, b.Plugin.Name, nil, nil, nil)
+			o := runSuite(t, b.Plugin.Name, nil, nil, nil, nil)
 			caps := slices.Sorted(func(yield func(string) bool) {
 				for c := range o.failed {
 					if !yield(c) {

@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/kubelab/kubelab/conformance/runtime"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 )
 
@@ -114,7 +117,7 @@ func TestNoLeaks(t *testing.T) {
 			childNS.Close()
 		}
 	}()
-	o := runSuite(t, process.Name, []string{"TMPDIR=" + tmp, instanceEnv + "=" + instance},
+	o := runSuite(t, process.Name, []string{"TMPDIR=" + tmp, instanceEnv + "=" + instance}, nil,
 		&syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL},
 		func(pid int) {
 			h, err := netns.GetFromPid(pid)
@@ -131,20 +134,7 @@ func TestNoLeaks(t *testing.T) {
 		t.Fatalf("no spec passed")
 	}
 
-	after := takeSnapshot(t, tmp, instance)
-	for _, c := range []struct {
-		what          string
-		before, after []string
-	}{
-		{"mounts", before.mounts, after.mounts},
-		{"named network namespaces", before.netns, after.netns},
-		{"cgroups", before.cgroups, after.cgroups},
-		{"processes", before.processes, after.processes},
-	} {
-		if n := added(c.before, c.after); len(n) > 0 {
-			t.Errorf("the run left %s behind:\n  %s", c.what, strings.Join(n, "\n  "))
-		}
-	}
+	checkNothingAdded(t, before, takeSnapshot(t, tmp, instance))
 	if childNS >= 0 {
 		h, err := netlink.NewHandleAt(childNS)
 		if err != nil {
@@ -164,5 +154,78 @@ func TestNoLeaks(t *testing.T) {
 		if len(left) > 0 {
 			t.Errorf("the run left links behind: %v", left)
 		}
+	}
+}
+
+// checkNothingAdded fails t for everything in after that is not in before.
+func checkNothingAdded(t *testing.T, before, after leakSnapshot) {
+	t.Helper()
+	for _, c := range []struct {
+		what          string
+		before, after []string
+	}{
+		{"mounts", before.mounts, after.mounts},
+		{"named network namespaces", before.netns, after.netns},
+		{"cgroups", before.cgroups, after.cgroups},
+		{"processes", before.processes, after.processes},
+	} {
+		if n := added(c.before, c.after); len(n) > 0 {
+			t.Errorf("the run left %s behind:\n  %s", c.what, strings.Join(n, "\n  "))
+		}
+	}
+}
+
+// TestNoLeaksAfterCrash kills a run of the suite while it has sandboxes and
+// containers, which leaves them behind (mounts, cgroups, processes), and
+// checks that the next run of the suite against the same plugin cleans
+// them up (SweepStale) and leaves nothing of either run.
+func TestNoLeaksAfterCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite twice")
+	}
+	tmp := t.TempDir()
+	instance := fmt.Sprintf("klcrash%d", os.Getpid())
+	env := []string{"TMPDIR=" + tmp, instanceEnv + "=" + instance}
+	before := takeSnapshot(t, tmp, instance)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := exec.Command(exe, "-test.run=^TestSuite$", "-test.count=1")
+	crash.Env = append(append(os.Environ(), targetEnv+"="+process.Name), env...)
+	crash.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if err := crash.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		sbs, _ := filepath.Glob(filepath.Join(tmp, runtime.RootPattern, "state", "sandboxes", "*"))
+		cs, _ := filepath.Glob(filepath.Join(tmp, runtime.RootPattern, "state", "containers", "*"))
+		if len(sbs) > 0 && len(cs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = crash.Process.Kill()
+			_ = crash.Wait()
+			t.Fatal("the run to crash made no sandbox and container in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = crash.Process.Kill()
+	_ = crash.Wait()
+	crashed := takeSnapshot(t, tmp, instance)
+	if len(added(before.mounts, crashed.mounts)) == 0 || len(added(before.cgroups, crashed.cgroups)) == 0 {
+		t.Fatalf("the crashed run left no mount or cgroup behind, so this test proves nothing: %+v", crashed)
+	}
+
+	o := runSuite(t, process.Name, env, []string{"-ginkgo.label-filter=runtime:version"},
+		&syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}, nil)
+	if len(o.failed) > 0 || len(o.passed) == 0 {
+		t.Fatalf("the run after the crash: passed %v, failed %v", o.passed, o.failed)
+	}
+	checkNothingAdded(t, before, takeSnapshot(t, tmp, instance))
+	if left, _ := filepath.Glob(filepath.Join(tmp, runtime.RootPattern)); len(left) > 0 {
+		t.Errorf("the crashed run's root directory is still there: %v", left)
 	}
 }

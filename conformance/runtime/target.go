@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kubelab/kubelab/conformance/containerd"
@@ -105,14 +106,22 @@ func ImportImages(ctx context.Context, storeDir, imagesDir string) error {
 // keeps its images in RootDir/images (kubelab's process runtime and the
 // runtimes built over it): Start imports the test images of imagesDir into
 // a fresh root directory and starts the plugin there with options. Stop
-// removes every sandbox the suite left, then the root directory.
+// removes every sandbox the suite left, then the root directory. Start
+// first cleans up after earlier runs of p that crashed (SweepStale).
 func PluginTarget(p spec.RuntimePlugin, imagesDir string, options map[string]string) Target {
 	return Target{
 		Name:         p.Name,
 		Capabilities: p.Capabilities,
 		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
-			root, err := os.MkdirTemp("", "kubelab-runtime-conformance-")
+			if err := SweepStale(ctx, p, RootPattern); err != nil {
+				fmt.Fprintf(os.Stderr, "runtime suite: %v\n", err)
+			}
+			root, err := os.MkdirTemp("", strings.TrimSuffix(RootPattern, "*"))
 			if err != nil {
+				return nil, nil, err
+			}
+			if err := ClaimRoot(root, p.Name, root, options); err != nil {
+				_ = os.RemoveAll(root)
 				return nil, nil, err
 			}
 			if err := ImportImages(ctx, filepath.Join(root, "images"), imagesDir); err != nil {
