@@ -40,6 +40,9 @@ type BenchAPIServerOptions struct {
 	DataRoot string
 	// JSON, when set, is a file the results are written to.
 	JSON string
+	// FromJSON, when set, are --json files of earlier runs whose results
+	// are printed side by side instead of running the bench.
+	FromJSON []string
 	// CPUProfile, when set, is a file a CPU profile of the whole run is
 	// written to (server and clients alike when the server runs in this
 	// process).
@@ -53,6 +56,9 @@ type BenchAPIServerOptions struct {
 // a fresh CA, as the cluster admin — or the server of opts.Kubeconfig. It
 // prints a table of the results to out and progress to errOut.
 func RunBenchAPIServer(ctx context.Context, reg *spec.Registry, opts BenchAPIServerOptions, out, errOut io.Writer) ([]*apiserverbench.Result, error) {
+	if len(opts.FromJSON) > 0 {
+		return printBenchJSON(opts.FromJSON, out)
+	}
 	cfg := opts.Bench.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -118,6 +124,26 @@ func RunBenchAPIServer(ctx context.Context, reg *spec.Registry, opts BenchAPISer
 		}
 	}
 	return results, nil
+}
+
+// printBenchJSON prints the results in the --json files side by side.
+func printBenchJSON(files []string, out io.Writer) ([]*apiserverbench.Result, error) {
+	var results []*apiserverbench.Result
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		var rs []*apiserverbench.Result
+		if err := json.Unmarshal(data, &rs); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		results = append(results, rs...)
+	}
+	if len(results) == 0 {
+		return nil, errors.New("no results in the --from-json files")
+	}
+	return results, apiserverbench.WriteTable(out, results)
 }
 
 // benchKubelab starts kubelab's API server on the store plugin name with its
@@ -248,6 +274,7 @@ deletes at the end. The table goes to stdout, progress to stderr.
 	f.StringVar(&opts.StoreLabel, "store-label", "", "what the --kubeconfig server stores into, for the results (e.g. \"etcd 3.4, tmpfs\")")
 	f.StringVar(&opts.DataRoot, "data-root", DefaultBenchDataRoot, "directory for the started servers' data dirs (tmpfs by default; a disk directory measures fsync too)")
 	f.StringVar(&opts.JSON, "json", "", "also write the results to this JSON file")
+	f.StringSliceVar(&opts.FromJSON, "from-json", nil, "print the results of earlier --json files side by side instead of running (comma-separated)")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the run (server and clients) to this file")
 	f.IntVar(&c.Pods, "pods", apiserverbench.DefaultPods, "pods to create, then list")
 	f.IntVar(&c.Clients, "clients", apiserverbench.DefaultClients, "concurrent clients creating pods, each with its own connection")

@@ -69,6 +69,11 @@ func TestBenchAPIServerStores(t *testing.T) {
 	for _, r := range results {
 		checkTiny(t, r)
 	}
+	// --from-json prints the saved results again, side by side.
+	code, again, errOut, _ := kubelab(t, "bench", "apiserver", "--from-json", jsonFile+","+jsonFile)
+	if code != cli.ExitOK || strings.Count(strings.SplitN(again, "\n", 2)[0], "kubelab") != 4 || !strings.Contains(again, "watch delivery to 7 watchers") {
+		t.Errorf("--from-json: exit %d\n%s\n%s", code, again, errOut)
+	}
 	// The data dirs are gone.
 	if left, _ := os.ReadDir(root); len(left) != 0 {
 		t.Errorf("left in the data root: %v", left)
@@ -123,6 +128,7 @@ func TestBenchAPIServerRejectsBadInput(t *testing.T) {
 		{"missing kubeconfig", []string{"--kubeconfig", "/no/such/kubeconfig"}, "/no/such/kubeconfig"},
 		{"no pods", []string{"--pods", "0"}, "pods must be at least 1"},
 		{"no store", []string{"--store", ""}, "no store"},
+		{"missing JSON", []string{"--from-json", "/no/such.json"}, "/no/such.json"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, out, errOut, _ := kubelab(t, append([]string{"bench", "apiserver"}, c.args...)...)
