@@ -127,9 +127,38 @@ func (n *NodeInfo) count(req, nonZero corev1.ResourceList, sign int64) {
 	c.NonZeroMemory += sign * whole(nonZero, corev1.ResourceMemory)
 }
 
+// HasPodAffinity reports whether pod has pod affinity or anti-affinity
+// terms.
+func HasPodAffinity(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	return a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil)
+}
+
+// HasRequiredPodAntiAffinity reports whether pod has required pod
+// anti-affinity terms.
+func HasRequiredPodAntiAffinity(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	return a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0
+}
+
+func withoutUID(pods []*corev1.Pod, pod *corev1.Pod) []*corev1.Pod {
+	for i, p := range pods {
+		if p.UID == pod.UID {
+			return append(pods[:i:i], pods[i+1:]...)
+		}
+	}
+	return pods
+}
+
 // AddPod counts pod on the node: its requests and host ports.
 func (n *NodeInfo) AddPod(pod *corev1.Pod) {
 	n.Pods = append(n.Pods, pod)
+	if HasPodAffinity(pod) {
+		n.PodsWithAffinity = append(n.PodsWithAffinity, pod)
+		if HasRequiredPodAntiAffinity(pod) {
+			n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, pod)
+		}
+	}
 	req := PodRequests(pod)
 	for name, q := range req {
 		sum := n.Requested[name].DeepCopy()
@@ -159,6 +188,8 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 			continue
 		}
 		n.Pods = append(n.Pods[:i:i], n.Pods[i+1:]...)
+		n.PodsWithAffinity = withoutUID(n.PodsWithAffinity, p)
+		n.PodsWithRequiredAntiAffinity = withoutUID(n.PodsWithRequiredAntiAffinity, p)
 		req := PodRequests(p)
 		for name, q := range req {
 			left := n.Requested[name].DeepCopy()
@@ -187,11 +218,14 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) error {
 // changing n. The Node and Pod objects themselves are shared, not copied.
 func (n *NodeInfo) Clone() *NodeInfo {
 	c := &NodeInfo{
-		Node:        n.Node,
-		Pods:        append([]*corev1.Pod(nil), n.Pods...),
-		Requested:   corev1.ResourceList{},
-		Allocatable: corev1.ResourceList{},
-		UsedPorts:   map[string]bool{},
+		Node: n.Node,
+		Pods: append([]*corev1.Pod(nil), n.Pods...),
+
+		PodsWithAffinity:             append([]*corev1.Pod(nil), n.PodsWithAffinity...),
+		PodsWithRequiredAntiAffinity: append([]*corev1.Pod(nil), n.PodsWithRequiredAntiAffinity...),
+		Requested:                    corev1.ResourceList{},
+		Allocatable:                  corev1.ResourceList{},
+		UsedPorts:                    map[string]bool{},
 
 		NonZeroRequested: corev1.ResourceList{},
 		Counts:           n.Counts,

@@ -116,3 +116,22 @@ func TestNodeInfoCountsMirrorTheResourceLists(t *testing.T) {
 		t.Errorf("a hand-built NodeInfo claims valid counts")
 	}
 }
+
+func TestNodeInfoTracksPodsWithAffinity(t *testing.T) {
+	plain := podWith("plain", "1", "", 0)
+	aff := podWith("aff", "1", "", 0)
+	aff.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{}}
+	anti := podWith("anti", "1", "", 0)
+	anti.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: "zone"}}}}
+	ni := spec.NewNodeInfo(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, plain, aff, anti)
+	if len(ni.PodsWithAffinity) != 2 || len(ni.PodsWithRequiredAntiAffinity) != 1 || ni.PodsWithRequiredAntiAffinity[0] != anti {
+		t.Fatalf("with affinity %d, with required anti-affinity %d; want 2 and 1", len(ni.PodsWithAffinity), len(ni.PodsWithRequiredAntiAffinity))
+	}
+	c := ni.Clone()
+	if err := c.RemovePod(anti); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PodsWithAffinity) != 1 || len(c.PodsWithRequiredAntiAffinity) != 0 || len(ni.PodsWithRequiredAntiAffinity) != 1 {
+		t.Errorf("after removing from the clone: clone %d/%d, original %d", len(c.PodsWithAffinity), len(c.PodsWithRequiredAntiAffinity), len(ni.PodsWithRequiredAntiAffinity))
+	}
+}

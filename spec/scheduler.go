@@ -135,6 +135,12 @@ type NodeInfo struct {
 	// cpu (memory) counts as 100m (200Mi), so that request-less pods still
 	// spread. Only the scoring plugins use it; Filter uses Requested.
 	NonZeroRequested corev1.ResourceList
+	// PodsWithAffinity are the Pods with pod affinity or anti-affinity
+	// terms, and PodsWithRequiredAntiAffinity those with required
+	// anti-affinity terms, so that InterPodAffinity need not look at every
+	// pod. NewNodeInfo, AddPod, RemovePod and Clone maintain them.
+	PodsWithAffinity             []*corev1.Pod
+	PodsWithRequiredAntiAffinity []*corev1.Pod
 	// Counts mirrors the hot entries of Allocatable, Requested and
 	// NonZeroRequested as integers, so that Filter and Score on thousands
 	// of nodes need no map lookups. NewNodeInfo, AddPod, RemovePod and
