@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -174,4 +175,92 @@ func TestSchedulerOptionsErrors(t *testing.T) {
 	if len(cfg.Profiles) != 2 || cfg.Profiles[1].SchedulerName != "packing-scheduler" {
 		t.Errorf("profiles %+v", cfg.Profiles)
 	}
+}
+
+// TestSchedulerPreemptsWithDefaultProfile: DefaultPreemption through the
+// scheduler's handle marks and deletes the victim and nominates the node.
+func TestSchedulerPreemptsWithDefaultProfile(t *testing.T) {
+	dataDir := t.TempDir()
+	_, stop := startAPIServer(t, APIServerOptions{DataDir: dataDir})
+	defer stop()
+	admin, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dataDir, pki.AdminKubeconfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(admin)
+	ctx := context.Background()
+	n, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "only"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	out := &syncBuffer{}
+	go func() {
+		done <- RunScheduler(sctx, builtin.Registry(), SchedulerOptions{
+			Kubeconfig: filepath.Join(dataDir, pki.SchedulerKubeconfigFile), QPS: 100, Burst: 200}, out)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunScheduler: %v\n%s", err, out.String())
+		}
+	}()
+	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "important"}, Value: 1000}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, class string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Spec: corev1.PodSpec{PriorityClassName: class, Containers: []corev1.Container{{Name: "c", Image: "busybox",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}}}}}
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, mk("low", ""), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, f func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !f() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: timed out\n%s", what, out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	get := func(name string) *corev1.Pod {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return p
+	}
+	wait("low bound", func() bool { p := get("low"); return p != nil && p.Spec.NodeName == "only" })
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, mk("high", "important"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait("high nominated", func() bool { p := get("high"); return p != nil && p.Status.NominatedNodeName == "only" })
+	wait("low preempted", func() bool {
+		p := get("low")
+		if p == nil {
+			return true
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue && c.Reason == corev1.PodReasonPreemptionByScheduler {
+				return p.DeletionTimestamp != nil
+			}
+		}
+		return false
+	})
+	// Without a kubelet the victim stays terminating; finish its deletion
+	// as a kubelet would, and the preemptor gets the node.
+	zero := int64(0)
+	if err := cs.CoreV1().Pods("default").Delete(ctx, "low", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !strings.Contains(err.Error(), "not found") {
+		t.Fatal(err)
+	}
+	wait("high bound", func() bool { p := get("high"); return p != nil && p.Spec.NodeName == "only" })
 }
