@@ -124,7 +124,11 @@ func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bo
 	case serverContainerd:
 		runtime.Register(runtime.ContainerdTarget(t.Name, images))
 	case serverRuntimeGRPC:
-		srv := &runtimeServer{plugin: t.Plugin, images: images}
+		p, err := reg.Runtime(t.Plugin)
+		if err != nil {
+			return nil, fmt.Errorf("runtime target %q: %w", t.Name, err)
+		}
+		srv := &runtimeServer{plugin: p, images: images}
 		runtime.Register(runtime.Target{Name: t.Name, Start: srv.start})
 	case "":
 		p, err := reg.Runtime(t.Plugin)
@@ -140,10 +144,17 @@ func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bo
 	return nil, nil
 }
 
+// runtimeServerPattern names the directories of runtime servers in
+// os.TempDir().
+const runtimeServerPattern = "kl-rtgrpc-*"
+
 // runtimeServer is `EXE runtime --listen unix://DIR/cri.sock --root DIR/root
-// --runtime PLUGIN`, started when the first spec needs it.
+// --runtime PLUGIN`, started when the first spec needs it. Before it starts,
+// the directories of servers whose run crashed are cleaned up
+// (runtime.SweepStale).
 type runtimeServer struct {
-	plugin, images string
+	plugin spec.RuntimePlugin
+	images string
 }
 
 func (s *runtimeServer) start(ctx context.Context) (spec.Runtime, func() error, error) {
@@ -151,18 +162,26 @@ func (s *runtimeServer) start(ctx context.Context) (spec.Runtime, func() error, 
 	if err != nil {
 		return nil, nil, err
 	}
-	dir, err := os.MkdirTemp("", "kl-rtgrpc-")
+	if err := runtime.SweepStale(ctx, s.plugin, runtimeServerPattern); err != nil {
+		fmt.Fprintf(os.Stderr, "runtime suite: %v\n", err)
+	}
+	dir, err := os.MkdirTemp("", strings.TrimSuffix(runtimeServerPattern, "*"))
 	if err != nil {
 		return nil, nil, err
 	}
 	root := filepath.Join(dir, "root")
+	options := processOptions(s.plugin.Name)
+	if err := runtime.ClaimRoot(dir, s.plugin.Name, root, options); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
 	if err := runtime.ImportImages(ctx, filepath.Join(root, "images"), s.images); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
 	sock := "unix://" + filepath.Join(dir, "cri.sock")
-	args := []string{"runtime", "--listen", sock, "--root", root, "--runtime", s.plugin}
-	for k, v := range processOptions(s.plugin) {
+	args := []string{"runtime", "--listen", sock, "--root", root, "--runtime", s.plugin.Name}
+	for k, v := range options {
 		args = append(args, "--option", k+"="+v)
 	}
 	// The server outlives this spec's context: it serves the whole run.
