@@ -194,9 +194,15 @@ func parsePod(pod *corev1.Pod) (*podTerms, error) {
 	return pt, nil
 }
 
-func hasPodAffinity(p *corev1.Pod) bool {
-	a := p.Spec.Affinity
-	return a != nil && (a.PodAffinity != nil || a.PodAntiAffinity != nil)
+func hasPodAffinity(p *corev1.Pod) bool { return spec.HasPodAffinity(p) }
+
+// podsWith returns list, one of ni's pod lists kept by the spec helpers,
+// or all of ni's pods when ni was assembled by hand without them.
+func podsWith(ni *spec.NodeInfo, list []*corev1.Pod) []*corev1.Pod {
+	if ni.Counts.Valid {
+		return list
+	}
+	return ni.Pods
 }
 
 // existingTerms returns the parsed terms of an existing pod, cached by
@@ -297,22 +303,26 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 		s := &filterState{affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
 		partial[w] = s
 		for _, ni := range nodes[lo:hi] {
-			if ni.Node == nil {
+			antiPods := podsWith(ni, ni.PodsWithRequiredAntiAffinity)
+			if (!own && len(antiPods) == 0) || ni.Node == nil {
 				continue
 			}
 			nl := ni.Node.Labels
-			for _, p := range ni.Pods {
-				if hasPodAffinity(p) {
-					for _, t := range pl.existingTerms(p).antiAffinity {
-						existingBy[w] = true
-						if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
-							s.existingAnti[pair{t.key, v}]++
-						}
-					}
-				}
-				if !own {
+			for _, p := range antiPods {
+				if !hasPodAffinity(p) {
 					continue
 				}
+				for _, t := range pl.existingTerms(p).antiAffinity {
+					existingBy[w] = true
+					if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
+						s.existingAnti[pair{t.key, v}]++
+					}
+				}
+			}
+			if !own {
+				continue
+			}
+			for _, p := range ni.Pods {
 				if len(pt.affinity) > 0 {
 					all := true
 					for i := range pt.affinity {
@@ -475,11 +485,15 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, 
 func (pl *InterPodAffinity) scoreNodes(pod *corev1.Pod, pt *podTerms, hasPref bool, ns *nsLabels, nodes []*spec.NodeInfo) scoreState {
 	s := scoreState{}
 	for _, ni := range nodes {
-		if ni.Node == nil || len(ni.Node.Labels) == 0 {
+		pods := ni.Pods
+		if !hasPref {
+			pods = podsWith(ni, ni.PodsWithAffinity)
+		}
+		if len(pods) == 0 || ni.Node == nil || len(ni.Node.Labels) == 0 {
 			continue
 		}
 		nl := ni.Node.Labels
-		for _, p := range ni.Pods {
+		for _, p := range pods {
 			withAff := hasPodAffinity(p)
 			if !hasPref && !withAff {
 				continue

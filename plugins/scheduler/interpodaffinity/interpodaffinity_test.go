@@ -184,3 +184,13 @@ func TestMatchLabelKeys(t *testing.T) {
 	schedtest.AssertStatus(t, schedtest.RunFilter(pl, q, snap, "n1"), nil)
 	schedtest.AssertStatus(t, schedtest.RunFilter(pl, q, snap, "n2"), spec.NewStatus(spec.UnschedulableAndUnresolvable, interpodaffinity.ErrReasonAffinityRulesNotMatch))
 }
+
+func TestHandBuiltNodeInfo(t *testing.T) {
+	db := schedtest.MakePod("db").Label("app", "db").Node("n1")
+	db.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{schedtest.Term(zone, "app", "web")}}
+	// A NodeInfo assembled without the spec helpers has no pod lists.
+	ni := &spec.NodeInfo{Node: schedtest.MakeNode("n1").Label(zone, "z1").Obj(), Pods: []*corev1.Pod{db.Obj()}}
+	pl, _ := interpodaffinity.Plugin().New(nil, nil)
+	schedtest.AssertStatus(t, schedtest.RunFilter(pl, schedtest.MakePod("p").Label("app", "web").Obj(), spec.NewSnapshot([]*spec.NodeInfo{ni}), "n1"),
+		spec.NewStatus(spec.Unschedulable, interpodaffinity.ErrReasonExistingAntiAffinityRulesNotMatch))
+}
