@@ -223,7 +223,20 @@ func (c *cache) Cleanup(now time.Time) []*corev1.Pod {
 type snapshot struct {
 	nodes  []*spec.NodeInfo
 	byName map[string]int
+	// namespaces, when set, gives the namespaces' labels
+	// (spec.NamespaceLabeler, for namespaceSelector in affinity terms).
+	namespaces func(name string) (map[string]string, bool)
 }
+
+// NamespaceLabels returns a namespace's labels from the informer.
+func (s *snapshot) NamespaceLabels(name string) (map[string]string, bool) {
+	if s.namespaces == nil {
+		return nil, false
+	}
+	return s.namespaces(name)
+}
+
+var _ spec.NamespaceLabeler = (*snapshot)(nil)
 
 func newSnapshot() *snapshot { return &snapshot{byName: map[string]int{}} }
 

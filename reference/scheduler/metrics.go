@@ -22,6 +22,7 @@ type metrics struct {
 	extensionPointDuration   *prometheus.HistogramVec
 	pluginDuration           *prometheus.HistogramVec
 	pendingPods              *prometheus.GaugeVec
+	pending                  [4]prometheus.Gauge // active, backoff, unschedulable, gated
 	queueIncomingPods        *prometheus.CounterVec
 	bindingDuration          prometheus.Histogram
 	preemptionAttempts       prometheus.Counter
@@ -78,17 +79,17 @@ func newMetrics() *metrics {
 		m.pendingPods, m.queueIncomingPods, m.bindingDuration, m.preemptionAttempts, m.preemptionVictims,
 		m.extenderErrors, m.cacheSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, q := range []string{"active", "backoff", "unschedulable", "gated"} {
-		m.pendingPods.WithLabelValues(q)
+	for i, q := range []string{"active", "backoff", "unschedulable", "gated"} {
+		m.pending[i] = m.pendingPods.WithLabelValues(q)
 	}
 	return m
 }
 
 func (m *metrics) setQueue(d queueDepths) {
-	m.pendingPods.WithLabelValues("active").Set(float64(d.active))
-	m.pendingPods.WithLabelValues("backoff").Set(float64(d.backoff))
-	m.pendingPods.WithLabelValues("unschedulable").Set(float64(d.unschedulable))
-	m.pendingPods.WithLabelValues("gated").Set(float64(d.gated))
+	m.pending[0].Set(float64(d.active))
+	m.pending[1].Set(float64(d.backoff))
+	m.pending[2].Set(float64(d.unschedulable))
+	m.pending[3].Set(float64(d.gated))
 }
 
 func since(t time.Time) float64 { return time.Since(t).Seconds() }

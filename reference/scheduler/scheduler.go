@@ -384,6 +384,14 @@ func (s *Scheduler) startInformers(ctx context.Context) error {
 	})
 	s.podLister = corelisters.NewPodLister(podInf.GetIndexer())
 	nodeInf := s.factory.Core().V1().Nodes().Informer()
+	nsLister := s.factory.Core().V1().Namespaces().Lister()
+	s.snap.namespaces = func(name string) (map[string]string, bool) {
+		ns, err := nsLister.Get(name)
+		if err != nil {
+			return nil, false
+		}
+		return ns.Labels, true
+	}
 	pdbInf := s.factory.Policy().V1().PodDisruptionBudgets()
 	s.pdbLister = pdbInf.Lister()
 	s.pdbSynced = pdbInf.Informer().HasSynced
