@@ -131,6 +131,7 @@ func Plugins(base spec.RuntimePlugin) []spec.RuntimePlugin {
 
 type noExitCodes struct{ spec.Runtime }
 
+// ContainerStatus reports exit code 0 whatever the container exited with.
 func (r *noExitCodes) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
 	resp, err := r.Runtime.ContainerStatus(ctx, id, verbose)
 	if resp != nil && resp.Status != nil {
@@ -140,6 +141,7 @@ func (r *noExitCodes) ContainerStatus(ctx context.Context, id string, verbose bo
 	return resp, err
 }
 
+// PodSandboxStatus reports exit code 0 for every container of the sandbox.
 func (r *noExitCodes) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
 	resp, err := r.Runtime.PodSandboxStatus(ctx, id, verbose)
 	if resp != nil {
@@ -155,6 +157,7 @@ func (r *noExitCodes) PodSandboxStatus(ctx context.Context, id string, verbose b
 
 type ignoresStopTimeout struct{ spec.Runtime }
 
+// StopContainer kills the container at once, whatever the timeout.
 func (r *ignoresStopTimeout) StopContainer(ctx context.Context, id string, timeout int64) error {
 	return r.Runtime.StopContainer(ctx, id, 0) // BUG: the grace period is ignored
 }
@@ -169,6 +172,8 @@ type leaksNetNS struct {
 	leaked []string // mount points of the leaked namespaces
 }
 
+// RemovePodSandbox removes the sandbox but leaves its network namespace
+// mounted.
 func (r *leaksNetNS) RemovePodSandbox(ctx context.Context, id string) error {
 	if resp, err := r.Runtime.PodSandboxStatus(ctx, id, true); err == nil {
 		if ns := resp.GetInfo()["netns"]; ns != "" {
@@ -244,6 +249,8 @@ func newWrongLogFormat(rt spec.Runtime) *wrongLogFormat {
 	return w
 }
 
+// CreateContainer makes the base runtime log to a hidden file, copied to
+// the requested log path in the wrong format.
 func (w *wrongLogFormat) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimeapi.ContainerConfig, sbCfg *runtimeapi.PodSandboxConfig) (string, error) {
 	if cfg.GetLogPath() == "" || sbCfg.GetLogDirectory() == "" {
 		return w.Runtime.CreateContainer(ctx, sandboxID, cfg, sbCfg)
@@ -261,6 +268,7 @@ func (w *wrongLogFormat) CreateContainer(ctx context.Context, sandboxID string, 
 	return id, nil
 }
 
+// RemoveContainer removes the container and stops copying its log.
 func (w *wrongLogFormat) RemoveContainer(ctx context.Context, id string) error {
 	err := w.Runtime.RemoveContainer(ctx, id)
 	if err == nil {
