@@ -457,7 +457,12 @@ func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request, path strin
 		w.Header().Set("Cache-Control", "public, immutable")
 		w.Header().Set("Expires", "Thu, 31 Dec 2099 23:59:59 GMT")
 	}
-	w.Header().Set("Etag", `"`+o.hashes[rest]+`"`)
+	etag := `"` + o.hashes[rest] + `"`
+	w.Header().Set("Etag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
 	writeOpenAPI(w, r, "application/json", doc)
 	return true
 }

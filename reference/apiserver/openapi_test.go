@@ -149,6 +149,13 @@ func TestOpenAPIHTTP(t *testing.T) {
 	if _, ok := patch.RequestBody.Content["application/strategic-merge-patch+json"]; !ok {
 		t.Fatalf("deployment PATCH content types %v", patch.RequestBody.Content)
 	}
+	req, _ := http.NewRequest(http.MethodGet, s.HTTP.URL+url, nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("Etag"))
+	if r2, err := http.DefaultClient.Do(req); err != nil || r2.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match: %v %v", r2, err)
+	} else {
+		r2.Body.Close()
+	}
 	if resp, _ := get("/openapi/v3/apis/apps/v1", ""); resp.Header.Get("Cache-Control") == "public, immutable" {
 		t.Fatal("unhashed document marked immutable")
 	}
