@@ -72,17 +72,6 @@ func CheckArgs(plugin string, args map[string]string, known ...string) error {
 	return fmt.Errorf("scheduler plugin %s: unknown args %s (known: %s): %w", plugin, strings.Join(unknown, ", "), strings.Join(known, ", "), spec.ErrInvalid)
 }
 
-// NodeScoreOf is a convenience for tests and plugins: the score of name in
-// scores, or -1.
-func NodeScoreOf(scores []spec.NodeScore, name string) int64 {
-	for _, s := range scores {
-		if s.Name == name {
-			return s.Score
-		}
-	}
-	return -1
-}
-
 // ArgScore is the arg that turns a Filter-and-Score plugin's scoring off:
 // with score=false its PreScore returns Skip, so a profile can use the
 // plugin as a filter only (the baseline profiles do).
