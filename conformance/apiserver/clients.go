@@ -226,6 +226,10 @@ func (c *candidate) isLeading() bool {
 	return c.leading
 }
 
+// leaseDuration is the candidates' LeaseDuration: long enough that a leader
+// on a busy machine keeps renewing in time.
+const leaseDuration = 6 * time.Second
+
 // runCandidate starts client-go leader election for id on the Lease name
 // in f's namespace. release is ReleaseOnCancel.
 func runCandidate(ctx context.Context, f *fixture, name, id string, release bool) *candidate {
@@ -237,7 +241,7 @@ func runCandidate(ctx context.Context, f *fixture, name, id string, release bool
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond,
+		Lock: lock, LeaseDuration: leaseDuration, RenewDeadline: 4 * time.Second, RetryPeriod: 250 * time.Millisecond,
 		ReleaseOnCancel: release, Name: id,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(context.Context) {
@@ -311,7 +315,7 @@ func describeLeaderElection(t Target) {
 			leader, others := electedOne(ctx, a, b)
 			follower := others[0]
 			Expect(holder(ctx, f, "pair")).To(Equal(leader.id))
-			Consistently(follower.isLeading).WithContext(ctx).WithTimeout(4*time.Second).WithPolling(100*time.Millisecond).
+			Consistently(follower.isLeading).WithContext(ctx).WithTimeout(leaseDuration+time.Second).WithPolling(100*time.Millisecond).
 				Should(BeFalse(), "the follower stays a follower while the leader renews (longer than a lease duration)")
 			Expect(holder(ctx, f, "pair")).To(Equal(leader.id), "the leader still holds the Lease")
 			l, err := f.client.CoordinationV1().Leases(f.ns).Get(ctx, "pair", metav1.GetOptions{})

@@ -16,4 +16,5 @@
 //	go test ./conformance/apiserver/                          # against kubelab's API server over the memory store
 //	KUBELAB_APISERVER_KUBECONFIG=~/.kube/config go test ./conformance/apiserver/   # against any API server
 //	kubelab conform --suite apiserver                        # over every store plugin
+//	kubelab conform --suite apiserver --endpoints apiserver=KUBECONFIG   # against any API server
 package apiserver
