@@ -5,6 +5,9 @@
 package profiles
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/kubelab/kubelab/plugins/scheduler/baselines"
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultbinder"
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
@@ -129,3 +132,18 @@ func Baselines() []spec.Profile {
 
 // All returns Default followed by Baselines.
 func All() []spec.Profile { return append([]spec.Profile{Default()}, Baselines()...) }
+
+// Lookup returns the profile with scheduler name name from All. The
+// "-scheduler" suffix may be left out ("binpack" finds
+// "binpack-scheduler", "default" the default profile). An unknown name is
+// an error wrapping spec.ErrNotFound that lists the known ones.
+func Lookup(name string) (spec.Profile, error) {
+	var known []string
+	for _, p := range All() {
+		if p.SchedulerName == name || p.SchedulerName == name+"-scheduler" {
+			return p, nil
+		}
+		known = append(known, p.SchedulerName)
+	}
+	return spec.Profile{}, fmt.Errorf("scheduler profile %q (known: %s): %w", name, strings.Join(known, ", "), spec.ErrNotFound)
+}

@@ -2,6 +2,7 @@ package profiles_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sort"
@@ -328,5 +329,17 @@ func benchPlugins(b *testing.B, pod *corev1.Pod) {
 				}
 			})
 		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	for name, want := range map[string]string{"default": "default-scheduler", "default-scheduler": "default-scheduler", "binpack": "binpack-scheduler", "random-scheduler": "random-scheduler", "firstfit": "firstfit-scheduler", "spread": "spread-scheduler"} {
+		p, err := profiles.Lookup(name)
+		if err != nil || p.SchedulerName != want {
+			t.Errorf("Lookup(%q) = %q, %v; want %s", name, p.SchedulerName, err, want)
+		}
+	}
+	if _, err := profiles.Lookup("nope"); !errors.Is(err, spec.ErrNotFound) {
+		t.Errorf("Lookup(nope) = %v, want ErrNotFound", err)
 	}
 }
