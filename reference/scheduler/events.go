@@ -105,6 +105,7 @@ func (s *Scheduler) onPodDelete(obj any) {
 	if pod.Spec.NodeName != "" {
 		s.cache.RemovePod(pod)
 		s.queue.Delete(pod.UID)
+		s.explained.forget(pod.Namespace, pod.Name)
 		// The pod's room on its node is free again.
 		s.queue.MoveAllUnschedulable()
 		s.metrics.queueIncomingPods.WithLabelValues("active", "AssignedPodDelete").Inc()

@@ -348,11 +348,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return fmt.Errorf("scheduler: leader election lock: %w", err)
 	}
 	lost := make(chan struct{})
+	// scheduling counts the leader's scheduling loop; Run waits for it.
+	var scheduling sync.WaitGroup
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: le.LeaseDuration, RenewDeadline: le.RenewDeadline, RetryPeriod: le.RetryPeriod,
 		ReleaseOnCancel: true, Name: le.LeaseName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(lctx context.Context) {
+				// client-go starts this in a goroutine; if Run is already
+				// returning, lctx is done and schedule returns at once.
+				scheduling.Add(1)
+				defer scheduling.Done()
 				s.log.Info("leading", "lease", le.LeaseNamespace+"/"+le.LeaseName, "identity", le.Identity)
 				s.schedule(lctx)
 			},
@@ -367,6 +373,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return fmt.Errorf("scheduler: leader election: %w", err)
 	}
 	elector.Run(ctx)
+	cancel()
+	scheduling.Wait()
 	select {
 	case <-lost:
 		return errors.New("scheduler: leader election lost")
