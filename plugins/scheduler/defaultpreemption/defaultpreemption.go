@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,6 +42,7 @@ const (
 	ReasonPreemptNever = "not eligible due to preemptionPolicy=Never."
 	ReasonTerminating  = "not eligible due to a terminating pod on the nominated node."
 	ReasonNoVictims    = "No preemption victims found for incoming pod"
+	ReasonNotHelpful   = "Preemption is not helpful for scheduling"
 	ReasonGated        = "not eligible while the pod has scheduling gates."
 )
 
@@ -108,12 +110,20 @@ func (pl *DefaultPreemption) PostFilter(ctx context.Context, _ *spec.CycleState,
 	if ok, why := eligible(pod, snap, filtered); !ok {
 		return "", spec.NewStatus(spec.Unschedulable, "preemption: "+why)
 	}
-	c, err := pl.findCandidate(ctx, pod, snap, filtered)
+	c, notHelpful, noVictims, err := pl.findCandidate(ctx, pod, snap, filtered)
 	if err != nil {
 		return "", spec.AsStatus(err)
 	}
 	if c == nil {
-		return "", spec.NewStatus(spec.Unschedulable, fmt.Sprintf("preemption: 0/%d nodes are available: %s.", len(snap.Nodes()), ReasonNoVictims))
+		var parts []string
+		if noVictims > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", noVictims, ReasonNoVictims))
+		}
+		if notHelpful > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", notHelpful, ReasonNotHelpful))
+		}
+		sort.Strings(parts)
+		return "", spec.NewStatus(spec.Unschedulable, fmt.Sprintf("preemption: 0/%d nodes are available: %s.", len(snap.Nodes()), strings.Join(parts, ", ")))
 	}
 	if err := pl.h.Preempt(ctx, pod, c.node, c.victims); err != nil {
 		return "", spec.AsStatus(fmt.Errorf("preempting %d pod(s) on node %s for pod %s/%s: %w", len(c.victims), c.node, pod.Namespace, pod.Name, err))
@@ -160,7 +170,10 @@ func terminatingByPreemption(p *corev1.Pod) bool {
 	return false
 }
 
-func (pl *DefaultPreemption) findCandidate(ctx context.Context, pod *corev1.Pod, snap spec.Snapshot, filtered map[string]*spec.Status) (*candidate, error) {
+// findCandidate evaluates nodes until it has enough candidates and picks
+// one; with none, it counts the nodes where preemption cannot help
+// (unresolvable) and those without victims that would make room.
+func (pl *DefaultPreemption) findCandidate(ctx context.Context, pod *corev1.Pod, snap spec.Snapshot, filtered map[string]*spec.Status) (c *candidate, notHelpful, noVictims int, err error) {
 	nodes := snap.Nodes()
 	want := len(nodes) * pl.minPercent / 100
 	want = max(want, pl.minAbs)
@@ -173,19 +186,22 @@ func (pl *DefaultPreemption) findCandidate(ctx context.Context, pod *corev1.Pod,
 			break
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		if st := filtered[ni.Name()]; st != nil && st.Code == spec.UnschedulableAndUnresolvable {
+			notHelpful++
 			continue
 		}
 		if c := pl.selectVictims(ctx, pod, prio, snap, ni, pdbs); c != nil {
 			cands = append(cands, c)
+		} else {
+			noVictims++
 		}
 	}
 	if len(cands) == 0 {
-		return nil, nil
+		return nil, notHelpful, noVictims, nil
 	}
-	return pick(cands), nil
+	return pick(cands), 0, 0, nil
 }
 
 // selectVictims returns the victims on node ni, or nil when removing every

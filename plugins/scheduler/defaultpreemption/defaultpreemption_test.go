@@ -40,6 +40,7 @@ func TestPostFilter(t *testing.T) {
 		wantNode  string
 		victims   []string
 		wantCode  spec.Code
+		wantMsg   string
 	}{
 		{
 			name:      "fewest low-priority victims: n1's highest victim is lowest",
@@ -78,6 +79,14 @@ func TestPostFilter(t *testing.T) {
 			pods:      []*corev1.Pod{pod("a", "n1", 10, "2"), pod("b", "n2", 10, "2")},
 			preemptor: pod("p", "", 10, "1"),
 			wantCode:  spec.Unschedulable,
+		},
+		{
+			name:      "message counts the nodes",
+			nodes:     []*corev1.Node{cordoned, schedtest.MakeNode("n1").Alloc("cpu", "2").Obj()},
+			pods:      []*corev1.Pod{pod("low0", "n0", 1, "2"), pod("high1", "n1", 20, "2")},
+			preemptor: pod("p", "", 10, "1"),
+			wantCode:  spec.Unschedulable,
+			wantMsg:   "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.",
 		},
 		{
 			name: "preemptionPolicy Never",
@@ -122,6 +131,9 @@ func TestPostFilter(t *testing.T) {
 			if tc.wantNode == "" {
 				if st.IsSuccess() || st.Code != tc.wantCode || node != "" || len(h.Preemptions) != 0 {
 					t.Fatalf("PostFilter = %q, %+v, preemptions %v; want code %v and no preemption", node, st, h.Preemptions, tc.wantCode)
+				}
+				if tc.wantMsg != "" && st.Message() != tc.wantMsg {
+					t.Errorf("message %q\nwant    %q", st.Message(), tc.wantMsg)
 				}
 				return
 			}
