@@ -21,17 +21,16 @@ var (
 		// httpd:2.4.39-4 from registry.k8s.io
 		"Multiple Containers",
 	}
-	// needTestImage: the local busybox (Debian's busybox-static) has no pgrep.
-	needTestImage = []string{"execSync with timeout"}
 	// needHostPort: neither runtime here maps host ports (no portmap CNI
 	// plugin for containerd, no host ports in the process runtime).
 	needHostPort = []string{"port mapping with host port"}
 	// processLacks: features the process runtime deliberately lacks —
 	// streaming (Exec, Attach, PortForward need a streaming server) — and
 	// CRI's default pod-shared PID namespace: each container is PID 1 of
-	// its own, so `sh -c top` ignores SIGTERM and StopContainer takes the
-	// whole 60 s grace period, which critest's 60 s limit races.
-	processLacks = []string{"exec with tty", "should support attach", "should support portforward", "removing stopped container"}
+	// its own, so critest's `top` ignores SIGTERM and StopContainer takes
+	// the whole 60 s grace period, which critest's own 60 s limit races
+	// (either of the two specs may pass).
+	processLacks = []string{"exec with tty", "should support attach", "should support portforward", "removing stopped container", "should support stopping container"}
 )
 
 // TestCritestConformance runs critest's [Conformance] specs against the
@@ -67,7 +66,7 @@ func TestCritestConformance(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		checkCritest(ctx, t, critest, srv.Endpoint, sub, concat(needRegistry, needTestImage, needHostPort, processLacks))
+		checkCritest(ctx, t, critest, srv.Endpoint, sub, concat(needRegistry, needHostPort, processLacks))
 	})
 	t.Run("containerd", func(t *testing.T) {
 		if err := containerd.Available(); err != nil {
@@ -82,7 +81,7 @@ func TestCritestConformance(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		checkCritest(ctx, t, critest, d.Endpoint(), t.TempDir(), concat(needRegistry, needTestImage, needHostPort))
+		checkCritest(ctx, t, critest, d.Endpoint(), t.TempDir(), concat(needRegistry, needHostPort))
 	})
 }
 
@@ -92,8 +91,11 @@ func checkCritest(ctx context.Context, t *testing.T, critest, endpoint, dir stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	passed := 0
+	passed, ran := 0, 0
 	for _, r := range results {
+		if r.State != "skipped" && r.State != "pending" {
+			ran++
+		}
 		expectFail := false
 		for _, k := range known {
 			expectFail = expectFail || strings.Contains(r.Name, k)
@@ -110,7 +112,7 @@ func checkCritest(ctx context.Context, t *testing.T, critest, endpoint, dir stri
 			t.Errorf("%s: %s\n%s", r.State, r.Name, r.Failure)
 		}
 	}
-	t.Logf("%d of %d [Conformance] specs passed", passed, len(results))
+	t.Logf("%d of %d [Conformance] specs passed", passed, ran)
 	if passed == 0 {
 		t.Errorf("no spec passed; see %s", filepath.Join(dir, "critest.log"))
 	}
