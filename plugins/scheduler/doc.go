@@ -12,7 +12,7 @@
 //	TaintToleration                  Filter, PreScore, Score           score=false
 //	NodeAffinity                     PreFilter, Filter, PreScore, Score score=false
 //	NodePorts                        PreFilter, Filter                 -
-//	NodeResourcesFit                 PreFilter, Filter, PreScore, Score scoringStrategy=LeastAllocated|MostAllocated, resources=cpu=1,memory=1, score=false
+//	NodeResourcesFit                 PreFilter, Filter, PreScore, Score scoringStrategy=LeastAllocated|MostAllocated, resources=cpu=1,memory=1, ignoredResources, ignoredResourceGroups, score=false
 //	NodeResourcesBalancedAllocation  PreScore, Score                   resources=cpu=1,memory=1
 //	PodTopologySpread                PreFilter, Filter, PreScore, Score score=false
 //	InterPodAffinity                 PreFilter, Filter, PreScore, Score hardPodAffinityWeight=1, score=false

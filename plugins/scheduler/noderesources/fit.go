@@ -7,6 +7,7 @@ package noderesources
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,12 @@ const (
 	// ArgResources lists the scored resources and their weights, as
 	// "cpu=1,memory=1" (the default).
 	ArgResources = "resources"
+	// ArgIgnoredResources lists extended resources Filter does not check,
+	// comma-separated (as upstream's ignoredResources).
+	ArgIgnoredResources = "ignoredResources"
+	// ArgIgnoredResourceGroups lists extended resource prefixes (the part
+	// before "/") Filter does not check (upstream's ignoredResourceGroups).
+	ArgIgnoredResourceGroups = "ignoredResourceGroups"
 )
 
 // ErrReasonTooManyPods is the reason for a node at its pod capacity.
@@ -117,15 +124,18 @@ func resourcesArg(plugin string, args map[string]string) ([]ResourceWeight, erro
 // Fit is NodeResourcesFit; it implements spec.PreFilterPlugin,
 // spec.FilterPlugin, spec.PreScorePlugin and spec.ScorePlugin.
 type Fit struct {
-	noScore   bool
-	strategy  string
-	resources []ResourceWeight
+	noScore       bool
+	strategy      string
+	resources     []ResourceWeight
+	ignored       map[string]bool
+	ignoredGroups map[string]bool
 }
 
 // NewFit builds NodeResourcesFit from its args (scoringStrategy,
-// resources, and score=false for a filter-only instance).
+// resources, ignoredResources, ignoredResourceGroups, and score=false for a
+// filter-only instance).
 func NewFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(FitName, args, ArgScoringStrategy, ArgResources, helper.ArgScore); err != nil {
+	if err := helper.CheckArgs(FitName, args, ArgScoringStrategy, ArgResources, ArgIgnoredResources, ArgIgnoredResourceGroups, helper.ArgScore); err != nil {
 		return nil, err
 	}
 	f := &Fit{strategy: LeastAllocated}
@@ -142,6 +152,7 @@ func NewFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) 
 		return nil, err
 	}
 	f.noScore = !score
+	f.ignored, f.ignoredGroups = list(args[ArgIgnoredResources]), list(args[ArgIgnoredResourceGroups])
 	if f.resources, err = resourcesArg(FitName, args); err != nil {
 		return nil, err
 	}
@@ -167,6 +178,44 @@ type request struct {
 	scalars                     []scalar
 }
 
+func list(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out[v] = true
+		}
+	}
+	return out
+}
+
+// isExtended reports whether name is an extended resource (a qualified
+// name outside the kubernetes.io domain).
+func isExtended(name corev1.ResourceName) bool {
+	n := string(name)
+	return strings.Contains(n, "/") && !strings.Contains(n, corev1.ResourceDefaultNamespacePrefix)
+}
+
+// computeRequest is the package's computeRequest without the extended
+// resources the plugin's args say to ignore.
+func (f *Fit) computeRequest(pod *corev1.Pod) *request {
+	r := computeRequest(pod)
+	if len(f.ignored) == 0 && len(f.ignoredGroups) == 0 {
+		return r
+	}
+	kept := r.scalars[:0]
+	for _, sc := range r.scalars {
+		if isExtended(sc.name) {
+			group, _, _ := strings.Cut(string(sc.name), "/")
+			if f.ignored[string(sc.name)] || f.ignoredGroups[group] {
+				continue
+			}
+		}
+		kept = append(kept, sc)
+	}
+	r.scalars = kept
+	return r
+}
+
 func computeRequest(pod *corev1.Pod) *request {
 	r := &request{}
 	for name, q := range spec.PodRequests(pod) {
@@ -184,13 +233,14 @@ func computeRequest(pod *corev1.Pod) *request {
 			}
 		}
 	}
+	sort.Slice(r.scalars, func(i, j int) bool { return r.scalars[i].name < r.scalars[j].name })
 	return r
 }
 
 // PreFilter computes the pod's requests (init containers and overhead
 // included) once.
 func (f *Fit) PreFilter(_ context.Context, state *spec.CycleState, pod *corev1.Pod, _ spec.Snapshot) *spec.Status {
-	state.Write(preFilterKey, computeRequest(pod))
+	state.Write(preFilterKey, f.computeRequest(pod))
 	return nil
 }
 
@@ -215,7 +265,7 @@ func (f *Fit) Filter(_ context.Context, state *spec.CycleState, pod *corev1.Pod,
 	if v, err := state.Read(preFilterKey); err == nil {
 		r = v.(*request)
 	} else {
-		r = computeRequest(pod)
+		r = f.computeRequest(pod)
 	}
 	return fits(r, node)
 }

@@ -150,3 +150,24 @@ func TestLeastAllocatedUpstreamExample(t *testing.T) {
 		t.Errorf("MostAllocated scores = %v, want %v", got, want)
 	}
 }
+
+func TestFitIgnoredResources(t *testing.T) {
+	snap := schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("n").Alloc("cpu", "2").Obj()})
+	pod := schedtest.MakePod("p").Req("example.com/gpu", "1", "vendor.io/fpga", "1", "cpu", "1").Obj()
+	for _, tc := range []struct {
+		args map[string]string
+		want string
+	}{
+		{nil, "Insufficient example.com/gpu, Insufficient vendor.io/fpga"},
+		{map[string]string{"ignoredResources": "example.com/gpu"}, "Insufficient vendor.io/fpga"},
+		{map[string]string{"ignoredResourceGroups": "example.com,vendor.io"}, ""},
+	} {
+		pl, err := noderesources.FitPlugin().New(tc.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schedtest.RunFilter(pl, pod, snap, "n").Message(); got != tc.want {
+			t.Errorf("args %v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
