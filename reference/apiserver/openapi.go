@@ -12,10 +12,14 @@ import (
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
 	"google.golang.org/protobuf/proto"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
@@ -95,7 +99,8 @@ func gvPath(group, version string) string {
 }
 
 // openAPIKinds are the Go types the documents define: every resource's kind
-// and list kind, and the meta types the operations refer to.
+// and list kind, the review resources' kinds, the kinds the subresources
+// take, and the meta types the operations refer to.
 func (s *Server) openAPIKinds() []openapi.Kind {
 	var kinds []openapi.Kind
 	for _, r := range s.table.All() {
@@ -110,6 +115,18 @@ func (s *Server) openAPIKinds() []openapi.Kind {
 				openapi.KindOf(gv.WithKind("DeleteOptions"), &metav1.DeleteOptions{}),
 				openapi.KindOf(gv.WithKind("WatchEvent"), &metav1.WatchEvent{}))
 		}
+	}
+	// The review resources and the kinds of the POST-only subresources.
+	for _, gv := range s.openAPIGroupVersions() {
+		for _, ar := range reviewAPIResources(gv.Group, gv.Version) {
+			gvk := gv.WithKind(ar.Kind)
+			obj, _ := scheme.Scheme.New(gvk)
+			kinds = append(kinds, openapi.KindOf(gvk, obj))
+		}
+	}
+	for _, gvk := range createSubresources {
+		obj, _ := scheme.Scheme.New(gvk)
+		kinds = append(kinds, openapi.KindOf(gvk, obj))
 	}
 	kinds = append(kinds,
 		openapi.KindOf(autoscalingv1.SchemeGroupVersion.WithKind("Scale"), &autoscalingv1.Scale{}),
@@ -143,13 +160,11 @@ func (s *Server) openAPIV3Docs() *openAPIState {
 	o := s.openAPIDefinitions()
 	o.docsOnce.Do(func() {
 		docs, hashes := map[string][]byte{}, map[string]string{}
-		for _, g := range s.table.Groups() {
-			for _, v := range s.table.Versions(g) {
-				p := gvPath(g, v)
-				docs[p] = mustJSON(s.openAPIV3Doc(o.v3, g, v))
-				sum := sha512.Sum512(docs[p])
-				hashes[p] = strings.ToUpper(hex.EncodeToString(sum[:]))
-			}
+		for _, gv := range s.openAPIGroupVersions() {
+			p := gvPath(gv.Group, gv.Version)
+			docs[p] = mustJSON(s.openAPIV3Doc(o.v3, gv.Group, gv.Version))
+			sum := sha512.Sum512(docs[p])
+			hashes[p] = strings.ToUpper(hex.EncodeToString(sum[:]))
 		}
 		o.docs, o.hashes = docs, hashes
 	})
@@ -165,14 +180,22 @@ func (s *Server) openAPIV2JSON() []byte {
 	return o.v2
 }
 
-// operation is one REST operation of a resource, in a version-neutral form
-// the v2 and v3 documents are written from.
+// operation is one REST operation, in a version-neutral form the v2 and
+// v3 documents are written from.
 type operation struct {
 	method, action string
-	body           string   // definition name of the request body, if any
-	bodyTypes      []string // its media types
-	response       string   // definition name of the 200 response
-	params         []string // query parameters
+	id             string                  // operationId
+	gvk            schema.GroupVersionKind // x-kubernetes-group-version-kind
+	body           string                  // definition name of the request body, if any
+	bodyTypes      []string                // its media types
+	response       string                  // definition name of the 200 response
+	params         []string                // query parameters
+}
+
+// pathOperations are the operations of one path.
+type pathOperations struct {
+	named, namespaced bool // the path has {name}, {namespace}
+	ops               []operation
 }
 
 var (
@@ -196,58 +219,125 @@ var (
 	}
 )
 
-// resourceOperations lists the operations of r by path, relative to the
-// group/version root.
-func resourceOperations(r *registry.Resource) map[string][]operation {
+const (
+	statusDef       = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+	patchDef        = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
+	deleteOptsDef   = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
+	scaleDefinition = "io.k8s.api.autoscaling.v1.Scale"
+)
+
+// createSubresources are the POST-only subresources and the kind they take.
+var createSubresources = map[string]schema.GroupVersionKind{
+	registry.SubBinding:  corev1.SchemeGroupVersion.WithKind("Binding"),
+	registry.SubEviction: policyv1.SchemeGroupVersion.WithKind("Eviction"),
+	registry.SubToken:    authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"),
+}
+
+// defName is the definition name of the Go type of gvk in client-go's
+// scheme.
+func defName(gvk schema.GroupVersionKind) string {
+	obj, err := scheme.Scheme.New(gvk)
+	if err != nil {
+		panic(fmt.Sprintf("openapi: %v", err)) // a programming error: the kinds above are all registered
+	}
+	return openapi.Name(reflect.TypeOf(obj))
+}
+
+// resourceOperations adds the operations of r to paths, by path.
+func resourceOperations(paths map[string]*pathOperations, r *registry.Resource) {
 	kind := openapi.Name(reflect.TypeOf(r.New()))
 	list := openapi.Name(reflect.TypeOf(r.NewList()))
-	status := "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+	gvk := r.GroupVersionKind()
 	base := "/" + gvPath(r.Group, r.Version)
 	if r.Namespaced {
 		base += "/namespaces/{namespace}"
 	}
-	listParams := []string{"labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch", "pretty"}
-	patch := operation{method: "patch", action: "patch", body: "io.k8s.apimachinery.pkg.apis.meta.v1.Patch", bodyTypes: patchBodyTypes, response: kind,
-		params: append(append([]string{}, writeQueryParams...), "force")}
-	ops := map[string][]operation{
-		base + "/" + r.Name: {
-			{method: "get", action: "list", response: list, params: listParams},
-			{method: "post", action: "post", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
-			{method: "delete", action: "deletecollection", body: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", bodyTypes: objectMediaTypes[:1], response: status, params: listParams[:5]},
-		},
-		base + "/" + r.Name + "/{name}": {
-			{method: "get", action: "get", response: kind, params: []string{"pretty"}},
-			{method: "put", action: "put", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
-			patch,
-			{method: "delete", action: "delete", body: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", bodyTypes: objectMediaTypes[:1], response: status, params: []string{"dryRun", "gracePeriodSeconds", "propagationPolicy", "pretty"}},
-		},
-	}
-	if r.HasSubresource(registry.SubStatus) {
-		ops[base+"/"+r.Name+"/{name}/status"] = []operation{
-			{method: "get", action: "get", response: kind, params: []string{"pretty"}},
-			{method: "put", action: "put", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
-			patch,
+	add := func(path string, named bool, ops ...operation) {
+		for i := range ops {
+			if ops[i].gvk.Empty() {
+				ops[i].gvk = gvk
+			}
+			suffix := ""
+			if named && strings.Count(strings.TrimPrefix(path, base), "/") == 3 {
+				suffix = strings.ToUpper(path[strings.LastIndexByte(path, '/')+1:][:1]) + path[strings.LastIndexByte(path, '/')+2:]
+			}
+			ops[i].id = ops[i].action + r.Kind + suffix
 		}
+		paths[path] = &pathOperations{named: named, namespaced: r.Namespaced, ops: ops}
+	}
+	listParams := []string{"labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch", "pretty"}
+	patch := operation{method: "patch", action: "patch", body: patchDef, bodyTypes: patchBodyTypes, response: kind,
+		params: append(append([]string{}, writeQueryParams...), "force")}
+	add(base+"/"+r.Name, false,
+		operation{method: "get", action: "list", response: list, params: listParams},
+		operation{method: "post", action: "post", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
+		operation{method: "delete", action: "deletecollection", body: deleteOptsDef, bodyTypes: objectMediaTypes[:1], response: statusDef, params: listParams[:5]})
+	add(base+"/"+r.Name+"/{name}", true,
+		operation{method: "get", action: "get", response: kind, params: []string{"pretty"}},
+		operation{method: "put", action: "put", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
+		patch,
+		operation{method: "delete", action: "delete", body: deleteOptsDef, bodyTypes: objectMediaTypes[:1], response: statusDef, params: []string{"dryRun", "gracePeriodSeconds", "propagationPolicy", "pretty"}})
+	if r.HasSubresource(registry.SubStatus) {
+		add(base+"/"+r.Name+"/{name}/status", true,
+			operation{method: "get", action: "get", response: kind, params: []string{"pretty"}},
+			operation{method: "put", action: "put", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
+			patch)
 	}
 	if r.HasSubresource(registry.SubScale) {
-		scale := "io.k8s.api.autoscaling.v1.Scale"
-		ops[base+"/"+r.Name+"/{name}/scale"] = []operation{
-			{method: "get", action: "get", response: scale, params: []string{"pretty"}},
-			{method: "put", action: "put", body: scale, bodyTypes: objectMediaTypes, response: scale, params: writeQueryParams},
-			{method: "patch", action: "patch", body: "io.k8s.apimachinery.pkg.apis.meta.v1.Patch", bodyTypes: patchBodyTypes[:3], response: scale, params: writeQueryParams},
+		scaleGVK := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+		add(base+"/"+r.Name+"/{name}/scale", true,
+			operation{method: "get", action: "get", gvk: scaleGVK, response: scaleDefinition, params: []string{"pretty"}},
+			operation{method: "put", action: "put", gvk: scaleGVK, body: scaleDefinition, bodyTypes: objectMediaTypes, response: scaleDefinition, params: writeQueryParams},
+			operation{method: "patch", action: "patch", gvk: scaleGVK, body: patchDef, bodyTypes: patchBodyTypes, response: scaleDefinition, params: append(append([]string{}, writeQueryParams...), "force")})
+	}
+	for sub, subGVK := range createSubresources {
+		if r.HasSubresource(sub) {
+			def := defName(subGVK)
+			add(base+"/"+r.Name+"/{name}/"+sub, true,
+				operation{method: "post", action: "post", gvk: subGVK, body: def, bodyTypes: objectMediaTypes, response: def, params: writeQueryParams})
 		}
 	}
-	return ops
 }
 
-func operationID(action string, r *registry.Resource, path string) string {
-	id := action + strings.ToUpper(r.Kind[:1]) + r.Kind[1:]
-	if strings.HasSuffix(path, "/status") {
-		id += "Status"
-	} else if strings.HasSuffix(path, "/scale") {
-		id += "Scale"
+// reviewOperations adds the create-only review resources of group/version
+// to paths.
+func reviewOperations(paths map[string]*pathOperations, group, version string) {
+	for _, ar := range reviewAPIResources(group, version) {
+		gvk := schema.GroupVersionKind{Group: group, Version: version, Kind: ar.Kind}
+		def := defName(gvk)
+		base := "/" + gvPath(group, version)
+		if ar.Namespaced {
+			base += "/namespaces/{namespace}"
+		}
+		paths[base+"/"+ar.Name] = &pathOperations{namespaced: ar.Namespaced, ops: []operation{{
+			method: "post", action: "post", id: "create" + ar.Kind, gvk: gvk,
+			body: def, bodyTypes: objectMediaTypes, response: def, params: writeQueryParams,
+		}}}
 	}
-	return id
+}
+
+// openAPIGroupVersions are the group/versions with documents: the table's
+// and the review resources'.
+func (s *Server) openAPIGroupVersions() []schema.GroupVersion {
+	var out []schema.GroupVersion
+	for _, g := range s.discoveryGroups() {
+		for _, v := range s.discoveryVersions(g) {
+			out = append(out, schema.GroupVersion{Group: g, Version: v})
+		}
+	}
+	return out
+}
+
+// operations returns the operations of group/version by path.
+func (s *Server) operations(group, version string) map[string]*pathOperations {
+	paths := map[string]*pathOperations{}
+	for _, r := range s.table.GroupResources(group) {
+		if r.Version == version {
+			resourceOperations(paths, r)
+		}
+	}
+	reviewOperations(paths, group, version)
+	return paths
 }
 
 func gvkExtension(gvk schema.GroupVersionKind) map[string]any {
@@ -257,65 +347,56 @@ func gvkExtension(gvk schema.GroupVersionKind) map[string]any {
 // openAPIV3Doc is the v3 document of one group/version.
 func (s *Server) openAPIV3Doc(defs openapi.Definitions, group, version string) *spec3.OpenAPI {
 	ref := func(name string) *spec.Schema { return spec.RefSchema(openapi.V3.RefPrefix + name) }
+	pathParam := func(name string) *spec3.Parameter {
+		return &spec3.Parameter{ParameterProps: spec3.ParameterProps{Name: name, In: "path", Required: true, Schema: spec.StringProperty()}}
+	}
 	paths := map[string]*spec3.Path{}
 	var roots []string
-	for _, r := range s.table.GroupResources(group) {
-		if r.Version != version {
-			continue
+	for p, po := range s.operations(group, version) {
+		path := &spec3.Path{}
+		if po.named {
+			path.Parameters = append(path.Parameters, pathParam("name"))
 		}
-		for p, ops := range resourceOperations(r) {
-			path := &spec3.Path{}
-			path.Parameters = append(path.Parameters, &spec3.Parameter{ParameterProps: spec3.ParameterProps{
-				Name: "name", In: "path", Required: true, Schema: spec.StringProperty()}})
-			for _, op := range ops {
-				o := &spec3.Operation{OperationProps: spec3.OperationProps{
-					OperationId: operationID(op.action, r, p),
-					Responses: &spec3.Responses{ResponsesProps: spec3.ResponsesProps{StatusCodeResponses: map[int]*spec3.Response{
-						http.StatusOK: {ResponseProps: spec3.ResponseProps{Description: "OK", Content: map[string]*spec3.MediaType{
-							"application/json": {MediaTypeProps: spec3.MediaTypeProps{Schema: ref(op.response)}}}}},
-						http.StatusUnauthorized: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}},
-					}}},
-				}}
-				for _, q := range op.params {
-					o.Parameters = append(o.Parameters, &spec3.Parameter{ParameterProps: spec3.ParameterProps{
-						Name: q, In: "query", Description: queryParamDocs[q], Schema: spec.StringProperty()}})
-				}
-				if op.body != "" {
-					content := map[string]*spec3.MediaType{}
-					for _, t := range op.bodyTypes {
-						content[t] = &spec3.MediaType{MediaTypeProps: spec3.MediaTypeProps{Schema: ref(op.body)}}
-					}
-					o.RequestBody = &spec3.RequestBody{RequestBodyProps: spec3.RequestBodyProps{Content: content, Required: op.method != "delete"}}
-				}
-				o.AddExtension("x-kubernetes-action", op.action)
-				gvk := r.GroupVersionKind()
-				if strings.HasSuffix(p, "/scale") {
-					gvk = schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
-				}
-				o.AddExtension("x-kubernetes-group-version-kind", gvkExtension(gvk))
-				switch op.method {
-				case "get":
-					path.Get = o
-				case "post":
-					path.Post = o
-				case "put":
-					path.Put = o
-				case "patch":
-					path.Patch = o
-				case "delete":
-					path.Delete = o
-				}
-				roots = append(roots, op.response, op.body)
-			}
-			if !strings.Contains(p, "{name}") {
-				path.Parameters = nil
-			}
-			if r.Namespaced {
-				path.Parameters = append(path.Parameters, &spec3.Parameter{ParameterProps: spec3.ParameterProps{
-					Name: "namespace", In: "path", Required: true, Schema: spec.StringProperty()}})
-			}
-			paths[p] = path
+		if po.namespaced {
+			path.Parameters = append(path.Parameters, pathParam("namespace"))
 		}
+		for _, op := range po.ops {
+			o := &spec3.Operation{OperationProps: spec3.OperationProps{
+				OperationId: op.id,
+				Responses: &spec3.Responses{ResponsesProps: spec3.ResponsesProps{StatusCodeResponses: map[int]*spec3.Response{
+					http.StatusOK: {ResponseProps: spec3.ResponseProps{Description: "OK", Content: map[string]*spec3.MediaType{
+						"application/json": {MediaTypeProps: spec3.MediaTypeProps{Schema: ref(op.response)}}}}},
+					http.StatusUnauthorized: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}},
+				}}},
+			}}
+			for _, q := range op.params {
+				o.Parameters = append(o.Parameters, &spec3.Parameter{ParameterProps: spec3.ParameterProps{
+					Name: q, In: "query", Description: queryParamDocs[q], Schema: spec.StringProperty()}})
+			}
+			if op.body != "" {
+				content := map[string]*spec3.MediaType{}
+				for _, t := range op.bodyTypes {
+					content[t] = &spec3.MediaType{MediaTypeProps: spec3.MediaTypeProps{Schema: ref(op.body)}}
+				}
+				o.RequestBody = &spec3.RequestBody{RequestBodyProps: spec3.RequestBodyProps{Content: content, Required: op.method != "delete"}}
+			}
+			o.AddExtension("x-kubernetes-action", op.action)
+			o.AddExtension("x-kubernetes-group-version-kind", gvkExtension(op.gvk))
+			switch op.method {
+			case "get":
+				path.Get = o
+			case "post":
+				path.Post = o
+			case "put":
+				path.Put = o
+			case "patch":
+				path.Patch = o
+			case "delete":
+				path.Delete = o
+			}
+			roots = append(roots, op.response, op.body)
+		}
+		paths[p] = path
 	}
 	schemas := map[string]*spec.Schema{}
 	for _, n := range defs.Closure(roots...) {
@@ -332,12 +413,18 @@ func (s *Server) openAPIV3Doc(defs openapi.Definitions, group, version string) *
 // openAPIV2Doc is the v2 (swagger) document of every group/version.
 func (s *Server) openAPIV2Doc(defs openapi.Definitions) *spec.Swagger {
 	paths := map[string]spec.PathItem{}
-	for _, r := range s.table.All() {
-		for p, ops := range resourceOperations(r) {
+	for _, gv := range s.openAPIGroupVersions() {
+		for p, po := range s.operations(gv.Group, gv.Version) {
 			item := spec.PathItem{}
-			for _, op := range ops {
+			if po.named {
+				item.Parameters = append(item.Parameters, v2Param("name", "path", "name of the object"))
+			}
+			if po.namespaced {
+				item.Parameters = append(item.Parameters, v2Param("namespace", "path", "object name and auth scope, such as for teams and projects"))
+			}
+			for _, op := range po.ops {
 				o := &spec.Operation{OperationProps: spec.OperationProps{
-					ID:       operationID(op.action, r, p),
+					ID:       op.id,
 					Consumes: op.bodyTypes,
 					Produces: []string{"application/json", "application/yaml"},
 					Responses: &spec.Responses{ResponsesProps: spec.ResponsesProps{StatusCodeResponses: map[int]spec.Response{
@@ -351,7 +438,7 @@ func (s *Server) openAPIV2Doc(defs openapi.Definitions) *spec.Swagger {
 					o.Parameters = append(o.Parameters, spec.Parameter{ParamProps: spec.ParamProps{Name: "body", In: "body", Required: op.method != "delete", Schema: spec.RefSchema(openapi.V2.RefPrefix + op.body)}})
 				}
 				o.AddExtension("x-kubernetes-action", op.action)
-				o.AddExtension("x-kubernetes-group-version-kind", gvkExtension(r.GroupVersionKind()))
+				o.AddExtension("x-kubernetes-group-version-kind", gvkExtension(op.gvk))
 				switch op.method {
 				case "get":
 					item.Get = o
@@ -364,12 +451,6 @@ func (s *Server) openAPIV2Doc(defs openapi.Definitions) *spec.Swagger {
 				case "delete":
 					item.Delete = o
 				}
-			}
-			if strings.Contains(p, "{name}") {
-				item.Parameters = append(item.Parameters, v2Param("name", "path", "name of the object"))
-			}
-			if r.Namespaced {
-				item.Parameters = append(item.Parameters, v2Param("namespace", "path", "object name and auth scope, such as for teams and projects"))
 			}
 			paths[p] = item
 		}

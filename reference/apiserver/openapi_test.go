@@ -30,6 +30,9 @@ func TestKubectlExplain(t *testing.T) {
 	wantContains(t, "explain --recursive", out, "apiVersion\t<string>", "metadata\t<ObjectMeta>", "creationTimestamp\t<string>")
 	out = k.run("explain", "deployment.spec.strategy.rollingUpdate.maxSurge")
 	wantContains(t, "explain IntOrString", out, "maxSurge <IntOrString>")
+	// The create-only review resources have schemas too.
+	out = k.run("explain", "selfsubjectaccessreviews.spec")
+	wantContains(t, "explain review", out, "GROUP:", "authorization.k8s.io", "resourceAttributes\t<ResourceAttributes>")
 	// OpenAPI v2 too (client-go fetches it as protobuf).
 	out = k.run("explain", "service.spec.ports", "--output", "plaintext-openapiv2")
 	wantContains(t, "explain v2", out, "RESOURCE: ports <[]Object>", "ServicePort contains information on service's port.", "port\t<integer> -required-", "The list of ports that are exposed by this service.")
@@ -158,6 +161,18 @@ func TestOpenAPIHTTP(t *testing.T) {
 	}
 	if resp, _ := get("/openapi/v3/apis/apps/v1", ""); resp.Header.Get("Cache-Control") == "public, immutable" {
 		t.Fatal("unhashed document marked immutable")
+	}
+	for _, p := range []string{"api/v1", "apis/authorization.k8s.io/v1", "apis/authentication.k8s.io/v1"} {
+		if _, ok := index.Paths[p]; !ok {
+			t.Errorf("/openapi/v3 lacks %s", p)
+		}
+	}
+	_, data = get("/openapi/v3/api/v1", "")
+	for _, p := range []string{`"/api/v1/namespaces/{namespace}/pods/{name}/binding"`, `"/api/v1/namespaces/{namespace}/pods/{name}/eviction"`,
+		`"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"`, `"io.k8s.api.authentication.v1.TokenRequest"`, `"operationId":"patchPodStatus"`} {
+		if !strings.Contains(string(data), p) {
+			t.Errorf("/openapi/v3/api/v1 lacks %s", p)
+		}
 	}
 	if resp, _ := get("/openapi/v3/apis/nope/v1", ""); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown group/version: %d", resp.StatusCode)
