@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -21,8 +22,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
@@ -71,11 +74,78 @@ func (b *syncBuffer) String() string {
 // kubelab's secure API server as system:kube-scheduler (bootstrap RBAC, a
 // client certificate, leader election through a Lease) and checks that it
 // binds pods that fit, reports the one that fits nowhere as Unschedulable
-// with a FailedScheduling event, and logs no list, watch or permission
-// failure. It needs the binary: KUBELAB_KUBE_SCHEDULER=/path/to/kube-scheduler
-// (build it as README.md "Run the upstream kube-scheduler against kubelab"
-// describes).
+// with a FailedScheduling event, preempts lower-priority pods for a
+// higher-priority one, and logs no list, watch or permission failure. It
+// needs the binary: KUBELAB_KUBE_SCHEDULER=/path/to/kube-scheduler (build it
+// as README.md "Run the upstream kube-scheduler against kubelab" describes).
 func TestUpstreamKubeScheduler(t *testing.T) {
+	bin := kubeSchedulerBinary(t)
+	s := apiservertest.StartSecure(t, nil)
+	kubeconfig := filepath.Join(t.TempDir(), "scheduler.kubeconfig")
+	if err := s.CA.WriteClientKubeconfig(kubeconfig, s.HTTP.URL, pki.SchedulerIdentity()); err != nil {
+		t.Fatal(err)
+	}
+	runKubeSchedulerScenario(t, bin, s.Client, kubeconfig, "default", "", nil)
+}
+
+// referenceKubeconfigEnv names the admin kubeconfig of a real Kubernetes
+// cluster (without a scheduler of its own) on which
+// TestUpstreamKubeSchedulerReference runs the same scenario, to show that
+// the scenario expects Kubernetes' behaviour and not kubelab's.
+const referenceKubeconfigEnv = "KUBELAB_REFERENCE_KUBECONFIG"
+
+// TestUpstreamKubeSchedulerReference runs the scenario of
+// TestUpstreamKubeScheduler against the API server of
+// KUBELAB_REFERENCE_KUBECONFIG (e.g. an upstream kube-apiserver), with the
+// kube-scheduler using that kubeconfig too. Its nodes, namespace and
+// PriorityClass carry a random suffix and are deleted afterwards.
+func TestUpstreamKubeSchedulerReference(t *testing.T) {
+	bin := kubeSchedulerBinary(t)
+	kubeconfig := os.Getenv(referenceKubeconfigEnv)
+	if kubeconfig == "" {
+		t.Skip(referenceKubeconfigEnv + " is not set: set it to the admin kubeconfig of a real API server to run the kube-scheduler scenario there")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := "-" + utilrand.String(6)
+	ctx := context.Background()
+	ns := "kube-scheduler" + suffix
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Pods need the namespace's default ServiceAccount, which a controller
+	// manager would create.
+	_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+		_ = cs.SchedulingV1().PriorityClasses().Delete(ctx, "high"+suffix, metav1.DeleteOptions{})
+		for i := range schedulerScenarioNodes {
+			_ = cs.CoreV1().Nodes().Delete(ctx, fmt.Sprintf("node-%d%s", i, suffix), metav1.DeleteOptions{})
+		}
+	})
+	// A shared cluster may hold other terminating namespaces whose pods
+	// the scheduler fails to bind; that is not this scenario's concern.
+	otherTerminating := func(line string) bool {
+		return strings.Contains(line, "unable to create new content in namespace") && !strings.Contains(line, ns)
+	}
+	runKubeSchedulerScenario(t, bin, cs, kubeconfig, ns, suffix, otherTerminating)
+}
+
+// kubeSchedulerBinary is $KUBELAB_KUBE_SCHEDULER; the test is skipped
+// without it.
+func kubeSchedulerBinary(t *testing.T) string {
+	t.Helper()
 	bin := os.Getenv(kubeSchedulerEnv)
 	if bin == "" {
 		t.Skip(kubeSchedulerEnv + " is not set: set it to an upstream kube-scheduler binary " +
@@ -84,23 +154,32 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s: %v", kubeSchedulerEnv, err)
 	}
-	s := apiservertest.StartSecure(t, nil)
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "scheduler.kubeconfig")
-	if err := s.CA.WriteClientKubeconfig(kubeconfig, s.HTTP.URL, pki.SchedulerIdentity()); err != nil {
-		t.Fatal(err)
-	}
+	return bin
+}
 
+// schedulerScenarioNodes is how many nodes runKubeSchedulerScenario registers.
+const schedulerScenarioNodes = 3
+
+// runKubeSchedulerScenario registers three Ready nodes named node-I+suffix
+// labelled kubelab.io/scenario=suffix, starts bin with kubeconfig, and
+// schedules pods in ns that select those nodes: twelve that fit, one that
+// fits nowhere, and one of higher priority (PriorityClass high+suffix) that
+// fits only by preempting. Log lines of the scheduler for which ignoreLog
+// (when non-nil) is true are not counted as problems.
+func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface, kubeconfig, ns, suffix string, ignoreLog func(string) bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cs := s.Client
+	selector := map[string]string{"kubelab.io/scenario": "kube-scheduler" + suffix}
+	onScenarioNodes := func(p *corev1.Pod) { p.Spec.NodeSelector = selector }
 
 	// Three Ready nodes with room for 4 CPUs, 8Gi and 110 pods each.
-	const nodes = 3
-	for i := range nodes {
-		createReadyNode(ctx, t, cs, fmt.Sprintf("node-%d", i))
+	for i := range schedulerScenarioNodes {
+		createReadyNode(ctx, t, cs, fmt.Sprintf("node-%d%s", i, suffix), selector)
 	}
-
+	allNodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := &syncBuffer{}
 	cmd := exec.Command(bin,
 		"--kubeconfig", kubeconfig,
@@ -140,19 +219,19 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	// Pods that fit, and one that fits nowhere.
 	const fitting = 12
 	for i := range fitting {
-		createPod(ctx, t, cs, fmt.Sprintf("fits-%d", i), "250m", "256Mi", nil)
+		createPod(ctx, t, cs, ns, fmt.Sprintf("fits-%d", i), "250m", "256Mi", onScenarioNodes)
 	}
-	createPod(ctx, t, cs, "too-big", "100", "1Gi", nil)
+	createPod(ctx, t, cs, ns, "too-big", "100", "1Gi", onScenarioNodes)
 
 	// Every fitting pod is bound and reports PodScheduled=True.
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
 		case err := <-exited:
 			return false, fmt.Errorf("kube-scheduler exited: %v", err)
 		default:
 		}
 		for i := range fitting {
-			p, err := cs.CoreV1().Pods("default").Get(ctx, fmt.Sprintf("fits-%d", i), metav1.GetOptions{})
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("fits-%d", i), metav1.GetOptions{})
 			if err != nil {
 				return false, err
 			}
@@ -167,23 +246,23 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	}
 	perNode := map[string]int{}
 	for i := range fitting {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, fmt.Sprintf("fits-%d", i), metav1.GetOptions{})
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("fits-%d", i), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		perNode[p.Spec.NodeName]++
 	}
 	for n := range perNode {
-		if !strings.HasPrefix(n, "node-") {
+		if !strings.HasPrefix(n, "node-") || !strings.HasSuffix(n, suffix) {
 			t.Errorf("pod bound to unknown node %q", n)
 		}
 	}
 	t.Logf("pods per node: %v", perNode)
 
 	// The pod that fits nowhere stays Pending, Unschedulable, with an event.
-	wantMsg := fmt.Sprintf("0/%d nodes are available", nodes)
+	wantMsg := fmt.Sprintf("0/%d nodes are available", len(allNodes.Items))
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "too-big", metav1.GetOptions{})
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "too-big", metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -204,8 +283,8 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	}
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
 		// As kubectl describe asks for them.
-		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: fields.Set{
-			"involvedObject.name": "too-big", "involvedObject.namespace": "default",
+		evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.Set{
+			"involvedObject.name": "too-big", "involvedObject.namespace": ns,
 		}.AsSelector().String()})
 		if err != nil {
 			return false, err
@@ -236,15 +315,15 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	// and deletes them gracefully; with no kubelet here, the test finishes
 	// their deletion as a kubelet would.
 	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "high"}, Value: 1000,
+		ObjectMeta: metav1.ObjectMeta{Name: "high" + suffix}, Value: 1000,
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	createPod(ctx, t, cs, "vip", "3500m", "256Mi", func(p *corev1.Pod) { p.Spec.PriorityClassName = "high" })
+	createPod(ctx, t, cs, ns, "vip", "3500m", "256Mi", func(p *corev1.Pod) { onScenarioNodes(p); p.Spec.PriorityClassName = "high" + suffix })
 	victims := map[string]string{} // name → node
 	var vip *corev1.Pod
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
 		}
@@ -262,7 +341,7 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 					t.Errorf("victim %s: DisruptionTarget condition %+v, want True/%s", p.Name, c, corev1.PodReasonPreemptionByScheduler)
 				}
 			}
-			err := cs.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+			err := cs.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return false, err
 			}
@@ -289,6 +368,9 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	running := log.String()
 	stop()
 	for _, line := range strings.Split(running, "\n") {
+		if ignoreLog != nil && ignoreLog(line) {
+			continue
+		}
 		for _, p := range schedulerLogProblems {
 			if strings.Contains(line, p) {
 				t.Errorf("kube-scheduler log: %s", line)
@@ -300,7 +382,7 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 
 // createReadyNode creates a Ready, untainted node with 4 CPUs, 8Gi and 110
 // pods allocatable, as a kubelet would register it.
-func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string) {
+func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string, labels map[string]string) {
 	t.Helper()
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("4"),
@@ -308,9 +390,13 @@ func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
 	n, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: maps.Clone(labels)},
 	}, metav1.CreateOptions{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	n.Labels[corev1.LabelHostname] = name
+	if n, err = cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	now := metav1.Now()
@@ -327,9 +413,9 @@ func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 	}
 }
 
-// createPod creates a one-container pod in default requesting cpu and
-// memory; mutate, when non-nil, adjusts it first.
-func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name, cpu, memory string, mutate func(*corev1.Pod)) {
+// createPod creates a one-container pod in ns requesting cpu and memory;
+// mutate, when non-nil, adjusts it first.
+func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name, cpu, memory string, mutate func(*corev1.Pod)) {
 	t.Helper()
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -343,7 +429,7 @@ func createPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name,
 	if mutate != nil {
 		mutate(p)
 	}
-	_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+	_, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
