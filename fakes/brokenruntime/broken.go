@@ -229,8 +229,8 @@ const hiddenSuffix = ".cri-hidden"
 const copyInterval = 20 * time.Millisecond
 
 type logCopy struct {
-	src, dst string
-	offset   int64
+	sandboxID, src, dst string
+	offset              int64
 }
 
 type wrongLogFormat struct {
@@ -263,20 +263,33 @@ func (w *wrongLogFormat) CreateContainer(ctx context.Context, sandboxID string, 
 	}
 	dst := filepath.Join(sbCfg.GetLogDirectory(), cfg.GetLogPath())
 	w.mu.Lock()
-	w.copies[id] = &logCopy{src: dst + hiddenSuffix, dst: dst}
+	w.copies[id] = &logCopy{sandboxID: sandboxID, src: dst + hiddenSuffix, dst: dst}
 	w.mu.Unlock()
 	return id, nil
 }
 
+// RemovePodSandbox stops copying the logs of the sandbox's containers
+// (no copy is written once it returns), then removes the sandbox.
+func (w *wrongLogFormat) RemovePodSandbox(ctx context.Context, id string) error {
+	if resp, err := w.Runtime.PodSandboxStatus(ctx, id, false); err == nil {
+		id = resp.GetStatus().GetId() // a full ID, if id was a prefix
+	}
+	w.mu.Lock()
+	for cid, c := range w.copies {
+		if c.sandboxID == id {
+			delete(w.copies, cid)
+		}
+	}
+	w.mu.Unlock()
+	return w.Runtime.RemovePodSandbox(ctx, id)
+}
+
 // RemoveContainer removes the container and stops copying its log.
 func (w *wrongLogFormat) RemoveContainer(ctx context.Context, id string) error {
-	err := w.Runtime.RemoveContainer(ctx, id)
-	if err == nil {
-		w.mu.Lock()
-		delete(w.copies, id)
-		w.mu.Unlock()
-	}
-	return err
+	w.mu.Lock()
+	delete(w.copies, id)
+	w.mu.Unlock()
+	return w.Runtime.RemoveContainer(ctx, id)
 }
 
 func (w *wrongLogFormat) loop() {
