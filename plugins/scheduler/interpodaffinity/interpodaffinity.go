@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
 	"github.com/kubelab/kubelab/spec"
@@ -61,7 +62,7 @@ type InterPodAffinity struct {
 	noScore    bool
 
 	mu    sync.Mutex
-	terms map[*corev1.Pod]*podTerms // parsed terms of existing pods
+	terms map[termsKey]*podTerms // parsed terms of existing pods
 }
 
 // New builds the plugin from its args (hardPodAffinityWeight, and
@@ -71,7 +72,7 @@ func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
 	if err := helper.CheckArgs(Name, args, ArgHardPodAffinityWeight, helper.ArgScore); err != nil {
 		return nil, err
 	}
-	pl := &InterPodAffinity{h: h, hardWeight: 1, terms: map[*corev1.Pod]*podTerms{}}
+	pl := &InterPodAffinity{h: h, hardWeight: 1, terms: map[termsKey]*podTerms{}}
 	if s, ok := args[ArgHardPodAffinityWeight]; ok {
 		w, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || w < 0 || w > 100 {
@@ -205,11 +206,24 @@ func podsWith(ni *spec.NodeInfo, list []*corev1.Pod) []*corev1.Pod {
 	return ni.Pods
 }
 
+// termsKey identifies a version of a pod (its terms depend on its spec
+// and, through matchLabelKeys, its labels).
+type termsKey struct {
+	uid      types.UID
+	rv       string
+	ns, name string
+}
+
+// maxCachedTerms bounds the parsed-terms cache; it is emptied when full
+// (deleted pods' entries go with it).
+const maxCachedTerms = 100000
+
 // existingTerms returns the parsed terms of an existing pod, cached by
-// object identity (a pod whose parse fails has no terms).
+// UID and resourceVersion (a pod whose parse fails has no terms).
 func (pl *InterPodAffinity) existingTerms(p *corev1.Pod) *podTerms {
+	key := termsKey{uid: p.UID, rv: p.ResourceVersion, ns: p.Namespace, name: p.Name}
 	pl.mu.Lock()
-	pt, ok := pl.terms[p]
+	pt, ok := pl.terms[key]
 	pl.mu.Unlock()
 	if ok {
 		return pt
@@ -219,10 +233,10 @@ func (pl *InterPodAffinity) existingTerms(p *corev1.Pod) *podTerms {
 		pt = &podTerms{}
 	}
 	pl.mu.Lock()
-	if len(pl.terms) > 200000 {
+	if len(pl.terms) >= maxCachedTerms {
 		clear(pl.terms)
 	}
-	pl.terms[p] = pt
+	pl.terms[key] = pt
 	pl.mu.Unlock()
 	return pt
 }
