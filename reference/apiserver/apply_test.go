@@ -345,3 +345,23 @@ func TestKubectlServerSideApply(t *testing.T) {
 	}
 	wantContains(t, "conflict with client-side apply", errOut, `conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas`)
 }
+
+// BenchmarkServerSideApply applies a changing Deployment configuration
+// (field manager, type conversion, merge) through client-go.
+func BenchmarkServerSideApply(b *testing.B) {
+	s := apiservertest.Start(b, nil)
+	ctx := context.Background()
+	deps := s.Client.AppsV1().Deployments("default")
+	sel := map[string]string{"app": "bench"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cfg := appsv1ac.Deployment("bench", "default").WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(int32(i%5)).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(sel)).
+			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(sel).WithSpec(corev1ac.PodSpec().
+				WithContainers(corev1ac.Container().WithName("c").WithImage("nginx:1.27")))))
+		if _, err := deps.Apply(ctx, cfg, metav1.ApplyOptions{FieldManager: "bench", Force: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -171,3 +171,11 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// BenchmarkGenerate generates the v3 definitions of every built-in kind.
+func BenchmarkGenerate(b *testing.B) {
+	kinds := builtinKinds()
+	for i := 0; i < b.N; i++ {
+		openapi.Generate(kinds, openapi.V3)
+	}
+}
