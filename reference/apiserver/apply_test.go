@@ -356,7 +356,7 @@ func BenchmarkServerSideApply(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cfg := appsv1ac.Deployment("bench", "default").WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(int32(i%5)).
+			WithReplicas(int32(i % 5)).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(sel)).
 			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(sel).WithSpec(corev1ac.PodSpec().
 				WithContainers(corev1ac.Container().WithName("c").WithImage("nginx:1.27")))))
