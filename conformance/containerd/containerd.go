@@ -303,8 +303,15 @@ func (d *Daemon) cleanup() error {
 		leftovers = d.removeSandboxes()
 		d.terminate()
 	}
+	// Containers containerd could not remove (it had died, or failed):
+	// runc still knows them, with their network namespaces.
+	if d.dir != "" {
+		runcIDs, runcNetns := d.forceDeleteRunc()
+		leftovers.ids = append(leftovers.ids, runcIDs...)
+		leftovers.netns = append(leftovers.netns, runcNetns...)
+	}
 	// Shims outlive containerd (they are their own process groups): kill
-	// those that serve this daemon, and what runs in their containers.
+	// those that serve this daemon.
 	for _, pid := range d.ShimPids() {
 		syscall.Kill(-pid, syscall.SIGKILL)
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -416,6 +423,35 @@ func (d *Daemon) removeSandboxes() state {
 		}
 	}
 	return st
+}
+
+// forceDeleteRunc kills and deletes, with `runc delete --force`, every
+// container left in the daemon's runc root (one directory per containerd
+// namespace), which also removes their cgroups. It returns their IDs and
+// the network namespaces their runc state names.
+func (d *Daemon) forceDeleteRunc() (ids, netns []string) {
+	roots, _ := filepath.Glob(filepath.Join(d.dir, "runc", "*"))
+	for _, root := range roots {
+		states, _ := filepath.Glob(filepath.Join(root, "*", "state.json"))
+		for _, st := range states {
+			id := filepath.Base(filepath.Dir(st))
+			ids = append(ids, id)
+			var state struct {
+				Config struct{ Namespaces []struct{ Type, Path string } }
+			}
+			if b, err := os.ReadFile(st); err == nil && json.Unmarshal(b, &state) == nil {
+				for _, ns := range state.Config.Namespaces {
+					if ns.Type == "NEWNET" && ns.Path != "" && !strings.HasPrefix(ns.Path, "/proc/") {
+						netns = append(netns, ns.Path)
+					}
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			exec.CommandContext(ctx, "runc", "--root", root, "delete", "--force", id).Run()
+			cancel()
+		}
+	}
+	return ids, netns
 }
 
 // terminate stops containerd: SIGTERM, then SIGKILL to its process group

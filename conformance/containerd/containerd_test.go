@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,6 +174,14 @@ func TestRunsAPodAndCleansUp(t *testing.T) {
 	if err := d.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
+	checkNoLeaks(t, d, netnsPaths, sb.PodSandboxId, sb2.PodSandboxId, c.ContainerId)
+}
+
+// checkNoLeaks checks that a stopped daemon left nothing behind: its
+// bridge, the network namespaces, shims, its directory, mounts, CNI cache
+// entries, cgroups named after the ids.
+func checkNoLeaks(t *testing.T, d *containerd.Daemon, netnsPaths []string, ids ...string) {
+	t.Helper()
 	if _, err := netlink.LinkByName(d.Bridge()); err == nil {
 		t.Errorf("bridge %s left behind", d.Bridge())
 	}
@@ -194,10 +203,74 @@ func TestRunsAPodAndCleansUp(t *testing.T) {
 	if strings.Contains(string(mounts), d.Dir()) {
 		t.Errorf("mounts under %s left behind", d.Dir())
 	}
-	for _, id := range []string{sb.PodSandboxId, sb2.PodSandboxId, c.ContainerId} {
+	for _, id := range ids {
 		if out, _ := exec.Command("find", "/sys/fs/cgroup", "-name", id).Output(); len(out) > 0 {
 			t.Errorf("cgroups left behind: %s", out)
 		}
+	}
+}
+
+// TestStopAfterContainerdWasKilled: when containerd died, Stop still
+// removes the running pod's processes, network namespace, cgroups and
+// mounts (through runc's state).
+func TestStopAfterContainerdWasKilled(t *testing.T) {
+	if err := containerd.Available(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := containerd.Start(ctx, containerd.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			d.Stop()
+		}
+	})
+	conn, err := grpc.NewClient(d.Endpoint(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rc := runtimeapi.NewRuntimeServiceClient(conn)
+	sbCfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "crash", Namespace: "default", Uid: "crash-uid"}}
+	sb, err := rc.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sbCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rc.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: sbCfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "sleeper"},
+		Image:    &runtimeapi.ImageSpec{Image: ociimage.WorkloadImageName},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := rc.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.ContainerId, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ Pid int }
+	if err := json.Unmarshal([]byte(cs.Info["info"]), &info); err != nil || info.Pid == 0 {
+		t.Fatalf("container pid from %q: %v", cs.Info["info"], err)
+	}
+	netns := []string{netnsPath(ctx, t, rc, sb.PodSandboxId)}
+	conn.Close()
+
+	if err := syscall.Kill(d.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	checkNoLeaks(t, d, netns, sb.PodSandboxId, c.ContainerId)
+	if err := syscall.Kill(info.Pid, 0); err == nil {
+		t.Errorf("the container's process %d still runs", info.Pid)
 	}
 }
 
