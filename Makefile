@@ -8,7 +8,7 @@ BIN := _out/bin
 REPORT := _out/report
 KUBELAB := $(BIN)/kubelab
 
-.PHONY: all build run test unit conformance bench lint deps clean images critest bench-runtime
+.PHONY: all build run test unit conformance bench lint deps clean images critest bench-runtime bench-apiserver
 
 all: build
 
@@ -41,14 +41,19 @@ unit:
 conformance: build images
 	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
 
-## bench: Go benchmarks (store plugins side by side; etcd data on tmpfs)
+## bench: Go benchmarks (store plugins side by side; etcd data on tmpfs; API server creates, LIST, watch fan-out)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./plugins/store/...
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./plugins/store/... ./reference/apiserver/ ./reference/apiserver/apiserverbench/
 
 ## critest: CRI's own validation suite (cri-tools v1.37.0, built from the module cache) — its
 ## [Conformance] specs against the process runtime and containerd, held to the known failures (README.md)
 critest: deps
 	KUBELAB_CRITEST=1 $(GO) test -count=1 -v -run TestCritestConformance -timeout 30m ./tools/critools
+
+## bench-apiserver: pod creates from 16 clients, LIST of 10 000 pods, watch delivery to 1 000 watchers,
+## kubelab's API server on the memory and etcd stores (data on tmpfs); --kubeconfig for any other server
+bench-apiserver: build
+	$(KUBELAB) bench apiserver --json _out/bench-apiserver.json
 
 ## bench-runtime: pod start/stop latency and memory per pod, process runtime vs containerd (100 pods)
 bench-runtime: images
