@@ -96,7 +96,9 @@ func TestBadInputOnExistingObjects(t *testing.T) {
 		{"delete unknown propagationPolicy", "DELETE", cms + "/cm?propagationPolicy=Sideways", "", "", 422, metav1.StatusReasonInvalid, "propagationPolicy"},
 		{"delete uid precondition", "DELETE", cms + "/cm", "application/json", `{"preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}`, 409, metav1.StatusReasonConflict, "Precondition failed"},
 		{"delete resourceVersion precondition", "DELETE", cms + "/cm", "application/json", `{"preconditions":{"resourceVersion":"1"}}`, 409, metav1.StatusReasonConflict, "Precondition failed"},
-		{"delete bad dryRun", "DELETE", cms + "/cm?dryRun=Maybe", "", "", 400, metav1.StatusReasonBadRequest, ""},
+		{"delete bad dryRun", "DELETE", cms + "/cm?dryRun=Maybe", "", "", 422, metav1.StatusReasonInvalid, `DeleteOptions.meta.k8s.io "" is invalid: dryRun`},
+		{"update bad fieldValidation", "PUT", cms + "/cm?fieldValidation=Loose", "application/json", cmBody("cm", "", rv, "x"), 422, metav1.StatusReasonInvalid, `UpdateOptions.meta.k8s.io "" is invalid: fieldValidation`},
+		{"patch bad dryRun", "PATCH", cms + "/cm?dryRun=Maybe", merge, `{"data":{"k":"x"}}`, 422, metav1.StatusReasonInvalid, `PatchOptions.meta.k8s.io "" is invalid: dryRun`},
 		{"delete missing object", "DELETE", cms + "/nope", "", "", 404, metav1.StatusReasonNotFound, `configmaps "nope" not found`},
 		// Lists and watches.
 		{"malformed field selector", "GET", pods + "?fieldSelector=metadata.name", "", "", 400, metav1.StatusReasonBadRequest, ""},

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/scheme"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -34,7 +35,8 @@ const (
 )
 
 // fieldValidation returns the request's fieldValidation level (default
-// Warn, as upstream), or a 400 for an unknown one.
+// Warn, as upstream), or, for an unknown one, upstream's 422 Invalid on the
+// request's options.
 func fieldValidation(r *http.Request) (string, error) {
 	v := r.URL.Query().Get("fieldValidation")
 	switch v {
@@ -43,7 +45,24 @@ func fieldValidation(r *http.Request) (string, error) {
 	case fieldValidationIgnore, fieldValidationWarn, fieldValidationStrict:
 		return v, nil
 	}
-	return "", apierrors.NewBadRequest(fmt.Sprintf("fieldValidation parameter unsupported: %v", v))
+	return "", invalidOptions(r, field.NotSupported(field.NewPath("fieldValidation"), v,
+		[]string{"", fieldValidationIgnore, fieldValidationStrict, fieldValidationWarn}))
+}
+
+// invalidOptions is upstream's error for bad write options (dryRun,
+// fieldValidation): 422 Invalid on CreateOptions, UpdateOptions,
+// PatchOptions or DeleteOptions, by the request's method.
+func invalidOptions(r *http.Request, errs ...*field.Error) error {
+	kind := "CreateOptions"
+	switch r.Method {
+	case http.MethodPut:
+		kind = "UpdateOptions"
+	case http.MethodPatch:
+		kind = "PatchOptions"
+	case http.MethodDelete:
+		kind = "DeleteOptions"
+	}
+	return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: kind}, "", errs)
 }
 
 // readBody reads the request body; an oversized body is a 413.

@@ -147,12 +147,13 @@ func (s *Server) writeResult(w http.ResponseWriter, req *http.Request, res *regi
 	return nil
 }
 
-// dryRun parses the dryRun parameter: "All" or nothing.
+// dryRun parses the dryRun parameter: "All" or nothing; anything else is
+// upstream's 422 Invalid on the request's options.
 func dryRun(req *http.Request) (bool, error) {
 	vals := req.URL.Query()["dryRun"]
 	for _, v := range vals {
 		if v != metav1.DryRunAll {
-			return false, apierrors.NewBadRequest(fmt.Sprintf("Invalid dryRun value %q: only %q is supported", v, metav1.DryRunAll))
+			return false, invalidOptions(req, field.NotSupported(field.NewPath("dryRun"), vals, []string{metav1.DryRunAll}))
 		}
 	}
 	return len(vals) > 0, nil
