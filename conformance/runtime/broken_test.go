@@ -116,6 +116,7 @@ func TestBrokenRuntimesAreCaught(t *testing.T) {
 	}
 	for _, b := range brokenruntime.Catalog(process.Plugin()) {
 		t.Run(b.Plugin.Name, func(t *testing.T) {
+			t.Parallel() // the suite mostly waits for containers
 			allowed := map[string]bool{}
 			for _, c := range append([]spec.Capability{b.CaughtBy}, b.AlsoFails...) {
 				if !known[c] {
