@@ -22,7 +22,10 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	criclient "k8s.io/cri-client/pkg"
 
 	"github.com/kubelab/kubelab/spec"
@@ -110,6 +113,11 @@ var _ spec.Runtime = (*Runtime)(nil)
 // the runtime for its version) within timeout, which also bounds each later
 // call.
 func Connect(ctx context.Context, endpoint, imageEndpoint string, timeout time.Duration) (*Runtime, error) {
+	// cri-client checks the connection the same way, but leaks the gRPC
+	// connection when the check fails: check first with one we close.
+	if err := probe(ctx, endpoint, imageEndpoint, timeout); err != nil {
+		return nil, err
+	}
 	rs, err := criclient.NewRemoteRuntimeServiceBuilder().WithEndpoint(endpoint).WithConnectionTimeout(timeout).WithTracerProvider(nil).Build(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cri runtime: connecting to %s: %w", endpoint, err)
@@ -120,6 +128,32 @@ func Connect(ctx context.Context, endpoint, imageEndpoint string, timeout time.D
 		return nil, fmt.Errorf("cri runtime: connecting to the image service at %s: %w", imageEndpoint, err)
 	}
 	return &Runtime{RuntimeService: rs, ImageManagerService: is}, nil
+}
+
+// probe calls Version on the runtime service and ImageFsInfo on the image
+// service, as cri-client's own check does, on connections it closes.
+func probe(ctx context.Context, endpoint, imageEndpoint string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("cri runtime: connecting to %s: %w", endpoint, err)
+	}
+	defer conn.Close()
+	if _, err := runtimeapi.NewRuntimeServiceClient(conn).Version(ctx, &runtimeapi.VersionRequest{}); err != nil {
+		return fmt.Errorf("cri runtime: no CRI runtime service answers at %s: %w", endpoint, err)
+	}
+	if imageEndpoint != endpoint {
+		conn.Close()
+		if conn, err = grpc.NewClient(imageEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			return fmt.Errorf("cri runtime: connecting to %s: %w", imageEndpoint, err)
+		}
+		defer conn.Close()
+	}
+	if _, err := runtimeapi.NewImageServiceClient(conn).ImageFsInfo(ctx, &runtimeapi.ImageFsInfoRequest{}); err != nil {
+		return fmt.Errorf("cri runtime: no CRI image service answers at %s: %w", imageEndpoint, err)
+	}
+	return nil
 }
 
 // Close closes both connections.
