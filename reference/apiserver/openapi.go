@@ -497,7 +497,7 @@ const openAPIV2ProtoType = "application/com.github.proto-openapi.spec.v2.v1.0+pr
 // serveOpenAPI serves /openapi/v2, /openapi/v3 and its group/version
 // documents; it reports whether the path was one of them.
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request, path string) bool {
-	if path == "/openapi/v2" || path == "/swagger.json" {
+	if path == "/openapi/v2" {
 		if strings.Contains(r.Header.Get("Accept"), "protobuf") {
 			data, err := s.openAPIV2Proto()
 			if err != nil {
