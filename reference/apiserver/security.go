@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -55,8 +56,10 @@ type Security struct {
 //   - admission: NamespaceLifecycle, ServiceAccount, NodeRestriction,
 //     Priority and RBAC escalation prevention, in that order, after any
 //     cfg.Admission;
-//   - bootstrap: on Start, the bootstrap RBAC policy and the system
-//     priority classes are created when missing (bypassing admission).
+//   - bootstrap: on Start, the bootstrap RBAC policy, the system
+//     priority classes and kube-system/extension-apiserver-authentication
+//     (the client CA, for delegated authentication) are created when
+//     missing (bypassing admission).
 //
 // cfg.Authentication, cfg.Authorization and cfg.Bootstrap are replaced.
 func NewSecure(cfg Config, sec Security) (*Server, error) {
@@ -104,6 +107,7 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 		pc.TypeMeta.APIVersion, pc.TypeMeta.Kind = schedulingv1.SchemeGroupVersion.String(), "PriorityClass"
 		boot = append(boot, pc)
 	}
+	boot = append(boot, clientCAConfigMap(sec.CA))
 	cfg.Bootstrap = boot
 	s, err = New(cfg)
 	if err != nil {
@@ -114,6 +118,25 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 	s.rules = rbac
 	s.saTokens = sa
 	return s, nil
+}
+
+// AuthenticationConfigMap is the ConfigMap in kube-system through which the
+// API server tells components that authenticate requests by delegation
+// (kube-scheduler and kube-controller-manager with
+// --authentication-kubeconfig, aggregated API servers) which CA signs client
+// certificates: key "client-ca-file", as upstream's kube-apiserver publishes it.
+const AuthenticationConfigMap = "extension-apiserver-authentication"
+
+// clientCAConfigMap is kube-system/extension-apiserver-authentication
+// holding ca's certificate. It is created when missing, like the rest of the
+// bootstrap (upstream rewrites it on every start; kubelab's CA is stable
+// across restarts of a data dir).
+func clientCAConfigMap(ca *pki.CA) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: AuthenticationConfigMap, Namespace: metav1.NamespaceSystem},
+		Data:       map[string]string{"client-ca-file": string(ca.CertPEM)},
+	}
 }
 
 // createBootstrap creates each object of cfg.Bootstrap when missing, without

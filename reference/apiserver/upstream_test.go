@@ -3,9 +3,12 @@ package apiserver_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +30,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubelab/kubelab/reference/apiserver"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 )
@@ -49,6 +53,7 @@ var schedulerLogProblems = []string{
 	"Server rejected event",
 	"error retrieving resource lock",
 	"error initially creating leader election record",
+	"extension-apiserver-authentication",
 }
 
 // syncBuffer is an io.Writer safe for a child process's stdout and stderr
@@ -85,7 +90,40 @@ func TestUpstreamKubeScheduler(t *testing.T) {
 	if err := s.CA.WriteClientKubeconfig(kubeconfig, s.HTTP.URL, pki.SchedulerIdentity()); err != nil {
 		t.Fatal(err)
 	}
-	runKubeSchedulerScenario(t, bin, s.Client, kubeconfig, "default", "", nil)
+	// The scheduler authenticates and authorizes requests to its own
+	// /metrics by delegation: the client CA from
+	// kube-system/extension-apiserver-authentication, then a
+	// SubjectAccessReview. The admin may read them, alice may not.
+	checkMetrics := func(t *testing.T, url string) {
+		for _, c := range []struct {
+			id   pki.Identity
+			want int
+		}{{pki.AdminIdentity(), http.StatusOK}, {pki.Identity{User: "alice"}, http.StatusForbidden}} {
+			kp, err := s.CA.IssueClient(c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert, err := kp.TLSCertificate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+				Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, // the scheduler's self-signed serving certificate
+			}}}
+			resp, err := hc.Get(url + "/metrics")
+			if err != nil {
+				t.Fatalf("GET %s/metrics as %s: %v", url, c.id.User, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("GET /metrics of kube-scheduler as %s: %d, want %d: %.200s", c.id.User, resp.StatusCode, c.want, body)
+			} else if c.want == http.StatusOK && !bytes.Contains(body, []byte("scheduler_schedule_attempts_total")) {
+				t.Errorf("kube-scheduler /metrics has no scheduler_schedule_attempts_total: %.300s", body)
+			}
+		}
+	}
+	runKubeSchedulerScenario(t, bin, s.Client, kubeconfig, "default", "", nil, checkMetrics)
 }
 
 // referenceKubeconfigEnv names the admin kubeconfig of a real Kubernetes
@@ -139,7 +177,7 @@ func TestUpstreamKubeSchedulerReference(t *testing.T) {
 	otherTerminating := func(line string) bool {
 		return strings.Contains(line, "unable to create new content in namespace") && !strings.Contains(line, ns)
 	}
-	runKubeSchedulerScenario(t, bin, cs, kubeconfig, ns, suffix, otherTerminating)
+	runKubeSchedulerScenario(t, bin, cs, kubeconfig, ns, suffix, otherTerminating, nil)
 }
 
 // kubeSchedulerBinary is $KUBELAB_KUBE_SCHEDULER; the test is skipped
@@ -164,9 +202,13 @@ const schedulerScenarioNodes = 3
 // labelled kubelab.io/scenario=suffix, starts bin with kubeconfig, and
 // schedules pods in ns that select those nodes: twelve that fit, one that
 // fits nowhere, and one of higher priority (PriorityClass high+suffix) that
-// fits only by preempting. Log lines of the scheduler for which ignoreLog
-// (when non-nil) is true are not counted as problems.
-func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface, kubeconfig, ns, suffix string, ignoreLog func(string) bool) {
+// fits only by preempting. The scheduler authenticates and authorizes
+// requests to its HTTPS port by delegation to the API server (kubeconfig);
+// checkServing, when non-nil, is called with that port's URL once the
+// scheduler leads. Log lines of the scheduler for which ignoreLog (when
+// non-nil) is true are not counted as problems.
+func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface, kubeconfig, ns, suffix string,
+	ignoreLog func(string) bool, checkServing func(t *testing.T, url string)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	selector := map[string]string{"kubelab.io/scenario": "kube-scheduler" + suffix}
@@ -181,11 +223,13 @@ func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface,
 		t.Fatal(err)
 	}
 	log := &syncBuffer{}
+	port := freePort(t)
 	cmd := exec.Command(bin,
 		"--kubeconfig", kubeconfig,
 		"--leader-elect=true",
 		"--kube-api-qps=500", "--kube-api-burst=1000",
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(freePort(t)),
+		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
 		"-v=2",
 	)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -364,6 +408,10 @@ func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface,
 	}
 	t.Logf("vip on %s, preempted %v", vip.Spec.NodeName, victims)
 
+	if checkServing != nil {
+		checkServing(t, "https://127.0.0.1:"+strconv.Itoa(port))
+	}
+
 	// Nothing the scheduler asked for was missing or forbidden.
 	running := log.String()
 	stop()
@@ -377,6 +425,23 @@ func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface,
 				break
 			}
 		}
+	}
+}
+
+// TestAuthenticationConfigMap: the secure server publishes its client CA in
+// kube-system/extension-apiserver-authentication, where components that
+// authenticate by delegation (kube-scheduler, kube-controller-manager) read
+// it, and system:kube-scheduler may read it.
+func TestAuthenticationConfigMap(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	sched := s.ClientFor(t, pki.SchedulerIdentity())
+	cm, err := sched.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, apiserver.AuthenticationConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the scheduler reads the authentication ConfigMap: %v", err)
+	}
+	if cm.Data["client-ca-file"] != string(s.CA.CertPEM) {
+		t.Errorf("client-ca-file = %q, want the cluster CA", cm.Data["client-ca-file"])
 	}
 }
 
