@@ -290,3 +290,37 @@ func RunCritest(ctx context.Context, critest, endpoint, dir string, extraArgs ..
 	}
 	return out, nil
 }
+
+// HttpdImageName is the image critest's "Multiple Containers" specs run
+// as a web server (they pull it from registry.k8s.io).
+const HttpdImageName = "registry.k8s.io/e2e-test-images/httpd:2.4.39-4"
+
+// BuildSubstituteImages writes, into outDir, local stand-ins for the
+// registry images critest's [Conformance] specs need beyond the test
+// images file, under their upstream names (nothing here can pull them):
+// HttpdImageName, busybox (Debian's busybox-static) whose default command
+// logs a line saying httpd and serves an index page on port 80 with
+// busybox's httpd applet — what those specs check: HTTP 200 on the pod's
+// IP, "httpd" in the log, echo through ExecSync. It returns the archives'
+// paths.
+func BuildSubstituteImages(outDir string) ([]string, error) {
+	s, err := ociimage.BusyboxImage(ociimage.DefaultBusybox)
+	if err != nil {
+		return nil, err
+	}
+	s.Names = []string{HttpdImageName}
+	s.Files = append(s.Files, ociimage.File{Path: "/www/index.html", Mode: 0o644, Content: []byte("<html><body>It works! (kubelab's stand-in for httpd)</body></html>\n")})
+	s.Config.Cmd = []string{"sh", "-c", "echo 'httpd: serving /www on port 80 (busybox httpd, a local stand-in)'; exec busybox httpd -f -p 80 -h /www"}
+	img, err := ociimage.Build(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(outDir, "critest-httpd.tar")
+	if err := img.WriteArchiveFile(p); err != nil {
+		return nil, err
+	}
+	return []string{p}, nil
+}
