@@ -167,7 +167,7 @@ func (fw *framework) observe(sample bool, plugin, point string, start time.Time,
 	if s != nil {
 		code = s.Code
 	}
-	fw.sched.metrics.pluginDuration.WithLabelValues(plugin, point, code.String()).Observe(since(start))
+	fw.sched.metrics.pluginObserver(plugin, point, code).Observe(since(start))
 }
 
 func (fw *framework) runPreFilter(ctx context.Context, sample bool, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot, p spec.PreFilterPlugin) (s *spec.Status) {

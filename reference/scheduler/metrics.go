@@ -1,10 +1,13 @@
 package scheduler
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kubelab/kubelab/spec"
 )
 
 // metrics are the scheduler's Prometheus metrics, named as the
@@ -21,6 +24,7 @@ type metrics struct {
 	podSchedulingAttempts    prometheus.Histogram
 	extensionPointDuration   *prometheus.HistogramVec
 	pluginDuration           *prometheus.HistogramVec
+	pluginObservers          sync.Map // pluginKey → prometheus.Observer
 	pendingPods              *prometheus.GaugeVec
 	pending                  [4]prometheus.Gauge // active, backoff, unschedulable, gated
 	queueIncomingPods        *prometheus.CounterVec
@@ -83,6 +87,24 @@ func newMetrics() *metrics {
 		m.pending[i] = m.pendingPods.WithLabelValues(q)
 	}
 	return m
+}
+
+// pluginKey labels one plugin duration series.
+type pluginKey struct {
+	plugin, point string
+	code          spec.Code
+}
+
+// pluginObserver returns the plugin duration series, cached: Filter and
+// Score observe once per node in sampled cycles.
+func (m *metrics) pluginObserver(plugin, point string, code spec.Code) prometheus.Observer {
+	k := pluginKey{plugin, point, code}
+	if o, ok := m.pluginObservers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.pluginDuration.WithLabelValues(plugin, point, code.String())
+	m.pluginObservers.Store(k, o)
+	return o
 }
 
 func (m *metrics) setQueue(d queueDepths) {
