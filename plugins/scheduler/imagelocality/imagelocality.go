@@ -96,10 +96,28 @@ func nodeHas(node *corev1.Node, want map[string]*atomic.Int64, fn func(name stri
 }
 
 // PreScore counts, for each of the pod's images, the nodes that have it.
-// It skips scoring when no node has any.
+// It skips scoring when no feasible node has any.
 func (pl *ImageLocality) PreScore(_ context.Context, state *spec.CycleState, pod *corev1.Pod, nodes []*spec.NodeInfo) *spec.Status {
 	images := podImages(pod)
 	if len(images) == 0 {
+		return spec.NewStatus(spec.Skip)
+	}
+	counters := map[string]*atomic.Int64{}
+	for _, img := range images {
+		counters[img] = &atomic.Int64{}
+	}
+	// Only a feasible node holding one of the images can score above 0:
+	// without one, skip before counting over the whole cluster.
+	found := false
+	for _, ni := range nodes {
+		if ni.Node != nil && len(ni.Node.Status.Images) > 0 {
+			nodeHas(ni.Node, counters, func(string, int64) { found = true })
+			if found {
+				break
+			}
+		}
+	}
+	if !found {
 		return spec.NewStatus(spec.Skip)
 	}
 	all := nodes
@@ -107,10 +125,6 @@ func (pl *ImageLocality) PreScore(_ context.Context, state *spec.CycleState, pod
 		if snap := pl.h.Snapshot(); snap != nil {
 			all = snap.Nodes()
 		}
-	}
-	counters := map[string]*atomic.Int64{}
-	for _, img := range images {
-		counters[img] = &atomic.Int64{}
 	}
 	helper.Chunks(len(all), func(_, lo, hi int) {
 		seen := map[string]bool{}

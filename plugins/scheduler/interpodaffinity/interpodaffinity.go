@@ -47,6 +47,9 @@ const ArgHardPodAffinityWeight = "hardPodAffinityWeight"
 const (
 	preFilterKey = "PreFilter" + Name
 	preScoreKey  = "PreScore" + Name
+	// affinityNodesKey holds the nodes with pods with pod (anti-)affinity,
+	// found by PreFilter.
+	affinityNodesKey = "PreFilterNodes" + Name
 )
 
 // Plugin returns the registry entry.
@@ -313,10 +316,14 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 	nodes := snap.Nodes()
 	partial := make([]*filterState, helper.Workers(len(nodes)))
 	existingBy := make([]bool, len(partial))
+	withAffinity := make([][]*spec.NodeInfo, len(partial))
 	helper.Chunks(len(nodes), func(w, lo, hi int) {
 		s := &filterState{affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
 		partial[w] = s
 		for _, ni := range nodes[lo:hi] {
+			if len(podsWith(ni, ni.PodsWithAffinity)) > 0 {
+				withAffinity[w] = append(withAffinity[w], ni)
+			}
 			antiPods := podsWith(ni, ni.PodsWithRequiredAntiAffinity)
 			if (!own && len(antiPods) == 0) || ni.Node == nil {
 				continue
@@ -379,6 +386,13 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 			s.existingAnti[k] += v
 		}
 	}
+	// PreScore visits only these nodes when the pod has no preferred
+	// terms (upstream's HavePodsWithAffinityList).
+	var affNodes []*spec.NodeInfo
+	for _, l := range withAffinity {
+		affNodes = append(affNodes, l...)
+	}
+	state.Write(affinityNodesKey, affNodes)
 	if !own && !existing {
 		return spec.NewStatus(spec.Skip)
 	}
@@ -476,6 +490,11 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, 
 	}
 	ns := newNSLabels(snap)
 	hasPref := len(pt.prefAffinity)+len(pt.prefAntiAffinity) > 0
+	if !hasPref {
+		if v, err := state.Read(affinityNodesKey); err == nil {
+			all = v.([]*spec.NodeInfo)
+		}
+	}
 	partial := make([]scoreState, helper.Workers(len(all)))
 	helper.Chunks(len(all), func(w, lo, hi int) {
 		partial[w] = pl.scoreNodes(pod, pt, hasPref, ns, all[lo:hi])
