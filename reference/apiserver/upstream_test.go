@@ -53,7 +53,7 @@ var schedulerLogProblems = []string{
 	"Server rejected event",
 	"error retrieving resource lock",
 	"error initially creating leader election record",
-	"extension-apiserver-authentication",
+	`configmap \"extension-apiserver-authentication\" not found`, // as klog quotes an err
 }
 
 // syncBuffer is an io.Writer safe for a child process's stdout and stderr
