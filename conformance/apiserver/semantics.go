@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -353,6 +355,75 @@ func describeDelete(t Target) {
 				names = append(names, cm.Name)
 			}
 			Expect(names).To(ConsistOf("y3", "y4"))
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+// rawStatus sends body with method to path under f's namespace's
+// configmaps through the REST client and returns the error's Status.
+func rawStatus(ctx context.Context, f *fixture, method, name, body string) metav1.Status {
+	GinkgoHelper()
+	req := f.client.CoreV1().RESTClient().Verb(method).Namespace(f.ns).Resource("configmaps").
+		SetHeader("Content-Type", "application/json").Body([]byte(body))
+	if name != "" {
+		req = req.Name(name)
+	}
+	err := req.Do(ctx).Error()
+	Expect(err).To(HaveOccurred(), "%s %s %q must fail", method, name, body)
+	var st apierrors.APIStatus
+	Expect(errors.As(err, &st)).To(BeTrue(), "the error carries a Status: %v", err)
+	return st.Status()
+}
+
+func describeBadInput(t Target) {
+	Describe("API server validation", func() {
+		f := newFixture(t)
+
+		It("rejects malformed bodies, mismatched apiVersions, names and namespaces, oversized bodies, unknown resources and bad selectors with their status codes, and stores nothing", harness.Labels(CapValidation), func(ctx SpecContext) {
+			cms := f.client.CoreV1().ConfigMaps(f.ns)
+			const mine = "conformance=badinput"
+			existing, err := cms.Create(ctx, configMap("existing", map[string]string{"conformance": "badinput"}), metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			body := func(apiVersion, name, ns, value string) string {
+				meta := `"name":"` + name + `"`
+				if ns != "" {
+					meta += `,"namespace":"` + ns + `"`
+				}
+				return `{"apiVersion":"` + apiVersion + `","kind":"ConfigMap","metadata":{` + meta + `,"labels":{"conformance":"badinput"}},"data":{"k":"` + value + `"}}`
+			}
+			for _, c := range []struct {
+				what, method, name, body string
+				code                     int32
+				reason                   metav1.StatusReason
+			}{
+				{"malformed JSON", "POST", "", `{"apiVersion":"v1","kind":`, 400, metav1.StatusReasonBadRequest},
+				{"another apiVersion", "POST", "", body("apps/v1", "a", "", "x"), 400, metav1.StatusReasonBadRequest},
+				{"another namespace", "POST", "", body("v1", "a", f.ns+"-other", "x"), 400, metav1.StatusReasonBadRequest},
+				{"an invalid name", "POST", "", body("v1", "Not_Valid", "", "x"), 422, metav1.StatusReasonInvalid},
+				{"an oversized body", "POST", "", body("v1", "big", "", strings.Repeat("x", 4<<20)), 413, metav1.StatusReasonRequestEntityTooLarge},
+				{"malformed JSON update", "PUT", "existing", `{"apiVersion":`, 400, metav1.StatusReasonBadRequest},
+				{"an update naming another object", "PUT", "existing", body("v1", "other", "", "x"), 400, metav1.StatusReasonBadRequest},
+				{"an update naming another namespace", "PUT", "existing", body("v1", "existing", f.ns+"-other", "x"), 400, metav1.StatusReasonBadRequest},
+			} {
+				st := rawStatus(ctx, f, c.method, c.name, c.body)
+				Expect(st.Code).To(Equal(c.code), "%s: %s", c.what, st.Message)
+				Expect(st.Reason).To(Equal(c.reason), "%s: %s", c.what, st.Message)
+			}
+
+			By("unknown resources and bad selectors")
+			err = f.client.CoreV1().RESTClient().Get().Namespace(f.ns).Resource("frobnicators").Do(ctx).Error()
+			Expect(apierrors.IsNotFound(err)).To(BeTrue(), "an unknown resource: want 404 NotFound, got %v", err)
+			_, err = cms.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name"})
+			Expect(apierrors.IsBadRequest(err)).To(BeTrue(), "a malformed field selector: want 400 BadRequest, got %v", err)
+			_, err = cms.List(ctx, metav1.ListOptions{LabelSelector: "a in (("})
+			Expect(apierrors.IsBadRequest(err)).To(BeTrue(), "a malformed label selector: want 400 BadRequest, got %v", err)
+
+			By("the store is untouched")
+			l, err := cms.List(ctx, metav1.ListOptions{LabelSelector: mine})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(l.Items).To(HaveLen(1), "nothing was created")
+			Expect(l.Items[0].ResourceVersion).To(Equal(existing.ResourceVersion), "nothing was updated")
+			Expect(l.Items[0].Data).To(Equal(existing.Data))
 		}, SpecTimeout(specTimeout))
 	})
 }

@@ -74,6 +74,7 @@ func Register(t Target) {
 	describeListSemantics(t)
 	describeWatchSemantics(t)
 	describeDelete(t)
+	describeBadInput(t)
 	describeInformers(t)
 	describeDynamic(t)
 	describeLeaderElection(t)
