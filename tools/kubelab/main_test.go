@@ -52,6 +52,21 @@ func TestBinary(t *testing.T) {
 		t.Errorf("kubelab conform --store nope: exit %d, want 2\n%s", code, out)
 	}
 
+	// The runtime suite's flags name its targets; broken runtimes are
+	// registered but never default targets.
+	code, out = run("conform", "--list", "--suite", "runtime", "--runtime", "process,process-grpc,broken-no-exit-codes",
+		"--cri-endpoint", "unix:///run/containerd/containerd.sock")
+	if code != 0 || !strings.Contains(out, "targets process, process-grpc, broken-no-exit-codes, cri@unix:///run/containerd/containerd.sock") ||
+		!strings.Contains(out, "[runtime:exit-code]") {
+		t.Errorf("kubelab conform --list --suite runtime with --runtime and --cri-endpoint: exit %d\n%s", code, out)
+	}
+	if code, out = run("conform", "--list", "--suite", "runtime"); code != 0 || strings.Contains(out, "broken-") || !strings.Contains(out, "targets process, process-grpc") {
+		t.Errorf("default runtime targets: exit %d\n%s", code, out)
+	}
+	if code, out := run("conform", "--suite", "runtime", "--cri-endpoint", "/run/containerd/containerd.sock"); code != 2 {
+		t.Errorf("kubelab conform --cri-endpoint without unix://: exit %d, want 2\n%s", code, out)
+	}
+
 	// Broken stores are registered but never default targets.
 	code, out = run("conform", "--list", "--suite", "store")
 	if code != 0 || strings.Contains(out, "broken-") || !strings.Contains(out, "memory") {
