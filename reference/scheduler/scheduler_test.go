@@ -251,6 +251,18 @@ func (e *env) waitCondition(name, reason string, match func(msg string) bool) st
 	return msg
 }
 
+// waitNodes waits until s's cache holds n nodes, so that placement
+// assertions do not race the node informer.
+func (e *env) waitNodes(s *Scheduler, n int) {
+	e.t.Helper()
+	eventually(e.t, 30*time.Second, func() error {
+		if got := s.cache.NodeCount(); got != n {
+			return fmt.Errorf("scheduler sees %d nodes, want %d", got, n)
+		}
+		return nil
+	})
+}
+
 func taint(key, value string) func(*corev1.Node) {
 	return func(n *corev1.Node) {
 		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: key, Value: value, Effect: corev1.TaintEffectNoSchedule})
@@ -279,10 +291,8 @@ func TestSchedulesPodsWithinCapacity(t *testing.T) {
 	}
 	// A seventh pod does not fit anywhere.
 	e.pod("p6", "1")
-	msg := e.waitCondition("p6", reasonUnschedulable, nil)
-	if want := "0/3 nodes are available: 3 Insufficient cpu."; msg != want {
-		t.Errorf("message %q, want %q", msg, want)
-	}
+	want := "0/3 nodes are available: 3 Insufficient cpu."
+	e.waitCondition("p6", reasonUnschedulable, func(m string) bool { return m == want })
 }
 
 func TestUnschedulablePodGetsConditionAndEventThenFitsOnNewNode(t *testing.T) {
@@ -296,17 +306,17 @@ func TestUnschedulablePodGetsConditionAndEventThenFitsOnNewNode(t *testing.T) {
 	}
 	e.pod("big", "2")
 	want := "0/5 nodes are available: 2 node(s) had untolerated taint {node-role: x}, 3 Insufficient cpu."
-	if msg := e.waitCondition("big", reasonUnschedulable, nil); msg != want {
-		t.Errorf("condition message %q, want %q", msg, want)
-	}
+	// The informer may see the pod before the last node: wait for the
+	// message about all five.
+	e.waitCondition("big", reasonUnschedulable, func(m string) bool { return m == want })
 	eventually(t, 30*time.Second, func() error {
 		evs, err := e.admin.EventsV1().Events("default").List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
 		for _, ev := range evs.Items {
-			if ev.Reason == "FailedScheduling" && ev.Regarding.Name == "big" {
-				if ev.Note != want || ev.Type != corev1.EventTypeWarning || ev.ReportingController != DefaultSchedulerName || ev.Action != "Scheduling" {
+			if ev.Reason == "FailedScheduling" && ev.Regarding.Name == "big" && ev.Note == want {
+				if ev.Type != corev1.EventTypeWarning || ev.ReportingController != DefaultSchedulerName || ev.Action != "Scheduling" {
 					return fmt.Errorf("event %+v", ev)
 				}
 				return nil
@@ -350,12 +360,13 @@ func TestRequeueWhenAssignedPodDeleted(t *testing.T) {
 
 func TestTwoProfiles(t *testing.T) {
 	e := newEnv(t)
-	e.start(Config{Profiles: []spec.Profile{
+	s := e.start(Config{Profiles: []spec.Profile{
 		profile("alpha", "TestFit"),
 		profile("beta", "TestFit", "TestLabelScore"),
 	}})
 	e.node("low", "8", label("score", "10"))
 	e.node("high", "8", label("score", "90"))
+	e.waitNodes(s, 2)
 	for i := 0; i < 4; i++ {
 		e.pod(fmt.Sprintf("b%d", i), "100m", func(p *corev1.Pod) { p.Spec.SchedulerName = "beta" })
 		e.pod(fmt.Sprintf("a%d", i), "100m", func(p *corev1.Pod) { p.Spec.SchedulerName = "alpha" })
@@ -460,10 +471,11 @@ func TestExtenderFilterPrioritizeBind(t *testing.T) {
 	ext := sampleext.New(sampleext.Config{Client: e.admin})
 	hs := httptest.NewServer(ext)
 	t.Cleanup(hs.Close)
-	e.start(Config{Extenders: []ExtenderConfig{{URLPrefix: hs.URL, FilterVerb: "filter", PrioritizeVerb: "prioritize", BindVerb: "bind", Weight: 2}}})
+	s := e.start(Config{Extenders: []ExtenderConfig{{URLPrefix: hs.URL, FilterVerb: "filter", PrioritizeVerb: "prioritize", BindVerb: "bind", Weight: 2}}})
 	e.node("excluded", "8", label(sampleext.DefaultExcludeLabel, "yes"), label(sampleext.DefaultScoreLabel, "10"))
 	e.node("meh", "8", label(sampleext.DefaultScoreLabel, "1"))
 	e.node("best", "8", label(sampleext.DefaultScoreLabel, "9"))
+	e.waitNodes(s, 3)
 	for i := 0; i < 3; i++ {
 		e.pod(fmt.Sprintf("x%d", i), "100m")
 	}
@@ -485,10 +497,8 @@ func TestExtenderFilterPrioritizeBind(t *testing.T) {
 		t.Errorf("huge on %s, want meh", n)
 	}
 	e.pod("huge2", "7900m")
-	msg := e.waitCondition("huge2", reasonUnschedulable, nil)
-	if want := "0/3 nodes are available: 1 node(s) had label " + sampleext.DefaultExcludeLabel + ", 2 Insufficient cpu."; msg != want {
-		t.Errorf("message %q, want %q", msg, want)
-	}
+	want := "0/3 nodes are available: 1 node(s) had label " + sampleext.DefaultExcludeLabel + ", 2 Insufficient cpu."
+	e.waitCondition("huge2", reasonUnschedulable, func(m string) bool { return m == want })
 }
 
 func TestExtenderFailures(t *testing.T) {
@@ -591,6 +601,7 @@ func TestExplainEndpointAnnotationAndMetrics(t *testing.T) {
 	e.node("b", "8", label("score", "40"))
 	e.node("full", "1")
 	e.node("tainted", "8", taint("dedicated", "gpu"))
+	e.waitNodes(s, 4)
 	e.pod("web", "2")
 	if n := e.waitBound("web"); n != "b" {
 		t.Errorf("web on %s, want b", n)

@@ -127,7 +127,7 @@ func TestSchedulerCommandWithDefaultProfile(t *testing.T) {
 			if err := RenderExplanation(&text, x); err != nil {
 				t.Fatal(err)
 			}
-			if x.Result == "Unschedulable" {
+			if x.Result == "Unschedulable" && strings.HasPrefix(x.Message, "0/3 ") {
 				break
 			}
 		}
