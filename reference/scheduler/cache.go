@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/spec"
@@ -160,6 +161,25 @@ func (c *cache) AddNode(node *corev1.Node) {
 		it.info = spec.NewNodeInfo(node, pods...)
 	}
 	c.dirty[node.Name] = true
+}
+
+// UpdateNode records a changed node. A change that cannot matter to
+// scheduling (relevant false: heartbeats, status timestamps) only swaps
+// the Node object and leaves the snapshot alone; an unchanged allocatable
+// keeps the node's pod accounting.
+func (c *cache) UpdateNode(node *corev1.Node, relevant bool) {
+	c.mu.Lock()
+	it, ok := c.nodes[node.Name]
+	if !ok || it.info.Node == nil || !equality.Semantic.DeepEqual(it.info.Node.Status.Allocatable, node.Status.Allocatable) {
+		c.mu.Unlock()
+		c.AddNode(node)
+		return
+	}
+	defer c.mu.Unlock()
+	it.info.Node = node
+	if relevant {
+		c.dirty[node.Name] = true
+	}
 }
 
 // RemoveNode forgets a node; pods still on it stay counted on a node-less

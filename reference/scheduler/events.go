@@ -130,8 +130,9 @@ func (s *Scheduler) onNodeUpdate(oldObj, newObj any) {
 	if node == nil || old == nil {
 		return
 	}
-	s.cache.AddNode(node)
-	if nodeSchedulingChanged(old, node) {
+	relevant := nodeSchedulingChanged(old, node)
+	s.cache.UpdateNode(node, relevant)
+	if relevant {
 		s.queue.MoveAllUnschedulable()
 		s.metrics.queueIncomingPods.WithLabelValues("active", "NodeUpdate").Inc()
 	}

@@ -1,0 +1,108 @@
+package scheduler
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestCacheAssumeConfirmForgetExpireAndSnapshot(t *testing.T) {
+	c := newCache(time.Second)
+	node := func(name, cpu string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}
+	}
+	pod := func(name, nodeName string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name)}, Spec: corev1.PodSpec{NodeName: nodeName,
+			Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}}
+	}
+	c.AddNode(node("a", "4"))
+	c.AddNode(node("b", "4"))
+	snap := newSnapshot()
+	c.UpdateSnapshot(snap)
+	if len(snap.Nodes()) != 2 || snap.Nodes()[0].Name() != "a" {
+		t.Fatalf("snapshot %v", snap.Nodes())
+	}
+	old, _ := snap.Get("b")
+	free := func(name string) int64 {
+		n, err := snap.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := n.Free(corev1.ResourceCPU)
+		return f.MilliValue()
+	}
+	// Assumed pods count; the snapshot only changes on update, and only
+	// the changed node is cloned.
+	if err := c.AssumePod(pod("p1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AssumePod(pod("p1", "a")); err == nil {
+		t.Error("assumed twice")
+	}
+	if free("a") != 4000 {
+		t.Errorf("snapshot changed before UpdateSnapshot")
+	}
+	c.UpdateSnapshot(snap)
+	if free("a") != 3000 {
+		t.Errorf("free on a: %d", free("a"))
+	}
+	if n, _ := snap.Get("b"); n != old {
+		t.Error("an unchanged node was cloned again")
+	}
+	// Forget undoes an assumption.
+	c.ForgetPod(pod("p1", "a"))
+	c.UpdateSnapshot(snap)
+	if free("a") != 4000 {
+		t.Errorf("after forget: %d", free("a"))
+	}
+	// Confirmation by the informer replaces the assumed pod; it no longer expires.
+	_ = c.AssumePod(pod("p2", "b"))
+	c.FinishBinding(pod("p2", "b"), time.Unix(0, 0))
+	c.AddPod(pod("p2", "b"))
+	if got := c.Cleanup(time.Unix(100, 0)); len(got) != 0 {
+		t.Errorf("confirmed pod expired: %v", got)
+	}
+	// An unconfirmed one expires after the TTL.
+	_ = c.AssumePod(pod("p3", "b"))
+	c.FinishBinding(pod("p3", "b"), time.Unix(0, 0))
+	if got := c.Cleanup(time.Unix(0, int64(500*time.Millisecond))); len(got) != 0 {
+		t.Errorf("expired early")
+	}
+	if got := c.Cleanup(time.Unix(2, 0)); len(got) != 1 || c.IsAssumed("p3") {
+		t.Errorf("not expired: %v", got)
+	}
+	c.UpdateSnapshot(snap)
+	if free("b") != 3000 {
+		t.Errorf("free on b: %d", free("b"))
+	}
+	// A heartbeat-only update does not touch the snapshot; a relevant one does.
+	hb := node("b", "4")
+	hb.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	before, _ := snap.Get("b")
+	c.UpdateNode(hb, false)
+	c.UpdateSnapshot(snap)
+	if n, _ := snap.Get("b"); n != before {
+		t.Error("heartbeat re-cloned the node")
+	}
+	c.UpdateNode(node("b", "8"), true)
+	c.UpdateSnapshot(snap)
+	if free("b") != 7000 {
+		t.Errorf("after allocatable change: %d", free("b"))
+	}
+	// Deleting a node with pods keeps them counted off the list.
+	c.RemoveNode("b")
+	c.UpdateSnapshot(snap)
+	if len(snap.Nodes()) != 1 || c.HasNode("b") {
+		t.Errorf("nodes %d", len(snap.Nodes()))
+	}
+	c.AddNode(node("b", "4"))
+	c.UpdateSnapshot(snap)
+	if free("b") != 3000 {
+		t.Errorf("re-added b forgot its pod: %d", free("b"))
+	}
+}
