@@ -1,0 +1,260 @@
+// Package brokenscheduler holds deliberately broken scheduler profiles:
+// kubelab's default profile with one plugin replaced by a broken one (or
+// left out), each with the capability of the scheduler suite
+// (conformance/scheduler) that must catch it. A suite that passes one of
+// them is a broken suite.
+//
+// Their scheduler names and plugin names start with "broken-", so nothing
+// runs them by default; the kubelab binary registers them:
+//
+//	kubelab conform --suite scheduler --scheduler broken-overcommits-memory
+package brokenscheduler
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
+	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
+	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
+	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
+	"github.com/kubelab/kubelab/plugins/scheduler/tainttoleration"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Capabilities of the scheduler suite, spelled here so that this package
+// does not import the suite.
+const (
+	capResources         spec.Capability = "scheduler:resources"
+	capTaints            spec.Capability = "scheduler:taints"
+	capUnschedulableNode spec.Capability = "scheduler:unschedulable-node"
+	capRequeue           spec.Capability = "scheduler:requeue"
+	capPriority          spec.Capability = "scheduler:priority"
+	capPreemption        spec.Capability = "scheduler:preemption"
+)
+
+// Names of the broken schedulers (their profiles' scheduler names).
+const (
+	// OvercommitsMemory: NodeResourcesFit that does not count the incoming
+	// pod's memory. Caught by scheduler:resources.
+	OvercommitsMemory = "broken-overcommits-memory"
+	// IgnoresNoScheduleTaints: TaintToleration that only honours NoExecute
+	// taints. Caught by scheduler:taints.
+	IgnoresNoScheduleTaints = "broken-ignores-noschedule-taints"
+	// BindsToUnschedulableNodes: the default profile without
+	// NodeUnschedulable. Caught by scheduler:unschedulable-node (also
+	// fails scheduler:requeue and scheduler:priority, whose specs hold
+	// pods back with a cordoned node).
+	BindsToUnschedulableNodes = "broken-binds-to-unschedulable-nodes"
+	// NeverRequeues: once a pod fitted nowhere (and preemption did not
+	// help), it is rejected for good. Caught by scheduler:requeue (also
+	// fails scheduler:priority, whose pods wait for room, and may fail
+	// scheduler:preemption, whose preemptor is retried after its victims
+	// leave).
+	NeverRequeues = "broken-never-requeues"
+	// PreemptsHigherPriority: DefaultPreemption that takes every pod for a
+	// lower-priority one. Caught by scheduler:preemption.
+	PreemptsHigherPriority = "broken-preempts-higher-priority"
+)
+
+// Broken is a broken scheduler: a profile, the plugins it needs beyond
+// kubelab's, and the capabilities of the scheduler suite that catch it.
+type Broken struct {
+	// Profile is the broken profile; its SchedulerName is the scheduler's
+	// name.
+	Profile spec.Profile
+	// CaughtBy is the capability whose specs target the bug: at least one
+	// of them must fail.
+	CaughtBy spec.Capability
+	// AlsoFails are other capabilities whose specs may fail too, because
+	// the bug shows through them as well. Specs of any other capability
+	// must pass.
+	AlsoFails []spec.Capability
+}
+
+// Plugin names of the broken plugins.
+const (
+	fitIgnoresMemoryName    = "broken-NodeResourcesFit-ignores-memory"
+	taintsNoExecuteName     = "broken-TaintToleration-noexecute-only"
+	neverRequeueName        = "broken-NeverRequeue"
+	preemptsAnyPriorityName = "broken-DefaultPreemption-any-priority"
+)
+
+// Plugins returns the broken plugins, for a registry.
+func Plugins() []spec.SchedulerPlugin {
+	return []spec.SchedulerPlugin{
+		{Name: fitIgnoresMemoryName, Description: "broken NodeResourcesFit: ignores the incoming pod's memory", New: newFitIgnoresMemory},
+		{Name: taintsNoExecuteName, Description: "broken TaintToleration: ignores NoSchedule taints", New: newTaintsNoExecute},
+		{Name: neverRequeueName, Description: "broken: rejects for good a pod that once fitted nowhere", New: newNeverRequeue},
+		{Name: preemptsAnyPriorityName, Description: "broken DefaultPreemption: victims of any priority", New: newPreemptsAnyPriority},
+	}
+}
+
+// replace returns the default profile named name, with plugin old
+// replaced by plugin new (in place) or, when new is "", left out.
+func replace(name, old, new string) spec.Profile {
+	p := profiles.Default()
+	p.SchedulerName = name
+	i := slices.IndexFunc(p.Plugins, func(w spec.WeightedPlugin) bool { return w.Name == old })
+	if new == "" {
+		p.Plugins = slices.Delete(p.Plugins, i, i+1)
+	} else {
+		p.Plugins[i] = spec.WeightedPlugin{Name: new, Weight: p.Plugins[i].Weight}
+	}
+	return p
+}
+
+// Catalog returns every broken scheduler.
+func Catalog() []Broken {
+	neverRequeue := profiles.Default()
+	neverRequeue.SchedulerName = NeverRequeues
+	neverRequeue.Plugins = append(neverRequeue.Plugins, spec.WeightedPlugin{Name: neverRequeueName})
+	return []Broken{
+		{Profile: replace(OvercommitsMemory, noderesources.FitName, fitIgnoresMemoryName), CaughtBy: capResources},
+		{Profile: replace(IgnoresNoScheduleTaints, tainttoleration.Name, taintsNoExecuteName), CaughtBy: capTaints},
+		{Profile: replace(BindsToUnschedulableNodes, nodeunschedulable.Name, ""), CaughtBy: capUnschedulableNode,
+			AlsoFails: []spec.Capability{capRequeue, capPriority}},
+		{Profile: neverRequeue, CaughtBy: capRequeue, AlsoFails: []spec.Capability{capPriority, capPreemption}},
+		{Profile: replace(PreemptsHigherPriority, defaultpreemption.Name, preemptsAnyPriorityName), CaughtBy: capPreemption},
+	}
+}
+
+// Profiles returns the profiles of Catalog.
+func Profiles() []spec.Profile {
+	var out []spec.Profile
+	for _, b := range Catalog() {
+		out = append(out, b.Profile)
+	}
+	return out
+}
+
+// withoutMemory returns a copy of pod whose containers, init containers
+// and overhead request no memory.
+func withoutMemory(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range cs {
+			delete(cs[i].Resources.Requests, corev1.ResourceMemory)
+			delete(cs[i].Resources.Limits, corev1.ResourceMemory)
+		}
+	}
+	delete(p.Spec.Overhead, corev1.ResourceMemory)
+	return p
+}
+
+// fitIgnoresMemory filters as NodeResourcesFit on the pod without its
+// memory requests.
+type fitIgnoresMemory struct {
+	pre    spec.PreFilterPlugin
+	filter spec.FilterPlugin
+}
+
+func newFitIgnoresMemory(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := noderesources.NewFit(args, h)
+	if err != nil {
+		return nil, err
+	}
+	pl := &fitIgnoresMemory{filter: real.(spec.FilterPlugin)}
+	pl.pre, _ = real.(spec.PreFilterPlugin)
+	return pl, nil
+}
+
+// Name implements spec.Named.
+func (*fitIgnoresMemory) Name() string { return fitIgnoresMemoryName }
+
+// PreFilter implements spec.PreFilterPlugin.
+func (pl *fitIgnoresMemory) PreFilter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot) *spec.Status {
+	if pl.pre == nil {
+		return nil
+	}
+	return pl.pre.PreFilter(ctx, state, withoutMemory(pod), snap)
+}
+
+// Filter implements spec.FilterPlugin.
+func (pl *fitIgnoresMemory) Filter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	return pl.filter.Filter(ctx, state, withoutMemory(pod), node)
+}
+
+// taintsNoExecute filters as TaintToleration on the node without its
+// NoSchedule taints.
+type taintsNoExecute struct{ filter spec.FilterPlugin }
+
+func newTaintsNoExecute(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := tainttoleration.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return &taintsNoExecute{filter: real.(spec.FilterPlugin)}, nil
+}
+
+// Name implements spec.Named.
+func (*taintsNoExecute) Name() string { return taintsNoExecuteName }
+
+// Filter implements spec.FilterPlugin.
+func (pl *taintsNoExecute) Filter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	n := *node
+	nodeCopy := node.Node.DeepCopy()
+	nodeCopy.Spec.Taints = slices.DeleteFunc(nodeCopy.Spec.Taints, func(t corev1.Taint) bool { return t.Effect == corev1.TaintEffectNoSchedule })
+	n.Node = nodeCopy
+	return pl.filter.Filter(ctx, state, pod, &n)
+}
+
+// neverRequeue remembers, at PostFilter (which the scheduler reaches only
+// when no node fits and no earlier PostFilter nominated one), the pods it
+// saw, and rejects them at PreFilter ever after.
+type neverRequeue struct {
+	mu       sync.Mutex
+	rejected map[types.UID]bool
+}
+
+func newNeverRequeue(map[string]string, spec.SchedulerHandle) (spec.Named, error) {
+	return &neverRequeue{rejected: map[types.UID]bool{}}, nil
+}
+
+// Name implements spec.Named.
+func (*neverRequeue) Name() string { return neverRequeueName }
+
+// PreFilter implements spec.PreFilterPlugin.
+func (pl *neverRequeue) PreFilter(_ context.Context, _ *spec.CycleState, pod *corev1.Pod, _ spec.Snapshot) *spec.Status {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.rejected[pod.UID] {
+		return spec.NewStatus(spec.UnschedulableAndUnresolvable, "broken: this pod fitted nowhere once")
+	}
+	return nil
+}
+
+// PostFilter implements spec.PostFilterPlugin.
+func (pl *neverRequeue) PostFilter(_ context.Context, _ *spec.CycleState, pod *corev1.Pod, _ spec.Snapshot, _ map[string]*spec.Status) (string, *spec.Status) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.rejected[pod.UID] = true
+	return "", spec.NewStatus(spec.Unschedulable)
+}
+
+// preemptsAnyPriority preempts as DefaultPreemption would for a pod of
+// the highest priority: every other pod looks lower.
+type preemptsAnyPriority struct{ post spec.PostFilterPlugin }
+
+func newPreemptsAnyPriority(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := defaultpreemption.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return &preemptsAnyPriority{post: real.(spec.PostFilterPlugin)}, nil
+}
+
+// Name implements spec.Named.
+func (*preemptsAnyPriority) Name() string { return preemptsAnyPriorityName }
+
+// PostFilter implements spec.PostFilterPlugin.
+func (pl *preemptsAnyPriority) PostFilter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot, filtered map[string]*spec.Status) (string, *spec.Status) {
+	p := pod.DeepCopy()
+	p.Spec.Priority = func() *int32 { v := int32(math.MaxInt32); return &v }()
+	return pl.post.PostFilter(ctx, state, p, snap, filtered)
+}
