@@ -206,7 +206,7 @@ Against kubelab apiserver with a data dir, use the scheduler's kubeconfig
 	f.StringArrayVar(&opts.Profiles, "profile", nil, "built-in profile to run (repeatable; default default-scheduler): "+strings.Join(builtinProfileNames(), ", "))
 	f.StringVar(&opts.SchedulerName, "scheduler-name", "", "serve the (single) profile under this schedulerName")
 	f.BoolVar(&opts.LeaderElect, "leader-elect", true, "elect a leader among replicas through a Lease in kube-system (as kube-scheduler)")
-	f.StringVar(&opts.LeaseName, "lease-name", scheduler.DefaultLeaseName, "name of the leader election Lease in kube-system")
+	f.StringVar(&opts.LeaseName, "lease-name", scheduler.DefaultLeaseName, "name of the leader election Lease in kube-system (replicas of one scheduler share it; a second scheduler with other profiles needs another name — and RBAC for it: system:kube-scheduler may only update kube-scheduler — or --leader-elect=false)")
 	f.StringVar(&opts.Listen, "listen", "127.0.0.1:10259", "plain-HTTP address for /metrics, /healthz and /explain (empty: none)")
 	f.BoolVar(&opts.Explain, "explain", false, "record why each pod went where it went (served on /explain/NAMESPACE/NAME)")
 	f.BoolVar(&opts.ExplainAnnotation, "explain-annotation", false, "also write the explanation to the pod annotation "+scheduler.ExplanationAnnotation+" (bounded to 32 KiB; implies --explain)")
