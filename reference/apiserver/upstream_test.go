@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubelab/kubelab/reference/apiserver"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
@@ -222,43 +223,7 @@ func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface,
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
-	port := freePort(t)
-	cmd := exec.Command(bin,
-		"--kubeconfig", kubeconfig,
-		"--leader-elect=true",
-		"--kube-api-qps=500", "--kube-api-burst=1000",
-		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
-		"-v=2",
-	)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("kube-scheduler log:\n%s", log.String())
-		}
-	})
+	sched := startKubeScheduler(t, bin, kubeconfig, "kube-scheduler")
 
 	// Pods that fit, and one that fits nowhere.
 	const fitting = 12
@@ -270,8 +235,8 @@ func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface,
 	// Every fitting pod is bound and reports PodScheduled=True.
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		select {
-		case err := <-exited:
-			return false, fmt.Errorf("kube-scheduler exited: %v", err)
+		case <-sched.exited:
+			return false, fmt.Errorf("kube-scheduler exited: %v", sched.err)
 		default:
 		}
 		for i := range fitting {
@@ -409,12 +374,12 @@ func runKubeSchedulerScenario(t *testing.T, bin string, cs kubernetes.Interface,
 	t.Logf("vip on %s, preempted %v", vip.Spec.NodeName, victims)
 
 	if checkServing != nil {
-		checkServing(t, "https://127.0.0.1:"+strconv.Itoa(port))
+		checkServing(t, "https://127.0.0.1:"+strconv.Itoa(sched.port))
 	}
 
 	// Nothing the scheduler asked for was missing or forbidden.
-	running := log.String()
-	stop()
+	running := sched.log.String()
+	sched.stop(syscall.SIGTERM)
 	for _, line := range strings.Split(running, "\n") {
 		if ignoreLog != nil && ignoreLog(line) {
 			continue
@@ -445,6 +410,132 @@ func TestAuthenticationConfigMap(t *testing.T) {
 	}
 }
 
+// TestUpstreamKubeSchedulerFailover: two replicas of the upstream
+// kube-scheduler elect one leader through the Lease kube-system/kube-scheduler
+// on kubelab's API server; when the leader is killed (so it cannot release
+// the Lease), the other takes the Lease over once it expires and schedules
+// the pods created since.
+func TestUpstreamKubeSchedulerFailover(t *testing.T) {
+	bin := kubeSchedulerBinary(t)
+	s := apiservertest.StartSecure(t, nil)
+	kubeconfig := filepath.Join(t.TempDir(), "scheduler.kubeconfig")
+	if err := s.CA.WriteClientKubeconfig(kubeconfig, s.HTTP.URL, pki.SchedulerIdentity()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs := s.Client
+	createReadyNode(ctx, t, cs, "node-0", nil)
+	fast := []string{"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms"}
+	a := startKubeScheduler(t, bin, kubeconfig, "kube-scheduler-a", fast...)
+	b := startKubeScheduler(t, bin, kubeconfig, "kube-scheduler-b", fast...)
+	leads := func(p *schedulerProcess) bool { return strings.Contains(p.log.String(), "Successfully acquired lease") }
+
+	createPod(ctx, t, cs, "default", "before", "100m", "64Mi", nil)
+	waitBound(ctx, t, cs, "default", "before")
+	var leader, standby *schedulerProcess
+	switch {
+	case leads(a) && !leads(b):
+		leader, standby = a, b
+	case leads(b) && !leads(a):
+		leader, standby = b, a
+	default:
+		t.Fatalf("want exactly one leader: a leads %v, b leads %v", leads(a), leads(b))
+	}
+	before, err := cs.CoordinationV1().Leases("kube-system").Get(ctx, "kube-scheduler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	leader.stop(syscall.SIGKILL)
+	createPod(ctx, t, cs, "default", "after", "100m", "64Mi", nil)
+	waitBound(ctx, t, cs, "default", "after")
+	if !leads(standby) {
+		t.Errorf("%s bound the pod without logging that it acquired the lease", standby.name)
+	}
+	after, err := cs.CoordinationV1().Leases("kube-system").Get(ctx, "kube-scheduler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ptr.Deref(after.Spec.HolderIdentity, "") == ptr.Deref(before.Spec.HolderIdentity, "") {
+		t.Errorf("the lease is still held by %q after its holder died", ptr.Deref(after.Spec.HolderIdentity, ""))
+	}
+	if ptr.Deref(after.Spec.LeaseTransitions, 0) <= ptr.Deref(before.Spec.LeaseTransitions, 0) {
+		t.Errorf("leaseTransitions %v after the takeover, %v before", after.Spec.LeaseTransitions, before.Spec.LeaseTransitions)
+	}
+	t.Logf("%s took the lease over from %s: holder %q → %q", standby.name, leader.name,
+		ptr.Deref(before.Spec.HolderIdentity, ""), ptr.Deref(after.Spec.HolderIdentity, ""))
+}
+
+// waitBound waits until pod ns/name has a node.
+func waitBound(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && p.Spec.NodeName != "", err
+	})
+	if err != nil {
+		t.Fatalf("pod %s/%s not bound: %v", ns, name, err)
+	}
+}
+
+// schedulerProcess is a running upstream kube-scheduler.
+type schedulerProcess struct {
+	name   string
+	cmd    *exec.Cmd
+	log    *syncBuffer // its stdout and stderr
+	port   int         // its HTTPS port on 127.0.0.1
+	exited chan struct{}
+	err    error // how it exited, once exited is closed
+}
+
+// startKubeScheduler starts bin with kubeconfig (also for delegated
+// authentication and authorization), leader election on and a raised
+// client QPS, plus args. It is stopped, and its log shown if t failed, when
+// t ends.
+func startKubeScheduler(t *testing.T, bin, kubeconfig, name string, args ...string) *schedulerProcess {
+	t.Helper()
+	p := &schedulerProcess{name: name, log: &syncBuffer{}, port: freePort(t), exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, append([]string{
+		"--kubeconfig", kubeconfig,
+		"--leader-elect=true",
+		"--kube-api-qps=500", "--kube-api-burst=1000",
+		"--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(p.port),
+		"-v=2",
+	}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, p.log.String())
+		}
+	})
+	return p
+}
+
+// stop sends sig to the scheduler and waits for it to exit (killing it
+// after 20s).
+func (p *schedulerProcess) stop(sig syscall.Signal) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
 // createReadyNode creates a Ready, untainted node with 4 CPUs, 8Gi and 110
 // pods allocatable, as a kubelet would register it.
 func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string, labels map[string]string) {
@@ -459,6 +550,9 @@ func createReadyNode(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
 	}
 	n.Labels[corev1.LabelHostname] = name
 	if n, err = cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
