@@ -203,6 +203,20 @@ func checkNoLeaks(t *testing.T, d *containerd.Daemon, netnsPaths []string, ids .
 	if strings.Contains(string(mounts), d.Dir()) {
 		t.Errorf("mounts under %s left behind", d.Dir())
 	}
+	// No masquerade, no port mapping: the CNI plugins wrote no firewall
+	// rules, and none may mention the bridge or the pod subnet.
+	subnet := strings.TrimSuffix(d.PodSubnet().Addr().String(), ".0") + "."
+	for _, dump := range [][]string{{"iptables-save"}, {"nft", "list", "ruleset"}} {
+		out, err := exec.Command(dump[0], dump[1:]...).Output()
+		if err != nil {
+			continue // the tool is not installed
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, d.Bridge()) || strings.Contains(line, subnet) {
+				t.Errorf("%s: a rule left behind: %s", dump[0], line)
+			}
+		}
+	}
 	for _, id := range ids {
 		if out, _ := exec.Command("find", "/sys/fs/cgroup", "-name", id).Output(); len(out) > 0 {
 			t.Errorf("cgroups left behind: %s", out)
