@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/kubelab/kubelab/spec"
 )
@@ -163,6 +164,33 @@ type cycle struct {
 	skipScore  map[string]bool
 	// explainIdx maps node names to their entry in explain.Nodes.
 	explainIdx map[string]int
+	// nominated are the pods nominated to each node (after preemption).
+	nominated map[string][]*corev1.Pod
+}
+
+// filter runs the Filter plugins for the cycle's pod on one node. When
+// pods of at least its priority are nominated to the node, it must fit
+// both with them (their room is reserved) and without them (as upstream:
+// they may not come).
+func (c *cycle) filter(ctx context.Context, ni *spec.NodeInfo) *spec.Status {
+	if noms := c.nominated[ni.Name()]; len(noms) > 0 {
+		prio := corev1helpers.PodPriority(c.pod)
+		var with *spec.NodeInfo
+		for _, p := range noms {
+			if p.UID != c.pod.UID && corev1helpers.PodPriority(p) >= prio {
+				if with == nil {
+					with = ni.Clone()
+				}
+				with.AddPod(p)
+			}
+		}
+		if with != nil {
+			if st := c.fw.filterNode(ctx, c.sample, c.state, c.skipFilter, c.pod, with); st != nil {
+				return st
+			}
+		}
+	}
+	return c.fw.filterNode(ctx, c.sample, c.state, c.skipFilter, c.pod, ni)
 }
 
 // scheduleResult is a successful scheduling decision.
@@ -203,7 +231,7 @@ func (s *Scheduler) schedulePod(ctx context.Context, c *cycle, snap *snapshot) (
 	// A pod nominated by an earlier preemption tries its node first.
 	if nom := c.pod.Status.NominatedNodeName; nom != "" {
 		if ni, err := snap.Get(nom); err == nil {
-			st := fw.filterNode(ctx, c.sample, c.state, c.skipFilter, c.pod, ni)
+			st := c.filter(ctx, ni)
 			if st.IsSuccess() {
 				feasible, _, err := s.runExtenderFilters(ctx, fw, c.pod, []*spec.NodeInfo{ni}, map[string]*spec.Status{})
 				if err != nil {
@@ -295,7 +323,7 @@ func (s *Scheduler) findFeasible(ctx context.Context, c *cycle, nodes []*spec.No
 			}
 		}
 		ni := nodes[(startIdx+i)%numAll]
-		st := fw.filterNode(fctx, c.sample, c.state, c.skipFilter, c.pod, ni)
+		st := c.filter(fctx, ni)
 		switch {
 		case st.IsSuccess():
 			k := found.Add(1)

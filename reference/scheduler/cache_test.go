@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubelab/kubelab/spec"
 )
 
 func TestCacheAssumeConfirmForgetExpireAndSnapshot(t *testing.T) {
@@ -104,5 +108,47 @@ func TestCacheAssumeConfirmForgetExpireAndSnapshot(t *testing.T) {
 	c.UpdateSnapshot(snap)
 	if free("b") != 3000 {
 		t.Errorf("re-added b forgot its pod: %d", free("b"))
+	}
+}
+
+func TestNominatedPodsKeepTheirRoom(t *testing.T) {
+	s, err := New(Config{Client: kubernetesNilClient(), Registry: testRegistry(t, nil),
+		Profiles: []spec.Profile{profile(DefaultSchedulerName, "TestFit")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cache.AddNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}})
+	mk := func(name string, prio int32, cpu string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID(name)},
+			Spec: corev1.PodSpec{Priority: &prio, Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}}}
+	}
+	preemptor := mk("preemptor", 100, "2")
+	preemptor.Status.NominatedNodeName = "a"
+	s.queue.Add(preemptor)
+	s.queue.Add(mk("other", 100, "1")) // equal priority: must not take the room
+	low := mk("low", 0, "1")
+	s.cache.UpdateSnapshot(s.snap)
+	fw := s.profiles[DefaultSchedulerName]
+	try := func(p *corev1.Pod) (string, error) {
+		c := &cycle{fw: fw, state: &spec.CycleState{}, pod: p, nominated: s.queue.Nominated()}
+		res, err := s.schedulePod(context.Background(), c, s.snap)
+		return res.node, err
+	}
+	if _, err := try(low); err == nil || !strings.Contains(err.Error(), "Insufficient cpu") {
+		t.Errorf("low-priority pod: %v", err)
+	}
+	if node, err := try(preemptor); err != nil || node != "a" {
+		t.Errorf("preemptor: %q %v", node, err)
+	}
+	higher := mk("higher", 1000, "1")
+	if node, err := try(higher); err != nil || node != "a" {
+		t.Errorf("a higher-priority pod may take the room: %q %v", node, err)
+	}
+	// Once the preemptor leaves the queue, its room is free.
+	s.queue.Delete("preemptor")
+	if node, err := try(low); err != nil || node != "a" {
+		t.Errorf("after the preemptor left: %q %v", node, err)
 	}
 }

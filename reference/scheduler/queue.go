@@ -92,6 +92,10 @@ type schedulingQueue struct {
 	where map[types.UID]int
 	pods  map[types.UID]*queuedPod
 
+	// nominated are the queued pods with status.nominatedNodeName, by node:
+	// room preemption made for them that other pods must not take.
+	nominated map[string]map[types.UID]*corev1.Pod
+
 	cycle int64
 	// moveCycle is the scheduling cycle during which pods were last moved
 	// by an event: a pod popped before it and found unschedulable goes to
@@ -105,6 +109,7 @@ func newSchedulingQueue(less func(a, b *corev1.Pod) bool, initial, max time.Dura
 		now: now, initial: initial, max: max, unschedulableTimeout: 5 * time.Minute,
 		unschedulable: map[types.UID]*queuedPod{},
 		gated:         map[types.UID]*queuedPod{},
+		nominated:     map[string]map[types.UID]*corev1.Pod{},
 		where:         map[types.UID]int{},
 		pods:          map[types.UID]*queuedPod{},
 		moveCycle:     -1,
@@ -138,6 +143,7 @@ func (q *schedulingQueue) Add(pod *corev1.Pod) {
 	now := q.now()
 	qp := &queuedPod{pod: pod, added: now, timestamp: now}
 	q.pods[pod.UID] = qp
+	q.nominate(nil, pod)
 	q.enqueueLocked(qp)
 	q.changed()
 }
@@ -167,6 +173,7 @@ func (q *schedulingQueue) Update(pod *corev1.Pod) {
 		now := q.now()
 		qp := &queuedPod{pod: pod, added: now, timestamp: now}
 		q.pods[pod.UID] = qp
+		q.nominate(nil, pod)
 		q.enqueueLocked(qp)
 		q.changed()
 		return
@@ -178,6 +185,7 @@ func (q *schedulingQueue) updateLocked(pod *corev1.Pod) {
 	qp := q.pods[pod.UID]
 	old := qp.pod
 	qp.pod = pod
+	q.nominate(old, pod)
 	switch q.where[pod.UID] {
 	case inActive:
 		heap.Fix(q.active, qp.index)
@@ -218,6 +226,7 @@ func (q *schedulingQueue) Delete(uid types.UID) {
 	case inGated:
 		delete(q.gated, uid)
 	}
+	q.nominate(qp.pod, nil)
 	delete(q.where, uid)
 	delete(q.pods, uid)
 	q.changed()
@@ -256,6 +265,7 @@ func (q *schedulingQueue) Done(uid types.UID) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.where[uid] == inFlight {
+		q.nominate(q.pods[uid].pod, nil)
 		delete(q.where, uid)
 		delete(q.pods, uid)
 	}
@@ -284,6 +294,7 @@ func (q *schedulingQueue) Requeue(qp *queuedPod, pod *corev1.Pod, unschedulable 
 		return
 	}
 	if pod != nil {
+		q.nominate(qp.pod, pod)
 		qp.pod = pod
 	}
 	now := q.now()
@@ -310,6 +321,7 @@ func (q *schedulingQueue) RequeueAfterBindFailure(qp *queuedPod, pod *corev1.Pod
 	}
 	q.pods[qp.pod.UID] = qp
 	q.where[qp.pod.UID] = inFlight
+	q.nominate(nil, qp.pod)
 	q.mu.Unlock()
 	q.Requeue(qp, pod, false)
 }
@@ -374,4 +386,41 @@ func (q *schedulingQueue) Where(uid types.UID) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.where[uid]
+}
+
+// nominate records pod's nominated node (replacing an older one); call
+// with mu held whenever a queued pod's object changes.
+func (q *schedulingQueue) nominate(old, pod *corev1.Pod) {
+	if old != nil && old.Status.NominatedNodeName != "" {
+		if m := q.nominated[old.Status.NominatedNodeName]; m != nil {
+			delete(m, old.UID)
+			if len(m) == 0 {
+				delete(q.nominated, old.Status.NominatedNodeName)
+			}
+		}
+	}
+	if pod != nil && pod.Status.NominatedNodeName != "" {
+		m := q.nominated[pod.Status.NominatedNodeName]
+		if m == nil {
+			m = map[types.UID]*corev1.Pod{}
+			q.nominated[pod.Status.NominatedNodeName] = m
+		}
+		m[pod.UID] = pod
+	}
+}
+
+// Nominated returns the pods nominated to each node (a copy).
+func (q *schedulingQueue) Nominated() map[string][]*corev1.Pod {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.nominated) == 0 {
+		return nil
+	}
+	out := make(map[string][]*corev1.Pod, len(q.nominated))
+	for node, m := range q.nominated {
+		for _, p := range m {
+			out[node] = append(out[node], p)
+		}
+	}
+	return out
 }

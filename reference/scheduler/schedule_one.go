@@ -36,7 +36,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	c := &cycle{fw: fw, state: &spec.CycleState{}, pod: pod, sample: cycleNo%10 == 1}
+	c := &cycle{fw: fw, state: &spec.CycleState{}, pod: pod, sample: cycleNo%10 == 1, nominated: s.queue.Nominated()}
 	if s.cfg.Explain {
 		c.explain = &Explanation{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
 			SchedulerName: fw.name, Attempt: qp.attempts}
