@@ -199,7 +199,9 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 		// The forgotten pod's room is free again.
 		s.queue.MoveAllUnschedulable()
 		if ctx.Err() == nil {
-			s.reportFailure(context.WithoutCancel(ctx), fw, qp.pod, "Binding rejected: "+err.Error(), reasonSchedulerError, "")
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+			s.reportFailure(rctx, fw, qp.pod, "Binding rejected: "+err.Error(), reasonSchedulerError, "")
+			cancel()
 		}
 		return
 	}
@@ -214,6 +216,9 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 		r.Eventf(assumed, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %v/%v to %v", assumed.Namespace, assumed.Name, node)
 	}
 }
+
+// reportTimeout bounds the API calls that report a failure.
+const reportTimeout = 30 * time.Second
 
 // errBindRejected marks a bind refused by a plugin or extender.
 var errBindRejected = errors.New("bind rejected")
@@ -300,7 +305,15 @@ func (s *Scheduler) fail(ctx context.Context, c *cycle, qp *queuedPod, msg, reas
 	if s.cfg.ExplainAnnotation && c.explain != nil {
 		annotation = annotationValue(c.explain)
 	}
-	go s.reportFailureWithAnnotation(context.WithoutCancel(ctx), c.fw, pod, msg, reason, nominated, annotation)
+	// Reported asynchronously (as upstream), bounded in time, and waited
+	// for by the scheduling loop's shutdown.
+	s.bindings.Add(1)
+	go func() {
+		defer s.bindings.Done()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+		defer cancel()
+		s.reportFailureWithAnnotation(rctx, c.fw, pod, msg, reason, nominated, annotation)
+	}()
 }
 
 // reportFailure records a FailedScheduling event and the PodScheduled
