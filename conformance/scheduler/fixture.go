@@ -47,7 +47,7 @@ const (
 	bindTimeout = 30 * time.Second
 	// settle is how long the suite watches pods that must stay pending
 	// (or nodes that must stay as they are) before it concludes.
-	settle = 4 * time.Second
+	settle = 2 * time.Second
 )
 
 // fixture is what every spec gets: a client, a namespace, and an id that

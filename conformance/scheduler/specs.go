@@ -42,7 +42,7 @@ func Register(t Target) {
 // describe declares a container for capability c of target t whose specs
 // get a fixture.
 func describe(t Target, c spec.Capability, text string, body func(f *fixture), extra ...string) {
-	Describe(fmt.Sprintf("[%s] %s", t.Name, text), harness.Labels(c, extra...), func() {
+	Describe("Scheduler "+text, harness.Labels(c, extra...), func() {
 		f := newFixture(t, c)
 		body(f)
 	})

@@ -4,12 +4,15 @@
 //
 // Besides the built-in plugins (plugins/builtin), the binary registers the
 // deliberately broken stores of fakes/brokenstore, built over the memory store,
-// and the broken runtimes of fakes/brokenruntime, built over the process runtime.
+// the broken runtimes of fakes/brokenruntime, built over the process runtime,
+// and the broken schedulers of fakes/brokenscheduler (plugins, and profiles
+// for the scheduler suite).
 // Their names start with "broken-", so `kubelab conform` never runs them by
 // default; name one to watch the store suite catch it:
 //
 //	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
 //	kubelab conform --suite runtime --runtime broken-no-exit-codes
+//	kubelab conform --suite scheduler --scheduler broken-overcommits-memory
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/runner"
 	"github.com/kubelab/kubelab/fakes/brokenruntime"
+	"github.com/kubelab/kubelab/fakes/brokenscheduler"
 	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/builtin"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
@@ -34,6 +38,10 @@ func registry() *spec.Registry {
 	for _, p := range brokenruntime.Plugins(process.Plugin()) {
 		spec.MustRegister(reg.RegisterRuntime(p))
 	}
+	for _, p := range brokenscheduler.Plugins() {
+		spec.MustRegister(reg.RegisterScheduler(p))
+	}
+	runner.RegisterSchedulerProfiles(brokenscheduler.Profiles()...)
 	return reg
 }
 

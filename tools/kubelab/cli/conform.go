@@ -26,6 +26,10 @@ type conformFlags struct {
 	storeEndpoints []string
 	runtimes       []string
 	criEndpoints   []string
+	schedulers     []string
+	schedulerNames []string
+	extenderURLs   []string
+	schedulerAPI   string
 	targets        []string
 	endpoints      []string
 	labelFilter    string
@@ -65,6 +69,14 @@ started for the run, when it is installed), or against what --runtime names
 (--cri-endpoint unix:///run/containerd/containerd.sock; import the test
 images of _out/images into it first). It needs the test images: make images.
 
+The scheduler suite judges a scheduler only through the API: kubelab's
+scheduler with a profile (--scheduler PROFILE[@STORE], started with
+"kubelab apiserver --store STORE", default memory), kubelab's scheduler with
+an HTTP extender of yours (--extender-url URL), or a scheduler process of
+yours serving a schedulerName (--scheduler-name NAME, with the API server it
+watches: --scheduler-apiserver KUBECONFIG). Without targets: default-scheduler
+over every store, and the baselines over memory.
+
 Exit status: 0 when everything passed, 1 when a spec failed or a child
 crashed (or, with --list --golden, when the golden list is out of sync),
 2 for bad flags.`,
@@ -73,6 +85,9 @@ crashed (or, with --list --golden, when the golden list is out of sync),
   kubelab conform --store-endpoints http://127.0.0.1:2379 --report _out/report --junit _out/junit.xml
   kubelab conform --suite runtime --runtime process,containerd
   kubelab conform --suite runtime --cri-endpoint unix:///run/containerd/containerd.sock
+  kubelab conform --suite scheduler --scheduler default-scheduler@etcd,binpack-scheduler
+  kubelab conform --suite scheduler --extender-url http://127.0.0.1:8888
+  kubelab conform --suite scheduler --scheduler-name my-scheduler --scheduler-apiserver ~/.kube/config
   kubelab conform --rerun-failed _out/report/report.json
   kubelab conform --list
   kubelab conform --list --golden >> conformance/conformance.yaml`,
@@ -87,6 +102,10 @@ crashed (or, with --list --golden, when the golden list is out of sync),
 	fl.StringSliceVar(&f.storeEndpoints, "store-endpoints", nil, `client URLs of an etcd of yours, tested as target "etcd@endpoints"`)
 	fl.StringSliceVar(&f.runtimes, "runtime", nil, `runtime targets: registered runtime names, "process-grpc", "containerd"`)
 	fl.StringSliceVar(&f.criEndpoints, "cri-endpoint", nil, "CRI sockets of runtimes of yours (unix:///PATH), each a runtime target")
+	fl.StringSliceVar(&f.schedulers, "scheduler", nil, `scheduler targets: profiles ("default-scheduler", "binpack-scheduler@etcd": PROFILE[@STORE])`)
+	fl.StringSliceVar(&f.schedulerNames, "scheduler-name", nil, "schedulerNames of scheduler processes of yours, each a scheduler target (needs --scheduler-apiserver)")
+	fl.StringSliceVar(&f.extenderURLs, "extender-url", nil, "HTTP scheduler extenders of yours (verbs filter, prioritize), each a target: kubelab's default profile calling it")
+	fl.StringVar(&f.schedulerAPI, "scheduler-apiserver", "", "API server (kubeconfig file or URL) the scheduler suite uses instead of starting kubelab's")
 	fl.StringArrayVar(&f.targets, "target", nil, "SUITE=NAME[,NAME...]: targets of any suite (repeatable)")
 	fl.StringArrayVar(&f.endpoints, "endpoints", nil, "SUITE=URL[,URL...]: endpoints of any suite (repeatable)")
 	fl.StringVar(&f.labelFilter, "label-filter", "", `Ginkgo label filter, e.g. "store:watch-ordered && !Slow"`)
@@ -152,6 +171,19 @@ func runConform(cmd *cobra.Command, r *runner.Runner, f *conformFlags) error {
 	}
 	if len(f.criEndpoints) > 0 {
 		opts.Endpoints["runtime"] = append(opts.Endpoints["runtime"], f.criEndpoints...)
+	}
+	opts.Targets["scheduler"] = append(opts.Targets["scheduler"], f.schedulers...)
+	for _, n := range f.schedulerNames {
+		opts.Targets["scheduler"] = append(opts.Targets["scheduler"], runner.SchedulerNamePrefix+n)
+	}
+	for _, u := range f.extenderURLs {
+		opts.Targets["scheduler"] = append(opts.Targets["scheduler"], runner.ExtenderPrefix+u)
+	}
+	if len(opts.Targets["scheduler"]) == 0 {
+		delete(opts.Targets, "scheduler")
+	}
+	if f.schedulerAPI != "" {
+		opts.Endpoints["scheduler"] = append(opts.Endpoints["scheduler"], f.schedulerAPI)
 	}
 	if err := parseSuiteValues("target", f.targets, opts.Targets); err != nil {
 		return err
