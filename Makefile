@@ -63,6 +63,7 @@ bench-runtime: images
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run ./tools/doccheck .
 
 clean:
 	rm -rf _out
