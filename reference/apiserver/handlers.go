@@ -480,10 +480,10 @@ func listOptions(req *http.Request, res *registry.Resource, ns string) (registry
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		if err != nil {
 			return o, apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q", v))
 		}
-		o.Limit = n
+		o.Limit = max(n, 0) // a negative limit is no limit, as upstream
 	}
 	if v := q.Get("labelSelector"); v != "" {
 		sel, err := labels.Parse(v)

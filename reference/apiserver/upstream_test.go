@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +20,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -618,4 +621,95 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestUpstreamPodResources: behaviours found by sending the same requests
+// to kube-apiserver v1.37.2 and to kubelab. A pod's limits without requests
+// become its requests (what schedulers count), on pods but not templates;
+// a request above its limit or a negative quantity is 422 with upstream's
+// fields; a pod update may not add containers.
+func TestUpstreamPodResources(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	pods := s.Client.CoreV1().Pods("default")
+	limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	container := corev1.Container{Name: "c", Image: "i", Resources: corev1.ResourceRequirements{Limits: limits}}
+	p, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "limits"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{container}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Spec.Containers[0].Resources.Requests; !apiequality.Semantic.DeepEqual(got, limits) {
+		t.Errorf("requests %v, want the limits %v", got, limits)
+	}
+	labels := map[string]string{"app": "d"}
+	d, err := s.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "d"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{container}}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Resources.Requests; got != nil {
+		t.Errorf("a template's requests are not defaulted, got %v", got)
+	}
+
+	for _, c := range []struct {
+		requests, limits corev1.ResourceList
+		fields           []string
+		detail           string
+	}{
+		{corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+			[]string{"spec.containers[0].resources.requests"}, "must be less than or equal to cpu limit of 1"},
+		{nil, corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("-1")},
+			// the request defaulted from the limit is negative too
+			[]string{"spec.containers[0].resources.limits[memory]", "spec.containers[0].resources.requests[memory]"}, "must be greater than or equal to 0"},
+	} {
+		bad := container.DeepCopy()
+		bad.Resources = corev1.ResourceRequirements{Requests: c.requests, Limits: c.limits}
+		_, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bad"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{*bad}}}, metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) {
+			t.Errorf("requests %v limits %v: want 422, got %v", c.requests, c.limits, err)
+			continue
+		}
+		var fields []string
+		for _, cause := range err.(apierrors.APIStatus).Status().Details.Causes {
+			fields = append(fields, cause.Field)
+			if !strings.Contains(cause.Message, c.detail) {
+				t.Errorf("%s: %q, want %q", cause.Field, cause.Message, c.detail)
+			}
+		}
+		if !slices.Equal(fields, c.fields) {
+			t.Errorf("requests %v limits %v: fields %v, want %v", c.requests, c.limits, fields, c.fields)
+		}
+	}
+
+	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "extra", Image: "i"})
+	_, err = pods.Update(ctx, p, metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.containers: Forbidden: pod updates may not add or remove containers") {
+		t.Errorf("adding a container: want 422 on spec.containers, got %v", err)
+	}
+}
+
+// TestUpstreamNegativeListLimit: limit=-1 is no limit (200 with every
+// item), as kube-apiserver; limit=abc is 400.
+func TestUpstreamNegativeListLimit(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	for _, n := range []string{"a", "b"} {
+		if _, err := s.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var l corev1.ConfigMapList
+	if err := s.Client.CoreV1().RESTClient().Get().Namespace("default").Resource("configmaps").Param("limit", "-1").Do(ctx).Into(&l); err != nil {
+		t.Fatalf("limit=-1: %v", err)
+	}
+	if len(l.Items) != 2 || l.Continue != "" {
+		t.Errorf("limit=-1: %d items, continue %q; want 2 and none", len(l.Items), l.Continue)
+	}
+	err := s.Client.CoreV1().RESTClient().Get().Namespace("default").Resource("configmaps").Param("limit", "abc").Do(ctx).Error()
+	if !apierrors.IsBadRequest(err) {
+		t.Errorf("limit=abc: want 400, got %v", err)
+	}
 }

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -139,6 +141,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 			if c.Image == "" {
 				errs = append(errs, field.Required(cp.Child("image"), ""))
 			}
+			errs = append(errs, validateResources(c.Resources, cp.Child("resources"))...)
 			for j, port := range c.Ports {
 				for _, msg := range utilvalidation.IsValidPortNum(int(port.ContainerPort)) {
 					errs = append(errs, field.Invalid(cp.Child("ports").Index(j).Child("containerPort"), port.ContainerPort, msg))
@@ -155,9 +158,56 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 	return errs
 }
 
+// defaultPodRequests gives every container (and init container) of a pod a
+// request for each resource it limits but does not request, equal to the
+// limit, as upstream's Pod defaulting does (pods only, not templates), so
+// that schedulers see what the container may use.
+func defaultPodRequests(pod *corev1.Pod) {
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			r := &cs[i].Resources
+			for name, lim := range r.Limits {
+				if _, ok := r.Requests[name]; !ok {
+					if r.Requests == nil {
+						r.Requests = corev1.ResourceList{}
+					}
+					r.Requests[name] = lim.DeepCopy()
+				}
+			}
+		}
+	}
+}
+
+// validateResources: quantities are not negative and no request exceeds
+// its limit, with upstream's fields and messages.
+func validateResources(r corev1.ResourceRequirements, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, set := range []struct {
+		name string
+		l    corev1.ResourceList
+	}{{"limits", r.Limits}, {"requests", r.Requests}} {
+		for _, name := range slices.Sorted(maps.Keys(set.l)) {
+			if q := set.l[name]; q.Sign() < 0 {
+				errs = append(errs, field.Invalid(p.Child(set.name).Key(string(name)), q.String(), "must be greater than or equal to 0"))
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Requests)) {
+		req := r.Requests[name]
+		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
+			errs = append(errs, field.Invalid(p.Child("requests"), req.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
+		}
+	}
+	return errs
+}
+
 func podStrategy() Strategy {
 	return Strategy{
-		Default: func(obj runtime.Object) { defaultPodSpec(&obj.(*corev1.Pod).Spec) },
+		Default: func(obj runtime.Object) {
+			pod := obj.(*corev1.Pod)
+			defaultPodSpec(&pod.Spec)
+			defaultPodRequests(pod)
+		},
 		PrepareForCreate: func(obj runtime.Object) {
 			pod := obj.(*corev1.Pod)
 			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(pod)}
@@ -167,6 +217,9 @@ func podStrategy() Strategy {
 		},
 		ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 			pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+			if len(pod.Spec.Containers) != len(oldPod.Spec.Containers) {
+				return field.ErrorList{field.Forbidden(field.NewPath("spec", "containers"), "pod updates may not add or remove containers")}
+			}
 			// Like upstream: only images, activeDeadlineSeconds, tolerations
 			// (additions) and scheduling gates may change.
 			a, b := pod.Spec.DeepCopy(), oldPod.Spec.DeepCopy()
