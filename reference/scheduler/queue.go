@@ -102,6 +102,9 @@ type schedulingQueue struct {
 	// backoffQ, not to the unschedulable set, so the event is not missed.
 	moveCycle int64
 	onChange  func(queueDepths)
+	// lastLeftoverFlush is when Flush last looked for pods unschedulable
+	// for longer than unschedulableTimeout.
+	lastLeftoverFlush time.Time
 }
 
 func newSchedulingQueue(less func(a, b *corev1.Pod) bool, initial, max time.Duration, now func() time.Time) *schedulingQueue {
@@ -362,6 +365,15 @@ func (q *schedulingQueue) Flush() {
 		q.toActiveLocked(qp)
 		moved = true
 	}
+	// Long-waiting unschedulable pods are looked for every 30 s, as
+	// upstream's flushUnschedulablePodsLeftover.
+	if now.Sub(q.lastLeftoverFlush) < 30*time.Second {
+		if moved {
+			q.changed()
+		}
+		return
+	}
+	q.lastLeftoverFlush = now
 	for uid, qp := range q.unschedulable {
 		if now.Sub(qp.unschedulableSince) > q.unschedulableTimeout {
 			delete(q.unschedulable, uid)
