@@ -36,6 +36,9 @@ type cachedObject struct {
 	obj    runtime.Object
 	labels labels.Set
 	fields fields.Set
+	// modRev is the store revision obj was decoded at (0: not known, as
+	// for the last state of a deleted object).
+	modRev int64
 
 	once sync.Once
 	enc  []byte // JSON of obj, encoded on first use
@@ -270,7 +273,9 @@ func (c *Cache) load(ctx context.Context) (int64, map[*Resource]map[string]*cach
 				if state[r] == nil {
 					state[r] = map[string]*cachedObject{}
 				}
-				state[r][kv.Key] = c.newCached(r, kv.Key, obj)
+				co := c.newCached(r, kv.Key, obj)
+				co.modRev = kv.ModRevision
+				state[r][kv.Key] = co
 			}
 		}
 		if !res.More || len(res.Items) == 0 {
@@ -395,6 +400,7 @@ func (c *Cache) applyOne(r *Resource, ev spec.Event) {
 				return
 			}
 			co := c.newCached(r, ev.KV.Key, obj)
+			co.modRev = ev.KV.ModRevision
 			rc.objects[ev.KV.Key] = co
 			ce = cachedEvent{typ: watch.Modified, obj: co, prev: prev, rev: ev.Revision()}
 			if prev == nil {
@@ -550,6 +556,26 @@ func (f Filter) matches(r *Resource, o *cachedObject) bool {
 		return false
 	}
 	return true
+}
+
+// decodedAt returns the cached object of r under key if it was decoded from
+// the store's value at modRev, and nil otherwise. The same key and
+// modification revision mean the same stored bytes, so the object is what
+// decoding them again would give; it must not be modified.
+func (c *Cache) decodedAt(r *Resource, key string, modRev int64) runtime.Object {
+	if c == nil || modRev == 0 {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	rc := c.resources[r]
+	if rc == nil {
+		return nil
+	}
+	if o := rc.objects[key]; o != nil && o.modRev == modRev {
+		return o.obj
+	}
+	return nil
 }
 
 // List returns the cached objects of r selected by f, sorted by key, and the

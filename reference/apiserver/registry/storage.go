@@ -138,6 +138,11 @@ func (s *Storage) get(ctx context.Context, r *Resource, ns, name string) (runtim
 	if err != nil {
 		return nil, kv, storeErr(r, name, err)
 	}
+	// The watch cache usually holds this very revision already decoded: a
+	// deep copy is several times cheaper than decoding the JSON again.
+	if cached := s.Cache.decodedAt(r, kv.Key, kv.ModRevision); cached != nil {
+		return cached.DeepCopyObject(), kv, nil
+	}
 	obj, err := decode(r, kv.Value, kv.ModRevision)
 	if err != nil {
 		return nil, kv, apierrors.NewInternalError(err)
