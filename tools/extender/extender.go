@@ -51,7 +51,7 @@ type Config struct {
 // switches for tests.
 type Server struct {
 	cfg Config
-	// Calls counts requests per verb.
+	// mu guards calls, the number of requests per verb.
 	mu    sync.Mutex
 	calls map[string]int
 	// malformed and delay inject faults.
