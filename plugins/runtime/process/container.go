@@ -109,7 +109,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	}
 	r.names[key] = id
 	sbConfig, sbDir, sbIP := s.config, r.sandboxDir(s.ID), s.IP
-	hostNet, hostPID, hostIPC := s.HostNetwork, s.HostPID, s.HostIPC
+	hostNet, hostIPC := s.HostNetwork, s.HostIPC
+	hostPID, joinPID, err := r.containerPidNSLocked(s, config)
+	if err != nil {
+		delete(r.names, key)
+		r.mu.Unlock()
+		return "", err
+	}
 	r.mu.Unlock()
 	defer func() {
 		if err != nil {
@@ -177,7 +183,8 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 		// With the host's network, the host's UTS namespace too, like
 		// containerd (the hostname is the node's).
 		HostUTS: hostNet,
-		HostPID: hostPID || config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_NODE,
+		HostPID: hostPID,
+		JoinPID: joinPID,
 		HostIPC: hostIPC,
 	}
 	for k, v := range sbConfig.GetLinux().GetSysctls() {
@@ -483,7 +490,10 @@ func stopSignal(name string) unix.Signal {
 }
 
 // StopContainer implements CRI: the image's stop signal (SIGTERM by
-// default), then SIGKILL once timeout seconds have passed. It returns when
+// default) to the container's main process, then SIGKILL to it and every
+// other process in the container's cgroups once timeout seconds have
+// passed (with a shared PID namespace, only the container's own processes
+// are signalled, never the pod's other containers). It returns when
 // the exit is recorded. Stopping a container that is not running, or an
 // unknown one, succeeds (CRI: the call is idempotent).
 func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout int64) error {
@@ -502,7 +512,7 @@ func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout
 		r.mu.Unlock()
 		return nil
 	}
-	pid, start := c.Pid, c.PidStart
+	pid, start, cgroups := c.Pid, c.PidStart, c.Cgroups
 	sig := stopSignal(c.StopSignal)
 	r.mu.Unlock()
 	if timeout > 0 {
@@ -519,6 +529,9 @@ func (r *Runtime) StopContainer(ctx context.Context, containerID string, timeout
 	if err := signalProcess(pid, start, unix.SIGKILL); err != nil {
 		return errInternal("kill container %q: %v", c.ID, err)
 	}
+	// Its descendants too: in a shared PID namespace they do not end with
+	// the main process (in a namespace of its own they do anyway).
+	killCgroup(cgroups)
 	if !r.waitExited(ctx, c, killWait) {
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err()

@@ -161,6 +161,11 @@ func sandboxConfig(name string) *runtimeapi.PodSandboxConfig {
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: fmt.Sprintf("uid-%d", podSeq.Add(1))},
 		Hostname: name + "-host",
 		Labels:   map[string]string{"app": name},
+		// What the kubelet asks for by default: a PID namespace per
+		// container (CRI's zero value, POD, shares one; see pidns_test.go).
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}},
 	}
 }
 
@@ -181,6 +186,9 @@ func containerConfig(name string, command ...string) *runtimeapi.ContainerConfig
 		Image:    &runtimeapi.ImageSpec{Image: busyboxRef},
 		Command:  command,
 		LogPath:  name + ".log",
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}},
 	}
 }
 

@@ -15,7 +15,11 @@
 // files so that they survive restarts. The bridge goes with the last
 // sandbox. A sandbox also has a cgroup directory, parent of its containers'
 // (the CRI CgroupParent is not used), and hosts/hostname/resolv.conf files
-// bind-mounted into its containers. There is no pause process. A sandbox
+// bind-mounted into its containers. A sandbox with PID mode POD (CRI's
+// zero value; the kubelet's shareProcessNamespace) has a PID-namespace
+// holder, the runtime binary re-executed as PID 1 of a new PID namespace
+// (like containerd's pause process): it reaps orphans and lives until the
+// sandbox stops, which ends every process left in that namespace. A sandbox
 // with the NODE network mode has no namespace, address or wiring of its
 // own: its containers use the host's network and UTS namespaces; NODE PID
 // and IPC modes keep those of the host too.
@@ -25,18 +29,22 @@
 // # Containers
 //
 // A container is a process in its sandbox's network namespace with its own
-// mount, PID, UTS and IPC namespaces, whose root is an overlay of a
-// writable directory (ROOT/containers/ID/upper) over the image's unpacked
-// root filesystem. The runtime binary re-executes itself (see
-// RunInitIfRequested): first as the container's shim, in a session of its
-// own, which starts the init and outlives the runtime process; the init is
-// PID 1 of the new PID namespace: it mounts the overlay, /proc (host-wide
+// mount, UTS and IPC namespaces and the PID namespace of its PID mode:
+// CONTAINER, its own; POD, the sandbox's (the shim forks the init from a
+// thread that joined it, so the workload is not PID 1 there; a POD
+// container in a CONTAINER-mode sandbox gets its own); TARGET, that of
+// another running container of the sandbox; NODE, the host's. Its root is
+// an overlay of a writable directory (ROOT/containers/ID/upper) over the
+// image's unpacked root filesystem. The runtime binary re-executes itself
+// (see RunInitIfRequested): first as the container's shim, in a session of
+// its own, which starts the init and outlives the runtime process; the
+// init (PID 1 of a new PID namespace in mode CONTAINER) mounts the overlay, /proc (host-wide
 // parts read-only or masked), a minimal /dev, a read-only /sys and the
 // configured bind mounts, sets the hostname, pivots into the root, drops
 // the capabilities the container does not keep (containerd's default set
 // unless privileged), joins the container's cgroups (CPU shares and quota,
 // memory limit), becomes the configured user and execs the workload, which
-// so becomes PID 1. The shim copies stdout and stderr to the CRI log
+// so takes its PID. The shim copies stdout and stderr to the CRI log
 // file ("<RFC3339Nano> stdout|stderr F|P <line>"), waits for the init and
 // writes ROOT/containers/ID/exit.json: exit code (128+signal when killed),
 // finish time and whether the memory cgroup recorded an OOM kill
@@ -45,9 +53,12 @@
 //
 // StopContainer signals the init through a pidfd (a recycled PID is never
 // signalled) with the image's stop signal (SIGTERM), then SIGKILL after the
-// timeout. Note that PID 1 ignores signals it has no handler for, so a
-// workload without a SIGTERM handler is killed only at the timeout, as with
-// containerd. ExecSync forks the command from a thread that joined all the
+// timeout, to the init and every other process in the container's
+// cgroups (with a shared PID namespace the container's descendants do not
+// end with it; the shim also kills them once the main process exited). Note
+// that PID 1 ignores signals it has no handler for, so a workload without
+// a SIGTERM handler in a PID namespace of its own is killed only at the
+// timeout, as with containerd. ExecSync forks the command from a thread that joined all the
 // container's namespaces, its mount namespace included, with the
 // container's capability bounding set and user (see nsenter.Enter), then
 // moves it into the container's cgroups.
@@ -66,8 +77,7 @@
 //
 // # Limitations
 //
-// No pod-wide PID namespace (POD mode is treated as CONTAINER), no target
-// PID namespace, no NoNewPrivs, no explicit masked/read-only paths, no
+// No NoNewPrivs, no explicit masked/read-only paths, no
 // mount propagation modes, no host ports (port mappings are ignored).
 // No user namespaces, seccomp, AppArmor/SELinux or device cgroup rules:
 // a container's root is the host's root with fewer capabilities. No image
@@ -173,6 +183,13 @@ type sandboxState struct {
 	HostNetwork bool `json:"hostNetwork,omitempty"`
 	HostPID     bool `json:"hostPID,omitempty"`
 	HostIPC     bool `json:"hostIPC,omitempty"`
+	// PidHolder and PidHolderStart identify the process that holds the
+	// pod-wide PID namespace (PID mode POD) as its PID 1; zero when the
+	// sandbox has none (modes CONTAINER and NODE) or once it was stopped.
+	// SharedPID records that the sandbox was created with PID mode POD.
+	SharedPID      bool   `json:"sharedPID,omitempty"`
+	PidHolder      int    `json:"pidHolder,omitempty"`
+	PidHolderStart uint64 `json:"pidHolderStart,omitempty"`
 }
 
 // sandbox is a sandbox in memory; its fields are guarded by Runtime.mu.
@@ -433,6 +450,11 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 		return "", status.Errorf(codes.InvalidArgument, "sandbox config: %v", err)
 	}
 	hostNet := config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+	switch m := config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(); m {
+	case runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_NODE:
+	default:
+		return "", status.Errorf(codes.InvalidArgument, "sandbox PID namespace mode %v is not supported (POD, CONTAINER or NODE; TARGET applies to containers)", m)
+	}
 	for k := range config.GetLinux().GetSysctls() {
 		if hostNet && sysctlScope(k) == "net" {
 			return "", status.Errorf(codes.InvalidArgument, "sysctl %q would change the host: the sandbox uses the host's network", k)
@@ -458,6 +480,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 		HostNetwork: nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE,
 		HostPID:     nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
 		HostIPC:     nsOpts.GetIpc() == runtimeapi.NamespaceMode_NODE,
+		SharedPID:   nsOpts.GetPid() == runtimeapi.NamespaceMode_POD,
 	}}
 	if s.HostNetwork {
 		s.NetNS = ""
@@ -490,6 +513,11 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	if s.Cgroups, err = r.cgroups.create("pod-"+id, cgroupResources{}); err != nil {
 		return "", errInternal("sandbox cgroup: %v", err)
 	}
+	if s.SharedPID {
+		if s.PidHolder, s.PidHolderStart, err = r.startPidHolder(s.ID); err != nil {
+			return "", errInternal("sandbox PID namespace: %v", err)
+		}
+	}
 	// Persist before the network so that a crash leaves a record to clean.
 	if err := r.saveSandboxLocked(s); err != nil {
 		return "", errInternal("sandbox state: %v", err)
@@ -516,6 +544,9 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 // directory; used on a failed RunPodSandbox and by RemovePodSandbox.
 func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
 	var errs []error
+	if err := stopPidHolder(s); err != nil {
+		errs = append(errs, err)
+	}
 	if s.NetworkUp {
 		if err := r.network.Teardown(ctx, s.ID, s.NetNS); err != nil {
 			errs = append(errs, fmt.Errorf("network: %w", err))
@@ -580,6 +611,10 @@ func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The pod's PID namespace ends with its holder.
+	if err := stopPidHolder(s); err != nil {
+		return errInternal("sandbox %q: %v", s.ID, err)
+	}
 	if s.NetworkUp {
 		if err := r.network.Teardown(ctx, s.ID, s.NetNS); err != nil {
 			return errInternal("sandbox %q: release network: %v", s.ID, err)
@@ -643,7 +678,7 @@ func (r *Runtime) sandboxStatusLocked(s *sandbox) *runtimeapi.PodSandboxStatus {
 		Id: s.ID, Metadata: s.config.GetMetadata(), State: st, CreatedAt: s.CreatedAt,
 		Labels: s.config.GetLabels(), Annotations: s.config.GetAnnotations(), RuntimeHandler: "",
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
-			Network: mode(s.HostNetwork, runtimeapi.NamespaceMode_POD), Pid: mode(s.HostPID, runtimeapi.NamespaceMode_CONTAINER),
+			Network: mode(s.HostNetwork, runtimeapi.NamespaceMode_POD), Pid: mode(s.HostPID, sandboxPidMode(s)),
 			Ipc: mode(s.HostIPC, runtimeapi.NamespaceMode_CONTAINER),
 		}}},
 	}

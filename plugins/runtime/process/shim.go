@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
 )
 
 // The runtime binary re-executes itself in two roles, chosen by roleEnv:
@@ -54,6 +56,8 @@ func RunInitIfRequested() {
 	switch role {
 	case roleShim:
 		os.Exit(runShim(dir))
+	case rolePidHolder:
+		os.Exit(runPidHolder())
 	case roleInit:
 		err := runInit(dir)
 		// Only reached on failure: tell the shim why, on fd 3.
@@ -100,6 +104,9 @@ type shimSpec struct {
 	HostUTS bool `json:"hostUTS,omitempty"`
 	HostPID bool `json:"hostPID,omitempty"`
 	HostIPC bool `json:"hostIPC,omitempty"`
+	// JoinPID is the process whose PID namespace the container enters
+	// (PID modes POD and TARGET) instead of having one of its own.
+	JoinPID *pidRef `json:"joinPID,omitempty"`
 }
 
 // startReport is the one JSON line the shim writes on its fd 3 to the
@@ -192,7 +199,7 @@ func runShim(dir string) int {
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{startW}
 	flags := uintptr(syscall.CLONE_NEWNS)
-	if !spec.HostPID {
+	if !spec.HostPID && spec.JoinPID == nil {
 		flags |= syscall.CLONE_NEWPID
 	}
 	if !spec.HostUTS {
@@ -202,7 +209,21 @@ func runShim(dir string) int {
 		flags |= syscall.CLONE_NEWIPC
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
-	if err := cmd.Start(); err != nil {
+	if j := spec.JoinPID; j != nil {
+		// Forked from a thread whose children join that PID namespace.
+		if processStartTime(j.Pid) != j.Start {
+			return fail(fmt.Errorf("the process holding the PID namespace to join (%d) is gone", j.Pid))
+		}
+		err = nsenter.DoAll([]nsenter.Namespace{{Path: fmt.Sprintf("/proc/%d/ns/pid", j.Pid), Type: unix.CLONE_NEWPID}}, cmd.Start)
+		if err == nil && processStartTime(j.Pid) != j.Start {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return fail(fmt.Errorf("the process holding the PID namespace to join (%d) ended", j.Pid))
+		}
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
 		return fail(fmt.Errorf("start container init: %w", err))
 	}
 	outW.Close()
@@ -226,6 +247,11 @@ func runShim(dir string) int {
 	report.Close()
 
 	waitErr := cmd.Wait()
+	if spec.HostPID || spec.JoinPID != nil {
+		// Not a PID namespace's PID 1: the container's other processes
+		// outlive the main one unless killed (and would hold its output).
+		killCgroup(spec.Cgroups)
+	}
 	wg.Wait()
 	rec := exitRecord{FinishedAt: time.Now().UnixNano()}
 	var ee *exec.ExitError
