@@ -462,11 +462,26 @@ func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, req *ht
 	if err != nil {
 		return err
 	}
-	obj, _, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	obj, deleted, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
 	if err != nil {
 		return err
 	}
-	return s.writeResult(w, req, res, out, http.StatusOK, obj)
+	// As upstream: 202 only when a cascading delete (orphanDependents=false)
+	// is pending; a kind that does not return its deleted object answers an
+	// immediate delete with a Status naming it (Kind is the resource).
+	code := http.StatusOK
+	if !deleted && opts.OrphanDependents != nil && !*opts.OrphanDependents {
+		code = http.StatusAccepted
+	}
+	if deleted && !res.ReturnDeletedObject {
+		st := successStatus(0, res, name)
+		if m, err := metaAccessor(obj); err == nil {
+			st.Details.UID = m.GetUID()
+		}
+		writeJSON(w, code, st)
+		return nil
+	}
+	return s.writeResult(w, req, res, out, code, obj)
 }
 
 // listOptions parses the list/watch query parameters.

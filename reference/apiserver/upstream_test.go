@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -711,5 +712,51 @@ func TestUpstreamNegativeListLimit(t *testing.T) {
 	err := s.Client.CoreV1().RESTClient().Get().Namespace("default").Resource("configmaps").Param("limit", "abc").Do(ctx).Error()
 	if !apierrors.IsBadRequest(err) {
 		t.Errorf("limit=abc: want 400, got %v", err)
+	}
+}
+
+// TestUpstreamDeleteResponse: an immediate delete answers with a Status
+// naming the object (details.kind is the resource, with its group and uid)
+// for most kinds, and with the deleted object for pods, services,
+// namespaces and the other kinds upstream marks ReturnDeletedObject.
+func TestUpstreamDeleteResponse(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	cm, err := s.Client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st metav1.Status
+	if err := s.Client.CoreV1().RESTClient().Delete().Namespace("default").Resource("configmaps").Name("c").Do(ctx).Into(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != metav1.StatusSuccess || st.Details == nil || st.Details.Name != "c" || st.Details.Kind != "configmaps" || st.Details.UID != cm.UID {
+		t.Errorf("configmap delete answered %+v (details %+v)", st, st.Details)
+	}
+	labels := map[string]string{"app": "d"}
+	if _, err := s.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "d"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}}},
+		metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st = metav1.Status{}
+	if err := s.Client.AppsV1().RESTClient().Delete().Namespace("default").Resource("deployments").Name("d").Do(ctx).Into(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Details == nil || st.Details.Group != "apps" || st.Details.Kind != "deployments" {
+		t.Errorf("deployment delete answered %+v (details %+v)", st, st.Details)
+	}
+	if _, err := s.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.Client.CoreV1().RESTClient().Delete().Namespace("default").Resource("pods").Name("p").Do(ctx).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p corev1.Pod
+	if err := json.Unmarshal(raw, &p); err != nil || p.Kind != "Pod" || p.Name != "p" {
+		t.Errorf("pod delete answered %.200s, want the Pod", raw)
 	}
 }

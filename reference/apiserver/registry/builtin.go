@@ -49,7 +49,7 @@ func (r *Resource) with(f func(r *Resource)) *Resource { f(r); return r }
 func Builtin() []*Resource {
 	const core, apps, batch = "", "apps", "batch"
 	all := []string{"all"}
-	return []*Resource{
+	table := []*Resource{
 		// core/v1
 		newRes[corev1.Namespace, corev1.NamespaceList](core, "v1", "namespaces", "Namespace", false).with(func(r *Resource) {
 			r.ShortNames = []string{"ns"}
@@ -230,6 +230,22 @@ func Builtin() []*Resource {
 			r.Subresources = []string{SubStatus}
 		}),
 	}
+	for _, r := range table {
+		r.ReturnDeletedObject = returnsDeletedObject[r.Group+"/"+r.Name]
+	}
+	return table
+}
+
+// returnsDeletedObject are the group/resources whose immediate delete
+// answers with the deleted object rather than a Status, as upstream's
+// registries (ReturnDeletedObject).
+var returnsDeletedObject = map[string]bool{
+	"/pods": true, "/services": true, "/namespaces": true, "/serviceaccounts": true,
+	"/persistentvolumes": true, "/persistentvolumeclaims": true, "/resourcequotas": true,
+	"storage.k8s.io/storageclasses": true, "storage.k8s.io/csinodes": true, "storage.k8s.io/csidrivers": true,
+	"storage.k8s.io/volumeattachments": true, "storage.k8s.io/volumeattributesclasses": true,
+	"resource.k8s.io/resourceclaims": true, "resource.k8s.io/resourceclaimtemplates": true,
+	"resource.k8s.io/resourceslices": true, "resource.k8s.io/deviceclasses": true,
 }
 
 func noGen(r *Resource) { r.NoGeneration = true }

@@ -104,6 +104,12 @@ type Resource struct {
 	AllowCreateOnUpdate bool
 	// NoGeneration disables metadata.generation (kinds without a spec).
 	NoGeneration bool
+	// ReturnDeletedObject makes a delete that removes the object at once
+	// answer with the object; otherwise the answer is a Status naming it.
+	// Upstream sets it for pods, services, namespaces, service accounts,
+	// persistent volumes and claims, resource quotas, and the storage.k8s.io
+	// and resource.k8s.io kinds.
+	ReturnDeletedObject bool
 	// TTL, when > 0, makes new objects expire after it on stores that
 	// support TTLs (spec.CapStoreTTL), like upstream's --event-ttl; on other
 	// stores they live until deleted. A store Update drops the TTL, so an
