@@ -57,8 +57,10 @@ const (
 	// scheduler:preemption, whose preemptor is retried after its victims
 	// leave).
 	NeverRequeues = "broken-never-requeues"
-	// PreemptsHigherPriority: DefaultPreemption that takes every pod for a
-	// lower-priority one. Caught by scheduler:preemption.
+	// PreemptsHigherPriority: DefaultPreemption that, for a pod of
+	// positive priority, takes every other pod for a lower-priority one.
+	// Caught by scheduler:preemption (also fails scheduler:priority, whose
+	// pending low-priority pods then evict the high-priority ones).
 	PreemptsHigherPriority = "broken-preempts-higher-priority"
 )
 
@@ -120,7 +122,8 @@ func Catalog() []Broken {
 		{Profile: replace(BindsToUnschedulableNodes, nodeunschedulable.Name, ""), CaughtBy: capUnschedulableNode,
 			AlsoFails: []spec.Capability{capRequeue, capPriority}},
 		{Profile: neverRequeue, CaughtBy: capRequeue, AlsoFails: []spec.Capability{capPriority, capPreemption}},
-		{Profile: replace(PreemptsHigherPriority, defaultpreemption.Name, preemptsAnyPriorityName), CaughtBy: capPreemption},
+		{Profile: replace(PreemptsHigherPriority, defaultpreemption.Name, preemptsAnyPriorityName), CaughtBy: capPreemption,
+			AlsoFails: []spec.Capability{capPriority}},
 	}
 }
 
@@ -237,8 +240,9 @@ func (pl *neverRequeue) PostFilter(_ context.Context, _ *spec.CycleState, pod *c
 	return "", spec.NewStatus(spec.Unschedulable)
 }
 
-// preemptsAnyPriority preempts as DefaultPreemption would for a pod of
-// the highest priority: every other pod looks lower.
+// preemptsAnyPriority preempts, for a pod of positive priority, as
+// DefaultPreemption would for a pod of the highest priority: every other
+// pod looks lower. Pods of priority 0 preempt as DefaultPreemption has them.
 type preemptsAnyPriority struct{ post spec.PostFilterPlugin }
 
 func newPreemptsAnyPriority(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
@@ -254,6 +258,9 @@ func (*preemptsAnyPriority) Name() string { return preemptsAnyPriorityName }
 
 // PostFilter implements spec.PostFilterPlugin.
 func (pl *preemptsAnyPriority) PostFilter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot, filtered map[string]*spec.Status) (string, *spec.Status) {
+	if pod.Spec.Priority == nil || *pod.Spec.Priority <= 0 {
+		return pl.post.PostFilter(ctx, state, pod, snap, filtered)
+	}
 	p := pod.DeepCopy()
 	p.Spec.Priority = func() *int32 { v := int32(math.MaxInt32); return &v }()
 	return pl.post.PostFilter(ctx, state, p, snap, filtered)
