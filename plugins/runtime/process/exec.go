@@ -56,90 +56,18 @@ func (b *cappedBuffer) Bytes() []byte {
 // cgroups right after it started. A non-zero exit is a k8s.io/utils/exec.CodeExitError, as
 // k8s.io/cri-client returns it; a timeout is DeadlineExceeded.
 func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
-	if len(cmd) == 0 {
-		return nil, nil, status.Error(codes.InvalidArgument, "exec: empty command")
-	}
-	r.mu.Lock()
-	c, err := r.lookupContainerLocked(containerID)
-	if err != nil {
-		r.mu.Unlock()
-		return nil, nil, err
-	}
-	r.refreshLocked(c)
-	if c.State != stateRunning {
-		st := c.State
-		r.mu.Unlock()
-		return nil, nil, status.Errorf(codes.FailedPrecondition, "container %q is %s, not running", c.ID, st)
-	}
-	pid, pidStart, cgroups, id := c.Pid, c.PidStart, c.Cgroups, c.ID
-	r.mu.Unlock()
-	sp, err := readShimSpec(r.containerDir(id))
-	if err != nil {
-		return nil, nil, errInternal("exec in %q: %v", id, err)
-	}
-
-	cwd := sp.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
 	stdout := &cappedBuffer{max: maxExecOutput}
 	stderr := &cappedBuffer{max: maxExecOutput}
-	p := &exec.Cmd{
-		Args: cmd, Env: sp.Env, Dir: cwd, Stdout: stdout, Stderr: stderr,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Credential: &syscall.Credential{
-			Uid: sp.User.UID, Gid: sp.User.GID, Groups: sp.User.Groups,
-		}},
+	p, id, err := r.startInContainer(containerID, cmd, func(p *exec.Cmd) {
+		p.Stdout, p.Stderr = stdout, stderr
+		p.SysProcAttr.Setpgid = true
 		// Background children that keep the output open do not hold
 		// ExecSync beyond the command's own exit for long.
-		WaitDelay: time.Second,
-	}
-	var nss []nsenter.Namespace
-	for _, n := range []struct {
-		name string
-		typ  int
-	}{{"mnt", unix.CLONE_NEWNS}, {"net", unix.CLONE_NEWNET}, {"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"pid", unix.CLONE_NEWPID}} {
-		nss = append(nss, nsenter.Namespace{Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n.name), Type: n.typ})
-	}
-	if processStartTime(pid) != pidStart {
-		return nil, nil, status.Errorf(codes.FailedPrecondition, "container %q is not running", id)
-	}
-	// The command must be in the container's cgroups from its first
-	// instruction (a command that is moved after it started runs unlimited
-	// for a while, and sees the host's cgroups): open them here, where
-	// their paths resolve.
-	join, closeCgroups, err := openCgroupsForExec(cgroups, p.SysProcAttr)
-	if err != nil {
-		return nil, nil, errInternal("exec in %q: %v", id, err)
-	}
-	defer closeCgroups()
-	// On a thread in all the container's namespaces (its mount namespace
-	// too) with the container's capability bounding set: the process
-	// started there is as confined as the container's own.
-	var notFound error
-	err = nsenter.Enter(nss, func() error {
-		path, err := lookPath(cmd[0], sp.Env)
-		if err != nil {
-			notFound = err
-			return nil
-		}
-		p.Path = path
-		if !sp.Privileged {
-			if err := dropBoundingCaps(sp.Caps); err != nil {
-				return err
-			}
-		}
-		if err := join(); err != nil {
-			return err
-		}
-		return p.Start()
+		p.WaitDelay = time.Second
 	})
-	if notFound != nil {
-		return nil, nil, status.Errorf(codes.InvalidArgument, "exec in container %q: %v", id, notFound)
-	}
 	if err != nil {
-		return nil, nil, status.Errorf(codes.Unknown, "exec %q in container %q: %v", cmd[0], id, err)
+		return nil, nil, err
 	}
-	_ = addToCgroups(cgroups, p.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- p.Wait() }()
 	var timer <-chan time.Time
@@ -174,6 +102,96 @@ func (r *Runtime) ExecSync(ctx context.Context, containerID string, cmd []string
 		return nil, nil, errInternal("exec in container %q: %v", id, err)
 	}
 	return stdout.Bytes(), stderr.Bytes(), nil
+}
+
+// startInContainer starts cmd in a running container: in its mount,
+// network, UTS, IPC and PID namespaces (forked from a thread that joined
+// them, see nsenter.Enter), with the container's capability bounding set,
+// user, environment and working directory, born in the container's
+// cgroups. setup sets the command's stdio and process attributes. It
+// returns the started command and the container's full ID.
+func (r *Runtime) startInContainer(containerID string, cmd []string, setup func(*exec.Cmd)) (*exec.Cmd, string, error) {
+	if len(cmd) == 0 {
+		return nil, "", status.Error(codes.InvalidArgument, "exec: empty command")
+	}
+	r.mu.Lock()
+	c, err := r.lookupContainerLocked(containerID)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, "", err
+	}
+	r.refreshLocked(c)
+	if c.State != stateRunning {
+		st := c.State
+		r.mu.Unlock()
+		return nil, "", status.Errorf(codes.FailedPrecondition, "container %q is %s, not running", c.ID, st)
+	}
+	pid, pidStart, cgroups, id := c.Pid, c.PidStart, c.Cgroups, c.ID
+	r.mu.Unlock()
+	sp, err := readShimSpec(r.containerDir(id))
+	if err != nil {
+		return nil, id, errInternal("exec in %q: %v", id, err)
+	}
+
+	cwd := sp.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	p := &exec.Cmd{
+		Args: cmd, Env: sp.Env, Dir: cwd,
+		SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{
+			Uid: sp.User.UID, Gid: sp.User.GID, Groups: sp.User.Groups,
+		}},
+	}
+	setup(p)
+	var nss []nsenter.Namespace
+	for _, n := range []struct {
+		name string
+		typ  int
+	}{{"mnt", unix.CLONE_NEWNS}, {"net", unix.CLONE_NEWNET}, {"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"pid", unix.CLONE_NEWPID}} {
+		nss = append(nss, nsenter.Namespace{Path: fmt.Sprintf("/proc/%d/ns/%s", pid, n.name), Type: n.typ})
+	}
+	if processStartTime(pid) != pidStart {
+		return nil, id, status.Errorf(codes.FailedPrecondition, "container %q is not running", id)
+	}
+	// The command must be in the container's cgroups from its first
+	// instruction (a command that is moved after it started runs unlimited
+	// for a while, and sees the host's cgroups): open them here, where
+	// their paths resolve.
+	join, closeCgroups, err := openCgroupsForExec(cgroups, p.SysProcAttr)
+	if err != nil {
+		return nil, id, errInternal("exec in %q: %v", id, err)
+	}
+	defer closeCgroups()
+	// On a thread in all the container's namespaces (its mount namespace
+	// too) with the container's capability bounding set: the process
+	// started there is as confined as the container's own.
+	var notFound error
+	err = nsenter.Enter(nss, func() error {
+		path, err := lookPath(cmd[0], sp.Env)
+		if err != nil {
+			notFound = err
+			return nil
+		}
+		p.Path = path
+		if !sp.Privileged {
+			if err := dropBoundingCaps(sp.Caps); err != nil {
+				return err
+			}
+		}
+		if err := join(); err != nil {
+			return err
+		}
+		return p.Start()
+	})
+	if notFound != nil {
+		return nil, id, status.Errorf(codes.InvalidArgument, "exec in container %q: %v", id, notFound)
+	}
+	if err != nil {
+		return nil, id, status.Errorf(codes.Unknown, "exec %q in container %q: %v", cmd[0], id, err)
+	}
+	_ = addToCgroups(cgroups, p.Process.Pid)
+	return p, id, nil
 }
 
 // openCgroupsForExec prepares starting a process directly in the cgroups

@@ -8,16 +8,6 @@ import (
 
 // The optional CRI methods: each returns a gRPC Unimplemented status.
 
-// Exec (streaming) is not implemented; ExecSync is.
-func (r *Runtime) Exec(ctx context.Context, request *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	return nil, unimplemented("Exec")
-}
-
-// Attach is not implemented.
-func (r *Runtime) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, unimplemented("Attach")
-}
-
 // CheckpointContainer is not implemented.
 func (r *Runtime) CheckpointContainer(ctx context.Context, options *runtimeapi.CheckpointContainerRequest) error {
 	return unimplemented("CheckpointContainer")
@@ -26,11 +16,6 @@ func (r *Runtime) CheckpointContainer(ctx context.Context, options *runtimeapi.C
 // GetContainerEvents is not implemented.
 func (r *Runtime) GetContainerEvents(ctx context.Context, containerEventsCh chan *runtimeapi.ContainerEventResponse, connectionEstablishedCallback func(runtimeapi.RuntimeService_GetContainerEventsClient)) error {
 	return unimplemented("GetContainerEvents")
-}
-
-// PortForward is not implemented.
-func (r *Runtime) PortForward(ctx context.Context, request *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	return nil, unimplemented("PortForward")
 }
 
 // UpdatePodSandboxResources is not implemented.

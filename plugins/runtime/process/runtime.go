@@ -63,6 +63,16 @@
 // container's capability bounding set and user (see nsenter.Enter), then
 // moves it into the container's cgroups.
 //
+// # Streaming
+//
+// Exec and PortForward return URLs to the runtime's streaming server, the
+// kubelet's own (k8s.io/cri-streaming), started on first use on
+// Config.StreamAddr (by default the loopback, on a free port) and stopped by
+// Close. A streaming exec runs like ExecSync's commands, its stdin, stdout
+// and stderr connected to the client, or with a new terminal (resized as
+// the client asks) when TTY is set; a port forward connects to the port on
+// the sandbox's loopback from inside its network namespace.
+//
 // # Restarts
 //
 // State lives in JSON files under the root directory (sandboxes/ID,
@@ -81,8 +91,8 @@
 // mount propagation modes, no host ports (port mappings are ignored).
 // No user namespaces, seccomp, AppArmor/SELinux or device cgroup rules:
 // a container's root is the host's root with fewer capabilities. No image
-// pulls (images are imported into the image store), no streaming Exec,
-// Attach or PortForward, no container events, no checkpointing, no metrics
+// pulls (images are imported into the image store), no Attach (the shim
+// keeps no stdin and sends output only to the log), no container events, no checkpointing, no metrics
 // descriptors; these answer Unimplemented.
 package process
 
@@ -146,6 +156,9 @@ type Config struct {
 	// default bridge name). Empty means a hash of RootDir, so a restarted
 	// runtime with the same RootDir is the same instance.
 	Instance string
+	// StreamAddr is the host:port of the streaming server that serves
+	// Exec and PortForward; empty means DefaultStreamAddr.
+	StreamAddr string
 }
 
 // Runtime is the process runtime. It is safe for concurrent use.
@@ -155,6 +168,9 @@ type Runtime struct {
 	images   ImageStore
 	network  Network
 	cgroups  *cgroupRoot
+	// streamAddr and stream are the streaming server's (see stream.go).
+	streamAddr string
+	stream     streamServer
 
 	mu sync.Mutex // guards sandboxes, containers, names and every state file they own
 	// sandboxes and containers are by ID.
@@ -257,7 +273,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("process runtime: cgroups: %w", err)
 	}
 	r := &Runtime{
-		root: root, instance: inst, images: cfg.Images, network: cfg.Network, cgroups: cg,
+		root: root, instance: inst, images: cfg.Images, network: cfg.Network, cgroups: cg, streamAddr: cfg.StreamAddr,
 		sandboxes: map[string]*sandbox{}, containers: map[string]*container{}, names: map[string]string{},
 	}
 	if r.network == nil {
@@ -755,6 +771,7 @@ func (r *Runtime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSand
 	return out, nil
 }
 
-// Close implements CRI. It leaves sandboxes and containers running: a new
-// runtime over the same root directory finds them again.
-func (r *Runtime) Close(ctx context.Context) error { return nil }
+// Close implements CRI: it stops the streaming server (ending its
+// streams). It leaves sandboxes and containers running: a new runtime over
+// the same root directory finds them again.
+func (r *Runtime) Close(ctx context.Context) error { return r.closeStreaming() }
