@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -21,6 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubelab/kubelab/reference/apiserver/registry"
@@ -92,12 +96,63 @@ func (s *Server) fieldManagerOf(gvk schema.GroupVersionKind, sub string, reset m
 	if o.tcErr != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("server-side apply type converter: %w", o.tcErr))
 	}
-	fm, err := managedfields.NewDefaultFieldManager(o.tc, scheme.Scheme, def, scheme.Scheme, gvk, gvk.GroupVersion(), sub, reset)
+	// As upstream's handlers, the field manager converts with the scheme's
+	// unsafe convertor: an object already at the manager's version is used
+	// as is, not deep-copied (twice per write).
+	fm, err := managedfields.NewDefaultFieldManager(s.typeConverter(o.tc), runtime.UnsafeObjectConvertor(scheme.Scheme), def, scheme.Scheme, gvk, gvk.GroupVersion(), sub, reset)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
 	actual, _ := s.oapi.managers.LoadOrStore(key, fm)
 	return actual.(*managedfields.FieldManager), nil
+}
+
+// structuredConverter is the server's type converter with a cheaper
+// conversion of Go structs: their value is typed against the schema
+// without a validation walk. A typed object (always of the kind its schema
+// was generated from) cannot fail what that walk checks — types, list and
+// map shapes — and the field manager's comparison, which walks the same
+// value with the same schema next, still reports any mismatch. Unstructured
+// objects (apply configurations) are validated as before: that is what
+// rejects a configuration that does not fit the schema.
+type structuredConverter struct {
+	managedfields.TypeConverter
+	types sync.Map // schema.GroupVersionKind → structuredType
+}
+
+// structuredType is the schema and type of one kind.
+type structuredType struct {
+	schema  *smdschema.Schema
+	typeRef smdschema.TypeRef
+}
+
+// typeConverter returns the structuredConverter over tc, one per server.
+func (s *Server) typeConverter(tc managedfields.TypeConverter) managedfields.TypeConverter {
+	s.oapi.convOnce.Do(func() { s.oapi.conv = &structuredConverter{TypeConverter: tc} })
+	return s.oapi.conv
+}
+
+// ObjectToTyped implements managedfields.TypeConverter.
+func (c *structuredConverter) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
+	if _, ok := obj.(runtime.Unstructured); ok {
+		return c.TypeConverter.ObjectToTyped(obj, opts...)
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if t, ok := c.types.Load(gvk); ok {
+		v, err := value.NewValueReflect(obj)
+		if err != nil {
+			return nil, fmt.Errorf("error creating struct value reflector: %w", err)
+		}
+		st := t.(structuredType)
+		return typed.AsTypedUnvalidated(v, st.schema, st.typeRef), nil
+	}
+	// The first object of a kind goes the validated way, which also finds
+	// the kind's schema.
+	tv, err := c.TypeConverter.ObjectToTyped(obj, opts...)
+	if err == nil {
+		c.types.Store(gvk, structuredType{schema: tv.Schema(), typeRef: tv.TypeRef()})
+	}
+	return tv, err
 }
 
 // managerName is the manager of a non-apply write: the fieldManager

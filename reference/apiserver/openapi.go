@@ -52,6 +52,8 @@ type serverOpenAPI struct {
 	once     sync.Once
 	shared   *openAPIState
 	managers sync.Map // "<gvk>/<subresource>" → *managedfields.FieldManager
+	convOnce sync.Once
+	conv     *structuredConverter // the managers' type converter
 }
 
 // openAPIState holds the schemas and documents of one resource table,
