@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -149,7 +150,12 @@ func Start(t testing.TB, mutate func(*apiserver.Config)) *Server {
 		api.Close()
 		hs.Close()
 	})
-	rc := &rest.Config{Host: hs.URL, QPS: 1000, Burst: 1000}
+	rc := &rest.Config{Host: hs.URL, QPS: 1000, Burst: 1000,
+		// A dialer of its own makes client-go build its usual transport (25
+		// idle connections per host, as for any HTTPS config) rather than
+		// share http.DefaultTransport, which keeps 2 and so dials a new
+		// connection for most requests of concurrent clients.
+		Dial: (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatalf("clientset: %v", err)
