@@ -177,9 +177,18 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 	if !s.cache.HasNode(node) {
 		err = fmt.Errorf("node %q was deleted before the pod could be bound to it", node)
 	} else {
+		if annotation != "" {
+			// A bind plugin binding through the handle carries it too.
+			s.bindAnnotations.Store(assumed.UID, annotation)
+		}
 		var annotated bool
 		annotated, err = s.bindPod(ctx, c, assumed, node, annotation)
+		if _, pending := s.bindAnnotations.LoadAndDelete(assumed.UID); !pending && annotation != "" {
+			annotated = true
+		}
 		if err == nil && annotation != "" && !annotated {
+			// Bound by an extender: patching the pod needs RBAC beyond
+			// system:kube-scheduler's.
 			s.writeAnnotation(context.WithoutCancel(ctx), assumed, annotation)
 		}
 	}
@@ -244,6 +253,7 @@ func (s *Scheduler) bindPod(ctx context.Context, c *cycle, pod *corev1.Pod, node
 		}
 		return false, nil
 	}
+	s.bindAnnotations.Delete(pod.UID)
 	return true, s.bindWithAnnotation(ctx, pod, node, annotation)
 }
 
@@ -256,8 +266,13 @@ func (s *Scheduler) writeAnnotation(ctx context.Context, pod *corev1.Pod, annota
 }
 
 // bindThroughAPI creates the pod's Binding (pods/binding).
+// The binding carries the pod's pending explanation annotation, if any.
 func (s *Scheduler) bindThroughAPI(ctx context.Context, pod *corev1.Pod, node string) error {
-	return s.bindWithAnnotation(ctx, pod, node, "")
+	annotation := ""
+	if v, ok := s.bindAnnotations.LoadAndDelete(pod.UID); ok {
+		annotation = v.(string)
+	}
+	return s.bindWithAnnotation(ctx, pod, node, annotation)
 }
 
 func (s *Scheduler) bindWithAnnotation(ctx context.Context, pod *corev1.Pod, node, annotation string) error {

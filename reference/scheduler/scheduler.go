@@ -123,10 +123,13 @@ type Scheduler struct {
 
 	nextStartNodeIndex int
 	rejectedBuf        []*spec.Status
-	leading            chan struct{}
-	leadOnce           sync.Once
-	wg                 sync.WaitGroup
-	bindings           sync.WaitGroup
+	// bindAnnotations holds explanation annotations (by pod UID) for the
+	// binding a bind plugin makes through the handle.
+	bindAnnotations sync.Map
+	leading         chan struct{}
+	leadOnce        sync.Once
+	wg              sync.WaitGroup
+	bindings        sync.WaitGroup
 }
 
 // New validates cfg, builds every profile's plugins and opens the HTTP

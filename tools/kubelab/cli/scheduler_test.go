@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubelab/kubelab/plugins/builtin"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
+	"github.com/kubelab/kubelab/reference/scheduler"
 )
 
 // syncBuffer is a bytes.Buffer safe for the scheduler's concurrent logs.
@@ -84,7 +85,7 @@ func TestSchedulerCommandWithDefaultProfile(t *testing.T) {
 	go func() {
 		done <- RunScheduler(sctx, builtin.Registry(), SchedulerOptions{
 			Kubeconfig: filepath.Join(dataDir, pki.SchedulerKubeconfigFile), LeaderElect: true, LeaseName: "kube-scheduler",
-			Listen: listen, Explain: true, QPS: 100, Burst: 200,
+			Listen: listen, Explain: true, ExplainAnnotation: true, QPS: 100, Burst: 200,
 		}, out)
 	}()
 	defer func() {
@@ -154,6 +155,22 @@ func TestSchedulerCommandWithDefaultProfile(t *testing.T) {
 		t.Errorf("explanation of web:\n%s", text.String())
 	}
 	t.Logf("kubelab explain pod web:\n%s", text.String())
+	// The same explanation from the pod's annotation, through the API.
+	var ann *scheduler.Explanation
+	for {
+		ann, err = FetchExplanation(ctx, "web", ExplainOptions{Namespace: "default", FromAnnotation: true,
+			Kubeconfig: filepath.Join(dataDir, pki.AdminKubeconfigFile)})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ann.Node != x.Node || len(ann.Nodes) != len(x.Nodes) {
+		t.Errorf("annotation %+v, endpoint %+v", ann, x)
+	}
 }
 
 func TestSchedulerOptionsErrors(t *testing.T) {
