@@ -52,6 +52,11 @@ const (
 	// exited container with a reason); removal is idempotent and removing a
 	// running container kills it.
 	CapErrors spec.Capability = "runtime:errors"
+	// CapPIDNamespace: in PID mode POD a sandbox's containers share one PID
+	// namespace whose PID 1 is none of theirs (the sandbox's), and
+	// stopping one leaves the others running; in mode CONTAINER each
+	// container has its own, its process being PID 1.
+	CapPIDNamespace spec.Capability = "runtime:pid-namespace"
 )
 
 // Capabilities lists every capability label of the suite in the order the
@@ -60,6 +65,6 @@ func Capabilities() []spec.Capability {
 	return []spec.Capability{
 		CapVersion, CapSandbox, CapNetworkNamespace, CapContainerLifecycle, CapExitCode,
 		CapEnvArgsWorkdir, CapLogs, CapExec, CapResources, CapStopGrace, CapImages,
-		CapStats, CapErrors,
+		CapStats, CapErrors, CapPIDNamespace,
 	}
 }

@@ -24,6 +24,7 @@ func Register(t Target) {
 	describeImages(s)
 	describeStats(s)
 	describeErrors(s)
+	describePIDNamespace(s)
 	AfterSuite(func() {
 		Expect(s.close()).To(Succeed(), "stopping runtime target %q", t.Name)
 	})
