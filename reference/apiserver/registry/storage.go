@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -322,8 +323,15 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 		if err != nil {
 			return nil, false, err
 		}
-		if semanticEqual(obj, cur) {
-			return cur, false, nil // no-op: no write, like upstream
+		// A no-op writes nothing, as upstream: like its storage, compare
+		// what would be stored with what is (cheaper than a deep
+		// comparison of the objects).
+		data, err := encode(r, obj)
+		if err != nil {
+			return nil, false, apierrors.NewInternalError(err)
+		}
+		if bytes.Equal(data, kv.Value) {
+			return cur, false, nil
 		}
 		if opts.DryRun {
 			return obj, false, nil
@@ -350,10 +358,13 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			if err != nil {
 				return nil, false, err
 			}
-		}
-		data, err := encode(r, obj)
-		if err != nil {
-			return nil, false, apierrors.NewInternalError(err)
+			// The hook may have set allocated fields.
+			if data, err = encode(r, obj); err != nil {
+				if undo != nil {
+					undo()
+				}
+				return nil, false, apierrors.NewInternalError(err)
+			}
 		}
 		rev, err := s.Store.Update(ctx, kv.Key, data, kv.ModRevision)
 		if err != nil && undo != nil {
