@@ -20,5 +20,6 @@ this is where speed is measured.`,
 	}
 	cmd.AddCommand(newBenchAPIServerCommand(reg))
 	cmd.AddCommand(newBenchRuntimeCommand())
+	cmd.AddCommand(newBenchSchedulerCommand(reg))
 	return cmd
 }
