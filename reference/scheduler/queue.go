@@ -27,7 +27,9 @@ type queuedPod struct {
 	unschedulableSince time.Time
 	// cycle is the scheduling cycle that popped the pod last.
 	cycle int64
-	index int // heap index
+	// changedInFlight: the pod's spec or labels changed during its attempt.
+	changedInFlight bool
+	index           int // heap index
 }
 
 // podHeap is a heap of queued pods under less.
@@ -194,6 +196,12 @@ func (q *schedulingQueue) updateLocked(pod *corev1.Pod) {
 		heap.Fix(q.active, qp.index)
 	case inBackoff:
 		heap.Fix(q.backoff, qp.index)
+	case inFlight:
+		// Changed during its attempt: a failure must not park it waiting
+		// for an event that already happened.
+		if !equality.Semantic.DeepEqual(old.Spec, pod.Spec) || !equality.Semantic.DeepEqual(old.Labels, pod.Labels) {
+			qp.changedInFlight = true
+		}
 	case inGated:
 		if len(pod.Spec.SchedulingGates) == 0 {
 			delete(q.gated, pod.UID)
@@ -303,7 +311,9 @@ func (q *schedulingQueue) Requeue(qp *queuedPod, pod *corev1.Pod, unschedulable 
 	now := q.now()
 	qp.timestamp = now
 	qp.backoffUntil = now.Add(q.backoffDuration(qp))
-	if unschedulable && q.moveCycle < qp.cycle {
+	changed := qp.changedInFlight
+	qp.changedInFlight = false
+	if unschedulable && q.moveCycle < qp.cycle && !changed {
 		qp.unschedulableSince = now
 		q.unschedulable[qp.pod.UID] = qp
 		q.where[qp.pod.UID] = inUnschedulable

@@ -840,3 +840,18 @@ func TestGatedPodWaitsForItsGates(t *testing.T) {
 	}
 	e.waitBound("gated")
 }
+
+func TestPodChangedDuringAttemptIsNotParked(t *testing.T) {
+	now := time.Unix(1000, 0)
+	q := newSchedulingQueue(nil, time.Second, 10*time.Second, func() time.Time { return now })
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "p"}}
+	q.Add(p)
+	qp, _ := q.Pop(context.Background())
+	changed := p.DeepCopy()
+	changed.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	q.Update(changed)
+	q.Requeue(qp, nil, true)
+	if d := q.Depths(); d.backoff != 1 || d.unschedulable != 0 {
+		t.Errorf("depths %+v: the update during the attempt was missed", d)
+	}
+}
