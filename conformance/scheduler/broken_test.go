@@ -25,9 +25,9 @@ type outcome struct {
 }
 
 // runSuite runs TestSuite in a child process of this test binary against
-// the named profile, without the Slow specs, and returns what its JSON
-// report says.
-func runSuite(t *testing.T, target string) outcome {
+// the named profile, without the Slow specs, with extra environment, and
+// returns what its JSON report says.
+func runSuite(t *testing.T, target string, env ...string) outcome {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -36,7 +36,7 @@ func runSuite(t *testing.T, target string) outcome {
 	report := filepath.Join(t.TempDir(), "report.json")
 	cmd := exec.Command(exe, "-test.run=^TestSuite$", "-test.count=1", "-test.timeout=10m",
 		"-ginkgo.label-filter=!Slow", "-ginkgo.json-report="+report)
-	cmd.Env = append(os.Environ(), targetEnv+"="+target)
+	cmd.Env = append(append(os.Environ(), targetEnv+"="+target), env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	runErr := cmd.Run()

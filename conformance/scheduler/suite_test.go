@@ -3,7 +3,9 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/onsi/ginkgo/v2"
@@ -16,12 +18,17 @@ import (
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	refsched "github.com/kubelab/kubelab/reference/scheduler"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/tools/extender"
 )
 
 // targetEnv names the profile TestSuite runs kubelab's scheduler with:
 // default-scheduler (the default), a baseline, or a broken scheduler of
 // fakes/brokenscheduler.
 const targetEnv = "KUBELAB_SCHEDULER_SUITE_TARGET"
+
+// extenderEnv, when "1", adds the sample HTTP extender of tools/extender
+// to kubelab's scheduler, and TestSuite checks that it was called.
+const extenderEnv = "KUBELAB_SCHEDULER_SUITE_EXTENDER"
 
 // lookupProfile finds a built-in or broken profile by scheduler name.
 func lookupProfile(name string) (spec.Profile, bool) {
@@ -55,7 +62,15 @@ func TestSuite(t *testing.T) {
 	}
 	srv := apiservertest.Start(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := refsched.New(refsched.Config{RestConfig: srv.Config, Registry: registry(), Profiles: []spec.Profile{profile}})
+	cfg := refsched.Config{RestConfig: srv.Config, Registry: registry(), Profiles: []spec.Profile{profile}}
+	var ext *extender.Server
+	if os.Getenv(extenderEnv) == "1" {
+		ext = extender.New(extender.Config{})
+		hs := httptest.NewServer(ext)
+		t.Cleanup(hs.Close)
+		cfg.Extenders = []refsched.ExtenderConfig{{URLPrefix: hs.URL, FilterVerb: "filter", PrioritizeVerb: "prioritize", Weight: 1}}
+	}
+	s, err := refsched.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,4 +90,23 @@ func TestSuite(t *testing.T) {
 	})
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.RunSpecs(t, "scheduler")
+	if ext != nil && (ext.Calls("filter") == 0 || ext.Calls("prioritize") == 0) {
+		t.Errorf("the extender was not called (filter %d, prioritize %d)", ext.Calls("filter"), ext.Calls("prioritize"))
+	}
+}
+
+// TestSuiteWithExtender runs the suite (without its Slow specs) against
+// kubelab's default profile calling an HTTP extender: the extender changes
+// nothing the suite checks, so every spec must pass.
+func TestSuiteWithExtender(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite")
+	}
+	o := runSuite(t, profiles.DefaultSchedulerName, extenderEnv+"=1")
+	for c, specs := range o.failed {
+		t.Errorf("%s failed with an extender: %s", c, strings.Join(specs, "; "))
+	}
+	if len(o.passed) == 0 {
+		t.Error("no spec passed")
+	}
 }
