@@ -30,6 +30,9 @@ const (
 	OptionInstance = "instance"
 	// OptionImageDir is the image store's directory; default RootDir/images.
 	OptionImageDir = "image-dir"
+	// OptionStreamAddr is the host:port of the streaming server (Exec,
+	// PortForward); default DefaultStreamAddr.
+	OptionStreamAddr = "stream-addr"
 )
 
 var _ ImageStore = (*imagestore.Store)(nil)
@@ -51,7 +54,7 @@ func newFromSpec(ctx context.Context, cfg spec.RuntimeConfig) (spec.Runtime, fun
 	if cfg.RootDir == "" {
 		return nil, nil, fmt.Errorf("process runtime: no root directory: %w", spec.ErrInvalid)
 	}
-	opts := map[string]string{OptionPodCIDR: DefaultPodCIDR, OptionNetwork: "bridge", OptionImageDir: filepath.Join(cfg.RootDir, "images")}
+	opts := map[string]string{OptionPodCIDR: DefaultPodCIDR, OptionNetwork: "bridge", OptionImageDir: filepath.Join(cfg.RootDir, "images"), OptionStreamAddr: DefaultStreamAddr}
 	for k, v := range cfg.Options {
 		if _, ok := opts[k]; !ok && k != OptionInstance {
 			return nil, nil, fmt.Errorf("process runtime: unknown option %q: %w", k, spec.ErrInvalid)
@@ -62,7 +65,10 @@ func newFromSpec(ctx context.Context, cfg spec.RuntimeConfig) (spec.Runtime, fun
 	if err != nil {
 		return nil, nil, fmt.Errorf("process runtime: %w", err)
 	}
-	c := Config{RootDir: filepath.Join(cfg.RootDir, "state"), Images: st, Instance: opts[OptionInstance]}
+	if _, _, err := net.SplitHostPort(opts[OptionStreamAddr]); err != nil {
+		return nil, nil, fmt.Errorf("process runtime: %s=%q is not host:port: %w", OptionStreamAddr, opts[OptionStreamAddr], spec.ErrInvalid)
+	}
+	c := Config{RootDir: filepath.Join(cfg.RootDir, "state"), Images: st, Instance: opts[OptionInstance], StreamAddr: opts[OptionStreamAddr]}
 	switch opts[OptionNetwork] {
 	case "none":
 		c.Network = NoNetwork{}
