@@ -1,8 +1,13 @@
 package critools_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,10 +132,27 @@ func TestCrictlDrivesTheProcessRuntime(t *testing.T) {
 	if out := crictl("logs", "--tail", "1", ctr); strings.Contains(out, "stdout line 1") {
 		t.Errorf("crictl logs --tail 1 = %q", out)
 	}
-	// -s: ExecSync (the streaming Exec needs a streaming server).
+	// -s: ExecSync.
 	if out := crictl("exec", "-s", ctr, "/workload", "print", "via-crictl"); !strings.Contains(out, "arg[0]=via-crictl") || !strings.Contains(out, "hostname=crictl-pod") {
 		t.Errorf("crictl exec -s:\n%s", out)
 	}
+	// Without -s: the streaming Exec, through the runtime's streaming server.
+	if out := crictl("exec", ctr, "/workload", "print", "via-stream"); !strings.Contains(out, "arg[0]=via-stream") || !strings.Contains(out, "hostname=crictl-pod") {
+		t.Errorf("crictl exec (streaming):\n%s", out)
+	}
+	// port-forward to an HTTP server in the pod.
+	webCfg := writeJSON("web.json", map[string]any{
+		"metadata": map[string]string{"name": "web"},
+		"image":    map[string]string{"image": ociimage.WorkloadImageName},
+		"args":     []string{"serve-hostname", "--port", "9376"},
+		"log_path": "web.log",
+	})
+	web := strings.TrimSpace(crictl("create", pod, webCfg, podCfg))
+	crictl("start", web)
+	if got := portForwardGet(ctx, t, crictlBin, config, pod, 9376); got != "crictl-pod" {
+		t.Errorf("GET through crictl port-forward = %q, want the pod's hostname", got)
+	}
+	crictl("rm", "-f", web)
 	var inspect struct {
 		Status struct {
 			State string `json:"state"`
@@ -154,5 +176,41 @@ func TestCrictlDrivesTheProcessRuntime(t *testing.T) {
 	crictl("rmp", pod)
 	if out := strings.TrimSpace(crictl("pods", "-q")); out != "" {
 		t.Errorf("crictl pods -q after rmp = %q", out)
+	}
+}
+
+// portForwardGet runs `crictl port-forward POD LOCAL:port` and returns the
+// body of an HTTP GET / through it (retried until the server in the pod
+// answers).
+func portForwardGet(ctx context.Context, t *testing.T, crictlBin, config, pod string, port int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(pctx, crictlBin, "--config", config, "port-forward", pod, fmt.Sprintf("%d:%d", local, port))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", local))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return strings.TrimSpace(string(body))
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no answer through crictl port-forward: %v\n%s", err, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
