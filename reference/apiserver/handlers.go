@@ -777,6 +777,9 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 		if pod.DeletionTimestamp != nil {
 			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", info.Name))
 		}
+		if len(pod.Spec.SchedulingGates) > 0 {
+			return nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, info.Name, fmt.Errorf("pod %s has non-empty .spec.schedulingGates", info.Name))
+		}
 		if pod.Spec.NodeName != "" {
 			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is already assigned to node %q", info.Name, pod.Spec.NodeName))
 		}

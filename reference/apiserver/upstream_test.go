@@ -22,7 +22,9 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -759,4 +761,100 @@ func TestUpstreamDeleteResponse(t *testing.T) {
 	if err := json.Unmarshal(raw, &p); err != nil || p.Kind != "Pod" || p.Name != "p" {
 		t.Errorf("pod delete answered %.200s, want the Pod", raw)
 	}
+}
+
+// TestUpstreamSchedulingValidation: what kube-apiserver v1.37.2 refuses of
+// the fields schedulers read — tolerations, node selectors, empty required
+// node affinity, node taints, scheduling gates on a bound pod, new gates,
+// binding a gated pod — and of priority classes, leases and bindings'
+// roleRef, kubelab refuses too, with the same field.
+func TestUpstreamSchedulingValidation(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	cs := s.Client
+	pod := func(name string, mutate func(*corev1.PodSpec)) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
+		mutate(&p.Spec)
+		return p
+	}
+	wantInvalid := func(what string, err error, field string) {
+		t.Helper()
+		if !apierrors.IsInvalid(err) {
+			t.Errorf("%s: want 422, got %v", what, err)
+			return
+		}
+		for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
+			if c.Field == field {
+				return
+			}
+		}
+		t.Errorf("%s: no cause on %s: %v", what, field, err)
+	}
+	for _, c := range []struct {
+		name, field string
+		mutate      func(*corev1.PodSpec)
+	}{
+		{"exists-with-value", "spec.tolerations[0].operator", func(s *corev1.PodSpec) {
+			s.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Value: "v"}}
+		}},
+		{"bad-effect", "spec.tolerations[0].effect", func(s *corev1.PodSpec) {
+			s.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: "Bogus"}}
+		}},
+		{"bad-selector", "spec.nodeSelector", func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"bad key!": "v"} }},
+		{"no-terms", "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms", func(s *corev1.PodSpec) {
+			s.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{}}}
+		}},
+		{"gated-bound", "spec.nodeName", func(s *corev1.PodSpec) {
+			s.SchedulingGates, s.NodeName = []corev1.PodSchedulingGate{{Name: "g"}}, "n1"
+		}},
+	} {
+		_, err := cs.CoreV1().Pods("default").Create(ctx, pod(c.name, c.mutate), metav1.CreateOptions{})
+		wantInvalid("pod "+c.name, err, c.field)
+	}
+
+	gated, err := cs.CoreV1().Pods("default").Create(ctx, pod("gated", func(s *corev1.PodSpec) { s.SchedulingGates = []corev1.PodSchedulingGate{{Name: "g"}} }), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cs.CoreV1().Pods("default").Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "gated"}, Target: corev1.ObjectReference{Kind: "Node", Name: "n1"}}, metav1.CreateOptions{})
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "non-empty .spec.schedulingGates") {
+		t.Errorf("binding a gated pod: want 409, got %v", err)
+	}
+	gated.Spec.SchedulingGates = append(gated.Spec.SchedulingGates, corev1.PodSchedulingGate{Name: "h"})
+	_, err = cs.CoreV1().Pods("default").Update(ctx, gated, metav1.UpdateOptions{})
+	wantInvalid("adding a scheduling gate", err, "spec.schedulingGates[1].name")
+	gated.Spec.SchedulingGates = nil
+	if _, err = cs.CoreV1().Pods("default").Update(ctx, gated, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("removing the scheduling gates: %v", err)
+	}
+
+	_, err = cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "tainted"},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "k", Effect: "Bogus"}}}}, metav1.CreateOptions{})
+	wantInvalid("node taint effect", err, "metadata.taints[0].effect")
+
+	_, err = cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "huge"}, Value: 2000000000}, metav1.CreateOptions{})
+	wantInvalid("user priority above 1e9", err, "value")
+	_, err = cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "system-mine"}, Value: 10}, metav1.CreateOptions{})
+	wantInvalid("system- prefix", err, "metadata.name")
+	pc, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "mine"}, Value: 10}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.Value = 11
+	_, err = cs.SchedulingV1().PriorityClasses().Update(ctx, pc, metav1.UpdateOptions{})
+	wantInvalid("changing a priority class's value", err, "value")
+
+	_, err = cs.CoordinationV1().Leases("default").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "l"},
+		Spec: coordinationv1.LeaseSpec{LeaseDurationSeconds: ptr.To[int32](0)}}, metav1.CreateOptions{})
+	wantInvalid("lease duration 0", err, "spec.leaseDurationSeconds")
+
+	rb, err := cs.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "rb"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "u"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb.RoleRef.Name = "edit"
+	_, err = cs.RbacV1().RoleBindings("default").Update(ctx, rb, metav1.UpdateOptions{})
+	wantInvalid("changing a binding's roleRef", err, "roleRef")
 }

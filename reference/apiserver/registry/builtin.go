@@ -165,6 +165,7 @@ func Builtin() []*Resource {
 		// coordination.k8s.io/v1
 		newRes[coordinationv1.Lease, coordinationv1.LeaseList]("coordination.k8s.io", "v1", "leases", "Lease", true).with(func(r *Resource) {
 			r.NoGeneration = true
+			r.Strategy = leaseStrategy()
 		}),
 		// discovery.k8s.io/v1
 		newRes[discoveryv1.EndpointSlice, discoveryv1.EndpointSliceList]("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true).with(func(r *Resource) {
@@ -197,12 +198,13 @@ func Builtin() []*Resource {
 		// rbac.authorization.k8s.io/v1
 		newRes[rbacv1.Role, rbacv1.RoleList]("rbac.authorization.k8s.io", "v1", "roles", "Role", true).with(noGen).with(rbacNames),
 		newRes[rbacv1.ClusterRole, rbacv1.ClusterRoleList]("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false).with(noGen).with(rbacNames),
-		newRes[rbacv1.RoleBinding, rbacv1.RoleBindingList]("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true).with(noGen).with(rbacNames),
-		newRes[rbacv1.ClusterRoleBinding, rbacv1.ClusterRoleBindingList]("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false).with(noGen).with(rbacNames),
+		newRes[rbacv1.RoleBinding, rbacv1.RoleBindingList]("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true).with(noGen).with(rbacNames).with(roleRefImmutable),
+		newRes[rbacv1.ClusterRoleBinding, rbacv1.ClusterRoleBindingList]("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false).with(noGen).with(rbacNames).with(roleRefImmutable),
 		// scheduling.k8s.io/v1
 		newRes[schedulingv1.PriorityClass, schedulingv1.PriorityClassList]("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", false).with(func(r *Resource) {
 			r.ShortNames = []string{"pc"}
 			r.NoGeneration = true
+			r.Strategy = priorityClassStrategy()
 		}),
 		// storage.k8s.io/v1
 		newRes[storagev1.StorageClass, storagev1.StorageClassList]("storage.k8s.io", "v1", "storageclasses", "StorageClass", false).with(func(r *Resource) {

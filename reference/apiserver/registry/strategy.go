@@ -149,6 +149,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 			}
 		}
 	}
+	errs = append(errs, validatePodScheduling(s, p)...)
 	switch s.RestartPolicy {
 	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
 	default:
@@ -213,12 +214,16 @@ func podStrategy() Strategy {
 			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(pod)}
 		},
 		Validate: func(obj runtime.Object) field.ErrorList {
-			return validatePodSpec(&obj.(*corev1.Pod).Spec, field.NewPath("spec"))
+			pod := obj.(*corev1.Pod)
+			return append(validatePodSpec(&pod.Spec, field.NewPath("spec")), validatePodCreateGates(pod)...)
 		},
 		ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 			pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
 			if len(pod.Spec.Containers) != len(oldPod.Spec.Containers) {
 				return field.ErrorList{field.Forbidden(field.NewPath("spec", "containers"), "pod updates may not add or remove containers")}
+			}
+			if errs := validatePodGatesUpdate(pod, oldPod); len(errs) > 0 {
+				return errs
 			}
 			// Like upstream: only images, activeDeadlineSeconds, tolerations
 			// (additions) and scheduling gates may change.
@@ -286,6 +291,7 @@ func podQOS(pod *corev1.Pod) corev1.PodQOSClass {
 
 func nodeStrategy() Strategy {
 	return Strategy{
+		Validate: validateNodeTaints,
 		Fields: func(obj runtime.Object) fields.Set {
 			return fields.Set{"spec.unschedulable": fmt.Sprint(obj.(*corev1.Node).Spec.Unschedulable)}
 		},
