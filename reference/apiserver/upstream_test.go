@@ -858,3 +858,21 @@ func TestUpstreamSchedulingValidation(t *testing.T) {
 	_, err = cs.RbacV1().RoleBindings("default").Update(ctx, rb, metav1.UpdateOptions{})
 	wantInvalid("changing a binding's roleRef", err, "roleRef")
 }
+
+// TestUpstreamFieldSelectors: services select on spec.clusterIP and
+// spec.type, jobs on status.successful, as upstream.
+func TestUpstreamFieldSelectors(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	svcs, err := s.Client.CoreV1().Services("default").List(ctx, metav1.ListOptions{FieldSelector: "spec.type=ClusterIP,metadata.name=kubernetes"})
+	if err != nil || len(svcs.Items) != 1 {
+		t.Fatalf("services by spec.type: %v %v", svcs, err)
+	}
+	ip := svcs.Items[0].Spec.ClusterIP
+	if l, err := s.Client.CoreV1().Services("default").List(ctx, metav1.ListOptions{FieldSelector: "spec.clusterIP=" + ip}); err != nil || len(l.Items) != 1 {
+		t.Errorf("services by spec.clusterIP=%s: %v %v", ip, l, err)
+	}
+	if l, err := s.Client.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{FieldSelector: "status.successful=0"}); err != nil || len(l.Items) != 0 {
+		t.Errorf("jobs by status.successful: %v %v", l, err)
+	}
+}

@@ -439,6 +439,10 @@ func serviceStrategy() Strategy {
 			}
 			return nil
 		},
+		Fields: func(obj runtime.Object) fields.Set {
+			svc := obj.(*corev1.Service)
+			return fields.Set{"spec.clusterIP": svc.Spec.ClusterIP, "spec.type": string(svc.Spec.Type)}
+		},
 	}
 }
 
@@ -622,6 +626,9 @@ func jobStrategy() Strategy {
 				errs = append(errs, field.NotSupported(field.NewPath("spec", "template", "spec", "restartPolicy"), rp, []string{"OnFailure", "Never"}))
 			}
 			return errs
+		},
+		Fields: func(obj runtime.Object) fields.Set {
+			return fields.Set{"status.successful": fmt.Sprint(obj.(*batchv1.Job).Status.Succeeded)}
 		},
 	}
 }
