@@ -24,6 +24,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -874,5 +876,24 @@ func TestUpstreamFieldSelectors(t *testing.T) {
 	}
 	if l, err := s.Client.BatchV1().Jobs("default").List(ctx, metav1.ListOptions{FieldSelector: "status.successful=0"}); err != nil || len(l.Items) != 0 {
 		t.Errorf("jobs by status.successful: %v %v", l, err)
+	}
+}
+
+// TestUpstreamPolicyValidation: a Role rule without verbs and a
+// PodDisruptionBudget with both minAvailable and maxUnavailable are 422,
+// as upstream.
+func TestUpstreamPolicyValidation(t *testing.T) {
+	s := apiservertest.StartSecure(t, nil)
+	ctx := context.Background()
+	_, err := s.Client.RbacV1().Roles("default").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "r"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}}}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "rules[0].verbs") {
+		t.Errorf("role rule without verbs: want 422 on rules[0].verbs, got %v", err)
+	}
+	one := intstr.FromInt32(1)
+	_, err = s.Client.PolicyV1().PodDisruptionBudgets("default").Create(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "pdb"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &one, MaxUnavailable: &one, Selector: &metav1.LabelSelector{}}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "cannot be both set") {
+		t.Errorf("PDB with minAvailable and maxUnavailable: want 422, got %v", err)
 	}
 }

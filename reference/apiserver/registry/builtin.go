@@ -194,10 +194,10 @@ func Builtin() []*Resource {
 		newRes[policyv1.PodDisruptionBudget, policyv1.PodDisruptionBudgetList]("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true).with(func(r *Resource) {
 			r.ShortNames = []string{"pdb"}
 			r.Subresources = []string{SubStatus}
-		}),
+		}).with(validPDB),
 		// rbac.authorization.k8s.io/v1
-		newRes[rbacv1.Role, rbacv1.RoleList]("rbac.authorization.k8s.io", "v1", "roles", "Role", true).with(noGen).with(rbacNames),
-		newRes[rbacv1.ClusterRole, rbacv1.ClusterRoleList]("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false).with(noGen).with(rbacNames),
+		newRes[rbacv1.Role, rbacv1.RoleList]("rbac.authorization.k8s.io", "v1", "roles", "Role", true).with(noGen).with(rbacNames).with(validRBACRules),
+		newRes[rbacv1.ClusterRole, rbacv1.ClusterRoleList]("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false).with(noGen).with(rbacNames).with(validRBACRules),
 		newRes[rbacv1.RoleBinding, rbacv1.RoleBindingList]("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true).with(noGen).with(rbacNames).with(roleRefImmutable),
 		newRes[rbacv1.ClusterRoleBinding, rbacv1.ClusterRoleBindingList]("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false).with(noGen).with(rbacNames).with(roleRefImmutable),
 		// scheduling.k8s.io/v1

@@ -6,6 +6,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -173,4 +174,54 @@ func validateNodeTaints(obj runtime.Object) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// validRBACRules: every rule names verbs; a resource rule names API groups
+// and resources; non-resource URLs only in cluster roles and never mixed
+// with resources.
+func validRBACRules(r *Resource) {
+	namespaced := r.Namespaced
+	r.Strategy.Validate = func(obj runtime.Object) field.ErrorList {
+		var rules []rbacv1.PolicyRule
+		switch o := obj.(type) {
+		case *rbacv1.Role:
+			rules = o.Rules
+		case *rbacv1.ClusterRole:
+			rules = o.Rules
+		}
+		var errs field.ErrorList
+		for i, rule := range rules {
+			p := field.NewPath("rules").Index(i)
+			if len(rule.Verbs) == 0 {
+				errs = append(errs, field.Required(p.Child("verbs"), ""))
+			}
+			if len(rule.NonResourceURLs) > 0 {
+				if namespaced {
+					errs = append(errs, field.Invalid(p.Child("nonResourceURLs"), rule.NonResourceURLs, "namespaced rules cannot apply to non-resource URLs"))
+				}
+				if len(rule.APIGroups) > 0 || len(rule.Resources) > 0 || len(rule.ResourceNames) > 0 {
+					errs = append(errs, field.Invalid(p.Child("nonResourceURLs"), rule.NonResourceURLs, "rules cannot apply to both regular resources and non-resource URLs"))
+				}
+				continue
+			}
+			if len(rule.APIGroups) == 0 {
+				errs = append(errs, field.Required(p.Child("apiGroups"), "resource rules must supply at least one api group"))
+			}
+			if len(rule.Resources) == 0 {
+				errs = append(errs, field.Required(p.Child("resources"), "resource rules must supply at least one resource"))
+			}
+		}
+		return errs
+	}
+}
+
+// validPDB: minAvailable and maxUnavailable are exclusive.
+func validPDB(r *Resource) {
+	r.Strategy.Validate = func(obj runtime.Object) field.ErrorList {
+		spec := obj.(*policyv1.PodDisruptionBudget).Spec
+		if spec.MinAvailable != nil && spec.MaxUnavailable != nil {
+			return field.ErrorList{field.Invalid(field.NewPath("spec"), spec, "minAvailable and maxUnavailable cannot be both set")}
+		}
+		return nil
+	}
 }
