@@ -206,14 +206,18 @@ type Result struct {
 	LatencyP90Ms float64 `json:"latencyP90Ms"`
 	LatencyP99Ms float64 `json:"latencyP99Ms"`
 	// Quality.
-	OvercommittedNodes int     `json:"overcommittedNodes"`
-	ZoneSkew           int     `json:"zoneSkew"`
-	AntiAffinityViol   int     `json:"antiAffinityViolations"`
-	Preempted          int     `json:"preemptedInitPods"`
-	CPUUtilMinPct      float64 `json:"cpuUtilMinPct"`
-	CPUUtilMeanPct     float64 `json:"cpuUtilMeanPct"`
-	CPUUtilMaxPct      float64 `json:"cpuUtilMaxPct"`
-	Error              string  `json:"error,omitempty"`
+	OvercommittedNodes int `json:"overcommittedNodes"`
+	ZoneSkew           int `json:"zoneSkew"`
+	AntiAffinityViol   int `json:"antiAffinityViolations"`
+	Preempted          int `json:"preemptedInitPods"`
+	// Terminating counts pods left with a deletionTimestamp.
+	Terminating int `json:"terminatingPods"`
+	// OvercommitDetail names the first overcommitted nodes and their pods.
+	OvercommitDetail []string `json:"overcommitDetail,omitempty"`
+	CPUUtilMinPct    float64  `json:"cpuUtilMinPct"`
+	CPUUtilMeanPct   float64  `json:"cpuUtilMeanPct"`
+	CPUUtilMaxPct    float64  `json:"cpuUtilMaxPct"`
+	Error            string   `json:"error,omitempty"`
 }
 
 const (
@@ -508,6 +512,9 @@ func quality(ctx context.Context, cs kubernetes.Interface, w Workload, nNodes in
 		if p.Namespace == initNS {
 			inits++
 		}
+		if p.DeletionTimestamp != nil {
+			r.Terminating++
+		}
 		if p.Spec.NodeName == "" {
 			continue
 		}
@@ -540,6 +547,13 @@ func quality(ctx context.Context, cs kubernetes.Interface, w Workload, nNodes in
 		}
 		if over {
 			r.OvercommittedNodes++
+			if len(r.OvercommitDetail) < 5 {
+				var names []string
+				for _, p := range byNode[n.Name] {
+					names = append(names, fmt.Sprintf("%s/%s(node=%s,deleting=%v)", p.Namespace, p.Name, p.Spec.NodeName, p.DeletionTimestamp != nil))
+				}
+				r.OvercommitDetail = append(r.OvercommitDetail, n.Name+": "+strings.Join(names, " "))
+			}
 		}
 		cpu, alloc := used[corev1.ResourceCPU], n.Status.Allocatable[corev1.ResourceCPU]
 		u := 0.0
