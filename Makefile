@@ -8,7 +8,7 @@ BIN := _out/bin
 REPORT := _out/report
 KUBELAB := $(BIN)/kubelab
 
-.PHONY: all build run test unit conformance bench lint deps clean images critest bench-runtime bench-apiserver
+.PHONY: all build run test unit conformance bench lint deps clean images critest bench-runtime bench-apiserver bench-scheduler
 
 all: build
 
@@ -58,6 +58,11 @@ bench-apiserver: build
 ## bench-runtime: pod start/stop latency and memory per pod, process runtime vs containerd (100 pods)
 bench-runtime: images
 	$(KUBELAB) bench runtime --pods 100 --images _out/images
+
+## bench-scheduler: the scheduler_perf-shaped workloads of tools/schedbench/workloads.yaml (quick sizes),
+## kubelab's default profile; add SCHED_TARGETS="--target upstream=/path/kube-scheduler" to compare
+bench-scheduler: build
+	$(KUBELAB) bench scheduler --target default-scheduler $(SCHED_TARGETS) --qps 1000 --json _out/bench-scheduler.json
 
 ## lint: gofmt and go vet
 lint:
