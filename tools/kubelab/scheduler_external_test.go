@@ -78,9 +78,33 @@ func TestSchedulerSuiteExternalProcess(t *testing.T) {
 	startProcess(t, bin, "apiserver", "--store", "memory", "--listen", "127.0.0.1:0", "--kubeconfig", kcfg, "--data-dir", filepath.Join(dir, "data"))
 	waitReady(t, kcfg)
 	startProcess(t, bin, "scheduler", "--kubeconfig", kcfg, "--scheduler-name", "other-scheduler", "--leader-elect=false", "--listen", "")
+	conformExternal(t, bin, dir, kcfg, "other-scheduler")
+}
 
+// TestSchedulerSuiteUpstreamKubeScheduler validates the upstream
+// kube-scheduler, run against a `kubelab apiserver`, with the scheduler
+// suite: what shows that the suite tests Kubernetes semantics. It needs
+// $KUBELAB_KUBE_SCHEDULER, the path of a kube-scheduler binary.
+func TestSchedulerSuiteUpstreamKubeScheduler(t *testing.T) {
+	ks := os.Getenv("KUBELAB_KUBE_SCHEDULER")
+	if ks == "" {
+		t.Skip("set KUBELAB_KUBE_SCHEDULER to a kube-scheduler binary")
+	}
+	bin := build(t)
+	dir := t.TempDir()
+	kcfg := filepath.Join(dir, "kubeconfig")
+	startProcess(t, bin, "apiserver", "--store", "memory", "--listen", "127.0.0.1:0", "--kubeconfig", kcfg, "--data-dir", filepath.Join(dir, "data"))
+	waitReady(t, kcfg)
+	startProcess(t, ks, "--kubeconfig", kcfg, "--leader-elect=false", "--secure-port=0", "--kube-api-qps=500", "--kube-api-burst=1000")
+	conformExternal(t, bin, dir, kcfg, "default-scheduler")
+}
+
+// conformExternal runs the scheduler suite against the external scheduler
+// serving name on the API server of kcfg and checks that every spec passed.
+func conformExternal(t *testing.T, bin, dir, kcfg, name string) {
+	t.Helper()
 	report := filepath.Join(dir, "report")
-	cmd := exec.Command(bin, "conform", "--suite", "scheduler", "--scheduler-name", "other-scheduler",
+	cmd := exec.Command(bin, "conform", "--suite", "scheduler", "--scheduler-name", name,
 		"--scheduler-apiserver", kcfg, "--report", report)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -90,7 +114,7 @@ func TestSchedulerSuiteExternalProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"external:other-scheduler", "scheduler:burst", "scheduler:preemption"} {
+	for _, want := range []string{"external:" + name, "scheduler:burst", "scheduler:preemption"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md does not mention %s:\n%s", want, md)
 		}
