@@ -161,8 +161,15 @@ func cgroupPids(paths map[string]string) []int {
 // killCgroup sends SIGKILL to every process in the cgroups: what is left of
 // a container that shares a PID namespace (whose end does not take its
 // descendants with it, as the end of a PID 1 does).
+//
+// The calling process is spared: with cgroup v1 a thread of it joins a
+// container's cgroups to start an exec there (see openCgroupsForExec),
+// which lists the whole process in cgroup.procs for a while.
 func killCgroup(paths map[string]string) {
 	for _, pid := range cgroupPids(paths) {
+		if pid == os.Getpid() {
+			continue
+		}
 		_ = signalProcess(pid, processStartTime(pid), unix.SIGKILL)
 	}
 }
