@@ -162,16 +162,36 @@ func cgroupPids(paths map[string]string) []int {
 // a container that shares a PID namespace (whose end does not take its
 // descendants with it, as the end of a PID 1 does).
 //
-// The calling process is spared: with cgroup v1 a thread of it joins a
-// container's cgroups to start an exec there (see openCgroupsForExec),
-// which lists the whole process in cgroup.procs for a while.
+// Only processes whose main thread is in the cgroups are killed: with
+// cgroup v1 a thread of the runtime joins a container's cgroups to start
+// an exec there (see openCgroupsForExec), which lists the whole runtime
+// process in cgroup.procs for a while.
 func killCgroup(paths map[string]string) {
 	for _, pid := range cgroupPids(paths) {
-		if pid == os.Getpid() {
+		if pid == os.Getpid() || !mainThreadIn(pid, paths) {
 			continue
 		}
 		_ = signalProcess(pid, processStartTime(pid), unix.SIGKILL)
 	}
+}
+
+// mainThreadIn reports whether a process's main thread is in one of the
+// cgroups (/proc/PID/cgroup is about the thread-group leader); the
+// container's cgroup directories all end in its ID.
+func mainThreadIn(pid int, paths map[string]string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	for _, p := range paths {
+		suffix := "/" + filepath.Base(p)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasSuffix(line, suffix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // runPidHolder is the PID-namespace holder's main: PID 1 of the pod's PID
