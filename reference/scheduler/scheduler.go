@@ -406,18 +406,20 @@ func (s *Scheduler) startInformers(ctx context.Context) error {
 	pdbInf := s.factory.Policy().V1().PodDisruptionBudgets()
 	s.pdbLister = pdbInf.Lister()
 	s.pdbSynced = pdbInf.Informer().HasSynced
-	if _, err := podInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	podReg, err := podInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    s.onPodAdd,
 		UpdateFunc: s.onPodUpdate,
 		DeleteFunc: s.onPodDelete,
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := nodeInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	nodeReg, err := nodeInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    s.onNodeAdd,
 		UpdateFunc: s.onNodeUpdate,
 		DeleteFunc: s.onNodeDelete,
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	s.factory.Start(ctx.Done())
@@ -425,6 +427,14 @@ func (s *Scheduler) startInformers(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("scheduler: the %v informer did not sync", typ)
 		}
+	}
+	// An informer has synced once its store holds the first list; the
+	// handlers may still be working through it. Scheduling before they
+	// have would place pods on nodes whose existing pods the cache has not
+	// counted yet (overcommitting them after a restart), so wait for the
+	// handlers too, as the kube-scheduler does.
+	if !toolscache.WaitForCacheSync(ctx.Done(), podReg.HasSynced, nodeReg.HasSynced) {
+		return fmt.Errorf("scheduler: the pod and node event handlers did not sync: %w", ctx.Err())
 	}
 	return nil
 }

@@ -855,3 +855,25 @@ func TestPodChangedDuringAttemptIsNotParked(t *testing.T) {
 		t.Errorf("depths %+v: the update during the attempt was missed", d)
 	}
 }
+
+// A scheduler that starts over a cluster whose nodes are already full must
+// count the pods bound before it started before it places anything (the
+// event handlers, not only the informers' stores, must have synced).
+func TestStartsOverFullNodesWithoutOvercommitting(t *testing.T) {
+	e := newEnv(t)
+	e.node("full", "2")
+	e.node("empty", "2")
+	const bound = 200
+	for i := 0; i < bound; i++ {
+		e.pod(fmt.Sprintf("old%d", i), "10m", func(p *corev1.Pod) { p.Spec.NodeName = "full" })
+	}
+	for i := 0; i < 10; i++ {
+		e.pod(fmt.Sprintf("new%d", i), "100m")
+	}
+	e.start(Config{})
+	for i := 0; i < 10; i++ {
+		if n := e.waitBound(fmt.Sprintf("new%d", i)); n != "empty" {
+			t.Errorf("pod new%d bound to %q, whose 2 cpu the %d pods bound before the start already use", i, n, bound)
+		}
+	}
+}
