@@ -23,6 +23,16 @@
 // with the NODE network mode has no namespace, address or wiring of its
 // own: its containers use the host's network and UTS namespaces; NODE PID
 // and IPC modes keep those of the host too.
+// Port mappings with a host port are published with nftables (hostports.go):
+// DNAT from the host's port (TCP, UDP or SCTP, on HostIp or on every local
+// address) to the pod's IP and container port, in a table of the runtime
+// instance's own (kubelab-hostports-HASH) whose prerouting chain serves
+// connections from outside and whose output chain serves those made on the
+// host, 127.0.0.1 included (masqueraded to the pod link's address, with
+// route_localnet set on that link). Traffic from other hosts is forwarded
+// only if the host forwards IPv4. A host port held by another sandbox is
+// AlreadyExists. The rules go when the sandbox stops, the table with the
+// last sandbox that had host ports.
 // StopPodSandbox kills the containers and releases the network;
 // RemovePodSandbox removes everything.
 //
@@ -171,6 +181,8 @@ type Runtime struct {
 	// streamAddr and stream are the streaming server's (see stream.go).
 	streamAddr string
 	stream     streamServer
+	// hostPorts publishes sandboxes' host ports (see hostports.go).
+	hostPorts *hostPorts
 
 	mu sync.Mutex // guards sandboxes, containers, names and every state file they own
 	// sandboxes and containers are by ID.
@@ -274,6 +286,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	r := &Runtime{
 		root: root, instance: inst, images: cfg.Images, network: cfg.Network, cgroups: cg, streamAddr: cfg.StreamAddr,
+		hostPorts: newHostPorts(inst),
 		sandboxes: map[string]*sandbox{}, containers: map[string]*container{}, names: map[string]string{},
 	}
 	if r.network == nil {
@@ -314,6 +327,12 @@ func (r *Runtime) load() error {
 		}
 		r.sandboxes[s.ID] = s
 		r.names[sandboxNameKey(s.config.GetMetadata())] = s.ID
+		if s.NetworkUp && !s.HostNetwork {
+			// Its rules are still in the table; it keeps its ports.
+			if ports, err := hostPortsOf(s.config); err == nil {
+				_ = r.hostPorts.reserve(s.ID, ports)
+			}
+		}
 	}
 	ents, err = os.ReadDir(filepath.Join(r.root, "containers"))
 	if err != nil {
@@ -479,6 +498,12 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 			return "", status.Errorf(codes.InvalidArgument, "sysctl %q is not namespaced (only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are)", k)
 		}
 	}
+	var ports []hostPort
+	if !hostNet { // a host-network pod's containers bind the host's ports themselves
+		if ports, err = hostPortsOf(config); err != nil {
+			return "", err
+		}
+	}
 	id := newID()
 	key := sandboxNameKey(md)
 	r.mu.Lock()
@@ -512,6 +537,9 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 			r.mu.Unlock()
 		}
 	}()
+	if err := r.hostPorts.reserve(id, ports); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(r.sandboxDir(id), 0o755); err != nil {
 		return "", errInternal("sandbox directory: %v", err)
 	}
@@ -545,6 +573,9 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 			return "", errInternal("sandbox network: %v", err)
 		}
 		s.IP = ip
+		if err := r.hostPorts.publish(ctx, id, ip); err != nil {
+			return "", errInternal("sandbox host ports: %v", err)
+		}
 	}
 	s.Ready = true
 	r.mu.Lock()
@@ -562,6 +593,9 @@ func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
 	var errs []error
 	if err := stopPidHolder(s); err != nil {
 		errs = append(errs, err)
+	}
+	if err := r.hostPorts.release(ctx, s.ID); err != nil {
+		errs = append(errs, fmt.Errorf("host ports: %w", err))
 	}
 	if s.NetworkUp {
 		if err := r.network.Teardown(ctx, s.ID, s.NetNS); err != nil {
@@ -630,6 +664,9 @@ func (r *Runtime) StopPodSandbox(ctx context.Context, podSandboxID string) error
 	// The pod's PID namespace ends with its holder.
 	if err := stopPidHolder(s); err != nil {
 		return errInternal("sandbox %q: %v", s.ID, err)
+	}
+	if err := r.hostPorts.release(ctx, s.ID); err != nil {
+		return errInternal("sandbox %q: release host ports: %v", s.ID, err)
 	}
 	if s.NetworkUp {
 		if err := r.network.Teardown(ctx, s.ID, s.NetNS); err != nil {
@@ -772,6 +809,16 @@ func (r *Runtime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSand
 }
 
 // Close implements CRI: it stops the streaming server (ending its
-// streams). It leaves sandboxes and containers running: a new runtime over
+// streams) and, when no sandbox is left, deletes the host ports' nftables
+// table. It leaves sandboxes and containers running: a new runtime over
 // the same root directory finds them again.
-func (r *Runtime) Close(ctx context.Context) error { return r.closeStreaming() }
+func (r *Runtime) Close(ctx context.Context) error {
+	err := r.closeStreaming()
+	r.mu.Lock()
+	none := len(r.sandboxes) == 0
+	r.mu.Unlock()
+	if none {
+		err = errors.Join(err, r.hostPorts.closeIfUnused(ctx))
+	}
+	return err
+}
