@@ -186,6 +186,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 		HostPID: hostPID,
 		JoinPID: joinPID,
 		HostIPC: hostIPC,
+
+		Stdin:     config.GetStdin(),
+		StdinOnce: config.GetStdinOnce(),
 	}
 	for k, v := range sbConfig.GetLinux().GetSysctls() {
 		if sysctlScope(k) == "ipc" {

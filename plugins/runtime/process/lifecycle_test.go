@@ -130,7 +130,11 @@ func TestErrors(t *testing.T) {
 		}, codes.NotFound},
 		{"start a started container", func() error { return r.StartContainer(ctx, running) }, codes.FailedPrecondition},
 		{"start a command that does not exist", func() error { return r.StartContainer(ctx, bad) }, codes.Unknown},
-		{"an optional method", func() error { _, err := r.Attach(ctx, nil); return err }, codes.Unimplemented},
+		{"an optional method", func() error { return r.CheckpointContainer(ctx, nil) }, codes.Unimplemented},
+		{"attach to an unknown container", func() error {
+			_, err := r.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: "nope", Stdout: true})
+			return err
+		}, codes.NotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { wantCode(t, c.name, c.call(), c.code) })

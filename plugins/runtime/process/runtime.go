@@ -81,7 +81,12 @@
 // Close. A streaming exec runs like ExecSync's commands, its stdin, stdout
 // and stderr connected to the client, or with a new terminal (resized as
 // the client asks) when TTY is set; a port forward connects to the port on
-// the sandbox's loopback from inside its network namespace.
+// the sandbox's loopback from inside its network namespace. Attach also
+// returns such a URL: the container's shim holds its stdin (when
+// ContainerConfig.Stdin; closed after the first attach with StdinOnce) and
+// sends its stdout and stderr, line by line, to attached clients as well as
+// to the log file, over a unix socket in the container's directory
+// (attach.go).
 //
 // # Restarts
 //
@@ -98,12 +103,13 @@
 // # Limitations
 //
 // No NoNewPrivs, no explicit masked/read-only paths, no
-// mount propagation modes, no host ports (port mappings are ignored).
+// mount propagation modes, no IPv6 host ports.
 // No user namespaces, seccomp, AppArmor/SELinux or device cgroup rules:
 // a container's root is the host's root with fewer capabilities. No image
-// pulls (images are imported into the image store), no Attach (the shim
-// keeps no stdin and sends output only to the log), no container events, no checkpointing, no metrics
-// descriptors; these answer Unimplemented.
+// pulls (images are imported into the image store), no terminal for a
+// container (ContainerConfig.Tty is ignored, so no tty Attach), no
+// container events, no checkpointing, no metrics descriptors; these
+// answer Unimplemented (a tty Attach, InvalidArgument).
 package process
 
 import (

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -107,6 +108,11 @@ type shimSpec struct {
 	// JoinPID is the process whose PID namespace the container enters
 	// (PID modes POD and TARGET) instead of having one of its own.
 	JoinPID *pidRef `json:"joinPID,omitempty"`
+	// Stdin keeps the container's stdin open in the shim for attached
+	// clients (ContainerConfig.Stdin); StdinOnce closes it when the first
+	// attached client's stdin ends. Without Stdin it is /dev/null.
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
 // startReport is the one JSON line the shim writes on its fd 3 to the
@@ -162,7 +168,19 @@ func runShim(dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	lw := &criLogWriter{w: io.Discard}
+	hub := &attachHub{conns: map[net.Conn]byte{}, stdinOnce: spec.StdinOnce}
+	lw := &criLogWriter{w: io.Discard, hub: hub}
+	al, err := listenAttach(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer al.Close()
+	var inR *os.File
+	if spec.Stdin {
+		if inR, hub.stdin, err = os.Pipe(); err != nil {
+			return fail(err)
+		}
+	}
 	if spec.LogPath != "" {
 		if err := lw.reopen(spec.LogPath); err != nil {
 			return fail(err)
@@ -195,6 +213,9 @@ func runShim(dir string) int {
 	cmd.Args = []string{"kubelab", "runtime", ShimCommand, dir}
 	cmd.Env = []string{roleEnv + "=" + roleInit}
 	cmd.Stdin = nil
+	if inR != nil {
+		cmd.Stdin = inR
+	}
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{startW}
@@ -229,6 +250,10 @@ func runShim(dir string) int {
 	outW.Close()
 	errW.Close()
 	startW.Close()
+	if inR != nil {
+		inR.Close()
+	}
+	go hub.serve(al)
 	// The init closes fd 3 by exec'ing the workload (close-on-exec), or
 	// writes why it could not.
 	msg, _ := io.ReadAll(startR)
@@ -253,6 +278,8 @@ func runShim(dir string) int {
 		killCgroup(spec.Cgroups)
 	}
 	wg.Wait()
+	hub.close()
+	hub.closeStdin()
 	rec := exitRecord{FinishedAt: time.Now().UnixNano()}
 	var ee *exec.ExitError
 	switch {
@@ -314,6 +341,8 @@ type criLogWriter struct {
 	w  io.Writer
 	// f is w when w is the log file (nil when output is discarded).
 	f *os.File
+	// hub gets the output too, for attached clients (see attach.go).
+	hub *attachHub
 }
 
 // openLog opens path for appending, creating its directory.
@@ -367,15 +396,22 @@ func (l *criLogWriter) entry(stream string, partial bool, content []byte) {
 func (l *criLogWriter) copy(stream string, r io.ReadCloser) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, maxLogLine)
+	sb := attachStdout
+	if stream == "stderr" {
+		sb = attachStderr
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case err == nil:
+			l.hub.write(sb, line)
 			l.entry(stream, false, line[:len(line)-1])
 		case errors.Is(err, bufio.ErrBufferFull):
+			l.hub.write(sb, line)
 			l.entry(stream, true, line)
 		default:
 			if len(line) > 0 {
+				l.hub.write(sb, line)
 				l.entry(stream, false, line)
 			}
 			return

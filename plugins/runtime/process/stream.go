@@ -108,10 +108,38 @@ func (r *Runtime) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runti
 	return srv.GetExec(req)
 }
 
-// Attach implements CRI; it is not supported: the container's shim does
-// not keep its stdin, and its output goes to the log file only.
+// Attach implements CRI: it checks that the container runs and that it
+// has a stdin when one is asked for, and returns the URL of an attach on
+// the runtime's streaming server, which connects to the container's shim
+// (see attach.go). Containers have no terminal here, so a tty attach is
+// InvalidArgument.
 func (r *Runtime) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "Attach is not supported by the process runtime: the container's shim keeps no stdin and sends its output only to the log file (use Exec, or read the log)")
+	id, err := r.runningContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	var hasStdin bool
+	if c, ok := r.containers[id]; ok {
+		hasStdin = c.config.GetStdin()
+	}
+	r.mu.Unlock()
+	if req.GetTty() {
+		return nil, status.Errorf(codes.InvalidArgument, "attach to container %q: a tty is not supported (the process runtime gives containers no terminal)", id)
+	}
+	if req.GetStdin() && !hasStdin {
+		return nil, status.Errorf(codes.InvalidArgument, "attach to container %q: stdin asked for, but the container was created without stdin", id)
+	}
+	if !req.GetStdin() && !req.GetStdout() && !req.GetStderr() {
+		return nil, status.Error(codes.InvalidArgument, "attach: one of stdin, stdout and stderr must be set")
+	}
+	srv, err := r.streaming()
+	if err != nil {
+		return nil, err
+	}
+	req = proto.Clone(req).(*runtimeapi.AttachRequest)
+	req.ContainerId = id
+	return srv.GetAttach(req)
 }
 
 // PortForward implements CRI: it returns the URL of a port forward on the
@@ -271,9 +299,20 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 	return nil
 }
 
-// Attach is not supported (see Runtime.Attach).
+// Attach connects the streams to the container's shim until the
+// container's output ends (see attach.go).
 func (s streamRuntime) Attach(ctx context.Context, containerID string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
-	return errors.New("attach is not supported by the process runtime")
+	if tty {
+		return errors.New("attach with a tty is not supported by the process runtime")
+	}
+	var o, e io.Writer
+	if out != nil {
+		o = out
+	}
+	if errw != nil {
+		e = errw
+	}
+	return attachClient(s.r.containerDir(containerID), in, o, e)
 }
 
 // PortForward connects stream to port on the sandbox's loopback, dialled

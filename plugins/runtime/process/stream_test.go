@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,8 +94,84 @@ func TestStreamingExec(t *testing.T) {
 	// Errors come from Exec itself.
 	_, err = r.Exec(context.Background(), &runtimeapi.ExecRequest{ContainerId: "nope", Cmd: []string{"true"}, Stdout: true})
 	wantCode(t, "exec in an unknown container", err, codes.NotFound)
-	_, err = r.Attach(context.Background(), &runtimeapi.AttachRequest{ContainerId: id, Stdout: true})
-	wantCode(t, "attach", err, codes.Unimplemented)
+	_, err = r.Attach(context.Background(), &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true})
+	wantCode(t, "attach with stdin to a container without stdin", err, codes.InvalidArgument)
+	_, err = r.Attach(context.Background(), &runtimeapi.AttachRequest{ContainerId: id, Tty: true, Stdout: true})
+	wantCode(t, "attach with a tty", err, codes.InvalidArgument)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAttach: a client attached to a shell started with stdin (StdinOnce)
+// drives it through its stdin and gets its stdout and stderr apart; when
+// the client's stdin ends, the container's does, the shell exits and the
+// attach ends. The output went to the log file too.
+func TestAttach(t *testing.T) {
+	r := newTestRuntime(t)
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	sb, sbCfg := runSandbox(t, r, "attach")
+	cfg := containerConfig("sh", "sh")
+	cfg.Stdin, cfg.StdinOnce = true, true
+	id := startContainer(t, r, sb, sbCfg, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := r.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	u, _ := url.Parse(resp.GetUrl())
+	ex, err := remotecommand.NewSPDYExecutor(&restclient.Config{}, "POST", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: inR, Stdout: &stdout, Stderr: &stderr})
+	}()
+	if _, err := io.WriteString(inW, "echo hello-attach; echo oops-attach >&2\n"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500 && (stdout.String() == "" || stderr.String() == ""); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if stdout.String() != "hello-attach\n" || stderr.String() != "oops-attach\n" {
+		t.Errorf("attached stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	inW.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("attach stream: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the attach did not end with the container's stdin")
+	}
+	if st := waitExit(t, r, id); st.ExitCode != 0 {
+		t.Errorf("shell exit code %d", st.ExitCode)
+	}
+	if log := readLog(t, sbCfg, cfg); !strings.Contains(log, "hello-attach") || !strings.Contains(log, "oops-attach") {
+		t.Errorf("log file: %q", log)
+	}
+	_, err = r.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: id, Stdout: true})
+	wantCode(t, "attach to an exited container", err, codes.FailedPrecondition)
 }
 
 func TestPortForward(t *testing.T) {
