@@ -326,12 +326,22 @@ func TestWatchResumeAndExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w3, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
+	// The watch cache takes the creates in asynchronously, so until it has
+	// seen them the first revision may still be inside its window; retry
+	// until the window has moved on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w3, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev = <-w3.ResultChan()
+		w3.Stop()
+		if ev.Type == watch.Error || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer w3.Stop()
-	ev = <-w3.ResultChan()
 	if ev.Type != watch.Error {
 		t.Fatalf("want ERROR, got %v", ev.Type)
 	}
