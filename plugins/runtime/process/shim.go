@@ -1,7 +1,7 @@
 package process
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -391,28 +391,40 @@ func (l *criLogWriter) entry(stream string, partial bool, content []byte) {
 	_, _ = l.w.Write(line)
 }
 
-// copy reads r to EOF, writing one entry per line; a last line without a
-// newline is written as a full line at EOF.
+// copy reads r to EOF, writing one entry per line (a line longer than
+// maxLogLine as partial entries); a last line without a newline is written
+// as a full line at EOF. Attached clients get each read at once, whole
+// lines or not.
 func (l *criLogWriter) copy(stream string, r io.ReadCloser) {
 	defer r.Close()
-	br := bufio.NewReaderSize(r, maxLogLine)
 	sb := attachStdout
 	if stream == "stderr" {
 		sb = attachStderr
 	}
+	buf := make([]byte, maxLogLine)
+	pending := make([]byte, 0, 2*maxLogLine)
 	for {
-		line, err := br.ReadSlice('\n')
-		switch {
-		case err == nil:
-			l.hub.write(sb, line)
-			l.entry(stream, false, line[:len(line)-1])
-		case errors.Is(err, bufio.ErrBufferFull):
-			l.hub.write(sb, line)
-			l.entry(stream, true, line)
-		default:
-			if len(line) > 0 {
-				l.hub.write(sb, line)
-				l.entry(stream, false, line)
+		n, err := r.Read(buf)
+		if n > 0 {
+			l.hub.write(sb, buf[:n])
+			pending = append(pending, buf[:n]...)
+			rest := pending
+			for {
+				if i := bytes.IndexByte(rest, '\n'); i >= 0 && i < maxLogLine {
+					l.entry(stream, false, rest[:i])
+					rest = rest[i+1:]
+				} else if len(rest) >= maxLogLine {
+					l.entry(stream, true, rest[:maxLogLine])
+					rest = rest[maxLogLine:]
+				} else {
+					break
+				}
+			}
+			pending = append(pending[:0], rest...)
+		}
+		if err != nil {
+			if len(pending) > 0 {
+				l.entry(stream, false, pending)
 			}
 			return
 		}
