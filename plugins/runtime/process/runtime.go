@@ -84,7 +84,7 @@
 // the sandbox's loopback from inside its network namespace. Attach also
 // returns such a URL: the container's shim holds its stdin (when
 // ContainerConfig.Stdin; closed after the first attach with StdinOnce) and
-// sends its stdout and stderr, line by line, to attached clients as well as
+// sends its stdout and stderr, as they come, to attached clients as well as
 // to the log file, over a unix socket in the container's directory
 // (attach.go).
 //
