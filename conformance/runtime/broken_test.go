@@ -25,6 +25,7 @@ import (
 // outcome is what one run of the suite did to each capability.
 type outcome struct {
 	passed, failed, skipped map[string][]string // capability -> spec names
+	output                  string              // the child's stdout and stderr
 }
 
 // runSuite runs TestSuite in a child process of this test binary against
@@ -60,7 +61,7 @@ func runSuite(t *testing.T, target string, env, flags []string, sys *syscall.Sys
 	if err := json.Unmarshal(data, &reports); err != nil {
 		t.Fatalf("parsing the report of %s: %v", target, err)
 	}
-	o := outcome{passed: map[string][]string{}, failed: map[string][]string{}, skipped: map[string][]string{}}
+	o := outcome{passed: map[string][]string{}, failed: map[string][]string{}, skipped: map[string][]string{}, output: string(out)}
 	for _, r := range reports {
 		for _, sr := range r.SpecReports {
 			if sr.LeafNodeType != types.NodeTypeIt {

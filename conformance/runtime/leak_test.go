@@ -227,5 +227,21 @@ func TestNoLeaksAfterCrash(t *testing.T) {
 	checkNothingAdded(t, before, takeSnapshot(t, tmp, instance))
 	if left, _ := filepath.Glob(filepath.Join(tmp, runtime.RootPattern)); len(left) > 0 {
 		t.Errorf("the crashed run's root directory is still there: %v", left)
+		for _, d := range left {
+			b, _ := os.ReadFile(filepath.Join(d, "owner.json"))
+			entries, _ := os.ReadDir(d)
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			t.Logf("%s: owner %s; entries %v", d, b, names)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(o.output, "\n") {
+			if strings.Contains(l, "runtime suite:") {
+				t.Log(l)
+			}
+		}
 	}
 }

@@ -229,30 +229,46 @@ func addToCgroups(paths map[string]string, pid int) error {
 func removeCgroups(paths map[string]string) error {
 	var errs []error
 	for _, p := range paths {
-		var err error
-		for i := 0; i < 100; i++ {
-			err = os.Remove(p)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
-				err = nil
-				break
-			}
-			if !errors.Is(err, syscall.EBUSY) {
-				break
-			}
-			if b, rerr := os.ReadFile(filepath.Join(p, "cgroup.procs")); rerr == nil {
-				for _, f := range strings.Fields(string(b)) {
-					if pid, _ := strconv.Atoi(f); pid > 0 {
-						_ = unix.Kill(pid, unix.SIGKILL)
-					}
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
+		if err := removeCgroupTree(p); err != nil {
 			errs = append(errs, fmt.Errorf("remove cgroup %q: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeCgroupTree removes the cgroup p and every cgroup below it,
+// deepest first, killing what still runs in them. Child cgroups are left
+// by a runtime that crashed between creating a container's cgroups and
+// recording them; they belong to p's sandbox all the same.
+func removeCgroupTree(p string) error {
+	entries, err := os.ReadDir(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			errs = append(errs, removeCgroupTree(filepath.Join(p, e.Name())))
+		}
+	}
+	for i := 0; i < 100; i++ {
+		err = os.Remove(p)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return errors.Join(errs...)
+		}
+		if !errors.Is(err, syscall.EBUSY) {
+			break
+		}
+		if b, rerr := os.ReadFile(filepath.Join(p, "cgroup.procs")); rerr == nil {
+			for _, f := range strings.Fields(string(b)) {
+				if pid, _ := strconv.Atoi(f); pid > 0 {
+					_ = unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // removeEmptyDir removes the runtime's own directory in each hierarchy when

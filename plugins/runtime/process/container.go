@@ -612,12 +612,26 @@ func (r *Runtime) RemoveContainer(ctx context.Context, containerID string) error
 	if err := removeCgroups(c.Cgroups); err != nil {
 		return errInternal("remove container %q: %v", c.ID, err)
 	}
-	if err := os.RemoveAll(r.containerDir(c.ID)); err != nil {
+	if err := removeStateDir(r.containerDir(c.ID)); err != nil {
 		return errInternal("remove container %q: %v", c.ID, err)
 	}
 	delete(r.containers, c.ID)
 	delete(r.names, containerNameKey(c.SandboxID, c.config.GetMetadata()))
 	return nil
+}
+
+// removeStateDir removes a container's or sandbox's state directory. A
+// process of a runtime that crashed mid-create (a shim whose PID was never
+// recorded) may still be writing its last files there while it dies, which
+// makes one RemoveAll fail with ENOTEMPTY; removing again once it has
+// stopped succeeds, so retry for a short while.
+func removeStateDir(dir string) error {
+	var err error
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err = os.RemoveAll(dir); err == nil || !errors.Is(err, syscall.ENOTEMPTY) || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 func stateOf(name string) runtimeapi.ContainerState {

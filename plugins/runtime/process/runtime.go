@@ -616,7 +616,7 @@ func (r *Runtime) cleanupSandbox(ctx context.Context, s *sandbox) error {
 	if err := removeCgroups(s.Cgroups); err != nil {
 		errs = append(errs, err)
 	}
-	if err := os.RemoveAll(r.sandboxDir(s.ID)); err != nil {
+	if err := removeStateDir(r.sandboxDir(s.ID)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
