@@ -49,6 +49,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/tools/ociimage"
 )
@@ -95,7 +96,7 @@ type Daemon struct {
 	subnet      netip.Prefix
 	snapshotter string
 	cmd         *exec.Cmd
-	output      *tailBuffer
+	output      *harness.TailBuffer
 	ownsDir     bool
 
 	exited  chan struct{} // closed once containerd has been reaped
@@ -119,7 +120,7 @@ func Start(ctx context.Context, o Options) (_ *Daemon, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
 
-	d := &Daemon{output: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
+	d := &Daemon{output: harness.NewTailBuffer(16 << 10), exited: make(chan struct{})}
 	if o.Dir == "" {
 		if d.dir, err = os.MkdirTemp("", "kl-ctrd-"); err != nil {
 			return nil, fmt.Errorf("containerd: %w", err)
@@ -831,27 +832,4 @@ func overlayWorks(dir string) bool {
 	}
 	unix.Unmount(merged, unix.MNT_DETACH)
 	return true
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex // guards buf
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

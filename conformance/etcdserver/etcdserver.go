@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kubelab/kubelab/conformance/harness"
 )
 
 // DefaultBinary is the etcd executable used when Options.Binary is empty.
@@ -66,7 +68,7 @@ type Server struct {
 	cmd       *exec.Cmd
 	dir       string
 	endpoints []string
-	output    *tailBuffer
+	output    *harness.TailBuffer
 
 	exited  chan struct{} // closed once the process has been reaped
 	waitErr error         // the process's exit status, set before exited closes
@@ -148,7 +150,7 @@ func start(ctx context.Context, bin string, o Options) (_ *Server, err error) {
 	s := &Server{
 		dir:       dir,
 		endpoints: []string{clientURL},
-		output:    &tailBuffer{max: 16 << 10},
+		output:    harness.NewTailBuffer(16 << 10),
 		exited:    make(chan struct{}),
 	}
 	var out io.Writer = s.output
@@ -287,27 +289,4 @@ func freeLoopbackPorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex // guards buf
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

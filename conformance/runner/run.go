@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
+	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -390,8 +390,8 @@ func (r *Runner) runOne(ctx context.Context, exe string, cfg childConfig, out io
 		return cmd.Process.Signal(os.Interrupt)
 	}
 	cmd.WaitDelay = killGrace
-	stderrTail := &tailBuffer{max: 16 << 10}
-	stdoutTail := &tailBuffer{max: 16 << 10}
+	stderrTail := harness.NewTailBuffer(16 << 10)
+	stdoutTail := harness.NewTailBuffer(16 << 10)
 	cmd.Stdout = io.MultiWriter(out, stdoutTail)
 	cmd.Stderr = io.MultiWriter(out, stderrTail)
 
@@ -407,9 +407,9 @@ func (r *Runner) runOne(ctx context.Context, exe string, cfg childConfig, out io
 		tr.ExitCode = cmd.ProcessState.ExitCode()
 	}
 
-	tail := stderrTail.lastLines(stderrTailLines)
+	tail := stderrTail.LastLines(stderrTailLines)
 	if strings.TrimSpace(tail) == "" {
-		tail = stdoutTail.lastLines(stderrTailLines)
+		tail = stdoutTail.LastLines(stderrTailLines)
 	}
 	gr, rerr := readGinkgoReport(cfg.JSONReport)
 	if rerr != nil {
@@ -580,35 +580,3 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex // guards buf
-	max int
-	buf []byte
-}
-
-// Write keeps p, dropping what falls out of the last max bytes.
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// lastLines returns up to n last lines, without ANSI colour codes.
-func (t *tailBuffer) lastLines(n int) string {
-	t.mu.Lock()
-	b := bytes.TrimRight(ansi.ReplaceAll(t.buf, nil), "\n")
-	t.mu.Unlock()
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-var ansi = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
