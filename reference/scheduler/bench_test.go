@@ -142,12 +142,12 @@ func benchmarkScheduleCycle(b *testing.B, par int) {
 	for i := 0; i < b.N; i++ {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprint(i), UID: types.UID(fmt.Sprint(i))}}
 		s.cache.UpdateSnapshot(s.snap)
-		c := &cycle{fw: fw, state: &spec.CycleState{}, pod: pod}
+		c := &cycle{prof: fw, state: &spec.CycleState{}, pod: pod}
 		res, err := s.schedulePod(context.Background(), c, s.snap)
 		if err != nil {
 			b.Fatal(err)
 		}
-		pod.Spec.NodeName = res.node
+		pod.Spec.NodeName = res.Node
 		if err := s.cache.AssumePod(pod); err != nil {
 			b.Fatal(err)
 		}

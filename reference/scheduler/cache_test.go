@@ -132,9 +132,12 @@ func TestNominatedPodsKeepTheirRoom(t *testing.T) {
 	s.cache.UpdateSnapshot(s.snap)
 	fw := s.profiles[DefaultSchedulerName]
 	try := func(p *corev1.Pod) (string, error) {
-		c := &cycle{fw: fw, state: &spec.CycleState{}, pod: p, nominated: s.queue.Nominated()}
+		c := &cycle{prof: fw, state: &spec.CycleState{}, pod: p, nominated: s.queue.Nominated()}
 		res, err := s.schedulePod(context.Background(), c, s.snap)
-		return res.node, err
+		if err != nil {
+			return "", err
+		}
+		return res.Node, nil
 	}
 	if _, err := try(low); err == nil || !strings.Contains(err.Error(), "Insufficient cpu") {
 		t.Errorf("low-priority pod: %v", err)

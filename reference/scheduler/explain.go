@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/framework"
 )
 
 // ExplanationAnnotation is the pod annotation the scheduler writes its
@@ -68,68 +68,29 @@ type NodeExplanation struct {
 	Chosen bool `json:"chosen,omitempty"`
 }
 
-// record notes a node's filter verdict (nil: feasible).
-func (c *cycle) record(node string, st *spec.Status) {
-	if c.explain == nil {
-		return
+// record fills the explanation from a cycle's Result: every evaluated
+// node with its verdict, each plugin's (and extender's) weighted score of
+// the feasible ones, and the chosen node.
+func (x *Explanation) record(res *framework.Result) {
+	x.NodesTotal = res.NumAllNodes
+	x.Nodes = x.Nodes[:0]
+	for i, n := range res.Feasible {
+		ne := NodeExplanation{Node: n.Name(), Verdict: "Feasible", Chosen: n.Name() == res.Node}
+		for _, ps := range res.Scores {
+			if ps.Skipped {
+				continue
+			}
+			if ne.Scores == nil {
+				ne.Scores = map[string]int64{}
+			}
+			w := ps.Weighted(i)
+			ne.Scores[ps.Plugin] += w
+			ne.Total += w
+		}
+		x.Nodes = append(x.Nodes, ne)
 	}
-	ne := NodeExplanation{Node: node, Verdict: "Feasible"}
-	if st != nil {
-		ne.Verdict = st.Code.String()
-		ne.Plugin = st.Plugin
-		ne.Reason = st.Message()
-	}
-	c.nodeIndex()[node] = len(c.explain.Nodes)
-	c.explain.Nodes = append(c.explain.Nodes, ne)
-}
-
-// nodeIndex maps node names to their position in the explanation.
-func (c *cycle) nodeIndex() map[string]int {
-	if c.explainIdx == nil {
-		c.explainIdx = map[string]int{}
-	}
-	return c.explainIdx
-}
-
-// reject turns a feasible node into a rejected one (extenders filter
-// after the plugins).
-func (c *cycle) reject(node string, st *spec.Status) {
-	if c.explain == nil {
-		return
-	}
-	i, ok := c.nodeIndex()[node]
-	if !ok {
-		c.record(node, st)
-		return
-	}
-	ne := &c.explain.Nodes[i]
-	ne.Verdict, ne.Plugin, ne.Reason = st.Code.String(), st.Plugin, st.Message()
-}
-
-// recordScore adds one plugin's weighted score to a node.
-func (c *cycle) recordScore(node, plugin string, score int64) {
-	if c.explain == nil {
-		return
-	}
-	i, ok := c.nodeIndex()[node]
-	if !ok {
-		return
-	}
-	ne := &c.explain.Nodes[i]
-	if ne.Scores == nil {
-		ne.Scores = map[string]int64{}
-	}
-	ne.Scores[plugin] += score
-	ne.Total += score
-}
-
-// markChosen marks the chosen node.
-func (c *cycle) markChosen(node string) {
-	if c.explain == nil {
-		return
-	}
-	if i, ok := c.nodeIndex()[node]; ok {
-		c.explain.Nodes[i].Chosen = true
+	for name, st := range res.Rejected {
+		x.Nodes = append(x.Nodes, NodeExplanation{Node: name, Verdict: st.Code.String(), Plugin: st.Plugin, Reason: st.Message()})
 	}
 }
 

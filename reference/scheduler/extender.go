@@ -261,102 +261,69 @@ func (e *extender) bind(ctx context.Context, pod *corev1.Pod, node string) error
 	return nil
 }
 
-func hasPrioritizers(exts []*extender) bool {
-	for _, e := range exts {
-		if e.cfg.PrioritizeVerb != "" {
-			return true
-		}
+// Name names the extender in statuses and scores.
+func (e *extender) Name() string { return e.name }
+
+// Filter is the extender as the cycle's filter hook: pods it is not
+// interested in, and extenders without a filterVerb, keep every node; a
+// failed call of an ignorable extender is logged, counted and keeps every
+// node too.
+func (e *extender) Filter(ctx context.Context, pod *corev1.Pod, nodes []*spec.NodeInfo) ([]*spec.NodeInfo, map[string]*spec.Status, error) {
+	if e.cfg.FilterVerb == "" || !e.interested(pod) {
+		return nodes, nil, nil
 	}
-	return false
+	fit, failed, unresolvable, err := e.filter(ctx, pod, nodes)
+	if err != nil {
+		e.s.extenderFailed(e, "filter", pod, err)
+		if e.cfg.Ignorable {
+			return nodes, nil, nil
+		}
+		return nil, nil, fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
+	}
+	rejected := map[string]*spec.Status{}
+	for name, r := range failed {
+		rejected[name] = &spec.Status{Code: spec.Unschedulable, Plugin: e.name, Reasons: []string{r}}
+	}
+	for name, r := range unresolvable {
+		rejected[name] = &spec.Status{Code: spec.UnschedulableAndUnresolvable, Plugin: e.name, Reasons: []string{r}}
+	}
+	return fit, rejected, nil
 }
 
-// extenderFailed logs and counts a failed call and says whether to go on.
+// Prioritize is the extender as the cycle's prioritize hook: its 0..10
+// priorities scaled to the plugins' 0..100, and its weight. Extenders
+// without a prioritizeVerb, and pods they are not interested in, give no
+// scores; a failed call of an ignorable extender is logged, counted and
+// gives none.
+func (e *extender) Prioritize(ctx context.Context, pod *corev1.Pod, nodes []*spec.NodeInfo) (map[string]int64, int64, error) {
+	if e.cfg.PrioritizeVerb == "" || !e.interested(pod) {
+		return nil, 0, nil
+	}
+	list, err := e.prioritize(ctx, pod, nodes)
+	if err != nil {
+		e.s.extenderFailed(e, "prioritize", pod, err)
+		if e.cfg.Ignorable {
+			return nil, 0, nil
+		}
+		return nil, 0, fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
+	}
+	scores := make(map[string]int64, len(list))
+	for _, hp := range list {
+		scores[hp.Host] = hp.Score * (spec.MaxNodeScore / extenderv1.MaxExtenderPriority)
+	}
+	return scores, e.cfg.Weight, nil
+}
+
+// extenderFailed logs and counts a failed call.
 func (s *Scheduler) extenderFailed(e *extender, verb string, pod *corev1.Pod, err error) {
 	s.metrics.extenderErrors.WithLabelValues(e.cfg.URLPrefix, verb, fmt.Sprint(e.cfg.Ignorable)).Inc()
 	s.log.Warn("scheduler extender failed", "extender", e.cfg.URLPrefix, "verb", verb, "pod", pod.Namespace+"/"+pod.Name,
 		"ignorable", e.cfg.Ignorable, "err", err)
 }
 
-// runExtenderFilters passes the feasible nodes through each interested
-// extender's filter, adding its rejections to statuses.
-func (s *Scheduler) runExtenderFilters(ctx context.Context, fw *framework, pod *corev1.Pod, feasible []*spec.NodeInfo, statuses map[string]*spec.Status) ([]*spec.NodeInfo, map[string]*spec.Status, error) {
-	return s.runExtenderFiltersCycle(ctx, nil, fw, pod, feasible, statuses)
-}
-
-func (s *Scheduler) runExtenderFiltersCycle(ctx context.Context, c *cycle, fw *framework, pod *corev1.Pod, feasible []*spec.NodeInfo, statuses map[string]*spec.Status) ([]*spec.NodeInfo, map[string]*spec.Status, error) {
-	for _, e := range fw.extenders {
-		if e.cfg.FilterVerb == "" || !e.interested(pod) || len(feasible) == 0 {
-			continue
-		}
-		fit, failed, unresolvable, err := e.filter(ctx, pod, feasible)
-		if err != nil {
-			s.extenderFailed(e, "filter", pod, err)
-			if e.cfg.Ignorable {
-				continue
-			}
-			return nil, nil, fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
-		}
-		kept := map[string]bool{}
-		for _, n := range fit {
-			kept[n.Name()] = true
-		}
-		for _, n := range feasible {
-			if kept[n.Name()] {
-				continue
-			}
-			st := &spec.Status{Code: spec.Unschedulable, Plugin: e.name}
-			if r, ok := unresolvable[n.Name()]; ok {
-				st.Code, st.Reasons = spec.UnschedulableAndUnresolvable, []string{r}
-			} else if r, ok := failed[n.Name()]; ok {
-				st.Reasons = []string{r}
-			} else {
-				st.Reasons = []string{"node(s) were filtered out by extender " + e.cfg.URLPrefix}
-			}
-			statuses[n.Name()] = st
-			if c != nil {
-				c.reject(n.Name(), st)
-			}
-		}
-		feasible = fit
-	}
-	return feasible, statuses, nil
-}
-
-// runExtenderPrioritize adds each prioritizing extender's scores (× its
-// weight × MaxNodeScore/MaxExtenderPriority) to totals.
-func (s *Scheduler) runExtenderPrioritize(ctx context.Context, c *cycle, feasible []*spec.NodeInfo, totals []int64) error {
-	idx := make(map[string]int, len(feasible))
-	for i, n := range feasible {
-		idx[n.Name()] = i
-	}
-	for _, e := range c.fw.extenders {
-		if e.cfg.PrioritizeVerb == "" || !e.interested(c.pod) {
-			continue
-		}
-		list, err := e.prioritize(ctx, c.pod, feasible)
-		if err != nil {
-			s.extenderFailed(e, "prioritize", c.pod, err)
-			if e.cfg.Ignorable {
-				continue
-			}
-			return fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
-		}
-		for _, hp := range list {
-			i, ok := idx[hp.Host]
-			if !ok {
-				continue
-			}
-			v := hp.Score * e.cfg.Weight * (spec.MaxNodeScore / extenderv1.MaxExtenderPriority)
-			totals[i] += v
-			c.recordScore(hp.Host, e.name, v)
-		}
-	}
-	return nil
-}
-
 // binderExtender returns the first interested extender that binds.
-func binderExtender(fw *framework, pod *corev1.Pod) *extender {
-	for _, e := range fw.extenders {
+func binderExtender(prof *schedProfile, pod *corev1.Pod) *extender {
+	for _, e := range prof.extenders {
 		if e.cfg.BindVerb != "" && e.interested(pod) {
 			return e
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/framework"
 )
 
 // Reasons of the PodScheduled=False condition, as the kube-scheduler's.
@@ -30,89 +32,38 @@ func (s *Scheduler) scheduleOne(ctx context.Context) {
 		return
 	}
 	pod := qp.pod
-	fw := s.profiles[pod.Spec.SchedulerName]
-	if fw == nil || pod.DeletionTimestamp != nil {
+	prof := s.profiles[pod.Spec.SchedulerName]
+	if prof == nil || pod.DeletionTimestamp != nil {
 		s.queue.Done(pod.UID)
 		return
 	}
 	start := time.Now()
-	c := &cycle{fw: fw, state: &spec.CycleState{}, pod: pod, sample: cycleNo%10 == 1, nominated: s.queue.Nominated()}
+	c := &cycle{prof: prof, state: &spec.CycleState{}, pod: pod, sample: cycleNo%10 == 1, nominated: s.queue.Nominated()}
 	if s.cfg.Explain {
 		c.explain = &Explanation{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID),
-			SchedulerName: fw.name, Attempt: qp.attempts}
+			SchedulerName: prof.name, Attempt: qp.attempts}
 	}
-	var (
-		res scheduleResult
-		err error
-	)
-	func() {
-		// Every plugin call is guarded; this is the last line of defence
-		// against a bug in the cycle itself.
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("scheduling cycle panicked: %v", r)
-			}
-		}()
-		s.cache.UpdateSnapshot(s.snap)
-		if c.explain != nil {
-			c.explain.NodesTotal = len(s.snap.nodes)
-		}
-		res, err = s.schedulePod(ctx, c, s.snap)
-	}()
+	node, err := s.runCycle(ctx, c)
 	s.metrics.algorithmDuration.Observe(since(start))
 	if err != nil {
-		var fe *fitError
-		if errors.As(err, &fe) {
-			nominated := ""
-			if !fe.noNodes && len(fw.postFilter) > 0 {
-				nominated = s.runPostFilter(ctx, c, fe)
-			}
-			s.metrics.scheduleAttempts.WithLabelValues("unschedulable", fw.name).Inc()
-			s.metrics.attemptDuration.WithLabelValues("unschedulable", fw.name).Observe(since(start))
-			s.fail(ctx, c, qp, fe.Error(), reasonUnschedulable, nominated, true)
-			return
-		}
-		if ctx.Err() != nil {
-			s.queue.Requeue(qp, nil, false)
-			return
-		}
-		s.metrics.scheduleAttempts.WithLabelValues("error", fw.name).Inc()
-		s.metrics.attemptDuration.WithLabelValues("error", fw.name).Observe(since(start))
-		s.fail(ctx, c, qp, err.Error(), reasonSchedulerError, "", false)
+		s.cycleFailed(ctx, c, qp, start, err)
 		return
 	}
-
 	assumed := pod.DeepCopy()
-	assumed.Spec.NodeName = res.node
-	for i, p := range fw.reserve {
-		st := fw.runReserve(ctx, c.sample, c.state, assumed, res.node, p)
-		if st.IsSuccess() {
-			continue
-		}
-		// Undo the plugins that reserved, this one included (Unreserve is
-		// idempotent).
-		for j := i; j >= 0; j-- {
-			safeUnreserve(s, fw.reserve[j], ctx, c.state, assumed, res.node)
-		}
-		if st.IsRejected() {
-			s.metrics.scheduleAttempts.WithLabelValues("unschedulable", fw.name).Inc()
-			s.fail(ctx, c, qp, st.Message(), reasonUnschedulable, "", true)
-		} else {
-			s.metrics.scheduleAttempts.WithLabelValues("error", fw.name).Inc()
-			s.fail(ctx, c, qp, fmt.Sprintf("running Reserve plugin %q: %v", st.Plugin, statusErr(st)), reasonSchedulerError, "", false)
-		}
+	assumed.Spec.NodeName = node
+	if !s.reserve(ctx, c, qp, assumed, node) {
 		return
 	}
 	if err := s.cache.AssumePod(assumed); err != nil {
-		fw.unreserve(ctx, c.state, assumed, res.node)
-		s.metrics.scheduleAttempts.WithLabelValues("error", fw.name).Inc()
+		prof.RunUnreserve(ctx, c.state, assumed, node, -1, s.unreservePanicked)
+		s.metrics.scheduleAttempts.WithLabelValues("error", prof.name).Inc()
 		s.fail(ctx, c, qp, err.Error(), reasonSchedulerError, "", false)
 		return
 	}
 	s.queue.Done(pod.UID)
 	var annotation string
 	if c.explain != nil {
-		c.explain.Result, c.explain.Node, c.explain.Time = "Scheduled", res.node, time.Now()
+		c.explain.Result, c.explain.Node, c.explain.Time = "Scheduled", node, time.Now()
 		sortExplanation(c.explain)
 		s.explained.put(c.explain)
 		if s.cfg.ExplainAnnotation {
@@ -122,30 +73,107 @@ func (s *Scheduler) scheduleOne(ctx context.Context) {
 	s.bindings.Add(1)
 	go func() {
 		defer s.bindings.Done()
-		s.bindingCycle(ctx, c, qp, assumed, res.node, start, annotation)
+		s.bindingCycle(ctx, c, qp, assumed, node, start, annotation)
 	}()
 }
 
-func safeUnreserve(s *Scheduler, p spec.ReservePlugin, ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node string) {
+// runCycle brings the snapshot up to date and runs the scheduling cycle,
+// returning the chosen node.
+func (s *Scheduler) runCycle(ctx context.Context, c *cycle) (node string, err error) {
+	// Every plugin call is guarded; this is the last line of defence
+	// against a bug in the cycle itself.
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("plugin panicked in Unreserve", "plugin", p.Name(), "panic", fmt.Sprint(r))
+			err = fmt.Errorf("scheduling cycle panicked: %v", r)
 		}
 	}()
-	p.Unreserve(ctx, state, pod, node)
+	s.cache.UpdateSnapshot(s.snap)
+	if c.explain != nil {
+		c.explain.NodesTotal = len(s.snap.nodes)
+	}
+	res, err := s.schedulePod(ctx, c, s.snap)
+	if err != nil {
+		return "", err
+	}
+	return res.Node, nil
+}
+
+// cycleFailed handles a cycle that chose no node: PostFilter (preemption)
+// for a pod that fits nowhere, then the failure is reported and the pod
+// requeued.
+func (s *Scheduler) cycleFailed(ctx context.Context, c *cycle, qp *queuedPod, start time.Time, err error) {
+	prof := c.prof
+	var fe *framework.FitError
+	if errors.As(err, &fe) {
+		nominated := ""
+		if fe.NumAllNodes > 0 && len(prof.PostFilter) > 0 {
+			nominated = s.runPostFilter(ctx, c, fe)
+		}
+		s.metrics.scheduleAttempts.WithLabelValues("unschedulable", prof.name).Inc()
+		s.metrics.attemptDuration.WithLabelValues("unschedulable", prof.name).Observe(since(start))
+		s.fail(ctx, c, qp, fe.Error(), reasonUnschedulable, nominated, true)
+		return
+	}
+	if ctx.Err() != nil {
+		s.queue.Requeue(qp, nil, false)
+		return
+	}
+	s.metrics.scheduleAttempts.WithLabelValues("error", prof.name).Inc()
+	s.metrics.attemptDuration.WithLabelValues("error", prof.name).Observe(since(start))
+	s.fail(ctx, c, qp, err.Error(), reasonSchedulerError, "", false)
+}
+
+// reserve runs the Reserve plugins for the assumed pod; when one fails it
+// undoes the ones that ran (this one included: Unreserve is idempotent),
+// fails the attempt and returns false.
+func (s *Scheduler) reserve(ctx context.Context, c *cycle, qp *queuedPod, assumed *corev1.Pod, node string) bool {
+	prof := c.prof
+	for i, p := range prof.Reserve {
+		st := prof.RunReserve(ctx, s.sampled(prof, c.sample), c.state, assumed, node, p)
+		if st.IsSuccess() {
+			continue
+		}
+		prof.RunUnreserve(ctx, c.state, assumed, node, i+1, s.unreservePanicked)
+		if st.IsRejected() {
+			s.metrics.scheduleAttempts.WithLabelValues("unschedulable", prof.name).Inc()
+			s.fail(ctx, c, qp, st.Message(), reasonUnschedulable, "", true)
+		} else {
+			s.metrics.scheduleAttempts.WithLabelValues("error", prof.name).Inc()
+			s.fail(ctx, c, qp, fmt.Sprintf("running Reserve plugin %q: %v", st.Plugin, framework.StatusErr(st)), reasonSchedulerError, "", false)
+		}
+		return false
+	}
+	return true
+}
+
+// unreservePanicked logs an Unreserve that panicked.
+func (s *Scheduler) unreservePanicked(plugin string, r any) {
+	s.log.Error("plugin panicked in Unreserve", "plugin", plugin, "panic", fmt.Sprint(r))
 }
 
 // runPostFilter runs the PostFilter plugins (preemption) after no node
 // fit; it returns the nominated node, if any, and adds the plugins'
-// messages to fe.
-func (s *Scheduler) runPostFilter(ctx context.Context, c *cycle, fe *fitError) string {
+// messages to fe. The PodDisruptionBudgets preemption weighs are listed
+// first and served through the handle for the duration; when they cannot
+// be listed, no PostFilter runs (preempting blind to the budgets could
+// violate them) and the failure joins the message.
+func (s *Scheduler) runPostFilter(ctx context.Context, c *cycle, fe *framework.FitError) string {
 	start := time.Now()
 	var msgs []string
 	defer func() {
-		s.metrics.extensionPointDuration.WithLabelValues(epPostFilter, "Success", c.fw.name).Observe(since(start))
+		s.metrics.extensionPointDuration.WithLabelValues(framework.PostFilter, "Success", c.prof.name).Observe(since(start))
+		fe.PostFilterMessage = strings.Join(msgs, " ")
 	}()
-	for _, p := range c.fw.postFilter {
-		node, st := c.fw.runPostFilter(ctx, c.sample, c.state, c.pod, s.snap, fe.statuses, p)
+	pdbs, err := s.listPDBs()
+	if err != nil {
+		s.log.Warn("PostFilter skipped", "pod", c.pod.Namespace+"/"+c.pod.Name, "err", err)
+		msgs = append(msgs, "preemption: "+err.Error())
+		return ""
+	}
+	s.pdbs = pdbs
+	defer func() { s.pdbs = nil }()
+	for _, p := range c.prof.PostFilter {
+		node, st := c.prof.RunPostFilter(ctx, s.sampled(c.prof, c.sample), c.state, c.pod, s.snap, fe.Statuses, p)
 		if st.IsSuccess() {
 			if node != "" {
 				return node
@@ -153,17 +181,11 @@ func (s *Scheduler) runPostFilter(ctx context.Context, c *cycle, fe *fitError) s
 			continue
 		}
 		if st.Code == spec.Error {
-			s.log.Warn("PostFilter failed", "plugin", st.Plugin, "pod", c.pod.Namespace+"/"+c.pod.Name, "err", statusErr(st))
+			s.log.Warn("PostFilter failed", "plugin", st.Plugin, "pod", c.pod.Namespace+"/"+c.pod.Name, "err", framework.StatusErr(st))
 		}
 		if m := st.Message(); m != "" {
 			msgs = append(msgs, m)
 		}
-	}
-	for i, m := range msgs {
-		if i > 0 {
-			fe.postFilterMsg += " "
-		}
-		fe.postFilterMsg += m
 	}
 	return ""
 }
@@ -171,7 +193,7 @@ func (s *Scheduler) runPostFilter(ctx context.Context, c *cycle, fe *fitError) s
 // bindingCycle binds an assumed pod; on failure it undoes the reservation,
 // forgets the pod and requeues it.
 func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, assumed *corev1.Pod, node string, start time.Time, annotation string) {
-	fw := c.fw
+	prof := c.prof
 	bindStart := time.Now()
 	var err error
 	if !s.cache.HasNode(node) {
@@ -197,10 +219,10 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 		if ctx.Err() != nil && !errors.Is(err, errBindRejected) {
 			err = ctx.Err()
 		}
-		fw.unreserve(context.WithoutCancel(ctx), c.state, assumed, node)
+		prof.RunUnreserve(context.WithoutCancel(ctx), c.state, assumed, node, -1, s.unreservePanicked)
 		s.cache.ForgetPod(assumed)
-		s.metrics.scheduleAttempts.WithLabelValues("error", fw.name).Inc()
-		s.metrics.attemptDuration.WithLabelValues("error", fw.name).Observe(since(start))
+		s.metrics.scheduleAttempts.WithLabelValues("error", prof.name).Inc()
+		s.metrics.attemptDuration.WithLabelValues("error", prof.name).Observe(since(start))
 		if c.explain != nil {
 			c.explain.Result, c.explain.Message = "Error", "Binding rejected: "+err.Error()
 		}
@@ -209,19 +231,19 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 		s.queue.MoveAllUnschedulable()
 		if ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
-			s.reportFailure(rctx, fw, qp.pod, "Binding rejected: "+err.Error(), reasonSchedulerError, "")
+			s.reportFailure(rctx, prof, qp.pod, "Binding rejected: "+err.Error(), reasonSchedulerError, "")
 			cancel()
 		}
 		return
 	}
 	s.cache.FinishBinding(assumed, time.Now())
-	s.metrics.scheduleAttempts.WithLabelValues("scheduled", fw.name).Inc()
-	s.metrics.attemptDuration.WithLabelValues("scheduled", fw.name).Observe(since(start))
+	s.metrics.scheduleAttempts.WithLabelValues("scheduled", prof.name).Inc()
+	s.metrics.attemptDuration.WithLabelValues("scheduled", prof.name).Observe(since(start))
 	attempts := strconv.Itoa(min(qp.attempts, 15))
 	s.metrics.podSchedulingDuration.WithLabelValues(attempts).Observe(since(qp.added))
 	s.metrics.podSchedulingSLIDuration.WithLabelValues(attempts).Observe(since(qp.added))
 	s.metrics.podSchedulingAttempts.Observe(float64(qp.attempts))
-	if r := s.recorders[fw.name]; r != nil {
+	if r := s.recorders[prof.name]; r != nil {
 		r.Eventf(assumed, nil, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %v/%v to %v", assumed.Namespace, assumed.Name, node)
 	}
 }
@@ -236,20 +258,20 @@ var errBindRejected = errors.New("bind rejected")
 // bind plugins in order (Skip passes on), else pods/binding.
 // It reports whether the binding carried the explanation annotation.
 func (s *Scheduler) bindPod(ctx context.Context, c *cycle, pod *corev1.Pod, node, annotation string) (bool, error) {
-	if e := binderExtender(c.fw, pod); e != nil {
+	if e := binderExtender(c.prof, pod); e != nil {
 		if err := e.bind(ctx, pod, node); err != nil {
 			s.extenderFailed(e, "bind", pod, err)
 			return false, fmt.Errorf("extender %s: %w", e.cfg.URLPrefix, err)
 		}
 		return false, nil
 	}
-	for _, p := range c.fw.bind {
-		st := c.fw.runBind(ctx, c.state, pod, node, p)
+	for _, p := range c.prof.Bind {
+		st := c.prof.RunBind(ctx, s.observer(c.prof), c.state, pod, node, p)
 		if st.IsSkip() {
 			continue
 		}
 		if !st.IsSuccess() {
-			return false, fmt.Errorf("%w by plugin %q: %v", errBindRejected, st.Plugin, statusErr(st))
+			return false, fmt.Errorf("%w by plugin %q: %v", errBindRejected, st.Plugin, framework.StatusErr(st))
 		}
 		return false, nil
 	}
@@ -327,18 +349,18 @@ func (s *Scheduler) fail(ctx context.Context, c *cycle, qp *queuedPod, msg, reas
 		defer s.bindings.Done()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 		defer cancel()
-		s.reportFailureWithAnnotation(rctx, c.fw, pod, msg, reason, nominated, annotation)
+		s.reportFailureWithAnnotation(rctx, c.prof, pod, msg, reason, nominated, annotation)
 	}()
 }
 
 // reportFailure records a FailedScheduling event and the PodScheduled
 // condition.
-func (s *Scheduler) reportFailure(ctx context.Context, fw *framework, pod *corev1.Pod, msg, reason, nominated string) {
-	s.reportFailureWithAnnotation(ctx, fw, pod, msg, reason, nominated, "")
+func (s *Scheduler) reportFailure(ctx context.Context, prof *schedProfile, pod *corev1.Pod, msg, reason, nominated string) {
+	s.reportFailureWithAnnotation(ctx, prof, pod, msg, reason, nominated, "")
 }
 
-func (s *Scheduler) reportFailureWithAnnotation(ctx context.Context, fw *framework, pod *corev1.Pod, msg, reason, nominated, annotation string) {
-	if r := s.recorders[fw.name]; r != nil {
+func (s *Scheduler) reportFailureWithAnnotation(ctx context.Context, prof *schedProfile, pod *corev1.Pod, msg, reason, nominated, annotation string) {
+	if r := s.recorders[prof.name]; r != nil {
 		r.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
 	}
 	if err := s.setPodScheduledFalse(ctx, pod, reason, msg, nominated); err != nil && !apierrors.IsNotFound(err) {
@@ -376,13 +398,13 @@ func (s *Scheduler) setPodScheduledFalse(ctx context.Context, pod *corev1.Pod, r
 
 // preempt marks each victim with a DisruptionTarget condition, deletes it
 // and nominates nodeName for the preemptor.
-func (s *Scheduler) preempt(ctx context.Context, fw *framework, preemptor *corev1.Pod, node string, victims []*corev1.Pod) error {
+func (s *Scheduler) preempt(ctx context.Context, prof *schedProfile, preemptor *corev1.Pod, node string, victims []*corev1.Pod) error {
 	s.metrics.preemptionAttempts.Inc()
 	s.metrics.preemptionVictims.Observe(float64(len(victims)))
 	for _, v := range victims {
 		cond := map[string]any{
 			"type": corev1.DisruptionTarget, "status": corev1.ConditionTrue, "reason": corev1.PodReasonPreemptionByScheduler,
-			"message": fmt.Sprintf("%s: preempting to accommodate a higher priority pod", fw.name), "lastTransitionTime": metav1.Now(),
+			"message": fmt.Sprintf("%s: preempting to accommodate a higher priority pod", prof.name), "lastTransitionTime": metav1.Now(),
 		}
 		patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []any{cond}}})
 		if err != nil {
@@ -398,7 +420,7 @@ func (s *Scheduler) preempt(ctx context.Context, fw *framework, preemptor *corev
 		if err := s.client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting victim %s/%s: %w", v.Namespace, v.Name, err)
 		}
-		if r := s.recorders[fw.name]; r != nil {
+		if r := s.recorders[prof.name]; r != nil {
 			r.Eventf(v, preemptor, corev1.EventTypeNormal, "Preempted", "Preempting", "Preempted by pod %v on node %v", preemptor.UID, node)
 		}
 	}

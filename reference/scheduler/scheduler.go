@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/framework"
 )
 
 // DefaultSchedulerName is the scheduler name pods get when they name none.
@@ -104,7 +106,7 @@ type Scheduler struct {
 	cfg         Config
 	log         *slog.Logger
 	client      kubernetes.Interface
-	profiles    map[string]*framework
+	profiles    map[string]*schedProfile
 	queue       *schedulingQueue
 	cache       *cache
 	snap        *snapshot
@@ -121,8 +123,14 @@ type Scheduler struct {
 	broadcaster events.EventBroadcaster
 	recorders   map[string]events.EventRecorder
 
+	// nextStartNodeIndex, rand and scratch are the scheduling cycle's
+	// inputs carried from one cycle to the next; pdbs are the
+	// PodDisruptionBudgets listed for the PostFilter in progress. Only the
+	// scheduling goroutine uses them.
 	nextStartNodeIndex int
-	rejectedBuf        []*spec.Status
+	rand               *rand.Rand
+	scratch            framework.Scratch
+	pdbs               []*policyv1.PodDisruptionBudget
 	// bindAnnotations holds explanation annotations (by pod UID) for the
 	// binding a bind plugin makes through the handle.
 	bindAnnotations sync.Map
@@ -192,7 +200,8 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := &Scheduler{
 		cfg: cfg, log: log, client: cfg.Client,
-		profiles:    map[string]*framework{},
+		profiles:    map[string]*schedProfile{},
+		rand:        newRand(),
 		cache:       newCache(cfg.AssumedPodTTL),
 		snap:        newSnapshot(),
 		metrics:     newMetrics(),
@@ -217,20 +226,20 @@ func New(cfg Config) (*Scheduler, error) {
 		if _, dup := s.profiles[p.SchedulerName]; dup {
 			return nil, fmt.Errorf("scheduler: two profiles named %q: %w", p.SchedulerName, spec.ErrInvalid)
 		}
-		fw, err := newFramework(s, p, cfg.Registry, exts)
+		prof, err := newProfile(s, p, cfg.Registry, exts)
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: %w", err)
 		}
 		// One queue serves every profile, so they must sort it alike (the
 		// kube-scheduler has the same rule).
-		if i > 0 && queueSortName(fw.queueSort) != queueSortName(queueSort) {
+		if i > 0 && queueSortName(prof.QueueSort) != queueSortName(queueSort) {
 			return nil, fmt.Errorf("scheduler: profiles %q and %q have different QueueSort plugins (%q, %q): %w",
-				cfg.Profiles[0].SchedulerName, p.SchedulerName, queueSortName(queueSort), queueSortName(fw.queueSort), spec.ErrInvalid)
+				cfg.Profiles[0].SchedulerName, p.SchedulerName, queueSortName(queueSort), queueSortName(prof.QueueSort), spec.ErrInvalid)
 		}
 		if i == 0 {
-			queueSort = fw.queueSort
+			queueSort = prof.QueueSort
 		}
-		s.profiles[p.SchedulerName] = fw
+		s.profiles[p.SchedulerName] = prof
 	}
 	s.queue = newSchedulingQueue(safeLess(queueSort, log), cfg.PodInitialBackoff, cfg.PodMaxBackoff, time.Now)
 	s.queue.onChange = s.metrics.setQueue
@@ -439,16 +448,17 @@ func (s *Scheduler) startInformers(ctx context.Context) error {
 	return nil
 }
 
-// listPDBs lists the PodDisruptionBudgets (nil before the informer runs).
-func (s *Scheduler) listPDBs() []*policyv1.PodDisruptionBudget {
+// listPDBs lists the PodDisruptionBudgets from the informer (none before
+// the informers start, as in tests that drive cycles directly).
+func (s *Scheduler) listPDBs() ([]*policyv1.PodDisruptionBudget, error) {
 	if s.pdbLister == nil {
-		return nil
+		return nil, nil
 	}
 	out, err := s.pdbLister.List(labels.Everything())
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
 	}
-	return out
+	return out, nil
 }
 
 // schedule runs the scheduling loop and the queue's housekeeping until

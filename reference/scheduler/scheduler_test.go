@@ -331,6 +331,9 @@ func TestUnschedulablePodGetsConditionAndEventThenFitsOnNewNode(t *testing.T) {
 	}
 }
 
+// errNoNodesAvailable is the kube-scheduler's FailedScheduling message with no nodes.
+const errNoNodesAvailable = "no nodes available to schedule pods"
+
 func TestNoNodes(t *testing.T) {
 	e := newEnv(t)
 	e.start(Config{})
@@ -674,39 +677,6 @@ func TestExplainEndpointAnnotationAndMetrics(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz: HTTP %d", resp.StatusCode)
-	}
-}
-
-func TestFitErrorMessage(t *testing.T) {
-	fe := &fitError{numAll: 5, statuses: map[string]*spec.Status{
-		"a": spec.NewStatus(spec.Unschedulable, "Insufficient cpu"),
-		"b": spec.NewStatus(spec.Unschedulable, "Insufficient cpu", "Insufficient memory"),
-		"c": spec.NewStatus(spec.Unschedulable, "Insufficient cpu"),
-		"d": spec.NewStatus(spec.UnschedulableAndUnresolvable, "node(s) had untolerated taint {node-role: x}"),
-		"e": spec.NewStatus(spec.UnschedulableAndUnresolvable, "node(s) had untolerated taint {node-role: x}"),
-	}, postFilterMsg: "preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod."}
-	want := "0/5 nodes are available: 1 Insufficient memory, 2 node(s) had untolerated taint {node-role: x}, 3 Insufficient cpu. " +
-		"preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod."
-	if got := fe.Error(); got != want {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-	pre := &fitError{numAll: 3, preFilterMsg: "node(s) didn't match pod topology spread constraints (missing required label)"}
-	if got, want := pre.Error(), "0/3 nodes are available: node(s) didn't match pod topology spread constraints (missing required label)."; got != want {
-		t.Errorf("got %q want %q", got, want)
-	}
-}
-
-func TestNumFeasibleNodesToFind(t *testing.T) {
-	for _, c := range []struct {
-		pct       int32
-		all, want int
-	}{
-		{0, 10, 10}, {0, 99, 99}, {0, 100, 100}, {0, 1000, 420}, {0, 5000, 500}, {0, 6000, 300},
-		{0, 20000, 1000}, {0, 1500, 570}, {30, 1000, 300}, {1, 1000, 100}, {100, 5000, 5000},
-	} {
-		if got := numFeasibleNodesToFind(c.pct, c.all); got != c.want {
-			t.Errorf("numFeasibleNodesToFind(%d, %d) = %d, want %d", c.pct, c.all, got, c.want)
-		}
 	}
 }
 
