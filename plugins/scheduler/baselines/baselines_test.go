@@ -10,18 +10,19 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/baselines"
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func snapshot() spec.Snapshot {
-	return schedtest.Snapshot([]*corev1.Node{
-		schedtest.MakeNode("c-empty").Alloc("cpu", "4", "memory", "8Gi").Obj(),
-		schedtest.MakeNode("a-half").Alloc("cpu", "4", "memory", "8Gi").Obj(),
-		schedtest.MakeNode("b-busy").Alloc("cpu", "4", "memory", "8Gi").Obj(),
+	return spectest.Snapshot([]*corev1.Node{
+		spectest.MakeNode().Name("c-empty").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Obj(),
+		spectest.MakeNode().Name("a-half").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Obj(),
+		spectest.MakeNode().Name("b-busy").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Obj(),
 	},
-		schedtest.MakePod("h1").Node("a-half").Req("cpu", "2", "memory", "4Gi").Obj(),
-		schedtest.MakePod("b1").Node("b-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
-		schedtest.MakePod("b2").Node("b-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
-		schedtest.MakePod("b3").Node("b-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
+		spectest.MakePod().Name("h1").Node("a-half").Req(spectest.Res{"cpu": "2", "memory": "4Gi"}).Obj(),
+		spectest.MakePod().Name("b1").Node("b-busy").Req(spectest.Res{"cpu": "1", "memory": "2Gi"}).Obj(),
+		spectest.MakePod().Name("b2").Node("b-busy").Req(spectest.Res{"cpu": "1", "memory": "2Gi"}).Obj(),
+		spectest.MakePod().Name("b3").Node("b-busy").Req(spectest.Res{"cpu": "1", "memory": "2Gi"}).Obj(),
 	)
 }
 
@@ -46,30 +47,30 @@ func newPlugin(t *testing.T, p spec.SchedulerPlugin, args map[string]string) spe
 }
 
 func TestBinPackingPrefersTheFullestNode(t *testing.T) {
-	pod := schedtest.MakePod("p").Req("cpu", "500m", "memory", "1Gi").Obj()
-	got := schedtest.RunScore(newPlugin(t, baselines.BinPackingPlugin(), nil), pod, snapshot())
+	pod := spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "500m", "memory": "1Gi"}).Obj()
+	got := schedtest.RunScore(t, newPlugin(t, baselines.BinPackingPlugin(), nil), pod, snapshot())
 	if best(got) != "b-busy" || !(got["b-busy"] > got["a-half"] && got["a-half"] > got["c-empty"]) {
 		t.Errorf("scores = %v, want b-busy > a-half > c-empty", got)
 	}
 }
 
 func TestSpreadPrefersTheEmptiestNode(t *testing.T) {
-	pod := schedtest.MakePod("p").Req("cpu", "500m").Obj()
-	got := schedtest.RunScore(newPlugin(t, baselines.SpreadPlugin(), nil), pod, snapshot())
+	pod := spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "500m"}).Obj()
+	got := schedtest.RunScore(t, newPlugin(t, baselines.SpreadPlugin(), nil), pod, snapshot())
 	if got["c-empty"] != 100 || got["b-busy"] != 0 || !(got["a-half"] > 0 && got["a-half"] < 100) {
 		t.Errorf("scores = %v, want c-empty 100 > a-half > b-busy 0", got)
 	}
 }
 
 func TestRandomIsDeterministicGivenTheSeed(t *testing.T) {
-	snap := schedtest.Snapshot([]*corev1.Node{
-		schedtest.MakeNode("n1").Obj(), schedtest.MakeNode("n2").Obj(), schedtest.MakeNode("n3").Obj(), schedtest.MakeNode("n4").Obj(),
+	snap := spectest.Snapshot([]*corev1.Node{
+		spectest.MakeNode().Name("n1").Obj(), spectest.MakeNode().Name("n2").Obj(), spectest.MakeNode().Name("n3").Obj(), spectest.MakeNode().Name("n4").Obj(),
 	})
 	picks := func(seed string) []string {
 		pl := newPlugin(t, baselines.RandomPlugin(), map[string]string{"seed": seed})
 		var out []string
 		for _, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-			scores := schedtest.RunScore(pl, schedtest.MakePod(name).Obj(), snap)
+			scores := schedtest.RunScore(t, pl, spectest.MakePod().Name(name).Obj(), snap)
 			hundred := 0
 			for _, s := range scores {
 				if s == 100 {
@@ -115,7 +116,7 @@ func equal(a, b []string) bool {
 }
 
 func TestFirstFitPicksTheFirstNodeByName(t *testing.T) {
-	got := schedtest.RunScore(newPlugin(t, baselines.FirstFitPlugin(), nil), schedtest.MakePod("p").Obj(), snapshot())
+	got := schedtest.RunScore(t, newPlugin(t, baselines.FirstFitPlugin(), nil), spectest.MakePod().Name("p").Obj(), snapshot())
 	want := map[string]int64{"a-half": 100, "b-busy": 0, "c-empty": 0}
 	if !maps.Equal(got, want) {
 		t.Errorf("scores = %v, want %v", got, want)

@@ -14,11 +14,8 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
-
-func pod(name, node string, prio int32, cpu string) *corev1.Pod {
-	return schedtest.MakePod(name).Node(node).Priority(prio).Label("app", name).Req("cpu", cpu).Obj()
-}
 
 func pdb(app string, allowed int32) *policyv1.PodDisruptionBudget {
 	return &policyv1.PodDisruptionBudget{
@@ -30,7 +27,7 @@ func pdb(app string, allowed int32) *policyv1.PodDisruptionBudget {
 
 func TestPostFilter(t *testing.T) {
 	never := corev1.PreemptNever
-	cordoned := schedtest.MakeNode("n0").Alloc("cpu", "2").Unschedulable().Obj()
+	cordoned := spectest.MakeNode().Name("n0").Capacity(spectest.Res{"cpu": "2"}).Unschedulable().Obj()
 	for _, tc := range []struct {
 		name      string
 		nodes     []*corev1.Node
@@ -44,55 +41,55 @@ func TestPostFilter(t *testing.T) {
 	}{
 		{
 			name:      "fewest low-priority victims: n1's highest victim is lowest",
-			pods:      []*corev1.Pod{pod("low1", "n1", 1, "1"), pod("low2", "n1", 2, "1"), pod("mid", "n2", 5, "1"), pod("high", "n2", 100, "1")},
-			preemptor: pod("p", "", 10, "1"),
+			pods:      []*corev1.Pod{spectest.MakePod().Name("low1").Node("n1").Priority(1).Label("app", "low1").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("low2").Node("n1").Priority(2).Label("app", "low2").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("mid").Node("n2").Priority(5).Label("app", "mid").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("high").Node("n2").Priority(100).Label("app", "high").Req(spectest.Res{"cpu": "1"}).Obj()},
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(),
 			wantNode:  "n1", victims: []string{"low1"},
 		},
 		{
 			name:      "a PDB reprieves its pod and another is evicted instead",
-			pods:      []*corev1.Pod{pod("low1", "n1", 1, "1"), pod("low2", "n1", 2, "1"), pod("mid", "n2", 5, "1"), pod("high", "n2", 100, "1")},
+			pods:      []*corev1.Pod{spectest.MakePod().Name("low1").Node("n1").Priority(1).Label("app", "low1").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("low2").Node("n1").Priority(2).Label("app", "low2").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("mid").Node("n2").Priority(5).Label("app", "mid").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("high").Node("n2").Priority(100).Label("app", "high").Req(spectest.Res{"cpu": "1"}).Obj()},
 			pdbs:      []*policyv1.PodDisruptionBudget{pdb("low1", 0)},
-			preemptor: pod("p", "", 10, "1"),
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(),
 			wantNode:  "n1", victims: []string{"low2"},
 		},
 		{
 			name:      "fewest PDB violations wins over lower priority",
-			pods:      []*corev1.Pod{pod("low1", "n1", 1, "2"), pod("mid", "n2", 5, "2")},
+			pods:      []*corev1.Pod{spectest.MakePod().Name("low1").Node("n1").Priority(1).Label("app", "low1").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("mid").Node("n2").Priority(5).Label("app", "mid").Req(spectest.Res{"cpu": "2"}).Obj()},
 			pdbs:      []*policyv1.PodDisruptionBudget{pdb("low1", 0)},
-			preemptor: pod("p", "", 10, "1"),
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(),
 			wantNode:  "n2", victims: []string{"mid"},
 		},
 		{
 			name:      "lower sum of priorities",
-			pods:      []*corev1.Pod{pod("a1", "n1", 3, "1"), pod("a2", "n1", 3, "1"), pod("b1", "n2", 3, "1"), pod("b2", "n2", 1, "1")},
-			preemptor: pod("p", "", 10, "2"),
+			pods:      []*corev1.Pod{spectest.MakePod().Name("a1").Node("n1").Priority(3).Label("app", "a1").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("a2").Node("n1").Priority(3).Label("app", "a2").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("b1").Node("n2").Priority(3).Label("app", "b1").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("b2").Node("n2").Priority(1).Label("app", "b2").Req(spectest.Res{"cpu": "1"}).Obj()},
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "2"}).Obj(),
 			wantNode:  "n2", victims: []string{"b1", "b2"},
 		},
 		{
 			name:      "victims cannot make room: not enough lower-priority pods",
-			pods:      []*corev1.Pod{pod("high1", "n1", 100, "2"), pod("low", "n2", 1, "1"), pod("high2", "n2", 100, "1")},
-			preemptor: pod("p", "", 10, "2"),
+			pods:      []*corev1.Pod{spectest.MakePod().Name("high1").Node("n1").Priority(100).Label("app", "high1").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("low").Node("n2").Priority(1).Label("app", "low").Req(spectest.Res{"cpu": "1"}).Obj(), spectest.MakePod().Name("high2").Node("n2").Priority(100).Label("app", "high2").Req(spectest.Res{"cpu": "1"}).Obj()},
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "2"}).Obj(),
 			wantCode:  spec.Unschedulable,
 		},
 		{
 			name:      "no lower-priority pods",
-			pods:      []*corev1.Pod{pod("a", "n1", 10, "2"), pod("b", "n2", 10, "2")},
-			preemptor: pod("p", "", 10, "1"),
+			pods:      []*corev1.Pod{spectest.MakePod().Name("a").Node("n1").Priority(10).Label("app", "a").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("b").Node("n2").Priority(10).Label("app", "b").Req(spectest.Res{"cpu": "2"}).Obj()},
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(),
 			wantCode:  spec.Unschedulable,
 		},
 		{
 			name:      "message counts the nodes",
-			nodes:     []*corev1.Node{cordoned, schedtest.MakeNode("n1").Alloc("cpu", "2").Obj()},
-			pods:      []*corev1.Pod{pod("low0", "n0", 1, "2"), pod("high1", "n1", 20, "2")},
-			preemptor: pod("p", "", 10, "1"),
+			nodes:     []*corev1.Node{cordoned, spectest.MakeNode().Name("n1").Capacity(spectest.Res{"cpu": "2"}).Obj()},
+			pods:      []*corev1.Pod{spectest.MakePod().Name("low0").Node("n0").Priority(1).Label("app", "low0").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("high1").Node("n1").Priority(20).Label("app", "high1").Req(spectest.Res{"cpu": "2"}).Obj()},
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(),
 			wantCode:  spec.Unschedulable,
 			wantMsg:   "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.",
 		},
 		{
 			name: "preemptionPolicy Never",
-			pods: []*corev1.Pod{pod("low1", "n1", 1, "2"), pod("low2", "n2", 1, "2")},
+			pods: []*corev1.Pod{spectest.MakePod().Name("low1").Node("n1").Priority(1).Label("app", "low1").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("low2").Node("n2").Priority(1).Label("app", "low2").Req(spectest.Res{"cpu": "2"}).Obj()},
 			preemptor: func() *corev1.Pod {
-				p := pod("p", "", 10, "1")
+				p := spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj()
 				p.Spec.PreemptionPolicy = &never
 				return p
 			}(),
@@ -100,18 +97,18 @@ func TestPostFilter(t *testing.T) {
 		},
 		{
 			name:      "unresolvable nodes are not candidates",
-			nodes:     []*corev1.Node{cordoned, schedtest.MakeNode("n1").Alloc("cpu", "2").Obj()},
-			pods:      []*corev1.Pod{pod("low0", "n0", 1, "2"), pod("low1", "n1", 2, "2")},
-			preemptor: pod("p", "", 10, "1"),
+			nodes:     []*corev1.Node{cordoned, spectest.MakeNode().Name("n1").Capacity(spectest.Res{"cpu": "2"}).Obj()},
+			pods:      []*corev1.Pod{spectest.MakePod().Name("low0").Node("n0").Priority(1).Label("app", "low0").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("low1").Node("n1").Priority(2).Label("app", "low1").Req(spectest.Res{"cpu": "2"}).Obj()},
+			preemptor: spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(),
 			wantNode:  "n1", victims: []string{"low1"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := tc.nodes
 			if nodes == nil {
-				nodes = []*corev1.Node{schedtest.MakeNode("n1").Alloc("cpu", "2").Obj(), schedtest.MakeNode("n2").Alloc("cpu", "2").Obj()}
+				nodes = []*corev1.Node{spectest.MakeNode().Name("n1").Capacity(spectest.Res{"cpu": "2"}).Obj(), spectest.MakeNode().Name("n2").Capacity(spectest.Res{"cpu": "2"}).Obj()}
 			}
-			snap := schedtest.Snapshot(nodes, tc.pods...)
+			snap := spectest.Snapshot(nodes, tc.pods...)
 			fit, _ := noderesources.FitPlugin().New(nil, nil)
 			unsched, _ := nodeunschedulable.Plugin().New(nil, nil)
 			h := &schedtest.Handle{Snap: snap, PDBs: tc.pdbs, Filters: []spec.Named{unsched, fit}}
@@ -153,15 +150,15 @@ func TestPostFilter(t *testing.T) {
 }
 
 func TestPostFilterWaitsForEarlierPreemption(t *testing.T) {
-	nodes := []*corev1.Node{schedtest.MakeNode("n1").Alloc("cpu", "2").Obj(), schedtest.MakeNode("n2").Alloc("cpu", "2").Obj()}
-	leaving := pod("leaving", "n1", 1, "2")
+	nodes := []*corev1.Node{spectest.MakeNode().Name("n1").Capacity(spectest.Res{"cpu": "2"}).Obj(), spectest.MakeNode().Name("n2").Capacity(spectest.Res{"cpu": "2"}).Obj()}
+	leaving := spectest.MakePod().Name("leaving").Node("n1").Priority(1).Label("app", "leaving").Req(spectest.Res{"cpu": "2"}).Obj()
 	leaving.DeletionTimestamp = &metav1.Time{}
 	leaving.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "PreemptionByScheduler"}}
-	snap := schedtest.Snapshot(nodes, leaving, pod("low", "n2", 1, "2"))
+	snap := spectest.Snapshot(nodes, leaving, spectest.MakePod().Name("low").Node("n2").Priority(1).Label("app", "low").Req(spectest.Res{"cpu": "2"}).Obj())
 	fit, _ := noderesources.FitPlugin().New(nil, nil)
 	h := &schedtest.Handle{Snap: snap, Filters: []spec.Named{fit}}
 	pl, _ := defaultpreemption.Plugin().New(nil, h)
-	p := pod("p", "", 10, "1")
+	p := spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj()
 	p.Status.NominatedNodeName = "n1"
 	filtered := map[string]*spec.Status{"n1": spec.NewStatus(spec.Unschedulable, "Insufficient cpu"), "n2": spec.NewStatus(spec.Unschedulable, "Insufficient cpu")}
 	node, st := pl.(spec.PostFilterPlugin).PostFilter(context.Background(), &spec.CycleState{}, p, snap, filtered)
@@ -171,15 +168,15 @@ func TestPostFilterWaitsForEarlierPreemption(t *testing.T) {
 }
 
 func TestPDBWithDisruptedPodIsNotViolated(t *testing.T) {
-	nodes := []*corev1.Node{schedtest.MakeNode("n1").Alloc("cpu", "2").Obj(), schedtest.MakeNode("n2").Alloc("cpu", "2").Obj()}
-	snap := schedtest.Snapshot(nodes, pod("low1", "n1", 1, "2"), pod("mid", "n2", 5, "2"))
+	nodes := []*corev1.Node{spectest.MakeNode().Name("n1").Capacity(spectest.Res{"cpu": "2"}).Obj(), spectest.MakeNode().Name("n2").Capacity(spectest.Res{"cpu": "2"}).Obj()}
+	snap := spectest.Snapshot(nodes, spectest.MakePod().Name("low1").Node("n1").Priority(1).Label("app", "low1").Req(spectest.Res{"cpu": "2"}).Obj(), spectest.MakePod().Name("mid").Node("n2").Priority(5).Label("app", "mid").Req(spectest.Res{"cpu": "2"}).Obj())
 	budget := pdb("low1", 0)
 	budget.Status.DisruptedPods = map[string]metav1.Time{"low1": {}}
 	fit, _ := noderesources.FitPlugin().New(nil, nil)
 	h := &schedtest.Handle{Snap: snap, PDBs: []*policyv1.PodDisruptionBudget{budget}, Filters: []spec.Named{fit}}
 	pl, _ := defaultpreemption.Plugin().New(nil, h)
 	filtered := map[string]*spec.Status{"n1": spec.NewStatus(spec.Unschedulable, "Insufficient cpu"), "n2": spec.NewStatus(spec.Unschedulable, "Insufficient cpu")}
-	node, st := pl.(spec.PostFilterPlugin).PostFilter(context.Background(), &spec.CycleState{}, pod("p", "", 10, "1"), snap, filtered)
+	node, st := pl.(spec.PostFilterPlugin).PostFilter(context.Background(), &spec.CycleState{}, spectest.MakePod().Name("p").Priority(10).Label("app", "p").Req(spectest.Res{"cpu": "1"}).Obj(), snap, filtered)
 	if node != "n1" || !st.IsSuccess() {
 		t.Errorf("PostFilter = %q, %v; want n1 (low1 is already counted as disrupted)", node, st.Message())
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeaffinity"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func required(key string, op corev1.NodeSelectorOperator, vals ...string) *corev1.Affinity {
@@ -18,25 +19,29 @@ func required(key string, op corev1.NodeSelectorOperator, vals ...string) *corev
 }
 
 func TestFilter(t *testing.T) {
-	snap := schedtest.Snapshot([]*corev1.Node{
-		schedtest.MakeNode("a").Label("zone", "a").Label("disk", "ssd").Obj(),
-		schedtest.MakeNode("b").Label("zone", "b").Obj(),
+	snap := spectest.Snapshot([]*corev1.Node{
+		spectest.MakeNode().Name("a").Label("zone", "a").Label("disk", "ssd").Obj(),
+		spectest.MakeNode().Name("b").Label("zone", "b").Obj(),
 	})
 	pl, err := nodeaffinity.Plugin().New(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	miss := spec.NewStatus(spec.UnschedulableAndUnresolvable, nodeaffinity.ErrReasonPod)
-	withAff := func(a *corev1.Affinity) *corev1.Pod { p := schedtest.MakePod("p").Obj(); p.Spec.Affinity = a; return p }
+	withAff := func(a *corev1.Affinity) *corev1.Pod {
+		p := spectest.MakePod().Name("p").Obj()
+		p.Spec.Affinity = a
+		return p
+	}
 	for _, tc := range []struct {
 		name string
 		pod  *corev1.Pod
 		node string
 		want *spec.Status
 	}{
-		{"no constraints", schedtest.MakePod("p").Obj(), "b", nil},
-		{"nodeSelector matches", schedtest.MakePod("p").NodeSelector("disk", "ssd").Obj(), "a", nil},
-		{"nodeSelector misses", schedtest.MakePod("p").NodeSelector("disk", "ssd").Obj(), "b", miss},
+		{"no constraints", spectest.MakePod().Name("p").Obj(), "b", nil},
+		{"nodeSelector matches", spectest.MakePod().Name("p").NodeSelector("disk", "ssd").Obj(), "a", nil},
+		{"nodeSelector misses", spectest.MakePod().Name("p").NodeSelector("disk", "ssd").Obj(), "b", miss},
 		{"required In matches", withAff(required("zone", corev1.NodeSelectorOpIn, "b", "c")), "b", nil},
 		{"required In misses", withAff(required("zone", corev1.NodeSelectorOpIn, "c")), "a", miss},
 		{"required DoesNotExist", withAff(required("disk", corev1.NodeSelectorOpDoesNotExist)), "a", miss},
@@ -50,30 +55,30 @@ func TestFilter(t *testing.T) {
 		}}}), "b", miss},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			schedtest.AssertStatus(t, schedtest.RunFilter(pl, tc.pod, snap, tc.node), tc.want)
+			schedtest.AssertStatus(t, schedtest.RunFilter(t, pl, tc.pod, snap, tc.node), tc.want)
 		})
 	}
 }
 
 func TestScore(t *testing.T) {
-	snap := schedtest.Snapshot([]*corev1.Node{
-		schedtest.MakeNode("a").Label("zone", "a").Label("disk", "ssd").Obj(),
-		schedtest.MakeNode("b").Label("zone", "b").Label("disk", "ssd").Obj(),
-		schedtest.MakeNode("c").Label("zone", "c").Obj(),
+	snap := spectest.Snapshot([]*corev1.Node{
+		spectest.MakeNode().Name("a").Label("zone", "a").Label("disk", "ssd").Obj(),
+		spectest.MakeNode().Name("b").Label("zone", "b").Label("disk", "ssd").Obj(),
+		spectest.MakeNode().Name("c").Label("zone", "c").Obj(),
 	})
 	pl, _ := nodeaffinity.Plugin().New(nil, nil)
 	pref := func(w int32, key, val string) corev1.PreferredSchedulingTerm {
 		return corev1.PreferredSchedulingTerm{Weight: w, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: corev1.NodeSelectorOpIn, Values: []string{val}}}}}
 	}
-	p := schedtest.MakePod("p").Obj()
+	p := spectest.MakePod().Name("p").Obj()
 	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{
 		pref(2, "disk", "ssd"), pref(6, "zone", "a"),
 	}}}
 	want := map[string]int64{"a": 100, "b": 25, "c": 0}
-	if got := schedtest.RunScore(pl, p, snap); !maps.Equal(got, want) {
+	if got := schedtest.RunScore(t, pl, p, snap); !maps.Equal(got, want) {
 		t.Errorf("scores = %v, want %v", got, want)
 	}
-	if got := schedtest.RunScore(pl, schedtest.MakePod("q").Obj(), snap); got != nil {
+	if got := schedtest.RunScore(t, pl, spectest.MakePod().Name("q").Obj(), snap); got != nil {
 		t.Errorf("a pod without preferences should skip scoring, got %v", got)
 	}
 }

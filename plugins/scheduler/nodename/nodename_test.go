@@ -8,10 +8,11 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodename"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func TestFilter(t *testing.T) {
-	snap := schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("n1").Obj(), schedtest.MakeNode("n2").Obj()})
+	snap := spectest.Snapshot([]*corev1.Node{spectest.MakeNode().Name("n1").Obj(), spectest.MakeNode().Name("n2").Obj()})
 	pl, err := nodename.Plugin().New(nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +26,7 @@ func TestFilter(t *testing.T) {
 		{"other node rejected", "n2", "n1", spec.NewStatus(spec.UnschedulableAndUnresolvable, nodename.ErrReason)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := schedtest.RunFilter(pl, schedtest.MakePod("p").Node(tc.podNode).Obj(), snap, tc.node)
+			got := schedtest.RunFilter(t, pl, spectest.MakePod().Name("p").Node(tc.podNode).Obj(), snap, tc.node)
 			schedtest.AssertStatus(t, got, tc.want)
 		})
 	}

@@ -8,10 +8,11 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func TestFilter(t *testing.T) {
-	snap := schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("ok").Obj(), schedtest.MakeNode("cordoned").Unschedulable().Obj()})
+	snap := spectest.Snapshot([]*corev1.Node{spectest.MakeNode().Name("ok").Obj(), spectest.MakeNode().Name("cordoned").Unschedulable().Obj()})
 	pl, err := nodeunschedulable.Plugin().New(nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -23,14 +24,14 @@ func TestFilter(t *testing.T) {
 		node string
 		want *spec.Status
 	}{
-		{"schedulable node", schedtest.MakePod("p").Obj(), "ok", nil},
-		{"cordoned node", schedtest.MakePod("p").Obj(), "cordoned", rejected},
-		{"tolerates unschedulable", schedtest.MakePod("p").Toleration(corev1.TaintNodeUnschedulable, corev1.TolerationOpExists, "", corev1.TaintEffectNoSchedule).Obj(), "cordoned", nil},
-		{"tolerates everything", schedtest.MakePod("p").Toleration("", corev1.TolerationOpExists, "", "").Obj(), "cordoned", nil},
-		{"tolerates another effect only", schedtest.MakePod("p").Toleration(corev1.TaintNodeUnschedulable, corev1.TolerationOpExists, "", corev1.TaintEffectNoExecute).Obj(), "cordoned", rejected},
+		{"schedulable node", spectest.MakePod().Name("p").Obj(), "ok", nil},
+		{"cordoned node", spectest.MakePod().Name("p").Obj(), "cordoned", rejected},
+		{"tolerates unschedulable", spectest.MakePod().Name("p").Toleration(corev1.TaintNodeUnschedulable, corev1.TolerationOpExists, "", corev1.TaintEffectNoSchedule).Obj(), "cordoned", nil},
+		{"tolerates everything", spectest.MakePod().Name("p").Toleration("", corev1.TolerationOpExists, "", "").Obj(), "cordoned", nil},
+		{"tolerates another effect only", spectest.MakePod().Name("p").Toleration(corev1.TaintNodeUnschedulable, corev1.TolerationOpExists, "", corev1.TaintEffectNoExecute).Obj(), "cordoned", rejected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			schedtest.AssertStatus(t, schedtest.RunFilter(pl, tc.pod, snap, tc.node), tc.want)
+			schedtest.AssertStatus(t, schedtest.RunFilter(t, pl, tc.pod, snap, tc.node), tc.want)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sort"
 	"strings"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func TestPluginsBuildWithDefaults(t *testing.T) {
@@ -70,77 +70,61 @@ func TestDefaultProfileMatchesUpstream(t *testing.T) {
 	}
 }
 
-// summary aggregates rejection reasons the way the scheduler's
-// FailedScheduling message does.
-func summary(total int, filtered map[string]*spec.Status) string {
-	counts := map[string]int{}
-	for _, st := range filtered {
-		for _, r := range st.Reasons {
-			counts[r]++
-		}
-	}
-	var parts []string
-	for r, n := range counts {
-		parts = append(parts, fmt.Sprintf("%d %s", n, r))
-	}
-	sort.Strings(parts)
-	return fmt.Sprintf("0/%d nodes are available: %s.", total, strings.Join(parts, ", "))
-}
-
 func TestDefaultProfileReasons(t *testing.T) {
 	var nodes []*corev1.Node
 	var pods []*corev1.Pod
 	for i := range 3 {
 		name := fmt.Sprintf("small-%d", i)
-		nodes = append(nodes, schedtest.MakeNode(name).Alloc("cpu", "2", "memory", "4Gi").Obj())
-		pods = append(pods, schedtest.MakePod("busy-"+name).Node(name).Req("cpu", "1500m").Obj())
+		nodes = append(nodes, spectest.MakeNode().Name(name).Capacity(spectest.Res{"cpu": "2", "memory": "4Gi"}).Obj())
+		pods = append(pods, spectest.MakePod().Name("busy-"+name).Node(name).Req(spectest.Res{"cpu": "1500m"}).Obj())
 	}
 	for i := range 2 {
-		nodes = append(nodes, schedtest.MakeNode(fmt.Sprintf("gpu-%d", i)).Alloc("cpu", "8", "memory", "4Gi").Taint("dedicated", "gpu", corev1.TaintEffectNoSchedule).Obj())
+		nodes = append(nodes, spectest.MakeNode().Name(fmt.Sprintf("gpu-%d", i)).Capacity(spectest.Res{"cpu": "8", "memory": "4Gi"}).Taint("dedicated", "gpu", corev1.TaintEffectNoSchedule).Obj())
 	}
-	snap := schedtest.Snapshot(nodes, pods...)
+	snap := spectest.Snapshot(nodes, pods...)
 	fw, err := schedtest.NewFramework(profiles.Default(), profiles.Plugins(), &schedtest.Handle{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := fw.Schedule(context.Background(), schedtest.MakePod("p").Req("cpu", "1").Obj(), snap)
-	if err != nil {
-		t.Fatal(err)
+	res, err := fw.Schedule(context.Background(), spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "1"}).Obj(), snap)
+	fe := schedtest.FitError(err)
+	if fe == nil {
+		t.Fatalf("Schedule = %q, %v; want a FitError", res.Node, err)
 	}
 	want := "0/5 nodes are available: 2 node(s) had untolerated taint {dedicated: gpu}, 3 Insufficient cpu."
-	if res.Node != "" || summary(5, res.Filtered) != want {
-		t.Errorf("node %q, message %q; want none and %q", res.Node, summary(5, res.Filtered), want)
+	if res.Node != "" || fe.Error() != want {
+		t.Errorf("node %q, message %q; want none and %q", res.Node, fe.Error(), want)
 	}
-	if st := res.Filtered["small-0"]; st.Code != spec.Unschedulable {
+	if st := res.Rejected["small-0"]; st.Code != spec.Unschedulable {
 		t.Errorf("insufficient cpu code = %v, want Unschedulable (preemption may help)", st.Code)
 	}
-	res, err = fw.Schedule(context.Background(), schedtest.MakePod("p").Req("cpu", "3").Obj(), snap)
-	if err != nil {
-		t.Fatal(err)
+	res, err = fw.Schedule(context.Background(), spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "3"}).Obj(), snap)
+	if schedtest.FitError(err) == nil {
+		t.Fatalf("Schedule = %q, %v; want a FitError", res.Node, err)
 	}
-	if st := res.Filtered["small-0"]; st.Code != spec.UnschedulableAndUnresolvable {
+	if st := res.Rejected["small-0"]; st.Code != spec.UnschedulableAndUnresolvable {
 		t.Errorf("request above the node's allocatable: code = %v, want UnschedulableAndUnresolvable", st.Code)
 	}
-	if st := res.Filtered["gpu-0"]; st.Code != spec.UnschedulableAndUnresolvable {
+	if st := res.Rejected["gpu-0"]; st.Code != spec.UnschedulableAndUnresolvable {
 		t.Errorf("taint code = %v, want UnschedulableAndUnresolvable", st.Code)
 	}
 }
 
 func TestProfilesChooseAsDesigned(t *testing.T) {
 	nodes := []*corev1.Node{
-		schedtest.MakeNode("a-busy").Alloc("cpu", "4", "memory", "8Gi").Obj(),
-		schedtest.MakeNode("b-empty").Alloc("cpu", "4", "memory", "8Gi").Obj(),
-		schedtest.MakeNode("c-half").Alloc("cpu", "4", "memory", "8Gi").Obj(),
-		schedtest.MakeNode("d-tainted").Alloc("cpu", "4", "memory", "8Gi").Taint("x", "y", corev1.TaintEffectNoSchedule).Obj(),
+		spectest.MakeNode().Name("a-busy").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Obj(),
+		spectest.MakeNode().Name("b-empty").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Obj(),
+		spectest.MakeNode().Name("c-half").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Obj(),
+		spectest.MakeNode().Name("d-tainted").Capacity(spectest.Res{"cpu": "4", "memory": "8Gi"}).Taint("x", "y", corev1.TaintEffectNoSchedule).Obj(),
 	}
 	pods := []*corev1.Pod{
-		schedtest.MakePod("a1").Node("a-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
-		schedtest.MakePod("a2").Node("a-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
-		schedtest.MakePod("a3").Node("a-busy").Req("cpu", "1", "memory", "2Gi").Obj(),
-		schedtest.MakePod("c1").Node("c-half").Req("cpu", "2", "memory", "4Gi").Obj(),
+		spectest.MakePod().Name("a1").Node("a-busy").Req(spectest.Res{"cpu": "1", "memory": "2Gi"}).Obj(),
+		spectest.MakePod().Name("a2").Node("a-busy").Req(spectest.Res{"cpu": "1", "memory": "2Gi"}).Obj(),
+		spectest.MakePod().Name("a3").Node("a-busy").Req(spectest.Res{"cpu": "1", "memory": "2Gi"}).Obj(),
+		spectest.MakePod().Name("c1").Node("c-half").Req(spectest.Res{"cpu": "2", "memory": "4Gi"}).Obj(),
 	}
-	snap := schedtest.Snapshot(nodes, pods...)
-	pod := schedtest.MakePod("p").Req("cpu", "500m", "memory", "1Gi").Obj()
+	snap := spectest.Snapshot(nodes, pods...)
+	pod := spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "500m", "memory": "1Gi"}).Obj()
 	want := map[string]string{
 		"default-scheduler":  "b-empty", // LeastAllocated
 		"binpack-scheduler":  "a-busy",
@@ -160,7 +144,7 @@ func TestProfilesChooseAsDesigned(t *testing.T) {
 			t.Errorf("%s chose %q", prof.SchedulerName, res.Node)
 		}
 		if w, ok := want[prof.SchedulerName]; ok && res.Node != w {
-			t.Errorf("%s chose %s (scores %v), want %s", prof.SchedulerName, res.Node, res.Scores, w)
+			t.Errorf("%s chose %s (totals %v of %d feasible nodes), want %s", prof.SchedulerName, res.Node, res.Totals, len(res.Feasible), w)
 		}
 	}
 }
@@ -171,12 +155,12 @@ func cluster(n, podsPerNode int) spec.Snapshot {
 	var pods []*corev1.Pod
 	for i := range n {
 		name := fmt.Sprintf("node-%05d", i)
-		nodes = append(nodes, schedtest.MakeNode(name).Label("topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%10)).Alloc("cpu", "32", "memory", "128Gi").Obj())
+		nodes = append(nodes, spectest.MakeNode().Name(name).Label("topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%10)).Capacity(spectest.Res{"cpu": "32", "memory": "128Gi"}).Obj())
 		for j := range podsPerNode {
-			pods = append(pods, schedtest.MakePod(fmt.Sprintf("p-%d-%d", i, j)).Label("app", fmt.Sprintf("app-%d", j%5)).Node(name).Req("cpu", "500m", "memory", "1Gi").Obj())
+			pods = append(pods, spectest.MakePod().Name(fmt.Sprintf("p-%d-%d", i, j)).Label("app", fmt.Sprintf("app-%d", j%5)).Node(name).Req(spectest.Res{"cpu": "500m", "memory": "1Gi"}).Obj())
 		}
 	}
-	return schedtest.Snapshot(nodes, pods...)
+	return spectest.Snapshot(nodes, pods...)
 }
 
 func benchProfile(b *testing.B, prof spec.Profile, pod *corev1.Pod) {
@@ -198,52 +182,51 @@ func benchProfile(b *testing.B, prof spec.Profile, pod *corev1.Pod) {
 // BenchmarkDefaultProfile5000Nodes runs one full (sequential) filter and
 // score pass of the default profile over 5 000 nodes with 10 pods each.
 func BenchmarkDefaultProfile5000Nodes(b *testing.B) {
-	benchProfile(b, profiles.Default(), schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
+	benchProfile(b, profiles.Default(), spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "1", "memory": "1Gi"}).Obj())
 }
 
 // BenchmarkDefaultProfileSpread5000Nodes adds a zone spread constraint and
 // a preferred pod anti-affinity.
 func BenchmarkDefaultProfileSpread5000Nodes(b *testing.B) {
-	w := schedtest.MakePod("p").Label("app", "app-1").Req("cpu", "1", "memory", "1Gi").
+	w := spectest.MakePod().Name("p").Label("app", "app-1").Req(spectest.Res{"cpu": "1", "memory": "1Gi"}).
 		Spread(1, "topology.kubernetes.io/zone", corev1.DoNotSchedule, "app", "app-1")
 	w.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
-		{Weight: 10, PodAffinityTerm: schedtest.Term(corev1.LabelHostname, "app", "app-1")},
+		{Weight: 10, PodAffinityTerm: spectest.Term(corev1.LabelHostname, "app", "app-1")},
 	}}
 	benchProfile(b, profiles.Default(), w.Obj())
 }
 
 // BenchmarkBinPack5000Nodes is the binpack baseline profile.
 func BenchmarkBinPack5000Nodes(b *testing.B) {
-	benchProfile(b, profiles.Baselines()[0], schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
+	benchProfile(b, profiles.Baselines()[0], spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "1", "memory": "1Gi"}).Obj())
 }
 
 func TestDefaultProfilePreempts(t *testing.T) {
 	nodes := []*corev1.Node{
-		schedtest.MakeNode("n1").Alloc("cpu", "2", "memory", "4Gi").Obj(),
-		schedtest.MakeNode("n2").Alloc("cpu", "2", "memory", "4Gi").Taint("x", "y", corev1.TaintEffectNoSchedule).Obj(),
+		spectest.MakeNode().Name("n1").Capacity(spectest.Res{"cpu": "2", "memory": "4Gi"}).Obj(),
+		spectest.MakeNode().Name("n2").Capacity(spectest.Res{"cpu": "2", "memory": "4Gi"}).Taint("x", "y", corev1.TaintEffectNoSchedule).Obj(),
 	}
-	snap := schedtest.Snapshot(nodes,
-		schedtest.MakePod("low").Node("n1").Priority(1).Req("cpu", "2").Obj(),
-		schedtest.MakePod("low2").Node("n2").Priority(0).Req("cpu", "2").Obj(),
+	snap := spectest.Snapshot(nodes,
+		spectest.MakePod().Name("low").Node("n1").Priority(1).Req(spectest.Res{"cpu": "2"}).Obj(),
+		spectest.MakePod().Name("low2").Node("n2").Priority(0).Req(spectest.Res{"cpu": "2"}).Obj(),
 	)
 	h := &schedtest.Handle{}
 	fw, err := schedtest.NewFramework(profiles.Default(), profiles.Plugins(), h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod := schedtest.MakePod("p").Priority(100).Req("cpu", "1").Obj()
+	pod := spectest.MakePod().Name("p").Priority(100).Req(spectest.Res{"cpu": "1"}).Obj()
 	res, err := fw.Schedule(context.Background(), pod, snap)
-	if err != nil || res.Node != "" {
+	fe := schedtest.FitError(err)
+	if fe == nil || res.Node != "" {
 		t.Fatalf("Schedule = %v, %v; want no fit", res.Node, err)
 	}
 	var nominated string
-	for _, pl := range fw.Plugins {
-		if pf, ok := pl.(spec.PostFilterPlugin); ok {
-			var st *spec.Status
-			nominated, st = pf.PostFilter(context.Background(), &spec.CycleState{}, pod, snap, res.Filtered)
-			if !st.IsSuccess() {
-				t.Fatalf("PostFilter: %s", st.Message())
-			}
+	for _, pf := range fw.PostFilter {
+		var st *spec.Status
+		nominated, st = fw.RunPostFilter(context.Background(), nil, &spec.CycleState{}, pod, snap, fe.Statuses, pf)
+		if !st.IsSuccess() {
+			t.Fatalf("PostFilter: %s", st.Message())
 		}
 	}
 	// n2 is tainted (unresolvable), so its lower-priority pod is not a victim.
@@ -255,7 +238,7 @@ func TestDefaultProfilePreempts(t *testing.T) {
 // BenchmarkPluginsPerNode5000 measures each default-profile plugin's
 // Filter and Score over 5 000 nodes (10 pods each); ns/op is per pass.
 func BenchmarkPluginsPerNode5000(b *testing.B) {
-	benchPlugins(b, schedtest.MakePod("p").Req("cpu", "1", "memory", "1Gi").Obj())
+	benchPlugins(b, spectest.MakePod().Name("p").Req(spectest.Res{"cpu": "1", "memory": "1Gi"}).Obj())
 }
 
 // BenchmarkPluginsPerNode5000Spread is BenchmarkPluginsPerNode5000 for a
@@ -263,11 +246,11 @@ func BenchmarkPluginsPerNode5000(b *testing.B) {
 // preferred pod anti-affinity; PreFilter/PreScore (which count the
 // matching pods on all nodes) are timed too.
 func BenchmarkPluginsPerNode5000Spread(b *testing.B) {
-	w := schedtest.MakePod("p").Label("app", "app-1").Req("cpu", "1", "memory", "1Gi").
+	w := spectest.MakePod().Name("p").Label("app", "app-1").Req(spectest.Res{"cpu": "1", "memory": "1Gi"}).
 		Spread(1, "topology.kubernetes.io/zone", corev1.DoNotSchedule, "app", "app-1").
 		Spread(1, corev1.LabelHostname, corev1.ScheduleAnyway, "app", "app-1")
 	w.Affinity().PodAntiAffinity = &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
-		{Weight: 10, PodAffinityTerm: schedtest.Term(corev1.LabelHostname, "app", "app-1")},
+		{Weight: 10, PodAffinityTerm: spectest.Term(corev1.LabelHostname, "app", "app-1")},
 	}}
 	benchPlugins(b, w.Obj())
 }

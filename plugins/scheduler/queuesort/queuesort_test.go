@@ -6,9 +6,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/plugins/scheduler/queuesort"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func TestLess(t *testing.T) {
@@ -18,12 +18,12 @@ func TestLess(t *testing.T) {
 	}
 	qs := pl.(spec.QueueSortPlugin)
 	pods := []*corev1.Pod{
-		schedtest.MakePod("low-old").Priority(-5).Created(1).Obj(),
-		schedtest.MakePod("default-new").Created(20).Obj(),
-		schedtest.MakePod("high-new").Priority(1000).Created(30).Obj(),
-		schedtest.MakePod("default-old-b").Created(10).Obj(),
-		schedtest.MakePod("default-old-a").Priority(0).Created(10).Obj(),
-		schedtest.MakePod("high-old").Priority(1000).Created(5).Obj(),
+		spectest.MakePod().Name("low-old").Priority(-5).Created(1).Obj(),
+		spectest.MakePod().Name("default-new").Created(20).Obj(),
+		spectest.MakePod().Name("high-new").Priority(1000).Created(30).Obj(),
+		spectest.MakePod().Name("default-old-b").Created(10).Obj(),
+		spectest.MakePod().Name("default-old-a").Priority(0).Created(10).Obj(),
+		spectest.MakePod().Name("high-old").Priority(1000).Created(5).Obj(),
 	}
 	slices.SortFunc(pods, func(a, b *corev1.Pod) int {
 		if qs.Less(a, b) {

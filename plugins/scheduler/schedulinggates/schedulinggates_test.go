@@ -9,6 +9,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/internal/schedtest"
 	"github.com/kubelab/kubelab/plugins/scheduler/schedulinggates"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func TestPreFilter(t *testing.T) {
@@ -17,11 +18,11 @@ func TestPreFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	pf := pl.(spec.PreFilterPlugin)
-	snap := schedtest.Snapshot([]*corev1.Node{schedtest.MakeNode("n1").Obj()})
-	if st := pf.PreFilter(context.Background(), &spec.CycleState{}, schedtest.MakePod("p").Obj(), snap); !st.IsSkip() {
+	snap := spectest.Snapshot([]*corev1.Node{spectest.MakeNode().Name("n1").Obj()})
+	if st := pf.PreFilter(context.Background(), &spec.CycleState{}, spectest.MakePod().Name("p").Obj(), snap); !st.IsSkip() {
 		t.Errorf("ungated pod: %+v, want Skip", st)
 	}
-	gated := schedtest.MakePod("g").Obj()
+	gated := spectest.MakePod().Name("g").Obj()
 	gated.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}, {Name: "example.com/review"}}
 	schedtest.AssertStatus(t, pf.PreFilter(context.Background(), &spec.CycleState{}, gated, snap),
 		spec.NewStatus(spec.UnschedulableAndUnresolvable, "waiting for scheduling gates: [example.com/quota example.com/review]"))
