@@ -24,6 +24,28 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// BinPacking implements these extension points (checked at compile time).
+var (
+	_ spec.PreScorePlugin = (*BinPacking)(nil)
+	_ spec.ScorePlugin    = (*BinPacking)(nil)
+)
+
+// Spread implements these extension points (checked at compile time).
+var (
+	_ spec.PreScorePlugin = Spread{}
+	_ spec.ScorePlugin    = Spread{}
+)
+
+// Random implements these extension points (checked at compile time).
+var (
+	_ spec.ScorePlugin = (*Random)(nil)
+)
+
+// FirstFit implements these extension points (checked at compile time).
+var (
+	_ spec.ScorePlugin = FirstFit{}
+)
+
 // Plugin names.
 const (
 	BinPackingName = "BinPacking"

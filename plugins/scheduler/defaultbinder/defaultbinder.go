@@ -12,6 +12,11 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// DefaultBinder implements these extension points (checked at compile time).
+var (
+	_ spec.BindPlugin = (*DefaultBinder)(nil)
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "DefaultBinder"
 

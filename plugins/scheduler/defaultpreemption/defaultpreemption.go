@@ -34,6 +34,11 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// DefaultPreemption implements these extension points (checked at compile time).
+var (
+	_ spec.PostFilterPlugin = (*DefaultPreemption)(nil)
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "DefaultPreemption"
 

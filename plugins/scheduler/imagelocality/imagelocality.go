@@ -15,6 +15,12 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// ImageLocality implements these extension points (checked at compile time).
+var (
+	_ spec.PreScorePlugin = (*ImageLocality)(nil)
+	_ spec.ScorePlugin    = (*ImageLocality)(nil)
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "ImageLocality"
 

@@ -30,6 +30,14 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// InterPodAffinity implements these extension points (checked at compile time).
+var (
+	_ spec.PreFilterPlugin = (*InterPodAffinity)(nil)
+	_ spec.FilterPlugin    = (*InterPodAffinity)(nil)
+	_ spec.PreScorePlugin  = (*InterPodAffinity)(nil)
+	_ spec.ScorePlugin     = (*InterPodAffinity)(nil)
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "InterPodAffinity"
 

@@ -13,6 +13,14 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// NodeAffinity implements these extension points (checked at compile time).
+var (
+	_ spec.PreFilterPlugin = NodeAffinity{}
+	_ spec.FilterPlugin    = NodeAffinity{}
+	_ spec.PreScorePlugin  = NodeAffinity{}
+	_ spec.ScorePlugin     = NodeAffinity{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "NodeAffinity"
 

@@ -11,6 +11,11 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// NodeName implements these extension points (checked at compile time).
+var (
+	_ spec.FilterPlugin = NodeName{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "NodeName"
 

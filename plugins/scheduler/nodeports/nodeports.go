@@ -12,6 +12,12 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// NodePorts implements these extension points (checked at compile time).
+var (
+	_ spec.PreFilterPlugin = NodePorts{}
+	_ spec.FilterPlugin    = NodePorts{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "NodePorts"
 

@@ -10,6 +10,12 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// BalancedAllocation implements these extension points (checked at compile time).
+var (
+	_ spec.PreScorePlugin = (*BalancedAllocation)(nil)
+	_ spec.ScorePlugin    = (*BalancedAllocation)(nil)
+)
+
 // BalancedAllocation is NodeResourcesBalancedAllocation; it implements
 // spec.PreScorePlugin and spec.ScorePlugin.
 type BalancedAllocation struct {

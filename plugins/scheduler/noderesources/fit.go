@@ -17,6 +17,14 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// Fit implements these extension points (checked at compile time).
+var (
+	_ spec.PreFilterPlugin = (*Fit)(nil)
+	_ spec.FilterPlugin    = (*Fit)(nil)
+	_ spec.PreScorePlugin  = (*Fit)(nil)
+	_ spec.ScorePlugin     = (*Fit)(nil)
+)
+
 // Names, as upstream.
 const (
 	FitName                = "NodeResourcesFit"

@@ -13,6 +13,11 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// NodeUnschedulable implements these extension points (checked at compile time).
+var (
+	_ spec.FilterPlugin = NodeUnschedulable{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "NodeUnschedulable"
 

@@ -25,6 +25,14 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// PodTopologySpread implements these extension points (checked at compile time).
+var (
+	_ spec.PreFilterPlugin = (*PodTopologySpread)(nil)
+	_ spec.FilterPlugin    = (*PodTopologySpread)(nil)
+	_ spec.PreScorePlugin  = (*PodTopologySpread)(nil)
+	_ spec.ScorePlugin     = (*PodTopologySpread)(nil)
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "PodTopologySpread"
 

@@ -11,6 +11,11 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// PrioritySort implements these extension points (checked at compile time).
+var (
+	_ spec.QueueSortPlugin = PrioritySort{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "PrioritySort"
 

@@ -18,6 +18,11 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// SchedulingGates implements these extension points (checked at compile time).
+var (
+	_ spec.PreFilterPlugin = SchedulingGates{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "SchedulingGates"
 

@@ -15,6 +15,13 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// TaintToleration implements these extension points (checked at compile time).
+var (
+	_ spec.FilterPlugin   = TaintToleration{}
+	_ spec.PreScorePlugin = TaintToleration{}
+	_ spec.ScorePlugin    = TaintToleration{}
+)
+
 // Name is the plugin's registry name, as upstream.
 const Name = "TaintToleration"
 
