@@ -10,13 +10,12 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 // BenchmarkSchedulingThroughput schedules b.N pods (at least 1000) onto
@@ -31,13 +30,13 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 	api := apiservertest.Start(b, nil)
 	ctx := context.Background()
 	parallel(b, nodes, 16, func(i int) error {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i), Labels: map[string]string{"score": fmt.Sprint(i % 100)}}}
+		n := spectest.MakeNode().Name(fmt.Sprintf("node-%04d", i)).Label("score", fmt.Sprint(i%100)).
+			Capacity(spectest.Res{corev1.ResourceCPU: "4", corev1.ResourceMemory: "32Gi"}).Obj()
 		created, err := api.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 		if err != nil {
 			return err
 		}
-		created.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"),
-			corev1.ResourceMemory: resource.MustParse("32Gi"), corev1.ResourcePods: resource.MustParse("110")}
+		created.Status = n.Status
 		_, err = api.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
 		return err
 	})
@@ -59,9 +58,8 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 	go func() {
 		defer func() { created.Store(time.Since(start)) }()
 		parallel(b, pods, 16, func(i int) error {
-			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("pod-%05d", i)},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause",
-					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}}}
+			p := spectest.MakePod().Name(fmt.Sprintf("pod-%05d", i)).Image("pause").Req(spectest.Res{corev1.ResourceCPU: "100m"}).Obj()
+			p.UID = "" // the API server assigns it
 			_, err := api.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
 			return err
 		})
@@ -134,13 +132,13 @@ func benchmarkScheduleCycle(b *testing.B, par int) {
 		b.Fatal(err)
 	}
 	for i := 0; i < 5000; i++ {
-		s.cache.AddNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%04d", i), Labels: map[string]string{"score": fmt.Sprint(i % 100)}},
-			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}})
+		s.cache.AddNode(spectest.MakeNode().Name(fmt.Sprintf("node-%04d", i)).Label("score", fmt.Sprint(i%100)).
+			Capacity(spectest.Res{corev1.ResourceCPU: "4"}).Obj())
 	}
 	fw := s.profiles[DefaultSchedulerName]
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprint(i), UID: types.UID(fmt.Sprint(i))}}
+		pod := spectest.MakePod().Name(fmt.Sprint(i)).UID(fmt.Sprint(i)).Obj()
 		s.cache.UpdateSnapshot(s.snap)
 		c := &cycle{prof: fw, state: &spec.CycleState{}, pod: pod}
 		res, err := s.schedulePod(context.Background(), c, s.snap)

@@ -7,22 +7,18 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 )
 
 func TestCacheAssumeConfirmForgetExpireAndSnapshot(t *testing.T) {
 	c := newCache(time.Second)
 	node := func(name, cpu string) *corev1.Node {
-		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}
+		return spectest.MakeNode().Name(name).Capacity(spectest.Res{corev1.ResourceCPU: cpu}).Obj()
 	}
 	pod := func(name, nodeName string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name)}, Spec: corev1.PodSpec{NodeName: nodeName,
-			Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}}
+		return spectest.MakePod().Name(name).UID(name).Node(nodeName).Req(spectest.Res{corev1.ResourceCPU: "1"}).Obj()
 	}
 	c.AddNode(node("a", "4"))
 	c.AddNode(node("b", "4"))
@@ -117,18 +113,14 @@ func TestNominatedPodsKeepTheirRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cache.AddNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"},
-		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}})
-	mk := func(name string, prio int32, cpu string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID(name)},
-			Spec: corev1.PodSpec{Priority: &prio, Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}}}
+	s.cache.AddNode(spectest.MakeNode().Name("a").Capacity(spectest.Res{corev1.ResourceCPU: "2"}).Obj())
+	mk := func(name string, prio int32, cpu string) *spectest.PodWrapper {
+		return spectest.MakePod().Name(name).UID(name).Priority(prio).Req(spectest.Res{corev1.ResourceCPU: cpu})
 	}
-	preemptor := mk("preemptor", 100, "2")
-	preemptor.Status.NominatedNodeName = "a"
+	preemptor := mk("preemptor", 100, "2").NominatedNode("a").Obj()
 	s.queue.Add(preemptor)
-	s.queue.Add(mk("other", 100, "1")) // equal priority: must not take the room
-	low := mk("low", 0, "1")
+	s.queue.Add(mk("other", 100, "1").Obj()) // equal priority: must not take the room
+	low := mk("low", 0, "1").Obj()
 	s.cache.UpdateSnapshot(s.snap)
 	fw := s.profiles[DefaultSchedulerName]
 	try := func(p *corev1.Pod) (string, error) {
@@ -145,7 +137,7 @@ func TestNominatedPodsKeepTheirRoom(t *testing.T) {
 	if node, err := try(preemptor); err != nil || node != "a" {
 		t.Errorf("preemptor: %q %v", node, err)
 	}
-	higher := mk("higher", 1000, "1")
+	higher := mk("higher", 1000, "1").Obj()
 	if node, err := try(higher); err != nil || node != "a" {
 		t.Errorf("a higher-priority pod may take the room: %q %v", node, err)
 	}

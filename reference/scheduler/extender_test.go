@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 	sampleext "github.com/kubelab/kubelab/tools/extender"
 )
 
@@ -35,7 +36,7 @@ func TestExtenderNodeCacheCapableAndManagedResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c"}}}}
+	plain := spectest.MakePod().Name("plain").Obj()
 	gpu := plain.DeepCopy()
 	gpu.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}
 	if e.interested(plain) || !e.interested(gpu) {

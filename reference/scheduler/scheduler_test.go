@@ -19,12 +19,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/spectest"
 	sampleext "github.com/kubelab/kubelab/tools/extender"
 )
 
@@ -163,10 +163,7 @@ func (e *env) start(cfg Config) *Scheduler {
 
 func (e *env) node(name, cpu string, mutate ...func(*corev1.Node)) {
 	e.t.Helper()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
-		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("8Gi"),
-			corev1.ResourcePods: resource.MustParse("110")}}}
+	n := spectest.MakeNode().Name(name).Capacity(spectest.Res{corev1.ResourceCPU: cpu, corev1.ResourceMemory: "8Gi"}).Obj()
 	for _, m := range mutate {
 		m(n)
 	}
@@ -182,9 +179,8 @@ func (e *env) node(name, cpu string, mutate ...func(*corev1.Node)) {
 
 func (e *env) pod(name, cpu string, mutate ...func(*corev1.Pod)) *corev1.Pod {
 	e.t.Helper()
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}}}
+	p := spectest.MakePod().Name(name).Image("busybox").Req(spectest.Res{corev1.ResourceCPU: cpu}).Obj()
+	p.UID = "" // the API server assigns it
 	for _, m := range mutate {
 		m(p)
 	}
@@ -683,9 +679,7 @@ func TestExplainEndpointAnnotationAndMetrics(t *testing.T) {
 func TestQueueBackoffAndOrder(t *testing.T) {
 	now := time.Unix(1000, 0)
 	q := newSchedulingQueue(nil, time.Second, 10*time.Second, func() time.Time { return now })
-	mk := func(name string, prio int32) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name)}, Spec: corev1.PodSpec{Priority: &prio}}
-	}
+	mk := func(name string, prio int32) *corev1.Pod { return spectest.MakePod().Name(name).Priority(prio).Obj() }
 	q.Add(mk("low", 0))
 	now = now.Add(time.Millisecond)
 	q.Add(mk("high", 100))
@@ -754,7 +748,7 @@ func TestQueueBackoffAndOrder(t *testing.T) {
 func TestEventDuringAttemptSendsPodToBackoff(t *testing.T) {
 	now := time.Unix(1000, 0)
 	q := newSchedulingQueue(nil, time.Second, 10*time.Second, func() time.Time { return now })
-	q.Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "p"}})
+	q.Add(spectest.MakePod().Name("p").UID("p").Obj())
 	qp, _ := q.Pop(context.Background())
 	q.MoveAllUnschedulable() // e.g. a node was added while p was being scheduled
 	q.Requeue(qp, nil, true)
@@ -814,7 +808,7 @@ func TestGatedPodWaitsForItsGates(t *testing.T) {
 func TestPodChangedDuringAttemptIsNotParked(t *testing.T) {
 	now := time.Unix(1000, 0)
 	q := newSchedulingQueue(nil, time.Second, 10*time.Second, func() time.Time { return now })
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "p"}}
+	p := spectest.MakePod().Name("p").UID("p").Obj()
 	q.Add(p)
 	qp, _ := q.Pop(context.Background())
 	changed := p.DeepCopy()
