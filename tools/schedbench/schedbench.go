@@ -263,26 +263,87 @@ func Run(ctx context.Context, f *File, targets []Target, opts Options) ([]*Resul
 	return out, nil
 }
 
+// runOne runs workload w against target t: it connects to (or starts) the
+// API server, builds the cluster (namespaces, priority classes, nodes, init
+// pods), creates the measured pods and lets the scheduler bind them while
+// a watch records each bind, then measures throughput, latency and
+// placement quality. The cluster is cleaned up afterwards.
 func runOne(ctx context.Context, w Workload, t Target, opts Options) (*Result, error) {
-	kubeconfig := opts.Kubeconfig
+	kubeconfig, cs, stopAPI, err := connect(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer stopAPI()
+	nNodes, nPods := sizes(w, opts)
+	r := &Result{Workload: w.Name, Target: t, QPS: opts.QPS, Nodes: nNodes, Pods: nPods}
+	defer cleanup(context.WithoutCancel(ctx), cs, opts.Kubeconfig != "")
+	pcs, err := buildCluster(ctx, cs, w, t, nNodes, opts)
+	if err != nil {
+		return r, err
+	}
+	rec := newBindRecorder(nPods)
+	stopRec, err := rec.start(ctx, cs)
+	if err != nil {
+		return r, err
+	}
+	defer stopRec()
+	created, schedStart, stopSched, err := createPodsAndStartScheduler(ctx, cs, w, t, pcs, nPods, kubeconfig, opts)
+	if err != nil {
+		return r, err
+	}
+	defer stopSched()
+	churnDone := churn(ctx, cs, w, nNodes, rec.allBound)
+	select {
+	case <-rec.allBound:
+	case <-time.After(opts.Timeout):
+		opts.logf("  timed out waiting for binds")
+	case <-ctx.Done():
+	}
+	<-churnDone
+	stopRec()
+
+	times, lat := rec.measure(created, schedStart)
+	r.Bound = len(times)
+	setThroughput(r, times)
+	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms = pct(lat, 50), pct(lat, 90), pct(lat, 99)
+	if err := quality(ctx, cs, w, nNodes, r); err != nil {
+		return r, err
+	}
+	if r.Bound < nPods {
+		return r, fmt.Errorf("%d of %d pods bound", r.Bound, nPods)
+	}
+	return r, nil
+}
+
+// connect returns a client of the API server at opts.Kubeconfig, or of
+// one it starts (stop stops it; a no-op otherwise).
+func connect(ctx context.Context, opts Options) (kubeconfig string, cs kubernetes.Interface, stop func(), err error) {
+	kubeconfig, stop = opts.Kubeconfig, func() {}
 	if kubeconfig == "" {
-		kc, stop, err := opts.StartAPIServer(ctx)
+		kc, stopAPI, err := opts.StartAPIServer(ctx)
 		if err != nil {
-			return nil, err
+			return "", nil, nil, err
 		}
-		defer stop()
-		kubeconfig = kc
+		kubeconfig, stop = kc, stopAPI
 	}
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, err
+		stop()
+		return "", nil, nil, err
 	}
 	rc.QPS, rc.Burst = 10000, 20000
-	cs, err := kubernetes.NewForConfig(rc)
+	cs, err = kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, err
+		stop()
+		return "", nil, nil, err
 	}
-	nNodes, nPods := w.Nodes.Count, w.Pods.Count
+	return kubeconfig, cs, stop, nil
+}
+
+// sizes is the workload's node and pod counts (the full ones with
+// opts.Full, where set).
+func sizes(w Workload, opts Options) (nNodes, nPods int) {
+	nNodes, nPods = w.Nodes.Count, w.Pods.Count
 	if opts.Full {
 		if w.Nodes.FullCount > 0 {
 			nNodes = w.Nodes.FullCount
@@ -291,14 +352,20 @@ func runOne(ctx context.Context, w Workload, t Target, opts Options) (*Result, e
 			nPods = w.Pods.FullCount
 		}
 	}
-	r := &Result{Workload: w.Name, Target: t, QPS: opts.QPS, Nodes: nNodes, Pods: nPods}
-	defer cleanup(context.WithoutCancel(ctx), cs, opts.Kubeconfig != "")
+	return nNodes, nPods
+}
+
+// buildCluster creates the namespaces (with their default service
+// accounts), the priority classes the workload's pods use, the nodes and
+// the init pods (bound directly, round-robin over the nodes). It returns
+// the priority class name for each priority.
+func buildCluster(ctx context.Context, cs kubernetes.Interface, w Workload, t Target, nNodes int, opts Options) (map[int32]string, error) {
 	for _, ns := range []string{benchNS, initNS} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			return r, err
+			return nil, err
 		}
 		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
-			return r, err
+			return nil, err
 		}
 	}
 	pcs := map[int32]string{}
@@ -308,7 +375,7 @@ func runOne(ctx context.Context, w Workload, t Target, opts Options) (*Result, e
 		}
 		name := fmt.Sprintf("bench-%d", p)
 		if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, priorityClass(name, p), metav1.CreateOptions{}); err != nil {
-			return r, err
+			return nil, err
 		}
 		pcs[p] = name
 	}
@@ -317,7 +384,7 @@ func runOne(ctx context.Context, w Workload, t Target, opts Options) (*Result, e
 		_, err := cs.CoreV1().Nodes().Create(ctx, node(w.Nodes, i), metav1.CreateOptions{})
 		return err
 	}); err != nil {
-		return r, fmt.Errorf("creating nodes: %w", err)
+		return nil, fmt.Errorf("creating nodes: %w", err)
 	}
 	if ip := w.InitPods; ip != nil && ip.PerNode > 0 {
 		opts.logf("  %d init pods", nNodes*ip.PerNode)
@@ -327,83 +394,136 @@ func runOne(ctx context.Context, w Workload, t Target, opts Options) (*Result, e
 			_, err := cs.CoreV1().Pods(initNS).Create(ctx, p, metav1.CreateOptions{})
 			return err
 		}); err != nil {
-			return r, fmt.Errorf("creating init pods: %w", err)
+			return nil, fmt.Errorf("creating init pods: %w", err)
 		}
 	}
+	return pcs, nil
+}
 
-	// Record binds through an informer on the measured namespace.
-	var mu sync.Mutex
-	binds := map[string]time.Time{}
-	allBound := make(chan struct{})
-	record := func(obj any) {
-		p, ok := obj.(*corev1.Pod)
-		if !ok || p.Spec.NodeName == "" {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if _, seen := binds[p.Name]; !seen {
-			binds[p.Name] = time.Now()
-			if len(binds) == nPods {
-				close(allBound)
-			}
+// bindRecorder records when each measured pod is first seen bound,
+// through an informer on the measured namespace; allBound is closed when
+// all nPods are.
+type bindRecorder struct {
+	nPods    int
+	allBound chan struct{}
+
+	mu    sync.Mutex // guards binds
+	binds map[string]time.Time
+}
+
+func newBindRecorder(nPods int) *bindRecorder {
+	return &bindRecorder{nPods: nPods, allBound: make(chan struct{}), binds: map[string]time.Time{}}
+}
+
+func (b *bindRecorder) record(obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || p.Spec.NodeName == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, seen := b.binds[p.Name]; !seen {
+		b.binds[p.Name] = time.Now()
+		if len(b.binds) == b.nPods {
+			close(b.allBound)
 		}
 	}
+}
+
+// start starts the informer and waits for its cache; stop (idempotent)
+// stops it.
+func (b *bindRecorder) start(ctx context.Context, cs kubernetes.Interface) (stop func(), err error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(benchNS))
 	inf := factory.Core().V1().Pods().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: record, UpdateFunc: func(_, n any) { record(n) }}); err != nil {
-		return r, err
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: b.record, UpdateFunc: func(_, n any) { b.record(n) }}); err != nil {
+		return nil, err
 	}
-	ictx, stopInf := context.WithCancel(ctx)
-	defer stopInf()
+	ictx, cancel := context.WithCancel(ctx)
 	factory.Start(ictx.Done())
 	factory.WaitForCacheSync(ictx.Done())
+	return cancel, nil
+}
 
-	created := make([]time.Time, nPods)
+// measure returns the bind times of the measured pods that were bound and
+// their latencies in milliseconds (from creation, or from schedStart when
+// the pod was created before the scheduler started), both sorted.
+func (b *bindRecorder) measure(created []time.Time, schedStart time.Time) (times []time.Time, lat []float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.nPods {
+		bound, ok := b.binds[podName(i)]
+		if !ok {
+			continue
+		}
+		times = append(times, bound)
+		from := created[i]
+		if schedStart.After(from) {
+			from = schedStart
+		}
+		lat = append(lat, float64(bound.Sub(from).Microseconds())/1000)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	sort.Float64s(lat)
+	return times, lat
+}
+
+// measuredPod is the workload's i-th measured pod.
+func measuredPod(w Workload, t Target, pcs map[int32]string, i int) *corev1.Pod {
+	p := pod(benchNS, podName(i), t.schedulerName(), w.Pods.CPU, w.Pods.Memory, w.Pods.Priority, pcs[w.Pods.Priority])
+	if w.Pods.SpreadMaxSkew > 0 {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: w.Pods.SpreadMaxSkew, TopologyKey: zoneLabel, WhenUnsatisfiable: corev1.DoNotSchedule,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appLabel: "bench"}},
+		}}
+	}
+	if w.Pods.AntiAffinity {
+		p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appLabel: "bench"}},
+				TopologyKey:   hostnameLabel,
+			}},
+		}}
+	}
+	return p
+}
+
+// createPodsAndStartScheduler creates the measured pods, noting each
+// creation time. An external scheduler is already running, so the clock
+// starts before the pods are created; a scheduler this tool runs is
+// started after they all exist (stop stops it), and the clock starts then.
+func createPodsAndStartScheduler(ctx context.Context, cs kubernetes.Interface, w Workload, t Target, pcs map[int32]string, nPods int,
+	kubeconfig string, opts Options) (created []time.Time, schedStart time.Time, stop func(), err error) {
+	created = make([]time.Time, nPods)
 	createPods := func() error {
 		return parallel(ctx, nPods, func(i int) error {
-			p := pod(benchNS, podName(i), t.schedulerName(), w.Pods.CPU, w.Pods.Memory, w.Pods.Priority, pcs[w.Pods.Priority])
-			if w.Pods.SpreadMaxSkew > 0 {
-				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
-					MaxSkew: w.Pods.SpreadMaxSkew, TopologyKey: zoneLabel, WhenUnsatisfiable: corev1.DoNotSchedule,
-					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appLabel: "bench"}},
-				}}
-			}
-			if w.Pods.AntiAffinity {
-				p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-					RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-						LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appLabel: "bench"}},
-						TopologyKey:   hostnameLabel,
-					}},
-				}}
-			}
-			_, err := cs.CoreV1().Pods(benchNS).Create(ctx, p, metav1.CreateOptions{})
+			_, err := cs.CoreV1().Pods(benchNS).Create(ctx, measuredPod(w, t, pcs, i), metav1.CreateOptions{})
 			created[i] = time.Now()
 			return err
 		})
 	}
-	var schedStart time.Time
 	if t.Kind == KindExternal {
 		schedStart = time.Now()
 		opts.logf("  creating %d pods for the running scheduler %s", nPods, t.Value)
-		if err := createPods(); err != nil {
-			return r, err
-		}
-	} else {
-		opts.logf("  creating %d pods, then starting the scheduler", nPods)
-		if err := createPods(); err != nil {
-			return r, err
-		}
-		stop, err := startScheduler(t, kubeconfig, opts)
-		if err != nil {
-			return r, err
-		}
-		defer stop()
-		schedStart = time.Now()
+		return created, schedStart, func() {}, createPods()
 	}
-	churnDone := make(chan struct{})
+	opts.logf("  creating %d pods, then starting the scheduler", nPods)
+	if err := createPods(); err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	stop, err = startScheduler(t, kubeconfig, opts)
+	if err != nil {
+		return nil, time.Time{}, nil, err
+	}
+	return created, time.Now(), stop, nil
+}
+
+// churn deletes up to w.Churn.DeleteNodes nodes (spread over the node
+// list) and adds as many new ones, one of each every IntervalMs, until
+// allBound closes; the returned channel closes when it is done.
+func churn(ctx context.Context, cs kubernetes.Interface, w Workload, nNodes int, allBound <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
 	go func() {
-		defer close(churnDone)
+		defer close(done)
 		if w.Churn == nil {
 			return
 		}
@@ -417,65 +537,37 @@ func runOne(ctx context.Context, w Workload, t Target, opts Options) (*Result, e
 			_, _ = cs.CoreV1().Nodes().Create(ctx, node(w.Nodes, nNodes+i), metav1.CreateOptions{})
 		}
 	}()
-	select {
-	case <-allBound:
-	case <-time.After(opts.Timeout):
-		opts.logf("  timed out waiting for binds")
-	case <-ctx.Done():
-	}
-	<-churnDone
-	stopInf()
+	return done
+}
 
-	mu.Lock()
-	var times []time.Time
-	var lat []float64
-	for i := range nPods {
-		b, ok := binds[podName(i)]
-		if !ok {
-			continue
-		}
-		times = append(times, b)
-		from := created[i]
-		if schedStart.After(from) {
-			from = schedStart
-		}
-		lat = append(lat, float64(b.Sub(from).Microseconds())/1000)
+// setThroughput fills r's throughput figures from the sorted bind times:
+// the average over the span from the first bind to the last, and the
+// percentiles of the binds counted in each one-second window.
+func setThroughput(r *Result, times []time.Time) {
+	if len(times) < 2 {
+		return
 	}
-	mu.Unlock()
-	r.Bound = len(times)
-	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	sort.Float64s(lat)
-	if len(times) > 1 {
-		span := times[len(times)-1].Sub(times[0])
-		r.Seconds = span.Seconds()
-		if span > 0 {
-			r.AvgPodsPerSec = float64(len(times)-1) / span.Seconds()
-		}
-		var windows []float64
-		start := times[0]
-		count := 0
-		for _, tm := range times {
-			for tm.Sub(start) >= time.Second {
-				windows = append(windows, float64(count))
-				count = 0
-				start = start.Add(time.Second)
-			}
-			count++
-		}
-		if len(windows) == 0 {
-			windows = []float64{r.AvgPodsPerSec}
-		}
-		sort.Float64s(windows)
-		r.P50PodsPerSec, r.P90PodsPerSec, r.P99PodsPerSec = pct(windows, 50), pct(windows, 90), pct(windows, 99)
+	span := times[len(times)-1].Sub(times[0])
+	r.Seconds = span.Seconds()
+	if span > 0 {
+		r.AvgPodsPerSec = float64(len(times)-1) / span.Seconds()
 	}
-	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms = pct(lat, 50), pct(lat, 90), pct(lat, 99)
-	if err := quality(ctx, cs, w, nNodes, r); err != nil {
-		return r, err
+	var windows []float64
+	start := times[0]
+	count := 0
+	for _, tm := range times {
+		for tm.Sub(start) >= time.Second {
+			windows = append(windows, float64(count))
+			count = 0
+			start = start.Add(time.Second)
+		}
+		count++
 	}
-	if r.Bound < nPods {
-		return r, fmt.Errorf("%d of %d pods bound", r.Bound, nPods)
+	if len(windows) == 0 {
+		windows = []float64{r.AvgPodsPerSec}
 	}
-	return r, nil
+	sort.Float64s(windows)
+	r.P50PodsPerSec, r.P90PodsPerSec, r.P99PodsPerSec = pct(windows, 50), pct(windows, 90), pct(windows, 99)
 }
 
 func initPriority(w Workload) int32 {
