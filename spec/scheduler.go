@@ -13,8 +13,12 @@ import (
 
 // The scheduler policy contract, modelled on the kube-scheduler framework and
 // kept small: one interface per extension point, each embedding Named. A
-// plugin implements the extension points it needs; the reference scheduler
-// (reference/scheduler) runs them for every pod, in this order:
+// plugin implements the extension points it needs (and asserts them at
+// compile time: var _ spec.FilterPlugin = (*MyPlugin)(nil)). How a
+// profile's plugins are run is part of the contract and lives in
+// spec/framework, whose Schedule is the one scheduling cycle: the reference
+// scheduler (reference/scheduler), the plugins' tests and any replay run
+// it. The extension points run for every pod in this order:
 //
 //	PreFilter → Filter (every candidate node) → [PostFilter if no node fits]
 //	→ PreScore → Score + NormalizeScore (feasible nodes) → Reserve → Bind

@@ -34,6 +34,12 @@
 // topology labels and requests larger than the whole node are
 // UnschedulableAndUnresolvable.
 //
+// Every plugin asserts the extension points it implements at compile time.
+// Tests build pods, nodes and snapshots with spec/spectest and run plugins
+// through internal/schedtest, which runs them by spec/framework's rules (the
+// cycle production runs) and fails a test that runs a plugin at an
+// extension point it does not implement.
+//
 // Not implemented: the volume plugins and PodTopologySpread's system
 // default constraints (they need Services and controllers, which the
 // snapshot does not carry).

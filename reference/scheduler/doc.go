@@ -15,6 +15,16 @@
 //	extenders' filter → [PostFilter when no node fits] → PreScore → Score →
 //	NormalizeScore → weights + extenders' prioritize → Reserve → assume
 //
+// The decision itself — PreFilter through the chosen node — is not made
+// here: it is spec/framework.Schedule, the one scheduling cycle, called with
+// this scheduler's state as its inputs (the round-robin start index, a
+// random source for ties, the pods nominated by preemption, the extenders
+// as its Extender hook, the metrics as its Observer). Everything around it
+// is this package's: the queue, the cache and its snapshot, PostFilter with
+// the PodDisruptionBudgets listed from the informer, Reserve, assume and
+// binding, events and conditions, metrics, and explanations built from the
+// cycle's Result.
+//
 // Binding is asynchronous: the pod is assumed in the cache and a goroutine
 // binds it through pods/binding (or a bind plugin or extender); on failure
 // the reservation is undone, the pod forgotten and requeued. A pod that does
