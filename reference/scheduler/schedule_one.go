@@ -88,9 +88,6 @@ func (s *Scheduler) runCycle(ctx context.Context, c *cycle) (node string, err er
 		}
 	}()
 	s.cache.UpdateSnapshot(s.snap)
-	if c.explain != nil {
-		c.explain.NodesTotal = len(s.snap.nodes)
-	}
 	res, err := s.schedulePod(ctx, c, s.snap)
 	if err != nil {
 		return "", err
