@@ -296,9 +296,11 @@ type QueueSortPlugin interface {
 type SchedulerHandle interface {
 	// Snapshot returns the current cycle's snapshot.
 	Snapshot() Snapshot
-	// PodDisruptionBudgets lists the cluster's PodDisruptionBudgets, for
-	// preemption to prefer victims whose eviction violates none. Plugins
-	// must not modify them.
+	// PodDisruptionBudgets returns the cluster's PodDisruptionBudgets as
+	// the scheduler listed them for the PostFilter in progress, for
+	// preemption to prefer victims whose eviction violates none (outside
+	// PostFilter it may return nil; a scheduler that cannot list them does
+	// not run PostFilter). Plugins must not modify them.
 	PodDisruptionBudgets() []*policyv1.PodDisruptionBudget
 	// Preempt makes room for preemptor on nodeName: it deletes each victim
 	// through the API (after marking it with a DisruptionTarget condition,
