@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
+	"github.com/kubelab/kubelab/reference/apiserver/admission"
 	"github.com/kubelab/kubelab/reference/apiserver/registry"
 )
 
@@ -159,38 +160,6 @@ func dryRun(req *http.Request) (bool, error) {
 	return len(vals) > 0, nil
 }
 
-// admit adapts the Admission chain to the registry's hooks for one request.
-func (s *Server) admit(req *http.Request, res *registry.Resource, sub string, op Operation, dry bool) registry.Admit {
-	u, _ := request.UserFrom(req.Context())
-	attrs := func(obj, old runtime.Object) *Attributes {
-		a := &Attributes{
-			Operation: op, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
-			Kind: res.GroupVersionKind(), Object: obj, OldObject: old, DryRun: dry, User: u,
-		}
-		for _, o := range []runtime.Object{obj, old} {
-			if o != nil {
-				if m, err := metaAccessor(o); err == nil {
-					a.Namespace, a.Name = m.GetNamespace(), m.GetName()
-					break
-				}
-			}
-		}
-		return a
-	}
-	return registry.Admit{
-		Mutate: func(ctx context.Context, obj, old runtime.Object) error {
-			return s.admission.Admit(ctx, attrs(obj, old))
-		},
-		Validate: func(ctx context.Context, obj, old runtime.Object) error {
-			a := attrs(obj, old)
-			if obj == nil {
-				a.Operation = Delete
-			}
-			return s.admission.Validate(ctx, a)
-		},
-	}
-}
-
 // writeParams reads what every write request (create, update, patch) says
 // besides its body: the response format, the fieldValidation level and
 // whether it is a dry run.
@@ -220,7 +189,7 @@ func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, req *ht
 	if obj, err = s.trackUpdate(req, res, "", nil, obj); err != nil {
 		return err
 	}
-	created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+	created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -242,7 +211,7 @@ func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, req *ht
 	}
 	updated, created, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
 		return s.trackUpdate(req, res, sub, cur, obj.DeepCopyObject())
-	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry), ForceAllowCreate: sub == ""})
+	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admission: s.admission, ForceAllowCreate: sub == ""})
 	if err != nil {
 		return err
 	}
@@ -347,7 +316,7 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *htt
 		}
 		return s.trackUpdate(req, res, sub, cur, obj)
 	}
-	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
+	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -375,7 +344,7 @@ func (s *Server) serveApply(ctx context.Context, w http.ResponseWriter, req *htt
 		}
 		objectMetaOf(obj).SetResourceVersion(rv) // a precondition only if the configuration has one
 		return obj, nil
-	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
+	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admission: s.admission})
 	if sub == "" && apierrors.IsNotFound(err) {
 		obj, err := s.apply(req, res, sub, nil, applied)
 		if err != nil {
@@ -388,7 +357,7 @@ func (s *Server) serveApply(ctx context.Context, w http.ResponseWriter, req *htt
 		if m.GetResourceVersion() != "" {
 			return apierrors.NewNotFound(res.GroupResource(), info.Name)
 		}
-		created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+		created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admission: s.admission})
 		if err != nil {
 			return err
 		}
@@ -462,7 +431,7 @@ func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, req *ht
 	if err != nil {
 		return err
 	}
-	obj, deleted, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	obj, deleted, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -552,7 +521,7 @@ func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWrite
 	if err != nil {
 		return err
 	}
-	list, err := s.storage.DeleteCollection(ctx, res, o, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	list, err := s.storage.DeleteCollection(ctx, res, o, registry.DeleteOptions{DeleteOptions: opts, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -724,7 +693,7 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 		}
 		objectMetaOf(obj).SetManagedFields(parent)
 		return obj, nil
-	}, registry.UpdateOptions{DryRun: dry, Admit: s.admit(req, res, registry.SubScale, Update, dry)})
+	}, registry.UpdateOptions{DryRun: dry, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -910,9 +879,9 @@ func (s *Server) checkDisruptionBudgets(ctx context.Context, ns, name string) er
 // Eviction) as Object.
 func (s *Server) admitSubresource(req *http.Request, res *registry.Resource, sub, ns, name string, obj runtime.Object, dry bool) error {
 	u, _ := request.UserFrom(req.Context())
-	a := &Attributes{
-		Operation: Create, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
-		Kind: obj.GetObjectKind().GroupVersionKind(), Namespace: ns, Name: name, Object: obj, DryRun: dry, User: u,
+	a := &admission.Attributes{
+		Operation: admission.Create, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
+		Kind: obj.GetObjectKind().GroupVersionKind(), Namespace: ns, Name: name, Object: obj, DryRun: dry, UserInfo: u,
 	}
 	if err := s.admission.Admit(req.Context(), a); err != nil {
 		return err

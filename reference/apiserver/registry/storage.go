@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/kubelab/kubelab/reference/apiserver/admission"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -31,30 +32,6 @@ import (
 const OptimisticLockErrorMsg = "the object has been modified; please apply your changes to the latest version and try again"
 
 func semanticEqual(a, b any) bool { return equality.Semantic.DeepEqual(a, b) }
-
-// Admit is the admission a write goes through: Mutate after defaulting and
-// before the strategy's validation, Validate after it, just before the
-// store write. old is nil on create. Either may be nil.
-type Admit struct {
-	// Mutate may change obj; an error rejects the request.
-	Mutate func(ctx context.Context, obj, old runtime.Object) error
-	// Validate may not change obj; an error rejects the request.
-	Validate func(ctx context.Context, obj, old runtime.Object) error
-}
-
-func (a Admit) mutate(ctx context.Context, obj, old runtime.Object) error {
-	if a.Mutate == nil {
-		return nil
-	}
-	return a.Mutate(ctx, obj, old)
-}
-
-func (a Admit) validate(ctx context.Context, obj, old runtime.Object) error {
-	if a.Validate == nil {
-		return nil
-	}
-	return a.Validate(ctx, obj, old)
-}
 
 // Hooks run after a successful write, for side effects such as releasing
 // allocated service IPs and ports. They must not fail.
@@ -178,8 +155,10 @@ func invalid(r *Resource, obj runtime.Object, errs field.ErrorList) error {
 type CreateOptions struct {
 	// DryRun validates and admits without writing.
 	DryRun bool
-	// Admit is the admission chain.
-	Admit Admit
+	// Admission is the chain the object passes through (operation CREATE,
+	// as the requester in ctx); nil admits it unchecked (the server's own
+	// writes).
+	Admission admission.Interface
 }
 
 // Create stores obj as a new object of r in namespace ns (the request's
@@ -218,7 +197,8 @@ func (s *Storage) Create(ctx context.Context, r *Resource, ns string, obj runtim
 	if r.Strategy.PrepareForCreate != nil {
 		r.Strategy.PrepareForCreate(obj)
 	}
-	if err := opts.Admit.mutate(ctx, obj, nil); err != nil {
+	attrs := attributes(ctx, admission.Create, r, "", obj, nil, opts.DryRun)
+	if err := admit(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	if m.GetName() == "" {
@@ -227,7 +207,7 @@ func (s *Storage) Create(ctx context.Context, r *Resource, ns string, obj runtim
 	if errs := validateMeta(r, obj); len(errs) > 0 {
 		return nil, invalid(r, obj, errs)
 	}
-	if err := opts.Admit.validate(ctx, obj, nil); err != nil {
+	if err := validate(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	if opts.DryRun {
@@ -280,8 +260,10 @@ type UpdateOptions struct {
 	Subresource string
 	// DryRun validates and admits without writing.
 	DryRun bool
-	// Admit is the admission chain.
-	Admit Admit
+	// Admission is the chain the object passes through (operation UPDATE
+	// on Subresource, or CREATE when ForceAllowCreate creates it); nil
+	// admits it unchecked (the server's own writes).
+	Admission admission.Interface
 	// ForceAllowCreate lets a missing object be created (PUT on resources
 	// with AllowCreateOnUpdate); the UpdateFunc then gets a nil current.
 	ForceAllowCreate bool
@@ -304,7 +286,7 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			if rv := objectMeta(obj).GetResourceVersion(); rv != "" {
 				return nil, false, apierrors.NewNotFound(r.GroupResource(), name)
 			}
-			created, err := s.Create(ctx, r, ns, obj, CreateOptions{DryRun: opts.DryRun, Admit: opts.Admit})
+			created, err := s.Create(ctx, r, ns, obj, CreateOptions{DryRun: opts.DryRun, Admission: opts.Admission})
 			return created, true, err
 		}
 		if err != nil {
@@ -444,7 +426,8 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 			m.SetGeneration(cm.GetGeneration() + 1)
 		}
 	}
-	if err := opts.Admit.mutate(ctx, obj, cur); err != nil {
+	attrs := attributes(ctx, admission.Update, r, opts.Subresource, obj, cur, opts.DryRun)
+	if err := admit(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	errs := apivalidation.ValidateObjectMetaAccessorUpdate(m, cm, field.NewPath("metadata"))
@@ -458,7 +441,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	if len(errs) > 0 {
 		return nil, invalid(r, obj, errs)
 	}
-	if err := opts.Admit.validate(ctx, obj, cur); err != nil {
+	if err := validate(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	return obj, nil
@@ -467,8 +450,10 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 // DeleteOptions are metav1.DeleteOptions plus the admission chain.
 type DeleteOptions struct {
 	metav1.DeleteOptions
-	// Admit.Validate sees the object being deleted (as old; obj is nil).
-	Admit Admit
+	// Admission validates the delete (operation DELETE, the stored object
+	// as OldObject, no Object; no mutating step); nil admits it unchecked
+	// (the server's own deletes).
+	Admission admission.Interface
 }
 
 // Delete deletes the object namespace/name of r, honouring preconditions,
@@ -496,7 +481,7 @@ func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts
 					fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, cm.GetResourceVersion()))
 			}
 		}
-		if err := opts.Admit.validate(ctx, nil, cur); err != nil {
+		if err := validate(ctx, opts.Admission, attributes(ctx, admission.Delete, r, "", nil, cur, len(opts.DryRun) > 0)); err != nil {
 			return nil, false, err
 		}
 		// Orphan and Foreground first mark the owner, as upstream, with a
