@@ -65,7 +65,10 @@ func (s *Storage) now() metav1.Time {
 	return metav1.NewTime(time.Now().Truncate(time.Second))
 }
 
-// storeErr maps a store error to an API error.
+// storeErr maps a store error to an API error by its sentinel (spec's
+// errors, matched with errors.Is; never by its text): a value too large is
+// 413, other invalid input 400, a missing key 404, and so on; an error
+// wrapping no sentinel is a 500.
 func storeErr(r *Resource, name string, err error) error {
 	var se *apierrors.StatusError
 	switch {
@@ -83,10 +86,9 @@ func storeErr(r *Resource, name string, err error) error {
 		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 	case errors.Is(err, spec.ErrFutureRevision):
 		return tooLargeResourceVersion(0, 0)
+	case errors.Is(err, spec.ErrValueTooLarge): // before ErrInvalid, which it wraps
+		return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", spec.MaxValueSize))
 	case errors.Is(err, spec.ErrInvalid):
-		if strings.Contains(err.Error(), "exceeds") {
-			return apierrors.NewRequestEntityTooLargeError("limit is 1572864")
-		}
 		return apierrors.NewBadRequest(err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierrors.NewTimeoutError(err.Error(), 1)
