@@ -27,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
-	"github.com/kubelab/kubelab/reference/apiserver/admission"
 	"github.com/kubelab/kubelab/reference/apiserver/registry"
 )
 
@@ -710,9 +709,8 @@ func successStatus(code int, res *registry.Resource, name string) *metav1.Status
 		Details: &metav1.StatusDetails{Name: name, Group: res.Group, Kind: res.Name}}
 }
 
-// serveBinding binds a pod to a node (pods/binding): it sets spec.nodeName
-// and the PodScheduled condition, and fails with 409 if the pod is already
-// bound or being deleted.
+// serveBinding serves POST pods/binding: registry.Storage.Bind decides
+// and binds; 201 with a Success status.
 func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
 	if info.Verb != "create" {
 		return methodNotAllowed(res, info.Verb)
@@ -721,72 +719,20 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 	if err := decodeTypedBody(req, corev1.SchemeGroupVersion.WithKind("Binding"), &b); err != nil {
 		return err
 	}
-	if b.Name != "" && b.Name != info.Name {
-		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", b.Name, info.Name))
-	}
-	if b.Namespace != "" && b.Namespace != ns {
-		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
-	}
-	if b.Target.Name == "" {
-		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, field.ErrorList{
-			field.Required(field.NewPath("target", "name"), "")})
-	}
 	dry, err := dryRun(req)
 	if err != nil {
 		return err
 	}
-	if err := s.admitSubresource(req, res, registry.SubBinding, ns, info.Name, &b, dry); err != nil {
-		return err
-	}
-	_, _, err = s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
-		pod := cur.(*corev1.Pod).DeepCopy()
-		if b.UID != "" && pod.UID != b.UID {
-			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
-		}
-		if pod.DeletionTimestamp != nil {
-			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", info.Name))
-		}
-		if len(pod.Spec.SchedulingGates) > 0 {
-			return nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, info.Name, fmt.Errorf("pod %s has non-empty .spec.schedulingGates", info.Name))
-		}
-		if pod.Spec.NodeName != "" {
-			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is already assigned to node %q", info.Name, pod.Spec.NodeName))
-		}
-		pod.Spec.NodeName = b.Target.Name
-		for k, v := range b.Annotations {
-			if pod.Annotations == nil {
-				pod.Annotations = map[string]string{}
-			}
-			pod.Annotations[k] = v
-		}
-		setPodScheduled(pod)
-		pod.ResourceVersion = ""
-		return pod, nil
-	}, registry.UpdateOptions{Subresource: registry.SubBinding, DryRun: dry})
-	if err != nil {
+	if err := s.storage.Bind(ctx, res, ns, info.Name, &b, registry.BindOptions{DryRun: dry, Admission: s.admission}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
 	return nil
 }
 
-func setPodScheduled(pod *corev1.Pod) {
-	now := metav1.Now()
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
-			if pod.Status.Conditions[i].Status != corev1.ConditionTrue {
-				pod.Status.Conditions[i].Status = corev1.ConditionTrue
-				pod.Status.Conditions[i].LastTransitionTime = now
-				pod.Status.Conditions[i].Reason, pod.Status.Conditions[i].Message = "", ""
-			}
-			return
-		}
-	}
-	pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now})
-}
-
-// serveEviction evicts a pod (pods/eviction): it deletes the pod with the
-// eviction's delete options. PodDisruptionBudgets are not consulted yet.
+// serveEviction serves POST pods/eviction (policy/v1 or v1beta1 Eviction):
+// registry.Storage.Evict decides against the pod's disruption budget and
+// evicts; 201 with a Success status.
 func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
 	if info.Verb != "create" {
 		return methodNotAllowed(res, info.Verb)
@@ -806,85 +752,15 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *
 		return err
 	}
 	if ev.Name != "" && ev.Name != info.Name {
-		return apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object"))
+		return apierrors.NewBadRequest("name in URL does not match name in Eviction object")
 	}
-	opts := metav1.DeleteOptions{}
-	if ev.DeleteOptions != nil {
-		opts = *ev.DeleteOptions
-	}
-	if err := s.admitSubresource(req, res, registry.SubEviction, ns, info.Name, &ev, false); err != nil {
+	dry, err := dryRun(req)
+	if err != nil {
 		return err
 	}
-	if err := s.checkDisruptionBudgets(ctx, ns, info.Name); err != nil {
-		return err
-	}
-	if _, _, err := s.storage.Delete(ctx, res, ns, info.Name, registry.DeleteOptions{DeleteOptions: opts}); err != nil {
+	if err := s.storage.Evict(ctx, res, ns, info.Name, &ev, registry.EvictOptions{DryRun: dry, Admission: s.admission}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
 	return nil
-}
-
-// checkDisruptionBudgets refuses an eviction that a PodDisruptionBudget
-// covering the pod does not allow (429, as upstream), and otherwise takes
-// one allowed disruption from each covering budget's status. Pods that are
-// not running (pending, finished) are always evictable, as upstream.
-func (s *Server) checkDisruptionBudgets(ctx context.Context, ns, name string) error {
-	podRes := s.table.Lookup("", "v1", "pods")
-	obj, err := s.storage.Get(ctx, podRes, ns, name)
-	if err != nil {
-		return err
-	}
-	pod := obj.(*corev1.Pod)
-	if pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
-		return nil
-	}
-	pdbRes := s.table.Lookup("policy", "v1", "poddisruptionbudgets")
-	if pdbRes == nil {
-		return nil
-	}
-	if err := s.cache.WaitFresh(ctx, 0); err != nil {
-		return err
-	}
-	pdbs, _ := s.cache.List(pdbRes, registry.Filter{Namespace: ns})
-	for _, o := range pdbs {
-		pdb := o.(*policyv1.PodDisruptionBudget)
-		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		_, _, err = s.storage.Update(ctx, pdbRes, ns, pdb.Name, func(cur runtime.Object) (runtime.Object, error) {
-			p := cur.(*policyv1.PodDisruptionBudget).DeepCopy()
-			if p.Status.DisruptionsAllowed <= 0 {
-				// Like upstream: no Retry-After, and a cause naming the budget.
-				err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
-				err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
-					Type: policyv1.DisruptionBudgetCause, Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", p.Name, p.Status.DesiredHealthy, p.Status.CurrentHealthy)})
-				return nil, err
-			}
-			p.Status.DisruptionsAllowed--
-			p.ResourceVersion = ""
-			return p, nil
-		}, registry.UpdateOptions{Subresource: registry.SubStatus})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// admitSubresource runs the admission chain for a POST to a subresource
-// (pods/binding, pods/eviction) as upstream does: operation CREATE on the
-// parent resource and subresource, with the request's object (a Binding, an
-// Eviction) as Object.
-func (s *Server) admitSubresource(req *http.Request, res *registry.Resource, sub, ns, name string, obj runtime.Object, dry bool) error {
-	u, _ := request.UserFrom(req.Context())
-	a := &admission.Attributes{
-		Operation: admission.Create, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
-		Kind: obj.GetObjectKind().GroupVersionKind(), Namespace: ns, Name: name, Object: obj, DryRun: dry, UserInfo: u,
-	}
-	if err := s.admission.Admit(req.Context(), a); err != nil {
-		return err
-	}
-	return s.admission.Validate(req.Context(), a)
 }
