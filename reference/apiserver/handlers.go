@@ -593,115 +593,154 @@ func setReplicas(obj runtime.Object, n int32) {
 	}
 }
 
+// scaleGVK is the kind of the scale subresource.
+var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+
+// serveScale serves the scale subresource of deployments, replica sets and
+// stateful sets: GET reads the parent's Scale; PUT and PATCH (apply
+// included) change the parent's .spec.replicas through its Scale.
 func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
-	scaleGVK := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
-	var update func(scale *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
-	var applied *unstructured.Unstructured // an apply patch's configuration
+	var parent runtime.Object
 	switch info.Verb {
 	case "get":
 		obj, err := s.storage.Get(ctx, res, ns, info.Name)
 		if err != nil {
 			return err
 		}
-		sc, err := scaleOf(obj)
+		parent = obj
+	case "update", "patch":
+		change, err := readScaleChange(req, info.Verb)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, sc)
-		return nil
-	case "update":
-		if err := validateManagerParams(req, "update", ""); err != nil {
-			return err
-		}
-		var body autoscalingv1.Scale
-		if err := decodeTypedBody(req, scaleGVK, &body); err != nil {
-			return err
-		}
-		update = func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return &body, nil }
-	case "patch":
-		patch, err := readBody(req)
+		dry, err := dryRun(req)
 		if err != nil {
 			return err
 		}
-		ct := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0])
-		if err := validateManagerParams(req, "patch", types.PatchType(ct)); err != nil {
+		updated, _, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
+			return s.scaleParent(req, res, info.Name, cur, change)
+		}, registry.UpdateOptions{Subresource: registry.SubScale, DryRun: dry, Admission: s.admission})
+		if err != nil {
 			return err
 		}
-		if ct == string(types.ApplyYAMLPatchType) {
-			validation, err := fieldValidation(req)
-			if err != nil {
-				return err
-			}
-			if applied, err = applyConfiguration(patch, validation); err != nil {
-				return err
-			}
-			update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return cur, nil }
-			break
-		}
-		update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-			curJSON, _ := json.Marshal(cur)
-			patched, err := applyPatch(ct, curJSON, patch, &autoscalingv1.Scale{})
-			if err != nil {
-				return nil, err
-			}
-			var out autoscalingv1.Scale
-			if _, err := decodeInto(patched, scaleGVK, &out, fieldValidationIgnore); err != nil {
-				return nil, err
-			}
-			if !strings.Contains(string(patch), `"resourceVersion"`) {
-				out.ResourceVersion = ""
-			}
-			return &out, nil
-		}
+		parent = updated
 	default:
 		return methodNotAllowed(res, info.Verb)
 	}
-	dry, err := dryRun(req)
-	if err != nil {
-		return err
-	}
-	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
-		curScale, err := scaleOf(cur)
-		if err != nil {
-			return nil, err
-		}
-		// The scale sees the parent's managedFields as its own.
-		fields := managedfields.NewScaleHandler(objectMetaOf(cur).GetManagedFields(), res.GroupVersion(), replicasPaths)
-		if curScale.ManagedFields, err = fields.ToSubresource(); err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		want, err := update(curScale.DeepCopy())
-		if err != nil {
-			return nil, err
-		}
-		rv := want.ResourceVersion
-		if want, err = s.trackScale(req, curScale, want, applied); err != nil {
-			return nil, err
-		}
-		want.ResourceVersion = rv
-		if want.Spec.Replicas < 0 {
-			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.Name, field.ErrorList{
-				field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
-		}
-		obj := cur.DeepCopyObject()
-		setReplicas(obj, want.Spec.Replicas)
-		objectMetaOf(obj).SetResourceVersion(want.ResourceVersion)
-		parent, err := fields.ToParent(want.ManagedFields)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		objectMetaOf(obj).SetManagedFields(parent)
-		return obj, nil
-	}, registry.UpdateOptions{DryRun: dry, Admission: s.admission})
-	if err != nil {
-		return err
-	}
-	sc, err := scaleOf(updated)
+	sc, err := scaleOf(parent)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, sc)
 	return nil
+}
+
+// scaleChange is how a request changes a Scale.
+type scaleChange struct {
+	// want computes the desired Scale from a copy of the current one.
+	want func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
+	// applied is an apply patch's configuration, for the field manager;
+	// nil for other requests.
+	applied *unstructured.Unstructured
+}
+
+// readScaleChange reads the change a PUT (verb "update": the Scale in the
+// body) or a PATCH (a JSON, merge or strategic patch of the Scale, or an
+// apply configuration) asks for.
+func readScaleChange(req *http.Request, verb string) (scaleChange, error) {
+	if verb == "update" {
+		if err := validateManagerParams(req, "update", ""); err != nil {
+			return scaleChange{}, err
+		}
+		var body autoscalingv1.Scale
+		if err := decodeTypedBody(req, scaleGVK, &body); err != nil {
+			return scaleChange{}, err
+		}
+		return scaleChange{want: func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return body.DeepCopy(), nil }}, nil
+	}
+	patch, err := readBody(req)
+	if err != nil {
+		return scaleChange{}, err
+	}
+	ct := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0])
+	if err := validateManagerParams(req, "patch", types.PatchType(ct)); err != nil {
+		return scaleChange{}, err
+	}
+	if ct != string(types.ApplyYAMLPatchType) {
+		return scaleChange{want: patchScale(ct, patch)}, nil
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return scaleChange{}, err
+	}
+	applied, err := applyConfiguration(patch, validation)
+	if err != nil {
+		return scaleChange{}, err
+	}
+	// The field manager merges the configuration into the current Scale.
+	return scaleChange{want: func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return cur, nil }, applied: applied}, nil
+}
+
+// patchScale returns the change that applies patch (of content type ct) to
+// the current Scale. Without a resourceVersion in the patch, conflicts are
+// retried.
+func patchScale(ct string, patch []byte) func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+	return func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		patched, err := applyPatch(ct, curJSON, patch, &autoscalingv1.Scale{})
+		if err != nil {
+			return nil, err
+		}
+		var out autoscalingv1.Scale
+		if _, err := decodeInto(patched, scaleGVK, &out, fieldValidationIgnore); err != nil {
+			return nil, err
+		}
+		if !strings.Contains(string(patch), `"resourceVersion"`) {
+			out.ResourceVersion = ""
+		}
+		return &out, nil
+	}
+}
+
+// scaleParent returns the parent object cur (named name) with change
+// applied to its Scale: the replicas the new Scale asks for, its
+// resourceVersion as a precondition, and the managedFields the field
+// manager computed on the Scale mapped back onto the parent (the Scale sees
+// the parent's managedFields as its own, as upstream's ScaleHandler).
+func (s *Server) scaleParent(req *http.Request, res *registry.Resource, name string, cur runtime.Object, change scaleChange) (runtime.Object, error) {
+	curScale, err := scaleOf(cur)
+	if err != nil {
+		return nil, err
+	}
+	fields := managedfields.NewScaleHandler(objectMetaOf(cur).GetManagedFields(), res.GroupVersion(), replicasPaths)
+	if curScale.ManagedFields, err = fields.ToSubresource(); err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	want, err := change.want(curScale.DeepCopy())
+	if err != nil {
+		return nil, err
+	}
+	rv := want.ResourceVersion
+	if want, err = s.trackScale(req, curScale, want, change.applied); err != nil {
+		return nil, err
+	}
+	if want.Spec.Replicas < 0 {
+		return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), name, field.ErrorList{
+			field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
+	}
+	parentFields, err := fields.ToParent(want.ManagedFields)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	obj := cur.DeepCopyObject()
+	setReplicas(obj, want.Spec.Replicas)
+	m := objectMetaOf(obj)
+	m.SetResourceVersion(rv)
+	m.SetManagedFields(parentFields)
+	return obj, nil
 }
 
 func successStatus(code int, res *registry.Resource, name string) *metav1.Status {
