@@ -42,6 +42,8 @@ func TestAdmissionAttributes(t *testing.T) {
 		{"POST", "/api/v1/namespaces/default/pods/p/eviction", `{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"p"},"deleteOptions":{"dryRun":["All"]}}`},
 		{"POST", "/api/v1/namespaces/default/pods/p/eviction?dryRun=All", `{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"p"}}`},
 		{"DELETE", "/api/v1/namespaces/default/endpoints/e?dryRun=All", ""},
+		{"POST", "/apis/apps/v1/namespaces/default/deployments", `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`},
+		{"PUT", "/apis/apps/v1/namespaces/default/deployments/d/scale", `{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"d","namespace":"default"},"spec":{"replicas":3}}`},
 	}
 	for _, st := range steps {
 		if r := do(t, h, st.method, st.path, "application/json", st.body); r.code >= 300 {
@@ -55,6 +57,8 @@ func TestAdmissionAttributes(t *testing.T) {
 		"CREATE pods/eviction Eviction default/p dry=true",
 		"CREATE pods/eviction Eviction default/p dry=true",
 		"DELETE endpoints/ Endpoints default/e dry=true",
+		"CREATE deployments/ Deployment default/d dry=false",
+		"UPDATE deployments/scale Deployment default/d dry=false",
 	}
 	if got := strings.Join(rec.calls, "\n"); got != strings.Join(want, "\n") {
 		t.Fatalf("admitted:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))

@@ -37,7 +37,7 @@ type EvictOptions struct {
 // the PodDisruptionBudget covering it forbids it, and takes one disruption
 // from that budget.
 //
-// What happens is decided first (planEviction, takeDisruption: pure) from the
+// What happens is decided first (planEviction, allowDisruption: pure) from the
 // pod and the budgets read; then, unless it is a dry run, the budget's
 // status is written (disruptionsAllowed minus one, the pod in
 // disruptedPods) and the pod deleted. A dry run reads, decides and admits

@@ -254,8 +254,11 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 
 // UpdateOptions qualify an Update.
 type UpdateOptions struct {
-	// Subresource is "" (the main resource), SubStatus, or another
-	// subresource whose UpdateFunc prepares the full object.
+	// Subresource is "" (the main resource), SubStatus, SubScale (whose
+	// UpdateFunc returns the parent with its new replicas: it is updated
+	// as the main resource is), or another subresource whose UpdateFunc
+	// prepares the full object (SubBinding). Admission sees it as the
+	// request's subresource.
 	Subresource string
 	// DryRun validates and admits without writing.
 	DryRun bool
@@ -266,6 +269,14 @@ type UpdateOptions struct {
 	// ForceAllowCreate lets a missing object be created (PUT on resources
 	// with AllowCreateOnUpdate); the UpdateFunc then gets a nil current.
 	ForceAllowCreate bool
+}
+
+// throughStrategy: the main resource and /scale update through the kind's
+// strategy — status kept, PrepareForUpdate, a new generation when the spec
+// changes, ValidateUpdate, the allocation hooks — as upstream, where a
+// scale update is an update of its parent.
+func (o UpdateOptions) throughStrategy() bool {
+	return o.Subresource == "" || o.Subresource == SubScale
 }
 
 // Update changes the object namespace/name of r: it reads it, calls fn, and
@@ -334,7 +345,7 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			return obj, false, nil
 		}
 		var undo, commit func()
-		if s.Hooks.BeforeUpdate != nil && opts.Subresource == "" {
+		if s.Hooks.BeforeUpdate != nil && opts.throughStrategy() {
 			undo, commit, err = s.Hooks.BeforeUpdate(r, obj, cur)
 			if err != nil {
 				return nil, false, err
@@ -398,7 +409,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 		om.SetManagedFields(dm.GetManagedFields()) // the API server's field manager tracks status writers too
 	default:
 		obj = desired
-		if statusSplit && opts.Subresource == "" {
+		if statusSplit && opts.throughStrategy() {
 			copyField(obj, cur, "Status")
 		}
 		if r.Strategy.Default != nil {
@@ -417,7 +428,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	if m.GetGenerateName() == "" {
 		m.SetGenerateName(cm.GetGenerateName())
 	}
-	if opts.Subresource == "" {
+	if opts.throughStrategy() {
 		if r.Strategy.PrepareForUpdate != nil {
 			r.Strategy.PrepareForUpdate(obj, cur)
 		}
@@ -431,7 +442,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	}
 	errs := apivalidation.ValidateObjectMetaAccessorUpdate(m, cm, field.NewPath("metadata"))
 	errs = append(errs, validateMeta(r, obj)...)
-	if r.Strategy.ValidateUpdate != nil && opts.Subresource == "" {
+	if r.Strategy.ValidateUpdate != nil && opts.throughStrategy() {
 		errs = append(errs, r.Strategy.ValidateUpdate(obj, cur)...)
 	}
 	if cm.GetDeletionTimestamp() != nil {
