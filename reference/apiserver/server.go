@@ -14,9 +14,10 @@
 //	admission (Admit, Validate) inside the registry's write path
 //
 // Authentication, Authorization and Admission are hooks (Config); with New
-// every request is allowed and admission is a no-op, NewSecure fills them
-// with client-certificate and token authentication, RBAC and the admission
-// plugins (see Security). The
+// every request is allowed and admission runs only the Config.Admission
+// plugins, NewSecure fills them with client-certificate and token
+// authentication, RBAC and the built-in admission plugins (see Security).
+// Admission is package admission's one Chain, run by the registry. The
 // authentication filter is expected to put the user in the request context
 // with k8s.io/apiserver/pkg/endpoints/request.WithUser; the request's
 // *request.RequestInfo is already there (request.RequestInfoFrom).
