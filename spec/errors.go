@@ -1,6 +1,9 @@
 package spec
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors of the store contract. Implementations wrap them with the
 // key and revisions involved (fmt.Errorf("key %q: %w", key, ErrNotFound));
@@ -23,9 +26,16 @@ var (
 	// current revision (List at a revision). Retrying later may succeed.
 	ErrFutureRevision = errors.New("required revision is a future revision")
 	// ErrInvalid: the request is malformed — an empty or relative key, a nil
-	// value, a value over MaxValueSize, a negative revision or limit, a bad
-	// continuation. Nothing was written.
+	// value, a value over MaxValueSize (ErrValueTooLarge), a negative
+	// revision or limit, a bad continuation. Nothing was written.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrValueTooLarge: a write's value is larger than the store takes —
+	// over MaxValueSize on a store that takes no more, or over its server's
+	// request limit. It wraps ErrInvalid, so an error wrapping it is also
+	// ErrInvalid; callers that tell the two apart (the API server answers
+	// 413 for it, 400 for other ErrInvalid) test it first. Nothing was
+	// written.
+	ErrValueTooLarge = fmt.Errorf("value too large: %w", ErrInvalid)
 	// ErrUnsupported: the request needs an optional capability the plugin does
 	// not declare (for example a TTL on a store without CapTTL).
 	ErrUnsupported = errors.New("unsupported by this plugin")

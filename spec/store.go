@@ -10,8 +10,8 @@ import (
 
 // MaxValueSize is the largest value every Store must accept: 1.5 MiB, etcd's
 // default request limit, which is also the largest object the Kubernetes API
-// server writes. A Store may accept more; a larger value is ErrInvalid for a
-// store that does not.
+// server writes. A Store may accept more; a larger value is ErrValueTooLarge
+// (which is also ErrInvalid) for a store that does not.
 const MaxValueSize = 3 << 19 // 1.5 MiB
 
 // MaxKeySize is the longest key every Store must accept, in bytes.
@@ -243,13 +243,14 @@ func ValidateKey(key string) error {
 }
 
 // ValidateValue returns nil if value is a storable value, and an error
-// wrapping ErrInvalid otherwise.
+// wrapping ErrInvalid otherwise (ErrValueTooLarge for a value over
+// MaxValueSize).
 func ValidateValue(value []byte) error {
 	if value == nil {
 		return fmt.Errorf("nil value: %w", ErrInvalid)
 	}
 	if len(value) > MaxValueSize {
-		return fmt.Errorf("value of %d bytes exceeds %d: %w", len(value), MaxValueSize, ErrInvalid)
+		return fmt.Errorf("value of %d bytes exceeds %d: %w", len(value), MaxValueSize, ErrValueTooLarge)
 	}
 	return nil
 }

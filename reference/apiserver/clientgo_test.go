@@ -712,7 +712,7 @@ func TestEvictionHonoursDisruptionBudgets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdb.Status.DisruptionsAllowed = 1
+	pdb.Status.DisruptionsAllowed, pdb.Status.ObservedGeneration = 1, pdb.Generation // as the disruption controller writes it
 	if _, err := s.Client.PolicyV1().PodDisruptionBudgets("default").UpdateStatus(ctx, pdb, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

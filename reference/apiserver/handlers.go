@@ -159,38 +159,6 @@ func dryRun(req *http.Request) (bool, error) {
 	return len(vals) > 0, nil
 }
 
-// admit adapts the Admission chain to the registry's hooks for one request.
-func (s *Server) admit(req *http.Request, res *registry.Resource, sub string, op Operation, dry bool) registry.Admit {
-	u, _ := request.UserFrom(req.Context())
-	attrs := func(obj, old runtime.Object) *Attributes {
-		a := &Attributes{
-			Operation: op, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
-			Kind: res.GroupVersionKind(), Object: obj, OldObject: old, DryRun: dry, User: u,
-		}
-		for _, o := range []runtime.Object{obj, old} {
-			if o != nil {
-				if m, err := metaAccessor(o); err == nil {
-					a.Namespace, a.Name = m.GetNamespace(), m.GetName()
-					break
-				}
-			}
-		}
-		return a
-	}
-	return registry.Admit{
-		Mutate: func(ctx context.Context, obj, old runtime.Object) error {
-			return s.admission.Admit(ctx, attrs(obj, old))
-		},
-		Validate: func(ctx context.Context, obj, old runtime.Object) error {
-			a := attrs(obj, old)
-			if obj == nil {
-				a.Operation = Delete
-			}
-			return s.admission.Validate(ctx, a)
-		},
-	}
-}
-
 // writeParams reads what every write request (create, update, patch) says
 // besides its body: the response format, the fieldValidation level and
 // whether it is a dry run.
@@ -220,7 +188,7 @@ func (s *Server) serveCreate(ctx context.Context, w http.ResponseWriter, req *ht
 	if obj, err = s.trackUpdate(req, res, "", nil, obj); err != nil {
 		return err
 	}
-	created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+	created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -242,7 +210,7 @@ func (s *Server) serveUpdate(ctx context.Context, w http.ResponseWriter, req *ht
 	}
 	updated, created, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
 		return s.trackUpdate(req, res, sub, cur, obj.DeepCopyObject())
-	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry), ForceAllowCreate: sub == ""})
+	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admission: s.admission, ForceAllowCreate: sub == ""})
 	if err != nil {
 		return err
 	}
@@ -347,7 +315,7 @@ func (s *Server) servePatch(ctx context.Context, w http.ResponseWriter, req *htt
 		}
 		return s.trackUpdate(req, res, sub, cur, obj)
 	}
-	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
+	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, fn, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -375,7 +343,7 @@ func (s *Server) serveApply(ctx context.Context, w http.ResponseWriter, req *htt
 		}
 		objectMetaOf(obj).SetResourceVersion(rv) // a precondition only if the configuration has one
 		return obj, nil
-	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admit: s.admit(req, res, sub, Update, dry)})
+	}, registry.UpdateOptions{Subresource: sub, DryRun: dry, Admission: s.admission})
 	if sub == "" && apierrors.IsNotFound(err) {
 		obj, err := s.apply(req, res, sub, nil, applied)
 		if err != nil {
@@ -388,7 +356,7 @@ func (s *Server) serveApply(ctx context.Context, w http.ResponseWriter, req *htt
 		if m.GetResourceVersion() != "" {
 			return apierrors.NewNotFound(res.GroupResource(), info.Name)
 		}
-		created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admit: s.admit(req, res, "", Create, dry)})
+		created, err := s.storage.Create(ctx, res, ns, obj, registry.CreateOptions{DryRun: dry, Admission: s.admission})
 		if err != nil {
 			return err
 		}
@@ -462,7 +430,7 @@ func (s *Server) serveDelete(ctx context.Context, w http.ResponseWriter, req *ht
 	if err != nil {
 		return err
 	}
-	obj, deleted, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	obj, deleted, err := s.storage.Delete(ctx, res, ns, name, registry.DeleteOptions{DeleteOptions: opts, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -552,7 +520,7 @@ func (s *Server) serveDeleteCollection(ctx context.Context, w http.ResponseWrite
 	if err != nil {
 		return err
 	}
-	list, err := s.storage.DeleteCollection(ctx, res, o, registry.DeleteOptions{DeleteOptions: opts, Admit: s.admit(req, res, "", Delete, len(opts.DryRun) > 0)})
+	list, err := s.storage.DeleteCollection(ctx, res, o, registry.DeleteOptions{DeleteOptions: opts, Admission: s.admission})
 	if err != nil {
 		return err
 	}
@@ -625,110 +593,41 @@ func setReplicas(obj runtime.Object, n int32) {
 	}
 }
 
+// scaleGVK is the kind of the scale subresource.
+var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+
+// serveScale serves the scale subresource of deployments, replica sets and
+// stateful sets: GET reads the parent's Scale; PUT and PATCH (apply
+// included) change the parent's .spec.replicas through its Scale.
 func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
-	scaleGVK := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
-	var update func(scale *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
-	var applied *unstructured.Unstructured // an apply patch's configuration
+	var parent runtime.Object
 	switch info.Verb {
 	case "get":
 		obj, err := s.storage.Get(ctx, res, ns, info.Name)
 		if err != nil {
 			return err
 		}
-		sc, err := scaleOf(obj)
+		parent = obj
+	case "update", "patch":
+		change, err := readScaleChange(req, info.Verb)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, sc)
-		return nil
-	case "update":
-		if err := validateManagerParams(req, "update", ""); err != nil {
-			return err
-		}
-		var body autoscalingv1.Scale
-		if err := decodeTypedBody(req, scaleGVK, &body); err != nil {
-			return err
-		}
-		update = func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return &body, nil }
-	case "patch":
-		patch, err := readBody(req)
+		dry, err := dryRun(req)
 		if err != nil {
 			return err
 		}
-		ct := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0])
-		if err := validateManagerParams(req, "patch", types.PatchType(ct)); err != nil {
+		updated, _, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
+			return s.scaleParent(req, res, info.Name, cur, change)
+		}, registry.UpdateOptions{Subresource: registry.SubScale, DryRun: dry, Admission: s.admission})
+		if err != nil {
 			return err
 		}
-		if ct == string(types.ApplyYAMLPatchType) {
-			validation, err := fieldValidation(req)
-			if err != nil {
-				return err
-			}
-			if applied, err = applyConfiguration(patch, validation); err != nil {
-				return err
-			}
-			update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return cur, nil }
-			break
-		}
-		update = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-			curJSON, _ := json.Marshal(cur)
-			patched, err := applyPatch(ct, curJSON, patch, &autoscalingv1.Scale{})
-			if err != nil {
-				return nil, err
-			}
-			var out autoscalingv1.Scale
-			if _, err := decodeInto(patched, scaleGVK, &out, fieldValidationIgnore); err != nil {
-				return nil, err
-			}
-			if !strings.Contains(string(patch), `"resourceVersion"`) {
-				out.ResourceVersion = ""
-			}
-			return &out, nil
-		}
+		parent = updated
 	default:
 		return methodNotAllowed(res, info.Verb)
 	}
-	dry, err := dryRun(req)
-	if err != nil {
-		return err
-	}
-	updated, _, err := s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
-		curScale, err := scaleOf(cur)
-		if err != nil {
-			return nil, err
-		}
-		// The scale sees the parent's managedFields as its own.
-		fields := managedfields.NewScaleHandler(objectMetaOf(cur).GetManagedFields(), res.GroupVersion(), replicasPaths)
-		if curScale.ManagedFields, err = fields.ToSubresource(); err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		want, err := update(curScale.DeepCopy())
-		if err != nil {
-			return nil, err
-		}
-		rv := want.ResourceVersion
-		if want, err = s.trackScale(req, curScale, want, applied); err != nil {
-			return nil, err
-		}
-		want.ResourceVersion = rv
-		if want.Spec.Replicas < 0 {
-			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.Name, field.ErrorList{
-				field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
-		}
-		obj := cur.DeepCopyObject()
-		setReplicas(obj, want.Spec.Replicas)
-		objectMetaOf(obj).SetResourceVersion(want.ResourceVersion)
-		parent, err := fields.ToParent(want.ManagedFields)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		objectMetaOf(obj).SetManagedFields(parent)
-		return obj, nil
-	}, registry.UpdateOptions{DryRun: dry, Admit: s.admit(req, res, registry.SubScale, Update, dry)})
-	if err != nil {
-		return err
-	}
-	sc, err := scaleOf(updated)
+	sc, err := scaleOf(parent)
 	if err != nil {
 		return err
 	}
@@ -736,14 +635,121 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, req *htt
 	return nil
 }
 
+// scaleChange is how a request changes a Scale.
+type scaleChange struct {
+	// want computes the desired Scale from a copy of the current one.
+	want func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
+	// applied is an apply patch's configuration, for the field manager;
+	// nil for other requests.
+	applied *unstructured.Unstructured
+}
+
+// readScaleChange reads the change a PUT (verb "update": the Scale in the
+// body) or a PATCH (a JSON, merge or strategic patch of the Scale, or an
+// apply configuration) asks for.
+func readScaleChange(req *http.Request, verb string) (scaleChange, error) {
+	if verb == "update" {
+		if err := validateManagerParams(req, "update", ""); err != nil {
+			return scaleChange{}, err
+		}
+		var body autoscalingv1.Scale
+		if err := decodeTypedBody(req, scaleGVK, &body); err != nil {
+			return scaleChange{}, err
+		}
+		return scaleChange{want: func(*autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return body.DeepCopy(), nil }}, nil
+	}
+	patch, err := readBody(req)
+	if err != nil {
+		return scaleChange{}, err
+	}
+	ct := strings.TrimSpace(strings.Split(req.Header.Get("Content-Type"), ";")[0])
+	if err := validateManagerParams(req, "patch", types.PatchType(ct)); err != nil {
+		return scaleChange{}, err
+	}
+	if ct != string(types.ApplyYAMLPatchType) {
+		return scaleChange{want: patchScale(ct, patch)}, nil
+	}
+	validation, err := fieldValidation(req)
+	if err != nil {
+		return scaleChange{}, err
+	}
+	applied, err := applyConfiguration(patch, validation)
+	if err != nil {
+		return scaleChange{}, err
+	}
+	// The field manager merges the configuration into the current Scale.
+	return scaleChange{want: func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) { return cur, nil }, applied: applied}, nil
+}
+
+// patchScale returns the change that applies patch (of content type ct) to
+// the current Scale. Without a resourceVersion in the patch, conflicts are
+// retried.
+func patchScale(ct string, patch []byte) func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+	return func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		patched, err := applyPatch(ct, curJSON, patch, &autoscalingv1.Scale{})
+		if err != nil {
+			return nil, err
+		}
+		var out autoscalingv1.Scale
+		if _, err := decodeInto(patched, scaleGVK, &out, fieldValidationIgnore); err != nil {
+			return nil, err
+		}
+		if !strings.Contains(string(patch), `"resourceVersion"`) {
+			out.ResourceVersion = ""
+		}
+		return &out, nil
+	}
+}
+
+// scaleParent returns the parent object cur (named name) with change
+// applied to its Scale: the replicas the new Scale asks for, its
+// resourceVersion as a precondition, and the managedFields the field
+// manager computed on the Scale mapped back onto the parent (the Scale sees
+// the parent's managedFields as its own, as upstream's ScaleHandler).
+func (s *Server) scaleParent(req *http.Request, res *registry.Resource, name string, cur runtime.Object, change scaleChange) (runtime.Object, error) {
+	curScale, err := scaleOf(cur)
+	if err != nil {
+		return nil, err
+	}
+	fields := managedfields.NewScaleHandler(objectMetaOf(cur).GetManagedFields(), res.GroupVersion(), replicasPaths)
+	if curScale.ManagedFields, err = fields.ToSubresource(); err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	want, err := change.want(curScale.DeepCopy())
+	if err != nil {
+		return nil, err
+	}
+	rv := want.ResourceVersion
+	if want, err = s.trackScale(req, curScale, want, change.applied); err != nil {
+		return nil, err
+	}
+	if want.Spec.Replicas < 0 {
+		return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), name, field.ErrorList{
+			field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
+	}
+	parentFields, err := fields.ToParent(want.ManagedFields)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	obj := cur.DeepCopyObject()
+	setReplicas(obj, want.Spec.Replicas)
+	m := objectMetaOf(obj)
+	m.SetResourceVersion(rv)
+	m.SetManagedFields(parentFields)
+	return obj, nil
+}
+
 func successStatus(code int, res *registry.Resource, name string) *metav1.Status {
 	return &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: int32(code),
 		Details: &metav1.StatusDetails{Name: name, Group: res.Group, Kind: res.Name}}
 }
 
-// serveBinding binds a pod to a node (pods/binding): it sets spec.nodeName
-// and the PodScheduled condition, and fails with 409 if the pod is already
-// bound or being deleted.
+// serveBinding serves POST pods/binding: registry.Storage.Bind decides
+// and binds; 201 with a Success status.
 func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
 	if info.Verb != "create" {
 		return methodNotAllowed(res, info.Verb)
@@ -752,72 +758,20 @@ func (s *Server) serveBinding(ctx context.Context, w http.ResponseWriter, req *h
 	if err := decodeTypedBody(req, corev1.SchemeGroupVersion.WithKind("Binding"), &b); err != nil {
 		return err
 	}
-	if b.Name != "" && b.Name != info.Name {
-		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", b.Name, info.Name))
-	}
-	if b.Namespace != "" && b.Namespace != ns {
-		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
-	}
-	if b.Target.Name == "" {
-		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name, field.ErrorList{
-			field.Required(field.NewPath("target", "name"), "")})
-	}
 	dry, err := dryRun(req)
 	if err != nil {
 		return err
 	}
-	if err := s.admitSubresource(req, res, registry.SubBinding, ns, info.Name, &b, dry); err != nil {
-		return err
-	}
-	_, _, err = s.storage.Update(ctx, res, ns, info.Name, func(cur runtime.Object) (runtime.Object, error) {
-		pod := cur.(*corev1.Pod).DeepCopy()
-		if b.UID != "" && pod.UID != b.UID {
-			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", b.UID, pod.UID))
-		}
-		if pod.DeletionTimestamp != nil {
-			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", info.Name))
-		}
-		if len(pod.Spec.SchedulingGates) > 0 {
-			return nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, info.Name, fmt.Errorf("pod %s has non-empty .spec.schedulingGates", info.Name))
-		}
-		if pod.Spec.NodeName != "" {
-			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, fmt.Errorf("pod %s is already assigned to node %q", info.Name, pod.Spec.NodeName))
-		}
-		pod.Spec.NodeName = b.Target.Name
-		for k, v := range b.Annotations {
-			if pod.Annotations == nil {
-				pod.Annotations = map[string]string{}
-			}
-			pod.Annotations[k] = v
-		}
-		setPodScheduled(pod)
-		pod.ResourceVersion = ""
-		return pod, nil
-	}, registry.UpdateOptions{Subresource: registry.SubBinding, DryRun: dry})
-	if err != nil {
+	if err := s.storage.Bind(ctx, res, ns, info.Name, &b, registry.BindOptions{DryRun: dry, Admission: s.admission}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
 	return nil
 }
 
-func setPodScheduled(pod *corev1.Pod) {
-	now := metav1.Now()
-	for i := range pod.Status.Conditions {
-		if pod.Status.Conditions[i].Type == corev1.PodScheduled {
-			if pod.Status.Conditions[i].Status != corev1.ConditionTrue {
-				pod.Status.Conditions[i].Status = corev1.ConditionTrue
-				pod.Status.Conditions[i].LastTransitionTime = now
-				pod.Status.Conditions[i].Reason, pod.Status.Conditions[i].Message = "", ""
-			}
-			return
-		}
-	}
-	pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now})
-}
-
-// serveEviction evicts a pod (pods/eviction): it deletes the pod with the
-// eviction's delete options. PodDisruptionBudgets are not consulted yet.
+// serveEviction serves POST pods/eviction (policy/v1 or v1beta1 Eviction):
+// registry.Storage.Evict decides against the pod's disruption budget and
+// evicts; 201 with a Success status.
 func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *http.Request, info *request.RequestInfo, res *registry.Resource, ns string) error {
 	if info.Verb != "create" {
 		return methodNotAllowed(res, info.Verb)
@@ -837,85 +791,15 @@ func (s *Server) serveEviction(ctx context.Context, w http.ResponseWriter, req *
 		return err
 	}
 	if ev.Name != "" && ev.Name != info.Name {
-		return apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object"))
+		return apierrors.NewBadRequest("name in URL does not match name in Eviction object")
 	}
-	opts := metav1.DeleteOptions{}
-	if ev.DeleteOptions != nil {
-		opts = *ev.DeleteOptions
-	}
-	if err := s.admitSubresource(req, res, registry.SubEviction, ns, info.Name, &ev, false); err != nil {
+	dry, err := dryRun(req)
+	if err != nil {
 		return err
 	}
-	if err := s.checkDisruptionBudgets(ctx, ns, info.Name); err != nil {
-		return err
-	}
-	if _, _, err := s.storage.Delete(ctx, res, ns, info.Name, registry.DeleteOptions{DeleteOptions: opts}); err != nil {
+	if err := s.storage.Evict(ctx, res, ns, info.Name, &ev, registry.EvictOptions{DryRun: dry, Admission: s.admission}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, successStatus(http.StatusCreated, res, info.Name))
 	return nil
-}
-
-// checkDisruptionBudgets refuses an eviction that a PodDisruptionBudget
-// covering the pod does not allow (429, as upstream), and otherwise takes
-// one allowed disruption from each covering budget's status. Pods that are
-// not running (pending, finished) are always evictable, as upstream.
-func (s *Server) checkDisruptionBudgets(ctx context.Context, ns, name string) error {
-	podRes := s.table.Lookup("", "v1", "pods")
-	obj, err := s.storage.Get(ctx, podRes, ns, name)
-	if err != nil {
-		return err
-	}
-	pod := obj.(*corev1.Pod)
-	if pod.Status.Phase != corev1.PodRunning || pod.DeletionTimestamp != nil {
-		return nil
-	}
-	pdbRes := s.table.Lookup("policy", "v1", "poddisruptionbudgets")
-	if pdbRes == nil {
-		return nil
-	}
-	if err := s.cache.WaitFresh(ctx, 0); err != nil {
-		return err
-	}
-	pdbs, _ := s.cache.List(pdbRes, registry.Filter{Namespace: ns})
-	for _, o := range pdbs {
-		pdb := o.(*policyv1.PodDisruptionBudget)
-		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		_, _, err = s.storage.Update(ctx, pdbRes, ns, pdb.Name, func(cur runtime.Object) (runtime.Object, error) {
-			p := cur.(*policyv1.PodDisruptionBudget).DeepCopy()
-			if p.Status.DisruptionsAllowed <= 0 {
-				// Like upstream: no Retry-After, and a cause naming the budget.
-				err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
-				err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
-					Type: policyv1.DisruptionBudgetCause, Message: fmt.Sprintf("The disruption budget %s needs %d healthy pods and has %d currently", p.Name, p.Status.DesiredHealthy, p.Status.CurrentHealthy)})
-				return nil, err
-			}
-			p.Status.DisruptionsAllowed--
-			p.ResourceVersion = ""
-			return p, nil
-		}, registry.UpdateOptions{Subresource: registry.SubStatus})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// admitSubresource runs the admission chain for a POST to a subresource
-// (pods/binding, pods/eviction) as upstream does: operation CREATE on the
-// parent resource and subresource, with the request's object (a Binding, an
-// Eviction) as Object.
-func (s *Server) admitSubresource(req *http.Request, res *registry.Resource, sub, ns, name string, obj runtime.Object, dry bool) error {
-	u, _ := request.UserFrom(req.Context())
-	a := &Attributes{
-		Operation: Create, Resource: res.GroupVersion().WithResource(res.Name), Subresource: sub,
-		Kind: obj.GetObjectKind().GroupVersionKind(), Namespace: ns, Name: name, Object: obj, DryRun: dry, User: u,
-	}
-	if err := s.admission.Admit(req.Context(), a); err != nil {
-		return err
-	}
-	return s.admission.Validate(req.Context(), a)
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubelab/kubelab/reference/apiserver"
+	"github.com/kubelab/kubelab/reference/apiserver/admission"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 )
 
@@ -257,15 +258,17 @@ func FuzzDecodeRequest(f *testing.F) {
 }
 
 // slowAdmission blocks until the request's context ends.
-type slowAdmission struct{ apiserver.NoAdmission }
+type slowAdmission struct{}
 
-func (slowAdmission) Admit(ctx context.Context, _ *apiserver.Attributes) error {
+func (slowAdmission) Name() string { return "Slow" }
+
+func (slowAdmission) Admit(ctx context.Context, _ *admission.Attributes) error {
 	<-ctx.Done()
 	return ctx.Err()
 }
 
 func TestRequestTimeout(t *testing.T) {
-	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Admission = slowAdmission{} })
+	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Admission = []admission.Plugin{slowAdmission{}} })
 	r := do(t, s.API.Handler(), "POST", "/api/v1/namespaces/default/configmaps?timeout=50ms", "application/json",
 		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`)
 	if st := status(t, r); r.code != http.StatusGatewayTimeout || st.Reason != metav1.StatusReasonTimeout {
@@ -330,18 +333,20 @@ type recordingAdmission struct {
 	calls []string
 }
 
-func (r *recordingAdmission) Admit(_ context.Context, a *apiserver.Attributes) error {
+func (r *recordingAdmission) Name() string { return "Recording" }
+
+func (r *recordingAdmission) Admit(_ context.Context, a *admission.Attributes) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, fmt.Sprintf("admit %s %s/%s %s/%s %T", a.Operation, a.Resource.Resource, a.Subresource, a.Namespace, a.Name, a.Object))
 	return nil
 }
 
-func (r *recordingAdmission) Validate(_ context.Context, a *apiserver.Attributes) error {
+func (r *recordingAdmission) Validate(_ context.Context, a *admission.Attributes) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, fmt.Sprintf("validate %s %s/%s %s/%s", a.Operation, a.Resource.Resource, a.Subresource, a.Namespace, a.Name))
-	if a.Operation == apiserver.Create && a.Name == "forbidden" {
+	if a.Operation == admission.Create && a.Name == "forbidden" {
 		return apierrors.NewForbidden(schema.GroupResource{Resource: a.Resource.Resource}, a.Name, errors.New("denied by test admission"))
 	}
 	return nil
@@ -349,7 +354,7 @@ func (r *recordingAdmission) Validate(_ context.Context, a *apiserver.Attributes
 
 func TestAdmissionHook(t *testing.T) {
 	rec := &recordingAdmission{}
-	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Admission = rec })
+	s := apiservertest.Start(t, func(c *apiserver.Config) { c.Admission = []admission.Plugin{rec} })
 	h := s.API.Handler()
 	pod := func(name string) string {
 		return `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `"},"spec":{"containers":[{"name":"c","image":"i"}]}}`

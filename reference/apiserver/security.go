@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -53,9 +54,10 @@ type Security struct {
 //   - authorization: impersonation, then RBAC over the stored Roles,
 //     ClusterRoles and bindings (read from the watch cache), 403 with
 //     upstream's message;
-//   - admission: NamespaceLifecycle, ServiceAccount, NodeRestriction,
-//     Priority and RBAC escalation prevention, in that order, after any
-//     cfg.Admission;
+//   - admission: the cfg.Admission plugins, then admission.Builtin
+//     (NamespaceLifecycle, ServiceAccount, NodeRestriction, Priority) and
+//     RBAC escalation prevention, in that order, reading through this
+//     server's registry;
 //   - bootstrap: on Start, the bootstrap RBAC policy, the system
 //     priority classes and kube-system/extension-apiserver-authentication
 //     (the client CA, for delegated authentication) are created when
@@ -66,14 +68,20 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 	if sec.CA == nil {
 		return nil, errors.New("apiserver: Security.CA is nil")
 	}
-	var s *Server // set below; the closures run only once requests arrive
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Authentication, RBAC and admission read through the registry that
+	// exists now; requests only arrive after Start.
+	objects := storageGetter{storage: s.storage, table: s.table}
 	auths := []authenticator.Request{authn.NewX509(sec.CA.Pool())}
 	if sec.Tokens != nil {
 		auths = append(auths, sec.Tokens)
 	}
 	var sa *authn.ServiceAccountTokens
 	if sec.SigningKey != nil {
-		sa = &authn.ServiceAccountTokens{Key: sec.SigningKey, Accounts: storageGetter{&s}, Pods: storageGetter{&s}}
+		sa = &authn.ServiceAccountTokens{Key: sec.SigningKey, Accounts: objects, Pods: objects}
 		auths = append(auths, authn.NewServiceAccountAuthenticator(sa))
 	}
 	authenticate := authn.Union(auths...)
@@ -81,26 +89,9 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 	if anon == nil {
 		anon = DefaultAnonymousPaths
 	}
-	rbac := authz.New(cacheLister{&s})
-	cfg.Authentication = authn.Filter(authenticate, authn.Options{AnonymousPaths: anon})
-	cfg.Authorization = authz.Filter(rbac)
-	getter := storageGetter{&s}
-	chain, err := admission.NewChain(
-		admission.NewNamespaceLifecycle(admission.NamespaceGetterFunc(getter.GetNamespace)),
-		admission.NewServiceAccount(),
-		admission.NewNodeRestriction(),
-		admission.NewPriority(getter),
-		authz.NewEscalation(rbac),
-	)
-	if err != nil {
-		return nil, err
-	}
-	adapted := admissionAdapter{chain}
-	if cfg.Admission != nil {
-		cfg.Admission = Chain{cfg.Admission, adapted}
-	} else {
-		cfg.Admission = adapted
-	}
+	rbac := authz.New(cacheLister{cache: s.cache, table: s.table})
+	s.cfg.Authentication = authn.Filter(authenticate, authn.Options{AnonymousPaths: anon})
+	s.cfg.Authorization = authz.Filter(rbac)
 	var boot []runtime.Object
 	boot = append(boot, authz.BootstrapPolicy().Objects()...)
 	for _, pc := range admission.SystemPriorityClasses() {
@@ -108,9 +99,9 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 		boot = append(boot, pc)
 	}
 	boot = append(boot, clientCAConfigMap(sec.CA))
-	cfg.Bootstrap = boot
-	s, err = New(cfg)
-	if err != nil {
+	s.cfg.Bootstrap = boot
+	plugins := slices.Concat(cfg.Admission, admission.Builtin(objects, objects), []admission.Plugin{authz.NewEscalation(rbac)})
+	if err := s.complete(plugins); err != nil {
 		return nil, err
 	}
 	s.authenticator = authenticate
@@ -170,38 +161,22 @@ func (s *Server) createBootstrap(ctx context.Context) error {
 	return s.cache.WaitFresh(ctx, 0)
 }
 
-// admissionAdapter runs an admission.Chain as the core's Admission.
-type admissionAdapter struct{ chain *admission.Chain }
-
-func convertAttributes(a *Attributes) *admission.Attributes {
-	return &admission.Attributes{
-		Operation: admission.Operation(a.Operation), Resource: a.Resource, Subresource: a.Subresource,
-		Kind: a.Kind, Namespace: a.Namespace, Name: a.Name, Object: a.Object, OldObject: a.OldObject,
-		UserInfo: a.User, DryRun: a.DryRun,
-	}
-}
-
-// Admit implements Admission.
-func (c admissionAdapter) Admit(ctx context.Context, a *Attributes) error {
-	return c.chain.Admit(ctx, convertAttributes(a))
-}
-
-// Validate implements Admission.
-func (c admissionAdapter) Validate(ctx context.Context, a *Attributes) error {
-	return c.chain.Validate(ctx, convertAttributes(a))
-}
-
 // storageGetter reads single objects through the server's storage (from
-// the store, so a namespace created a moment ago is found).
-type storageGetter struct{ s **Server }
+// the store, so a namespace created a moment ago is found) for admission
+// (admission.NamespaceGetter, admission.PriorityClassLister) and
+// service-account authentication (authn.ServiceAccountGetter,
+// authn.PodGetter).
+type storageGetter struct {
+	storage *registry.Storage
+	table   *registry.Table
+}
 
 func (g storageGetter) get(ctx context.Context, group, resource, ns, name string) (runtime.Object, error) {
-	s := *g.s
-	res := s.table.Lookup(group, "v1", resource)
+	res := g.table.Lookup(group, "v1", resource)
 	if res == nil {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Group: group, Resource: resource}, name)
 	}
-	return s.storage.Get(ctx, res, ns, name)
+	return g.storage.Get(ctx, res, ns, name)
 }
 
 func (g storageGetter) GetNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
@@ -237,8 +212,7 @@ func (g storageGetter) GetPriorityClass(ctx context.Context, name string) (*sche
 }
 
 func (g storageGetter) ListPriorityClasses(context.Context) ([]*schedulingv1.PriorityClass, error) {
-	s := *g.s
-	objs, _ := s.cache.List(s.table.Lookup("scheduling.k8s.io", "v1", "priorityclasses"), registry.Filter{})
+	objs, _ := g.storage.Cache.List(g.table.Lookup("scheduling.k8s.io", "v1", "priorityclasses"), registry.Filter{})
 	out := make([]*schedulingv1.PriorityClass, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.(*schedulingv1.PriorityClass))
@@ -247,15 +221,17 @@ func (g storageGetter) ListPriorityClasses(context.Context) ([]*schedulingv1.Pri
 }
 
 // cacheLister is authz.Lister over the server's watch cache.
-type cacheLister struct{ s **Server }
+type cacheLister struct {
+	cache *registry.Cache
+	table *registry.Table
+}
 
 func (l cacheLister) list(resource, ns, name string) []runtime.Object {
-	s := *l.s
 	f := registry.Filter{Namespace: ns}
 	if name != "" {
 		f.Field = fields.OneTermEqualSelector("metadata.name", name)
 	}
-	objs, _ := s.cache.List(s.table.Lookup(rbacv1.GroupName, "v1", resource), f)
+	objs, _ := l.cache.List(l.table.Lookup(rbacv1.GroupName, "v1", resource), f)
 	return objs
 }
 

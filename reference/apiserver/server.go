@@ -14,9 +14,10 @@
 //	admission (Admit, Validate) inside the registry's write path
 //
 // Authentication, Authorization and Admission are hooks (Config); with New
-// every request is allowed and admission is a no-op, NewSecure fills them
-// with client-certificate and token authentication, RBAC and the admission
-// plugins (see Security). The
+// every request is allowed and admission runs only the Config.Admission
+// plugins, NewSecure fills them with client-certificate and token
+// authentication, RBAC and the built-in admission plugins (see Security).
+// Admission is package admission's one Chain, run by the registry. The
 // authentication filter is expected to put the user in the request context
 // with k8s.io/apiserver/pkg/endpoints/request.WithUser; the request's
 // *request.RequestInfo is already there (request.RequestInfoFrom).
@@ -44,6 +45,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
+	"github.com/kubelab/kubelab/reference/apiserver/admission"
 	"github.com/kubelab/kubelab/reference/apiserver/authn"
 	"github.com/kubelab/kubelab/reference/apiserver/authz"
 	"github.com/kubelab/kubelab/reference/apiserver/registry"
@@ -78,8 +80,11 @@ type Config struct {
 	// Authorization wraps the handler after Authentication; nil allows
 	// everything. It should reject with 403.
 	Authorization func(http.Handler) http.Handler
-	// Admission is the admission chain; nil means NoAdmission.
-	Admission Admission
+	// Admission are admission plugins every write request passes through,
+	// in order (all mutating steps, then all validating ones); none admits
+	// everything. NewSecure runs the built-in plugins after them. Two
+	// plugins with the same name are an error.
+	Admission []admission.Plugin
 	// MaxRequestBodyBytes; 0 means DefaultMaxRequestBodyBytes.
 	MaxRequestBodyBytes int64
 	// MaxInFlight bounds concurrent non-watch requests (429 beyond);
@@ -114,7 +119,7 @@ type Server struct {
 	storage   *registry.Storage
 	cache     *registry.Cache
 	alloc     *registry.ServiceAllocator
-	admission Admission
+	admission *admission.Chain // nil admits everything
 	log       *slog.Logger
 	infos     *request.RequestInfoFactory
 	inflight  chan struct{}
@@ -130,6 +135,21 @@ type Server struct {
 
 // New builds a Server over cfg.Store. It does not touch the store yet.
 func New(cfg Config) (*Server, error) {
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.complete(cfg.Admission); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer builds the registry (table, watch cache, storage, allocator) of
+// a Server over cfg.Store; complete then adds admission and the handler,
+// which may read through the registry (NewSecure builds its
+// authentication, RBAC and admission plugins in between).
+func newServer(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("apiserver: Config.Store is nil")
 	}
@@ -170,19 +190,27 @@ func New(cfg Config) (*Server, error) {
 	cache := registry.NewCache(cfg.Store, table, withLogger(cfg.Cache, log))
 	s := &Server{
 		cfg: cfg, table: table, cache: cache, alloc: alloc, log: log,
-		storage:   &registry.Storage{Store: cfg.Store, Table: table, Cache: cache, Hooks: alloc.Hooks()},
-		admission: cfg.Admission,
+		storage: &registry.Storage{Store: cfg.Store, Table: table, Cache: cache, Hooks: alloc.Hooks()},
 		infos: &request.RequestInfoFactory{
 			APIPrefixes:          sets.NewString("api", "apis"),
 			GrouplessAPIPrefixes: sets.NewString("api"),
 		},
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 	}
-	if s.admission == nil {
-		s.admission = NoAdmission{}
+	return s, nil
+}
+
+// complete builds the admission chain of plugins and the HTTP handler.
+func (s *Server) complete(plugins []admission.Plugin) error {
+	if len(plugins) > 0 {
+		chain, err := admission.NewChain(plugins...)
+		if err != nil {
+			return fmt.Errorf("apiserver: %w", err)
+		}
+		s.admission = chain
 	}
 	s.handler = s.buildChain()
-	return s, nil
+	return nil
 }
 
 func withLogger(o registry.CacheOptions, l *slog.Logger) registry.CacheOptions {

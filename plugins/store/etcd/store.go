@@ -140,7 +140,8 @@ func (s *Store) check(ctx context.Context) error {
 }
 
 // wrapErr turns an error of the etcd client into the store's: etcd's
-// compaction and future-revision errors become the spec sentinels, a failure
+// compaction, future-revision and request-too-large errors become the spec
+// sentinels (ErrCompacted, ErrFutureRevision, ErrValueTooLarge), a failure
 // caused by Close becomes ErrClosed, and anything else (a lost quorum, a
 // network error, the ctx's error) is wrapped as is.
 func (s *Store) wrapErr(ctx context.Context, what string, err error) error {
@@ -154,7 +155,7 @@ func (s *Store) wrapErr(ctx context.Context, what string, err error) error {
 	case s.closed.Load():
 		return fmt.Errorf("etcd store: %s: %w (%v)", what, spec.ErrClosed, err)
 	case errors.Is(err, rpctypes.ErrRequestTooLarge):
-		return fmt.Errorf("etcd store: %s: %w (the server's --max-request-bytes must be at least %d)", what, err, MinServerRequestBytes)
+		return fmt.Errorf("etcd store: %s: %w: %w (the server's --max-request-bytes must be at least %d)", what, spec.ErrValueTooLarge, err, MinServerRequestBytes)
 	}
 	return fmt.Errorf("etcd store: %s: %w", what, err)
 }

@@ -1,8 +1,12 @@
-// Package admission is the API server's admission chain: after a write
+// Package admission is the API server's admission chain — the one
+// declaration of it: the Attributes a write is admitted with, the plugin
+// interfaces, the Chain the registry's write path runs (registry.Storage
+// takes an Interface in its options) and the built-in plugins. After a write
 // request is authenticated and authorized, mutating plugins may change the
 // object (defaulting), and validating plugins may reject it, in that order,
 // before it is stored. The built-in plugins are NamespaceLifecycle,
-// NodeRestriction, Priority and ServiceAccount (defaulting only).
+// NodeRestriction, Priority and ServiceAccount (defaulting only); Builtin
+// lists them in order, so adding one is its own file plus its line there.
 //
 // Objects are the external k8s.io/api types (*corev1.Pod, *corev1.Node, …)
 // that the API server decodes; a plugin ignores kinds it does not handle.
@@ -39,18 +43,18 @@ const (
 	Connect Operation = "CONNECT"
 )
 
-// Attributes describe one write request. Mutating plugins may change
-// Object in place but never replace it (so a caller converting from its
-// own attributes type needs to copy nothing back); nothing else may be
-// changed.
+// Attributes describe one write request. The registry builds them (see
+// registry.Storage); mutating plugins may change Object in place but never
+// replace it; nothing else may be changed.
 type Attributes struct {
+	// Operation is CREATE, UPDATE (also for patches and apply) or DELETE.
 	Operation Operation
 	// Resource is the resource written, e.g. {"" v1 pods}.
 	Resource schema.GroupVersionResource
 	// Subresource is "" for the main resource, else e.g. "status".
 	Subresource string
-	// Kind is the kind of Object, when the caller knows it; no built-in
-	// plugin needs it.
+	// Kind is the kind of Object: the resource's kind, or the request's
+	// kind for a POST to a subresource (Binding, Eviction).
 	Kind schema.GroupVersionKind
 	// Namespace is "" for cluster-scoped resources.
 	Namespace string
@@ -58,19 +62,34 @@ type Attributes struct {
 	// generateName.
 	Name string
 	// Object is the new object (CREATE, UPDATE); nil for DELETE. For
-	// status updates it is the whole object after the change. For
-	// subresources such as pods/binding it may be the request body or the
-	// whole object after the change: the built-in plugins do not read it
-	// there.
+	// status and scale updates it is the whole object after the change.
+	// For a POST to pods/binding or pods/eviction (operation CREATE, as
+	// upstream) it is the request's Binding or Eviction and OldObject is
+	// nil.
 	Object runtime.Object
 	// OldObject is the stored object (UPDATE, DELETE); nil for CREATE.
 	OldObject runtime.Object
-	// UserInfo is the authenticated requester.
+	// UserInfo is the authenticated requester; nil when no authentication
+	// put one in the request's context (request.WithUser).
 	UserInfo user.Info
 	// DryRun is true when nothing will be persisted: plugins must then
 	// have no side effects.
 	DryRun bool
 }
+
+// Interface is what a write path runs: Admit (mutating) after defaulting and
+// before the object's own validation, Validate after it, just before the
+// store write. An error rejects the request; it is an *apierrors.StatusError
+// whose code the API server answers with. Implementations must be safe for
+// concurrent use. *Chain is the implementation.
+type Interface interface {
+	// Admit may change a.Object in place (never replace it).
+	Admit(ctx context.Context, a *Attributes) error
+	// Validate must not change anything.
+	Validate(ctx context.Context, a *Attributes) error
+}
+
+var _ Interface = (*Chain)(nil)
 
 // Plugin is an admission plugin. It must also implement MutatingPlugin,
 // ValidatingPlugin or both.
@@ -94,7 +113,8 @@ type ValidatingPlugin interface {
 
 // Chain runs plugins in the order given: Admit runs every mutating plugin,
 // Validate every validating one; each stops at the first error. A Chain is
-// immutable and safe for concurrent use when its plugins are.
+// immutable and safe for concurrent use when its plugins are. A nil *Chain
+// admits everything.
 type Chain struct {
 	mutating   []MutatingPlugin
 	validating []ValidatingPlugin
@@ -125,22 +145,34 @@ func NewChain(plugins ...Plugin) (*Chain, error) {
 	return c, nil
 }
 
-// DefaultChain is the chain kube-apiserver-like servers run, in upstream's
-// order: NamespaceLifecycle, ServiceAccount, NodeRestriction, Priority.
+// Builtin returns the built-in plugins in upstream's order:
+// NamespaceLifecycle, ServiceAccount, NodeRestriction, Priority. They read
+// namespaces and priority classes through the getters given (the API
+// server hands it its registry's). A new built-in plugin is added here.
+func Builtin(namespaces NamespaceGetter, priorityClasses PriorityClassLister) []Plugin {
+	return []Plugin{NewNamespaceLifecycle(namespaces), NewServiceAccount(), NewNodeRestriction(), NewPriority(priorityClasses)}
+}
+
+// DefaultChain is the chain of the Builtin plugins.
 func DefaultChain(namespaces NamespaceGetter, priorityClasses PriorityClassLister) *Chain {
-	c, err := NewChain(NewNamespaceLifecycle(namespaces), NewServiceAccount(), NewNodeRestriction(), NewPriority(priorityClasses))
+	c, err := NewChain(Builtin(namespaces, priorityClasses)...)
 	if err != nil {
 		panic(err) // the built-in names are distinct
 	}
 	return c
 }
 
-// Admit runs the mutating plugins. The error is an *apierrors.StatusError:
-// a plugin's status error as is, any other error as 500 InternalError.
+// Admit runs the mutating plugins. The error is an *apierrors.StatusError —
+// a plugin's status error as is, any other error as 500 InternalError —
+// or, when ctx ended, the plugin's error wrapping ctx.Err() (the API server
+// answers a deadline with 504).
 func (c *Chain) Admit(ctx context.Context, a *Attributes) error {
+	if c == nil {
+		return nil
+	}
 	for _, p := range c.mutating {
 		if err := p.Admit(ctx, a); err != nil {
-			return asStatus(p.Name(), err)
+			return asStatus(ctx, p.Name(), err)
 		}
 	}
 	return nil
@@ -148,9 +180,12 @@ func (c *Chain) Admit(ctx context.Context, a *Attributes) error {
 
 // Validate runs the validating plugins; errors as Admit.
 func (c *Chain) Validate(ctx context.Context, a *Attributes) error {
+	if c == nil {
+		return nil
+	}
 	for _, p := range c.validating {
 		if err := p.Validate(ctx, a); err != nil {
-			return asStatus(p.Name(), err)
+			return asStatus(ctx, p.Name(), err)
 		}
 	}
 	return nil
@@ -166,9 +201,9 @@ func (c *Chain) Run(ctx context.Context, a *Attributes) error {
 	return c.Validate(ctx, a)
 }
 
-func asStatus(plugin string, err error) error {
+func asStatus(ctx context.Context, plugin string, err error) error {
 	var st apierrors.APIStatus
-	if errors.As(err, &st) {
+	if errors.As(err, &st) || (ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 		return err
 	}
 	return apierrors.NewInternalError(fmt.Errorf("admission plugin %q failed: %w", plugin, err))

@@ -7,23 +7,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/kubelab/kubelab/reference/apiserver/admission"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -31,30 +29,6 @@ import (
 const OptimisticLockErrorMsg = "the object has been modified; please apply your changes to the latest version and try again"
 
 func semanticEqual(a, b any) bool { return equality.Semantic.DeepEqual(a, b) }
-
-// Admit is the admission a write goes through: Mutate after defaulting and
-// before the strategy's validation, Validate after it, just before the
-// store write. old is nil on create. Either may be nil.
-type Admit struct {
-	// Mutate may change obj; an error rejects the request.
-	Mutate func(ctx context.Context, obj, old runtime.Object) error
-	// Validate may not change obj; an error rejects the request.
-	Validate func(ctx context.Context, obj, old runtime.Object) error
-}
-
-func (a Admit) mutate(ctx context.Context, obj, old runtime.Object) error {
-	if a.Mutate == nil {
-		return nil
-	}
-	return a.Mutate(ctx, obj, old)
-}
-
-func (a Admit) validate(ctx context.Context, obj, old runtime.Object) error {
-	if a.Validate == nil {
-		return nil
-	}
-	return a.Validate(ctx, obj, old)
-}
 
 // Hooks run after a successful write, for side effects such as releasing
 // allocated service IPs and ports. They must not fail.
@@ -88,7 +62,10 @@ func (s *Storage) now() metav1.Time {
 	return metav1.NewTime(time.Now().Truncate(time.Second))
 }
 
-// storeErr maps a store error to an API error.
+// storeErr maps a store error to an API error by its sentinel (spec's
+// errors, matched with errors.Is; never by its text): a value too large is
+// 413, other invalid input 400, a missing key 404, and so on; an error
+// wrapping no sentinel is a 500.
 func storeErr(r *Resource, name string, err error) error {
 	var se *apierrors.StatusError
 	switch {
@@ -106,10 +83,9 @@ func storeErr(r *Resource, name string, err error) error {
 		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 	case errors.Is(err, spec.ErrFutureRevision):
 		return tooLargeResourceVersion(0, 0)
+	case errors.Is(err, spec.ErrValueTooLarge): // before ErrInvalid, which it wraps
+		return apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", spec.MaxValueSize))
 	case errors.Is(err, spec.ErrInvalid):
-		if strings.Contains(err.Error(), "exceeds") {
-			return apierrors.NewRequestEntityTooLargeError("limit is 1572864")
-		}
 		return apierrors.NewBadRequest(err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return apierrors.NewTimeoutError(err.Error(), 1)
@@ -178,8 +154,10 @@ func invalid(r *Resource, obj runtime.Object, errs field.ErrorList) error {
 type CreateOptions struct {
 	// DryRun validates and admits without writing.
 	DryRun bool
-	// Admit is the admission chain.
-	Admit Admit
+	// Admission is the chain the object passes through (operation CREATE,
+	// as the requester in ctx); nil admits it unchecked (the server's own
+	// writes).
+	Admission admission.Interface
 }
 
 // Create stores obj as a new object of r in namespace ns (the request's
@@ -218,7 +196,8 @@ func (s *Storage) Create(ctx context.Context, r *Resource, ns string, obj runtim
 	if r.Strategy.PrepareForCreate != nil {
 		r.Strategy.PrepareForCreate(obj)
 	}
-	if err := opts.Admit.mutate(ctx, obj, nil); err != nil {
+	attrs := attributes(ctx, admission.Create, r, "", obj, nil, opts.DryRun)
+	if err := admit(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	if m.GetName() == "" {
@@ -227,7 +206,7 @@ func (s *Storage) Create(ctx context.Context, r *Resource, ns string, obj runtim
 	if errs := validateMeta(r, obj); len(errs) > 0 {
 		return nil, invalid(r, obj, errs)
 	}
-	if err := opts.Admit.validate(ctx, obj, nil); err != nil {
+	if err := validate(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	if opts.DryRun {
@@ -275,16 +254,29 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 
 // UpdateOptions qualify an Update.
 type UpdateOptions struct {
-	// Subresource is "" (the main resource), SubStatus, or another
-	// subresource whose UpdateFunc prepares the full object.
+	// Subresource is "" (the main resource), SubStatus, SubScale (whose
+	// UpdateFunc returns the parent with its new replicas: it is updated
+	// as the main resource is), or another subresource whose UpdateFunc
+	// prepares the full object (SubBinding). Admission sees it as the
+	// request's subresource.
 	Subresource string
 	// DryRun validates and admits without writing.
 	DryRun bool
-	// Admit is the admission chain.
-	Admit Admit
+	// Admission is the chain the object passes through (operation UPDATE
+	// on Subresource, or CREATE when ForceAllowCreate creates it); nil
+	// admits it unchecked (the server's own writes).
+	Admission admission.Interface
 	// ForceAllowCreate lets a missing object be created (PUT on resources
 	// with AllowCreateOnUpdate); the UpdateFunc then gets a nil current.
 	ForceAllowCreate bool
+}
+
+// throughStrategy: the main resource and /scale update through the kind's
+// strategy — status kept, PrepareForUpdate, a new generation when the spec
+// changes, ValidateUpdate, the allocation hooks — as upstream, where a
+// scale update is an update of its parent.
+func (o UpdateOptions) throughStrategy() bool {
+	return o.Subresource == "" || o.Subresource == SubScale
 }
 
 // Update changes the object namespace/name of r: it reads it, calls fn, and
@@ -304,7 +296,7 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			if rv := objectMeta(obj).GetResourceVersion(); rv != "" {
 				return nil, false, apierrors.NewNotFound(r.GroupResource(), name)
 			}
-			created, err := s.Create(ctx, r, ns, obj, CreateOptions{DryRun: opts.DryRun, Admit: opts.Admit})
+			created, err := s.Create(ctx, r, ns, obj, CreateOptions{DryRun: opts.DryRun, Admission: opts.Admission})
 			return created, true, err
 		}
 		if err != nil {
@@ -353,7 +345,7 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			return obj, false, nil
 		}
 		var undo, commit func()
-		if s.Hooks.BeforeUpdate != nil && opts.Subresource == "" {
+		if s.Hooks.BeforeUpdate != nil && opts.throughStrategy() {
 			undo, commit, err = s.Hooks.BeforeUpdate(r, obj, cur)
 			if err != nil {
 				return nil, false, err
@@ -417,7 +409,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 		om.SetManagedFields(dm.GetManagedFields()) // the API server's field manager tracks status writers too
 	default:
 		obj = desired
-		if statusSplit && opts.Subresource == "" {
+		if statusSplit && opts.throughStrategy() {
 			copyField(obj, cur, "Status")
 		}
 		if r.Strategy.Default != nil {
@@ -436,7 +428,7 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	if m.GetGenerateName() == "" {
 		m.SetGenerateName(cm.GetGenerateName())
 	}
-	if opts.Subresource == "" {
+	if opts.throughStrategy() {
 		if r.Strategy.PrepareForUpdate != nil {
 			r.Strategy.PrepareForUpdate(obj, cur)
 		}
@@ -444,12 +436,13 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 			m.SetGeneration(cm.GetGeneration() + 1)
 		}
 	}
-	if err := opts.Admit.mutate(ctx, obj, cur); err != nil {
+	attrs := attributes(ctx, admission.Update, r, opts.Subresource, obj, cur, opts.DryRun)
+	if err := admit(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	errs := apivalidation.ValidateObjectMetaAccessorUpdate(m, cm, field.NewPath("metadata"))
 	errs = append(errs, validateMeta(r, obj)...)
-	if r.Strategy.ValidateUpdate != nil && opts.Subresource == "" {
+	if r.Strategy.ValidateUpdate != nil && opts.throughStrategy() {
 		errs = append(errs, r.Strategy.ValidateUpdate(obj, cur)...)
 	}
 	if cm.GetDeletionTimestamp() != nil {
@@ -458,235 +451,10 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	if len(errs) > 0 {
 		return nil, invalid(r, obj, errs)
 	}
-	if err := opts.Admit.validate(ctx, obj, cur); err != nil {
+	if err := validate(ctx, opts.Admission, attrs); err != nil {
 		return nil, err
 	}
 	return obj, nil
-}
-
-// DeleteOptions are metav1.DeleteOptions plus the admission chain.
-type DeleteOptions struct {
-	metav1.DeleteOptions
-	// Admit.Validate sees the object being deleted (as old; obj is nil).
-	Admit Admit
-}
-
-// Delete deletes the object namespace/name of r, honouring preconditions,
-// the grace period (pods bound to a node get a deletionTimestamp and are
-// removed when their kubelet deletes them with grace period 0), finalizers
-// (the object stays, with a deletionTimestamp, until they are gone) and
-// propagationPolicy (Orphan removes the owner reference from dependents;
-// Foreground deletes them first; Background leaves them to a garbage
-// collector). It returns the deleted — or, when pending, the updated —
-// object, and whether it is gone from the store.
-func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts DeleteOptions) (runtime.Object, bool, error) {
-	for attempt := 0; ; attempt++ {
-		cur, kv, err := s.get(ctx, r, ns, name)
-		if err != nil {
-			return nil, false, err
-		}
-		cm := objectMeta(cur)
-		if p := opts.Preconditions; p != nil {
-			if p.UID != nil && *p.UID != cm.GetUID() {
-				return nil, false, apierrors.NewConflict(r.GroupResource(), name,
-					fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *p.UID, cm.GetUID()))
-			}
-			if p.ResourceVersion != nil && *p.ResourceVersion != cm.GetResourceVersion() {
-				return nil, false, apierrors.NewConflict(r.GroupResource(), name,
-					fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, cm.GetResourceVersion()))
-			}
-		}
-		if err := opts.Admit.validate(ctx, nil, cur); err != nil {
-			return nil, false, err
-		}
-		// Orphan and Foreground first mark the owner, as upstream, with a
-		// deletionTimestamp and the garbage collector's finalizer; collect
-		// then does the collector's work inline and removes it.
-		gcFinalizer := ""
-		if opts.PropagationPolicy != nil && cm.GetDeletionTimestamp() == nil {
-			switch *opts.PropagationPolicy {
-			case metav1.DeletePropagationOrphan:
-				gcFinalizer = metav1.FinalizerOrphanDependents
-			case metav1.DeletePropagationForeground:
-				gcFinalizer = metav1.FinalizerDeleteDependents
-			case metav1.DeletePropagationBackground:
-			default:
-				return nil, false, invalidDeleteOptions(field.NotSupported(field.NewPath("propagationPolicy"), *opts.PropagationPolicy, []string{"Foreground", "Background", "Orphan", "nil"}))
-			}
-		}
-		grace := s.gracePeriod(r, cur, opts.GracePeriodSeconds)
-		if grace < 0 {
-			grace = 0
-		}
-		if r.Name == "namespaces" && r.Group == "" {
-			s.emptyNamespace(ctx, name)
-		}
-		pending := len(cm.GetFinalizers()) > 0 || grace > 0 || gcFinalizer != ""
-		if opts.DryRun != nil && len(opts.DryRun) > 0 {
-			return cur, !pending, nil
-		}
-		if pending {
-			obj := cur.DeepCopyObject()
-			m := objectMeta(obj)
-			now := s.now()
-			if m.GetDeletionTimestamp() == nil || grace < deref(m.GetDeletionGracePeriodSeconds()) {
-				ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
-				if m.GetDeletionTimestamp() == nil || ts.Before(m.GetDeletionTimestamp()) {
-					m.SetDeletionTimestamp(&ts)
-				}
-				m.SetDeletionGracePeriodSeconds(&grace)
-				if !r.NoGeneration {
-					m.SetGeneration(m.GetGeneration() + 1)
-				}
-			}
-			if gcFinalizer != "" && !slices.Contains(m.GetFinalizers(), gcFinalizer) {
-				m.SetFinalizers(append(m.GetFinalizers(), gcFinalizer))
-			}
-			if semanticEqual(obj, cur) {
-				return cur, false, nil
-			}
-			data, err := encode(r, obj)
-			if err != nil {
-				return nil, false, apierrors.NewInternalError(err)
-			}
-			rev, err := s.Store.Update(ctx, kv.Key, data, kv.ModRevision)
-			if errors.Is(err, spec.ErrConflict) && attempt < 16 {
-				continue
-			}
-			if err != nil {
-				return nil, false, storeErr(r, name, err)
-			}
-			m.SetResourceVersion(strconv.FormatInt(rev, 10))
-			if gcFinalizer != "" {
-				return s.collect(ctx, r, ns, name, cm.GetUID(), gcFinalizer, obj)
-			}
-			return obj, false, nil
-		}
-		_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
-		if errors.Is(err, spec.ErrConflict) && attempt < 16 {
-			continue
-		}
-		if err != nil {
-			return nil, false, storeErr(r, name, err)
-		}
-		if s.Hooks.AfterDelete != nil {
-			s.Hooks.AfterDelete(r, cur)
-		}
-		cm.SetResourceVersion(strconv.FormatInt(rev, 10))
-		return cur, true, nil
-	}
-}
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func invalidDeleteOptions(e *field.Error) error {
-	return apierrors.NewInvalid(metav1.SchemeGroupVersion.WithKind("DeleteOptions").GroupKind(), "", field.ErrorList{e})
-}
-
-// gracePeriod is the grace period of a delete: pods bound to a node and not
-// finished get the requested or their spec's grace period; everything else
-// is deleted at once.
-func (s *Storage) gracePeriod(r *Resource, obj runtime.Object, requested *int64) int64 {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok || r.Group != "" {
-		return 0
-	}
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return 0
-	}
-	if requested != nil {
-		return *requested
-	}
-	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		return *pod.Spec.TerminationGracePeriodSeconds
-	}
-	return corev1.DefaultTerminationGracePeriodSeconds
-}
-
-// collect does, inline, the garbage collector's work for the owner uid,
-// marked for deletion with finalizer fin (orphan: its dependents lose their
-// owner reference; foregroundDeletion: they are deleted), then removes fin,
-// which deletes the owner unless another finalizer or a grace period holds
-// it. marked is the owner as marked.
-func (s *Storage) collect(ctx context.Context, r *Resource, ns, name string, uid types.UID, fin string, marked runtime.Object) (runtime.Object, bool, error) {
-	if fin == metav1.FinalizerOrphanDependents {
-		s.orphan(ctx, ns, uid)
-	} else {
-		s.deleteDependents(ctx, ns, uid)
-	}
-	obj, _, err := s.Update(ctx, r, ns, name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.DeepCopyObject()
-		m := objectMeta(o)
-		if m.GetUID() != uid {
-			return nil, apierrors.NewNotFound(r.GroupResource(), name)
-		}
-		m.SetFinalizers(slices.DeleteFunc(slices.Clone(m.GetFinalizers()), func(f string) bool { return f == fin }))
-		m.SetResourceVersion("")
-		return o, nil
-	}, UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return marked, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	m := objectMeta(obj)
-	return obj, len(m.GetFinalizers()) == 0 && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
-}
-
-// orphan removes owner references to uid from its dependents.
-func (s *Storage) orphan(ctx context.Context, ns string, uid types.UID) {
-	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
-		for _, o := range objs {
-			m := objectMeta(o)
-			_, _, _ = s.Update(ctx, r, m.GetNamespace(), m.GetName(), func(cur runtime.Object) (runtime.Object, error) {
-				obj := cur.DeepCopyObject()
-				om := objectMeta(obj)
-				var refs []metav1.OwnerReference
-				for _, ref := range om.GetOwnerReferences() {
-					if ref.UID != uid {
-						refs = append(refs, ref)
-					}
-				}
-				om.SetOwnerReferences(refs)
-				om.SetResourceVersion("")
-				return obj, nil
-			}, UpdateOptions{})
-		}
-	}
-}
-
-// deleteDependents deletes the dependents of uid (foreground deletion, done
-// synchronously).
-func (s *Storage) deleteDependents(ctx context.Context, ns string, uid types.UID) {
-	bg := metav1.DeletePropagationForeground
-	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
-		for _, o := range objs {
-			m := objectMeta(o)
-			_, _, _ = s.Delete(ctx, r, m.GetNamespace(), m.GetName(), DeleteOptions{DeleteOptions: metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: new(int64)}})
-		}
-	}
-}
-
-// emptyNamespace deletes every object in namespace ns (the namespace
-// controller's job, done synchronously).
-func (s *Storage) emptyNamespace(ctx context.Context, ns string) {
-	zero := int64(0)
-	for _, r := range s.Table.All() {
-		if !r.Namespaced {
-			continue
-		}
-		for _, key := range s.Cache.Keys(r, ns) {
-			name := key[strings.LastIndexByte(key, '/')+1:]
-			_, _, _ = s.Delete(ctx, r, ns, name, DeleteOptions{DeleteOptions: metav1.DeleteOptions{GracePeriodSeconds: &zero}})
-			// Objects held by finalizers stay; strip nothing.
-		}
-	}
 }
 
 // ListOptions qualify a List.

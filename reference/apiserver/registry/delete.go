@@ -1,0 +1,325 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kubelab/kubelab/reference/apiserver/admission"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// DeleteOptions are metav1.DeleteOptions plus the admission chain.
+type DeleteOptions struct {
+	metav1.DeleteOptions
+	// Admission validates the delete (operation DELETE, the stored object
+	// as OldObject, no Object; no mutating step); nil admits it unchecked
+	// (the server's own deletes).
+	Admission admission.Interface
+}
+
+// Delete deletes the object namespace/name of r, honouring preconditions,
+// the grace period (pods bound to a node get a deletionTimestamp and are
+// removed when their kubelet deletes them with grace period 0), finalizers
+// (the object stays, with a deletionTimestamp, until they are gone) and
+// propagationPolicy (Orphan removes the owner reference from dependents;
+// Foreground deletes them first; Background leaves them to a garbage
+// collector). Deleting a namespace first deletes its content (the
+// namespace controller's job upstream). It returns the deleted — or, when
+// pending, the marked — object, and whether it is gone from the store.
+//
+// Each attempt decides first (decideDelete: preconditions, propagation,
+// grace period, the mark), then admits, and only then acts (apply). A dry
+// run stops before acting: it changes nothing, the namespace's content
+// included, and returns what the delete would.
+func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts DeleteOptions) (runtime.Object, bool, error) {
+	dry := len(opts.DryRun) > 0
+	for attempt := 0; ; attempt++ {
+		cur, kv, err := s.get(ctx, r, ns, name)
+		if err != nil {
+			return nil, false, err
+		}
+		d, err := decideDelete(r, cur, opts.DeleteOptions, s.now())
+		if err != nil {
+			return nil, false, err
+		}
+		if err := validate(ctx, opts.Admission, attributes(ctx, admission.Delete, r, "", nil, cur, dry)); err != nil {
+			return nil, false, err
+		}
+		if dry {
+			return d.result(cur), d.remove, nil
+		}
+		obj, gone, err := s.applyDeletion(ctx, r, ns, name, cur, kv, d)
+		if errors.Is(err, spec.ErrConflict) && attempt < 16 {
+			continue // the object changed since it was read: decide again
+		}
+		if err != nil {
+			return nil, false, storeErr(r, name, err)
+		}
+		return obj, gone, nil
+	}
+}
+
+// deletion is what deleting one object does, decided from the stored
+// object, the request's options and the clock before any effect.
+type deletion struct {
+	// remove: the object goes from the store now. Otherwise it stays,
+	// marked with a deletionTimestamp, until its finalizers (gcFinalizer
+	// included) are gone or its grace period ends.
+	remove bool
+	// marked is the object as marked; nil when removing, or when it is
+	// marked so already (nothing to write).
+	marked runtime.Object
+	// gcFinalizer is the garbage collector's finalizer the delete adds
+	// (orphan, foregroundDeletion); "" for none.
+	gcFinalizer string
+	// emptyNamespace: the object is a namespace whose content is deleted
+	// before it (the namespace controller's job, done synchronously).
+	emptyNamespace bool
+}
+
+// result is the object a delete deciding d on cur answers with.
+func (d deletion) result(cur runtime.Object) runtime.Object {
+	if d.marked != nil {
+		return d.marked
+	}
+	return cur
+}
+
+// decideDelete decides the delete of cur (an object of r) with opts at
+// time now. It reads nothing but its arguments and changes none of them.
+// A failed precondition is 409, an unknown propagationPolicy 422.
+func decideDelete(r *Resource, cur runtime.Object, opts metav1.DeleteOptions, now metav1.Time) (deletion, error) {
+	if err := checkPreconditions(r, cur, opts.Preconditions); err != nil {
+		return deletion{}, err
+	}
+	cm := objectMeta(cur)
+	// Orphan and Foreground first mark the owner, as upstream, with a
+	// deletionTimestamp and the garbage collector's finalizer; collect
+	// then does the collector's work inline and removes it.
+	gcFinalizer := ""
+	if opts.PropagationPolicy != nil && cm.GetDeletionTimestamp() == nil {
+		switch *opts.PropagationPolicy {
+		case metav1.DeletePropagationOrphan:
+			gcFinalizer = metav1.FinalizerOrphanDependents
+		case metav1.DeletePropagationForeground:
+			gcFinalizer = metav1.FinalizerDeleteDependents
+		case metav1.DeletePropagationBackground:
+		default:
+			return deletion{}, invalidDeleteOptions(field.NotSupported(field.NewPath("propagationPolicy"), *opts.PropagationPolicy, []string{"Foreground", "Background", "Orphan", "nil"}))
+		}
+	}
+	d := deletion{gcFinalizer: gcFinalizer, emptyNamespace: r.Group == "" && r.Name == "namespaces"}
+	grace := max(gracePeriod(r, cur, opts.GracePeriodSeconds), 0)
+	if len(cm.GetFinalizers()) == 0 && grace == 0 && gcFinalizer == "" {
+		d.remove = true
+		return d, nil
+	}
+	if marked := markDeleted(r, cur, grace, gcFinalizer, now); !semanticEqual(marked, cur) {
+		d.marked = marked
+	}
+	return d, nil
+}
+
+// checkPreconditions is 409 Conflict when p names another uid or
+// resourceVersion than cur's.
+func checkPreconditions(r *Resource, cur runtime.Object, p *metav1.Preconditions) error {
+	if p == nil {
+		return nil
+	}
+	cm := objectMeta(cur)
+	if p.UID != nil && *p.UID != cm.GetUID() {
+		return apierrors.NewConflict(r.GroupResource(), cm.GetName(),
+			fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *p.UID, cm.GetUID()))
+	}
+	if p.ResourceVersion != nil && *p.ResourceVersion != cm.GetResourceVersion() {
+		return apierrors.NewConflict(r.GroupResource(), cm.GetName(),
+			fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, cm.GetResourceVersion()))
+	}
+	return nil
+}
+
+// markDeleted returns a copy of cur marked for deletion at now with grace
+// seconds to go: a deletionTimestamp (an earlier one is kept unless the new
+// grace period ends sooner), the grace period, a new generation, and
+// gcFinalizer when not "".
+func markDeleted(r *Resource, cur runtime.Object, grace int64, gcFinalizer string, now metav1.Time) runtime.Object {
+	obj := cur.DeepCopyObject()
+	m := objectMeta(obj)
+	if m.GetDeletionTimestamp() == nil || grace < deref(m.GetDeletionGracePeriodSeconds()) {
+		ts := metav1.NewTime(now.Add(time.Duration(grace) * time.Second))
+		if m.GetDeletionTimestamp() == nil || ts.Before(m.GetDeletionTimestamp()) {
+			m.SetDeletionTimestamp(&ts)
+		}
+		m.SetDeletionGracePeriodSeconds(&grace)
+		if !r.NoGeneration {
+			m.SetGeneration(m.GetGeneration() + 1)
+		}
+	}
+	if gcFinalizer != "" && !slices.Contains(m.GetFinalizers(), gcFinalizer) {
+		m.SetFinalizers(append(m.GetFinalizers(), gcFinalizer))
+	}
+	return obj
+}
+
+// applyDeletion carries out d, decided on cur (read at kv): it empties the
+// namespace, then removes the object or writes its mark (and, with a
+// garbage-collector finalizer, does the collector's work). An error
+// wrapping spec.ErrConflict means the object changed since it was read;
+// the caller decides again.
+func (s *Storage) applyDeletion(ctx context.Context, r *Resource, ns, name string, cur runtime.Object, kv spec.KeyValue, d deletion) (runtime.Object, bool, error) {
+	if d.emptyNamespace {
+		s.emptyNamespace(ctx, name)
+	}
+	if d.remove {
+		_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
+		if err != nil {
+			return nil, false, err
+		}
+		if s.Hooks.AfterDelete != nil {
+			s.Hooks.AfterDelete(r, cur)
+		}
+		objectMeta(cur).SetResourceVersion(strconv.FormatInt(rev, 10))
+		return cur, true, nil
+	}
+	if d.marked == nil {
+		return cur, false, nil
+	}
+	data, err := encode(r, d.marked)
+	if err != nil {
+		return nil, false, apierrors.NewInternalError(err)
+	}
+	rev, err := s.Store.Update(ctx, kv.Key, data, kv.ModRevision)
+	if err != nil {
+		return nil, false, err
+	}
+	objectMeta(d.marked).SetResourceVersion(strconv.FormatInt(rev, 10))
+	if d.gcFinalizer != "" {
+		return s.collect(ctx, r, ns, name, objectMeta(cur).GetUID(), d.gcFinalizer, d.marked)
+	}
+	return d.marked, false, nil
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func invalidDeleteOptions(e *field.Error) error {
+	return apierrors.NewInvalid(metav1.SchemeGroupVersion.WithKind("DeleteOptions").GroupKind(), "", field.ErrorList{e})
+}
+
+// gracePeriod is the grace period of a delete: pods bound to a node and not
+// finished get the requested or their spec's grace period; everything else
+// is deleted at once.
+func gracePeriod(r *Resource, obj runtime.Object, requested *int64) int64 {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || r.Group != "" {
+		return 0
+	}
+	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	if requested != nil {
+		return *requested
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return *pod.Spec.TerminationGracePeriodSeconds
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
+}
+
+// collect does, inline, the garbage collector's work for the owner uid,
+// marked for deletion with finalizer fin (orphan: its dependents lose their
+// owner reference; foregroundDeletion: they are deleted), then removes fin,
+// which deletes the owner unless another finalizer or a grace period holds
+// it. marked is the owner as marked.
+func (s *Storage) collect(ctx context.Context, r *Resource, ns, name string, uid types.UID, fin string, marked runtime.Object) (runtime.Object, bool, error) {
+	if fin == metav1.FinalizerOrphanDependents {
+		s.orphan(ctx, ns, uid)
+	} else {
+		s.deleteDependents(ctx, ns, uid)
+	}
+	obj, _, err := s.Update(ctx, r, ns, name, func(cur runtime.Object) (runtime.Object, error) {
+		o := cur.DeepCopyObject()
+		m := objectMeta(o)
+		if m.GetUID() != uid {
+			return nil, apierrors.NewNotFound(r.GroupResource(), name)
+		}
+		m.SetFinalizers(slices.DeleteFunc(slices.Clone(m.GetFinalizers()), func(f string) bool { return f == fin }))
+		m.SetResourceVersion("")
+		return o, nil
+	}, UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return marked, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	m := objectMeta(obj)
+	return obj, len(m.GetFinalizers()) == 0 && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
+}
+
+// orphan removes owner references to uid from its dependents.
+func (s *Storage) orphan(ctx context.Context, ns string, uid types.UID) {
+	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
+		for _, o := range objs {
+			m := objectMeta(o)
+			_, _, _ = s.Update(ctx, r, m.GetNamespace(), m.GetName(), func(cur runtime.Object) (runtime.Object, error) {
+				obj := cur.DeepCopyObject()
+				om := objectMeta(obj)
+				var refs []metav1.OwnerReference
+				for _, ref := range om.GetOwnerReferences() {
+					if ref.UID != uid {
+						refs = append(refs, ref)
+					}
+				}
+				om.SetOwnerReferences(refs)
+				om.SetResourceVersion("")
+				return obj, nil
+			}, UpdateOptions{})
+		}
+	}
+}
+
+// deleteDependents deletes the dependents of uid (foreground deletion, done
+// synchronously).
+func (s *Storage) deleteDependents(ctx context.Context, ns string, uid types.UID) {
+	bg := metav1.DeletePropagationForeground
+	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
+		for _, o := range objs {
+			m := objectMeta(o)
+			_, _, _ = s.Delete(ctx, r, m.GetNamespace(), m.GetName(), DeleteOptions{DeleteOptions: metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: new(int64)}})
+		}
+	}
+}
+
+// emptyNamespace deletes every object in namespace ns (the namespace
+// controller's job, done synchronously here until a controller manager
+// does it: this is the one place that does it). Objects held by
+// finalizers stay, marked.
+func (s *Storage) emptyNamespace(ctx context.Context, ns string) {
+	zero := int64(0)
+	for _, r := range s.Table.All() {
+		if !r.Namespaced {
+			continue
+		}
+		for _, key := range s.Cache.Keys(r, ns) {
+			name := key[strings.LastIndexByte(key, '/')+1:]
+			_, _, _ = s.Delete(ctx, r, ns, name, DeleteOptions{DeleteOptions: metav1.DeleteOptions{GracePeriodSeconds: &zero}})
+		}
+	}
+}
