@@ -15,7 +15,7 @@ import (
 	"github.com/kubelab/kubelab/fakes/brokenruntime"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // Environment of TestSuite.

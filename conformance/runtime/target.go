@@ -17,7 +17,7 @@ import (
 )
 
 // Names of the test images (built by `make images` into _out/images, see
-// tools/ociimage). A target must hold them before the suite runs: the
+// spec/ociimage). A target must hold them before the suite runs: the
 // suite never pulls them.
 const (
 	// BusyboxImage has a shell and busybox's applets; default command "sh".

@@ -17,7 +17,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/containerd"
 	"github.com/kubelab/kubelab/tools/critools"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // buildKubelab builds the kubelab binary into dir.

@@ -16,7 +16,7 @@ import (
 	"github.com/kubelab/kubelab/conformance/containerd"
 	"github.com/kubelab/kubelab/plugins/runtime/cri"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 func TestBadOptionsAreInvalid(t *testing.T) {
