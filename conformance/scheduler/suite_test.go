@@ -18,7 +18,7 @@ import (
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	refsched "github.com/kubelab/kubelab/reference/scheduler"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/extender"
+	"github.com/kubelab/kubelab/fakes/extender"
 )
 
 // targetEnv names the profile TestSuite runs kubelab's scheduler with:
@@ -26,7 +26,7 @@ import (
 // fakes/brokenscheduler.
 const targetEnv = "KUBELAB_SCHEDULER_SUITE_TARGET"
 
-// extenderEnv, when "1", adds the sample HTTP extender of tools/extender
+// extenderEnv, when "1", adds the sample HTTP extender of fakes/extender
 // to kubelab's scheduler, and TestSuite checks that it was called.
 const extenderEnv = "KUBELAB_SCHEDULER_SUITE_EXTENDER"
 

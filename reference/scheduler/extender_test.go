@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubelab/kubelab/spec"
-	sampleext "github.com/kubelab/kubelab/tools/extender"
+	sampleext "github.com/kubelab/kubelab/fakes/extender"
 )
 
 func TestExtenderNodeCacheCapableAndManagedResources(t *testing.T) {

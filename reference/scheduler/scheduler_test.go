@@ -25,7 +25,7 @@ import (
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/spec"
-	sampleext "github.com/kubelab/kubelab/tools/extender"
+	sampleext "github.com/kubelab/kubelab/fakes/extender"
 )
 
 // Tiny policy plugins for the tests (the real ones live in

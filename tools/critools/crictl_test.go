@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/kubelab/kubelab/conformance/containerd"
-	"github.com/kubelab/kubelab/tools/critools"
 	"github.com/kubelab/kubelab/spec/ociimage"
+	"github.com/kubelab/kubelab/tools/critools"
 )
 
 // buildKubelab builds the kubelab binary into dir.
