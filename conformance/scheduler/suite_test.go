@@ -14,11 +14,11 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/scheduler"
 	"github.com/kubelab/kubelab/fakes/brokenscheduler"
+	"github.com/kubelab/kubelab/fakes/extender"
 	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	refsched "github.com/kubelab/kubelab/reference/scheduler"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/fakes/extender"
 )
 
 // targetEnv names the profile TestSuite runs kubelab's scheduler with:

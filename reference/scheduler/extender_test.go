@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubelab/kubelab/spec"
 	sampleext "github.com/kubelab/kubelab/fakes/extender"
+	"github.com/kubelab/kubelab/spec"
 )
 
 func TestExtenderNodeCacheCapableAndManagedResources(t *testing.T) {

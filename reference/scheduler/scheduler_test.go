@@ -22,10 +22,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	sampleext "github.com/kubelab/kubelab/fakes/extender"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/spec"
-	sampleext "github.com/kubelab/kubelab/fakes/extender"
 )
 
 // Tiny policy plugins for the tests (the real ones live in
