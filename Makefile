@@ -64,11 +64,12 @@ bench-runtime: images
 bench-scheduler: build
 	$(KUBELAB) bench scheduler --target default-scheduler $(SCHED_TARGETS) --qps 1000 --json _out/bench-scheduler.json
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, doc comments, and imports that point one way (tools/archcheck)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run ./tools/doccheck .
+	$(GO) run ./tools/archcheck .
 
 clean:
 	rm -rf _out

@@ -41,7 +41,9 @@ func registry() *spec.Registry {
 	for _, p := range brokenscheduler.Plugins() {
 		spec.MustRegister(reg.RegisterScheduler(p))
 	}
-	runner.RegisterSchedulerProfiles(brokenscheduler.Profiles()...)
+	for _, p := range brokenscheduler.Profiles() {
+		spec.MustRegister(reg.RegisterProfile(p))
+	}
 	return reg
 }
 
