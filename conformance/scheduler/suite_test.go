@@ -103,10 +103,10 @@ func TestSuiteWithExtender(t *testing.T) {
 		t.Skip("runs the suite")
 	}
 	o := runSuite(t, profiles.DefaultSchedulerName, extenderEnv+"=1")
-	for c, specs := range o.failed {
+	for c, specs := range o.Failed {
 		t.Errorf("%s failed with an extender: %s", c, strings.Join(specs, "; "))
 	}
-	if len(o.passed) == 0 {
+	if len(o.Passed) == 0 {
 		t.Error("no spec passed")
 	}
 }
