@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // Container state names as persisted.
@@ -376,18 +377,11 @@ func (r *Runtime) startShim(id, netns string) (startReport, int, error) {
 // processAlive reports whether pid is still the process that started at
 // start (see processStartTime) and has not exited (a zombie has).
 func processAlive(pid int, start uint64) bool {
-	if pid <= 0 || start == 0 || processStartTime(pid) != start {
+	if pid <= 0 || start == 0 {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
+	st, err := procstat.Read(pid)
+	return err == nil && st.StartTime == start && !st.Exited()
 }
 
 // refreshLocked moves a RUNNING container to EXITED when its shim recorded
