@@ -8,6 +8,7 @@
 // and the broken schedulers of fakes/brokenscheduler (plugins, and profiles
 // for the scheduler suite).
 // Their names start with "broken-", so `kubelab conform` never runs them by
+// default and `kubelab plugins` lists them only with --all; they run by
 // default; name one to watch the store suite catch it:
 //
 //	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
