@@ -8,8 +8,8 @@
 // and the broken schedulers of fakes/brokenscheduler (plugins, and profiles
 // for the scheduler suite).
 // Their names start with "broken-", so `kubelab conform` never runs them by
-// default and `kubelab plugins` lists them only with --all; they run by
-// default; name one to watch the store suite catch it:
+// default and `kubelab plugins` lists them only with --all; name one to
+// watch the suite catch it:
 //
 //	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
 //	kubelab conform --suite runtime --runtime broken-no-exit-codes
