@@ -63,6 +63,13 @@ type RuntimePlugin struct {
 	Capabilities Capabilities
 	// New starts or connects to the runtime.
 	New RuntimeFactory
+	// ImportImages, when set, loads OCI image archives (archive files or
+	// image layout directories) into the image store that the runtime keeps
+	// under rootDir, the RootDir it will then be started with. It is how a
+	// test suite gives a runtime its images without a registry. Nil for a
+	// runtime with no local image store (one reached at an endpoint holds
+	// its own images).
+	ImportImages func(ctx context.Context, rootDir string, archives []string) error
 }
 
 // ProxyPlugin is a service proxy data plane as registered in a Registry.
@@ -90,6 +97,7 @@ type Registry struct {
 	schedulers map[string]SchedulerPlugin
 	runtimes   map[string]RuntimePlugin
 	proxies    map[string]ProxyPlugin
+	profiles   []Profile // in registration order
 }
 
 // NewRegistry returns an empty Registry.
@@ -200,6 +208,66 @@ func (r *Registry) Proxy(name string) (ProxyPlugin, error) {
 
 // ProxyNames lists the registered proxy plugins, sorted.
 func (r *Registry) ProxyNames() []string { return names(r, r.proxies) }
+
+// RegisterProfile adds a scheduler profile under its SchedulerName, so that
+// the CLI and the conformance runner can run it by name. A profile needs a
+// name and at least one plugin; a duplicate name wraps ErrAlreadyExists.
+// Its plugins are looked up when a scheduler is built from it, not here.
+func (r *Registry) RegisterProfile(p Profile) error {
+	if p.SchedulerName == "" {
+		return fmt.Errorf("scheduler profile without a scheduler name: %w", ErrInvalid)
+	}
+	if len(p.Plugins) == 0 {
+		return fmt.Errorf("scheduler profile %q has no plugins: %w", p.SchedulerName, ErrInvalid)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range r.profiles {
+		if q.SchedulerName == p.SchedulerName {
+			return fmt.Errorf("scheduler profile %q registered twice: %w", p.SchedulerName, ErrAlreadyExists)
+		}
+	}
+	r.profiles = append(r.profiles, p)
+	return nil
+}
+
+// Profile returns the scheduler profile whose SchedulerName is name, or an
+// error wrapping ErrNotFound.
+func (r *Registry) Profile(name string) (Profile, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range r.profiles {
+		if p.SchedulerName == name {
+			return p, nil
+		}
+	}
+	return Profile{}, fmt.Errorf("scheduler profile %q (known: %v): %w", name, r.profileNamesLocked(), ErrNotFound)
+}
+
+// Profiles returns the registered scheduler profiles in registration order
+// (the order reports list them in). The caller owns the returned slice, not
+// the profiles' plugin lists, which it must not modify.
+func (r *Registry) Profiles() []Profile {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]Profile(nil), r.profiles...)
+}
+
+// ProfileNames lists the registered profiles' scheduler names in
+// registration order.
+func (r *Registry) ProfileNames() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.profileNamesLocked()
+}
+
+func (r *Registry) profileNamesLocked() []string {
+	out := make([]string, 0, len(r.profiles))
+	for _, p := range r.profiles {
+		out = append(out, p.SchedulerName)
+	}
+	return out
+}
 
 // MustRegister panics if err is not nil. It is meant for a main function's
 // list of built-ins, where a duplicate is a programming error.

@@ -2,18 +2,16 @@ package apiserver
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/kubelab/kubelab/conformance/harness"
 )
 
 // specTimeout bounds every spec.
@@ -42,19 +40,11 @@ func newFixture(t Target) *fixture {
 		f.dynamic, err = dynamic.NewForConfig(cfg)
 		Expect(err).NotTo(HaveOccurred())
 		f.ns = "conformance-" + rand.String(8)
-		_, err = f.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred(), "creating the spec's namespace")
-		// A bare kube-apiserver (no controller-manager) creates no default
-		// ServiceAccount, which its admission requires of pods.
-		_, err = f.client.CoreV1().ServiceAccounts(f.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			Expect(err).NotTo(HaveOccurred(), "creating the namespace's default ServiceAccount")
-		}
+		Expect(harness.CreateNamespace(ctx, f.client, f.ns)).To(Succeed(), "creating the spec's namespace")
 		ns := f.ns
 		DeferCleanup(func(ctx context.Context) {
-			err := f.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
-			if err != nil && !apierrors.IsNotFound(err) {
-				Fail(fmt.Sprintf("deleting namespace %s: %v", ns, err))
+			if err := harness.DeleteNamespace(ctx, f.client, ns); err != nil {
+				Fail(err.Error())
 			}
 		})
 	})

@@ -51,7 +51,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // Namespace is the containerd namespace the CRI plugin uses; images are

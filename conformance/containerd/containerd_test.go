@@ -20,7 +20,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/containerd"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 func TestUnavailableWrapsErrUnsupported(t *testing.T) {

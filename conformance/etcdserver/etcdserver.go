@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/kubelab/kubelab/conformance/harness"
+	"github.com/kubelab/kubelab/spec/freeport"
 )
 
 // DefaultBinary is the etcd executable used when Options.Binary is empty.
@@ -124,7 +125,7 @@ func start(ctx context.Context, bin string, o Options) (_ *Server, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	ports, err := freeLoopbackPorts(2)
+	ports, err := freeport.Ports(2)
 	if err != nil {
 		return nil, fmt.Errorf("etcd server: picking ports: %w", err)
 	}
@@ -268,25 +269,4 @@ func defaultBaseDir() string {
 		}
 	}
 	return os.TempDir()
-}
-
-// freeLoopbackPorts returns n distinct TCP ports free on 127.0.0.1 a moment
-// ago; they are held together while picking so that they differ.
-func freeLoopbackPorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

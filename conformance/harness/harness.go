@@ -1,5 +1,19 @@
-// Package harness holds what every conformance suite shares: the label
-// conventions, capability gating, and per-spec isolation helpers.
+// Package harness holds what every conformance suite shares, and what a
+// third party needs to write suites and meta-tests the same way:
+//
+//   - label conventions and capability gating (Labels, CapabilityOf,
+//     Require), below;
+//   - per-spec isolation: CreateNamespace and DeleteNamespace give a spec a
+//     namespace of its own (with the default ServiceAccount a bare
+//     kube-apiserver lacks);
+//   - the meta-test that proves a suite has teeth: RunChild runs a suite in
+//     a child process of the test binary and reads its Ginkgo JSON report
+//     into an Outcome per capability; ExpectCaught and ExpectAllCaught check
+//     that every deliberately broken plugin fails exactly its capability;
+//   - TailBuffer, the end of a child process's output for error messages.
+//
+// Helpers that plugins need too live under spec/ instead (spec/freeport,
+// spec/procstat, spec/ociimage), since a plugin never imports conformance.
 //
 // Label conventions (the runner and the reports rely on them):
 //   - every spec carries its area label, the suite's name ("store", "scheduler", ...);

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/containerd"
 	"github.com/kubelab/kubelab/conformance/runtime"
-	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -29,6 +28,24 @@ const (
 	// CRIEndpointPrefix starts the name of a target that is a CRI endpoint
 	// of the user's: "cri@unix:///run/containerd/containerd.sock".
 	CRIEndpointPrefix = "cri@"
+)
+
+// Registered runtime plugins the runtime suite's targets are built on. The
+// runner reaches plugins only through the registry it is given, by name, as
+// it names the scheduler suite's default store "memory"; a registry without
+// them (a kubelab of your own) lacks the targets built on them.
+const (
+	// localRuntime is kubelab's process runtime (plugins/runtime/process):
+	// the default in-process target and the one TargetProcessGRPC serves.
+	localRuntime = "process"
+	// podCIDROption is the option of localRuntime and of the runtimes
+	// built over it (BrokenPrefix) that sets their pod range.
+	podCIDROption = "pod-cidr"
+	// criClientRuntime connects to a CRI endpoint given as
+	// spec.RuntimeConfig.Endpoint (plugins/runtime/cri, k8s.io/cri-client):
+	// every endpoint target, TargetProcessGRPC and TargetContainerd are
+	// tested through it.
+	criClientRuntime = "cri"
 )
 
 // Servers a runtime target's child starts (Target.Server).
@@ -63,10 +80,10 @@ func RuntimeSuite() Suite {
 func runtimeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, error) {
 	if len(names) == 0 && len(endpoints) == 0 {
 		var out []Target
-		if _, err := reg.Runtime(process.Name); err == nil {
+		if _, err := reg.Runtime(localRuntime); err == nil {
 			out = append(out,
-				Target{Name: process.Name, Plugin: process.Name},
-				Target{Name: TargetProcessGRPC, Plugin: process.Name, Server: serverRuntimeGRPC})
+				Target{Name: localRuntime, Plugin: localRuntime},
+				Target{Name: TargetProcessGRPC, Plugin: localRuntime, Server: serverRuntimeGRPC})
 		}
 		if err := containerd.Available(); err == nil {
 			out = append(out, Target{Name: TargetContainerd, Server: serverContainerd})
@@ -79,7 +96,7 @@ func runtimeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, er
 	for _, n := range names {
 		switch n {
 		case TargetProcessGRPC:
-			out = append(out, Target{Name: n, Plugin: process.Name, Server: serverRuntimeGRPC})
+			out = append(out, Target{Name: n, Plugin: localRuntime, Server: serverRuntimeGRPC})
 		case TargetContainerd:
 			out = append(out, Target{Name: n, Server: serverContainerd})
 		default:
@@ -102,15 +119,19 @@ func runtimeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, er
 // (process itself, the broken runtimes) is started with in a child: a pod
 // range of its own.
 func processOptions(plugin string) map[string]string {
-	if plugin == process.Name || strings.HasPrefix(plugin, BrokenPrefix) {
-		return map[string]string{process.OptionPodCIDR: runtime.RandomPodCIDR()}
+	if plugin == localRuntime || strings.HasPrefix(plugin, BrokenPrefix) {
+		return map[string]string{podCIDROption: runtime.RandomPodCIDR()}
 	}
 	return nil
 }
 
 func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bool) (func() error, error) {
 	if len(t.Endpoints) > 0 {
-		runtime.Register(runtime.EndpointTarget(t.Name, t.Endpoints[0]))
+		client, err := reg.Runtime(criClientRuntime)
+		if err != nil {
+			return nil, fmt.Errorf("runtime target %q: no CRI client: %w", t.Name, err)
+		}
+		runtime.Register(runtime.EndpointTarget(t.Name, client, t.Endpoints[0]))
 		return nil, nil
 	}
 	images := ""
@@ -122,13 +143,21 @@ func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bo
 	}
 	switch t.Server {
 	case serverContainerd:
-		runtime.Register(runtime.ContainerdTarget(t.Name, images))
+		client, err := reg.Runtime(criClientRuntime)
+		if err != nil {
+			return nil, fmt.Errorf("runtime target %q: no CRI client: %w", t.Name, err)
+		}
+		runtime.Register(runtime.ContainerdTarget(t.Name, client, images))
 	case serverRuntimeGRPC:
 		p, err := reg.Runtime(t.Plugin)
 		if err != nil {
 			return nil, fmt.Errorf("runtime target %q: %w", t.Name, err)
 		}
-		srv := &runtimeServer{plugin: p, images: images}
+		client, err := reg.Runtime(criClientRuntime)
+		if err != nil {
+			return nil, fmt.Errorf("runtime target %q: no CRI client: %w", t.Name, err)
+		}
+		srv := &runtimeServer{plugin: p, client: client, images: images}
 		runtime.Register(runtime.Target{Name: t.Name, Start: srv.start})
 	case "":
 		p, err := reg.Runtime(t.Plugin)
@@ -154,6 +183,7 @@ const runtimeServerPattern = "kl-rtgrpc-*"
 // (runtime.SweepStale).
 type runtimeServer struct {
 	plugin spec.RuntimePlugin
+	client spec.RuntimePlugin // the CRI client the suite reaches the server through
 	images string
 }
 
@@ -175,7 +205,7 @@ func (s *runtimeServer) start(ctx context.Context) (spec.Runtime, func() error, 
 		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	if err := runtime.ImportImages(ctx, filepath.Join(root, "images"), s.images); err != nil {
+	if err := runtime.ImportImages(ctx, s.plugin, root, s.images); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
@@ -220,7 +250,7 @@ func (s *runtimeServer) start(ctx context.Context) (spec.Runtime, func() error, 
 			return nil, nil, errors.Join(errors.New("the CRI server did not listen in time"), stopServer())
 		}
 	}
-	rt, stop, err := runtime.EndpointTarget(TargetProcessGRPC, sock).Start(ctx)
+	rt, stop, err := runtime.EndpointTarget(TargetProcessGRPC, s.client, sock).Start(ctx)
 	if err != nil {
 		return nil, nil, errors.Join(err, stopServer())
 	}

@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/kubelab/kubelab/conformance/scheduler"
-	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -47,35 +47,32 @@ const (
 	schedEndpointClaims = "claims="
 )
 
-var (
-	extraProfilesMu sync.Mutex
-	extraProfiles   []spec.Profile
-)
+// defaultProfile is the scheduler name of the profile the default targets
+// run over every store: Kubernetes' default scheduler name.
+const defaultProfile = corev1.DefaultSchedulerName
 
-// RegisterSchedulerProfiles makes profiles (such as the broken ones of
-// fakes/brokenscheduler) known to the scheduler suite as targets, beside
-// the built-in profiles of plugins/scheduler/profiles. Call it in main,
-// before RunChildIfRequested, with profiles whose plugins are in the
-// registry; profiles whose name starts with BrokenPrefix are never default
-// targets.
-func RegisterSchedulerProfiles(ps ...spec.Profile) {
-	extraProfilesMu.Lock()
-	defer extraProfilesMu.Unlock()
-	extraProfiles = append(extraProfiles, ps...)
-}
-
-// lookupSchedulerProfile finds a built-in or registered profile by
-// scheduler name ("-scheduler" may be left out).
-func lookupSchedulerProfile(name string) (spec.Profile, bool) {
-	extraProfilesMu.Lock()
-	all := append(profiles.All(), extraProfiles...)
-	extraProfilesMu.Unlock()
-	for _, p := range all {
-		if p.SchedulerName == name || p.SchedulerName == name+"-scheduler" {
-			return p, true
-		}
+// lookupSchedulerProfile finds a registered profile by scheduler name
+// ("-scheduler" may be left out).
+func lookupSchedulerProfile(reg *spec.Registry, name string) (spec.Profile, bool) {
+	if p, err := reg.Profile(name); err == nil {
+		return p, true
+	}
+	if p, err := reg.Profile(name + "-scheduler"); err == nil {
+		return p, true
 	}
 	return spec.Profile{}, false
+}
+
+// baselineProfiles are the registered profiles run over memory by default:
+// every one but defaultProfile and the broken ones, in registration order.
+func baselineProfiles(reg *spec.Registry) []spec.Profile {
+	var out []spec.Profile
+	for _, p := range reg.Profiles() {
+		if p.SchedulerName != defaultProfile && !strings.HasPrefix(p.SchedulerName, BrokenPrefix) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // baselineClaims are the capabilities the research baseline profiles are
@@ -90,9 +87,9 @@ var baselineClaims = spec.Capabilities{scheduler.CapResources, scheduler.CapNode
 // run against a scheduler through the API.
 //
 // Targets (Options.Targets["scheduler"]):
-//   - PROFILE[@STORE]: kubelab's scheduler with a built-in profile
-//     (default-scheduler, binpack-scheduler, …) or one registered with
-//     RegisterSchedulerProfiles, started by the child as `EXE scheduler`
+//   - PROFILE[@STORE]: kubelab's scheduler with a profile of the registry
+//     (spec.Registry.RegisterProfile: kubelab's built-in default-scheduler,
+//     binpack-scheduler, …, the broken ones, yours), started by the child as `EXE scheduler`
 //     against `EXE apiserver --store STORE` (default memory), both started
 //     by the child;
 //   - extender=URL: kubelab's scheduler with the default profile and the
@@ -105,7 +102,8 @@ var baselineClaims = spec.Capabilities{scheduler.CapResources, scheduler.CapNode
 // instead of starting one (so name=NAME targets need it).
 //
 // With no names, the targets are default-scheduler over every registered
-// store whose name does not start with BrokenPrefix, and the baselines over
+// store whose name does not start with BrokenPrefix, and every other
+// registered profile not starting with BrokenPrefix (the baselines) over
 // memory (claiming the capabilities their scoring could matter to).
 func SchedulerSuite() Suite {
 	return Suite{
@@ -129,9 +127,9 @@ func schedulerTargets(reg *spec.Registry, names, endpoints []string) ([]Target, 
 		api = []string{schedEndpointAPIServer + endpoints[0]}
 	}
 	builtin := func(profile, store string) (Target, error) {
-		if _, ok := lookupSchedulerProfile(profile); !ok {
-			return Target{}, fmt.Errorf("scheduler target %q: no such profile (built-in: %s; or %sURL, %sNAME): %w",
-				profile, strings.Join(builtinProfileNames(), ", "), ExtenderPrefix, SchedulerNamePrefix, spec.ErrNotFound)
+		if _, ok := lookupSchedulerProfile(reg, profile); !ok {
+			return Target{}, fmt.Errorf("scheduler target %q: no such profile (registered: %s; or %sURL, %sNAME): %w",
+				profile, strings.Join(reg.ProfileNames(), ", "), ExtenderPrefix, SchedulerNamePrefix, spec.ErrNotFound)
 		}
 		if api != nil {
 			return Target{Name: profile + "@endpoints", Plugin: profile, Endpoints: api}, nil
@@ -147,7 +145,7 @@ func schedulerTargets(reg *spec.Registry, names, endpoints []string) ([]Target, 
 			if strings.HasPrefix(s, BrokenPrefix) {
 				continue
 			}
-			t, err := builtin(profiles.DefaultSchedulerName, s)
+			t, err := builtin(defaultProfile, s)
 			if err != nil {
 				return nil, err
 			}
@@ -156,7 +154,7 @@ func schedulerTargets(reg *spec.Registry, names, endpoints []string) ([]Target, 
 				break
 			}
 		}
-		for _, p := range profiles.Baselines() {
+		for _, p := range baselineProfiles(reg) {
 			t, err := builtin(p.SchedulerName, defaultSchedulerStore)
 			if err != nil {
 				return nil, err
@@ -182,11 +180,11 @@ func schedulerTargets(reg *spec.Registry, names, endpoints []string) ([]Target, 
 			if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 				return nil, fmt.Errorf("scheduler target %q: the extender URL must be http(s): %w", n, spec.ErrInvalid)
 			}
-			t, err := builtin(profiles.DefaultSchedulerName, defaultSchedulerStore)
+			t, err := builtin(defaultProfile, defaultSchedulerStore)
 			if err != nil {
 				return nil, err
 			}
-			t.Name = profiles.DefaultSchedulerName + "+extender@" + strings.TrimPrefix(t.Name, profiles.DefaultSchedulerName+"@")
+			t.Name = defaultProfile + "+extender@" + strings.TrimPrefix(t.Name, defaultProfile+"@")
 			t.Endpoints = append(t.Endpoints, schedEndpointExtender+url)
 			out = append(out, t)
 		default:
@@ -202,14 +200,6 @@ func schedulerTargets(reg *spec.Registry, names, endpoints []string) ([]Target, 
 		}
 	}
 	return out, nil
-}
-
-func builtinProfileNames() []string {
-	var out []string
-	for _, p := range profiles.All() {
-		out = append(out, p.SchedulerName)
-	}
-	return out
 }
 
 // schedEndpoint returns the value of t's endpoint entry with prefix.
@@ -240,7 +230,7 @@ func declareScheduler(ctx context.Context, reg *spec.Registry, t Target, dryRun 
 			Config: func(context.Context) (*rest.Config, error) { return cfg, nil }})
 		return nil, nil
 	}
-	profile, ok := lookupSchedulerProfile(t.Plugin)
+	profile, ok := lookupSchedulerProfile(reg, t.Plugin)
 	if !ok {
 		return nil, fmt.Errorf("scheduler target %q: no such profile %q: %w", t.Name, t.Plugin, spec.ErrNotFound)
 	}

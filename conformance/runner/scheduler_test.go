@@ -11,6 +11,7 @@ import (
 	"github.com/kubelab/kubelab/conformance/scheduler"
 	"github.com/kubelab/kubelab/fakes/brokenscheduler"
 	"github.com/kubelab/kubelab/fakes/brokenstore"
+	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -23,7 +24,9 @@ func TestSchedulerTargets(t *testing.T) {
 	for _, p := range brokenstore.Plugins(memory.Plugin()) {
 		spec.MustRegister(reg.RegisterStore(p))
 	}
-	runner.RegisterSchedulerProfiles(brokenscheduler.Profiles()...)
+	for _, p := range append(profiles.All(), brokenscheduler.Profiles()...) {
+		spec.MustRegister(reg.RegisterProfile(p))
+	}
 	suite := runner.SchedulerSuite()
 	names := func(ts []runner.Target) []string {
 		var out []string

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/conformance/runtime"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 )
@@ -117,20 +118,22 @@ func TestNoLeaks(t *testing.T) {
 			childNS.Close()
 		}
 	}()
-	o := runSuite(t, process.Name, []string{"TMPDIR=" + tmp, instanceEnv + "=" + instance}, nil,
-		&syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL},
-		func(pid int) {
+	o := harness.RunChild(t, harness.Child{
+		Env:         []string{targetEnv + "=" + process.Name, "TMPDIR=" + tmp, instanceEnv + "=" + instance},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL},
+		Started: func(pid int) {
 			h, err := netns.GetFromPid(pid)
 			if err != nil {
 				t.Errorf("opening the child's network namespace: %v", err)
 				return
 			}
 			childNS = h
-		})
-	if len(o.failed) > 0 {
-		t.Errorf("the suite failed against the process runtime: %v", o.failed)
+		},
+	})
+	if len(o.Failed) > 0 {
+		t.Errorf("the suite failed against the process runtime: %v", o.Failed)
 	}
-	if len(o.passed) == 0 {
+	if len(o.Passed) == 0 {
 		t.Fatalf("no spec passed")
 	}
 
@@ -219,10 +222,13 @@ func TestNoLeaksAfterCrash(t *testing.T) {
 		t.Fatalf("the crashed run left no mount or cgroup behind, so this test proves nothing: %+v", crashed)
 	}
 
-	o := runSuite(t, process.Name, env, []string{"-ginkgo.label-filter=runtime:version"},
-		&syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}, nil)
-	if len(o.failed) > 0 || len(o.passed) == 0 {
-		t.Fatalf("the run after the crash: passed %v, failed %v", o.passed, o.failed)
+	o := harness.RunChild(t, harness.Child{
+		Env:         append([]string{targetEnv + "=" + process.Name}, env...),
+		Flags:       []string{"-ginkgo.label-filter=runtime:version"},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL},
+	})
+	if len(o.Failed) > 0 || len(o.Passed) == 0 {
+		t.Fatalf("the run after the crash: passed %v, failed %v", o.Passed, o.Failed)
 	}
 	checkNothingAdded(t, before, takeSnapshot(t, tmp, instance))
 	if left, _ := filepath.Glob(filepath.Join(tmp, runtime.RootPattern)); len(left) > 0 {
@@ -238,7 +244,7 @@ func TestNoLeaksAfterCrash(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		for _, l := range strings.Split(o.output, "\n") {
+		for _, l := range strings.Split(o.Output, "\n") {
 			if strings.Contains(l, "runtime suite:") {
 				t.Log(l)
 			}

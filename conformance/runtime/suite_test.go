@@ -13,9 +13,10 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/runtime"
 	"github.com/kubelab/kubelab/fakes/brokenruntime"
+	"github.com/kubelab/kubelab/plugins/runtime/cri"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // Environment of TestSuite.
@@ -97,7 +98,7 @@ func TestSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if name == containerdTarget {
-		runtime.Register(runtime.ContainerdTarget(name, images))
+		runtime.Register(runtime.ContainerdTarget(name, cri.Plugin(), images))
 		gomega.RegisterFailHandler(ginkgo.Fail)
 		ginkgo.RunSpecs(t, "runtime conformance (containerd)")
 		return

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // RootPattern is the name pattern (in os.TempDir()) of the root directories
@@ -38,24 +37,7 @@ type owner struct {
 
 // processStart returns the start time of process pid, or 0 if there is no
 // such process.
-func processStart(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces: fields count from its ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
-}
+func processStart(pid int) uint64 { return procstat.StartTime(pid) }
 
 // ClaimRoot records in dir that this process runs plugin with options over
 // the root directory rootDir, for SweepStale.

@@ -11,13 +11,11 @@ import (
 	"time"
 
 	"github.com/kubelab/kubelab/conformance/containerd"
-	"github.com/kubelab/kubelab/plugins/runtime/cri"
-	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
 	"github.com/kubelab/kubelab/spec"
 )
 
 // Names of the test images (built by `make images` into _out/images, see
-// tools/ociimage). A target must hold them before the suite runs: the
+// spec/ociimage). A target must hold them before the suite runs: the
 // suite never pulls them.
 const (
 	// BusyboxImage has a shell and busybox's applets; default command "sh".
@@ -88,24 +86,23 @@ func checkImages(dir string) (string, error) {
 }
 
 // ImportImages imports the test image archives of imagesDir into the image
-// store at storeDir (the process runtime's image directory).
-func ImportImages(ctx context.Context, storeDir, imagesDir string) error {
-	st, err := imagestore.Open(storeDir)
-	if err != nil {
-		return err
+// store p keeps under rootDir, with p.ImportImages; a plugin without it
+// (no local image store) gets an error wrapping spec.ErrUnsupported.
+func ImportImages(ctx context.Context, p spec.RuntimePlugin, rootDir, imagesDir string) error {
+	if p.ImportImages == nil {
+		return fmt.Errorf("runtime plugin %q loads no image archives (no ImportImages): run it at an endpoint that holds the test images: %w", p.Name, spec.ErrUnsupported)
 	}
+	var archives []string
 	for _, a := range ImageArchives {
-		if _, err := st.Import(ctx, filepath.Join(imagesDir, a)); err != nil {
-			return fmt.Errorf("importing %s: %w", a, err)
-		}
+		archives = append(archives, filepath.Join(imagesDir, a))
 	}
-	return nil
+	return p.ImportImages(ctx, rootDir, archives)
 }
 
-// PluginTarget returns the Target of a registered runtime plugin that
-// keeps its images in RootDir/images (kubelab's process runtime and the
-// runtimes built over it): Start imports the test images of imagesDir into
-// a fresh root directory and starts the plugin there with options. Stop
+// PluginTarget returns the Target of a registered runtime plugin that keeps
+// an image store under its RootDir and says how to fill it (ImportImages:
+// kubelab's process runtime and the runtimes built over it): Start imports
+// the test images of imagesDir into a fresh root directory and starts the plugin there with options. Stop
 // removes every sandbox the suite left, then the root directory. Start
 // first cleans up after earlier runs of p that crashed (SweepStale).
 func PluginTarget(p spec.RuntimePlugin, imagesDir string, options map[string]string) Target {
@@ -124,7 +121,7 @@ func PluginTarget(p spec.RuntimePlugin, imagesDir string, options map[string]str
 				_ = os.RemoveAll(root)
 				return nil, nil, err
 			}
-			if err := ImportImages(ctx, filepath.Join(root, "images"), imagesDir); err != nil {
+			if err := ImportImages(ctx, p, root, imagesDir); err != nil {
 				_ = os.RemoveAll(root)
 				return nil, nil, err
 			}
@@ -145,35 +142,38 @@ func PluginTarget(p spec.RuntimePlugin, imagesDir string, options map[string]str
 }
 
 // EndpointTarget returns the Target of any CRI runtime serving on endpoint
-// (unix:///PATH), through plugins/runtime/cri (k8s.io/cri-client). The
-// runtime must already hold the test images (import _out/images/*.tar into
-// it, e.g. with `ctr -n k8s.io images import`). Stop removes the sandboxes
-// the suite left and closes the connection.
-func EndpointTarget(name, endpoint string) Target {
+// (unix:///PATH), reached through client: a runtime plugin that connects to
+// spec.RuntimeConfig.Endpoint (kubelab's plugins/runtime/cri, over
+// k8s.io/cri-client). The runtime must already hold the test images (import
+// _out/images/*.tar into it, e.g. with `ctr -n k8s.io images import`). Stop
+// removes the sandboxes the suite left and closes the connection.
+func EndpointTarget(name string, client spec.RuntimePlugin, endpoint string) Target {
 	return Target{
 		Name: name,
 		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
-			return connect(ctx, endpoint, nil)
+			return connect(ctx, client, endpoint, nil)
 		},
 	}
 }
 
-// connect connects to endpoint with plugins/runtime/cri; the returned stop
-// removes the suite's sandboxes, closes the connection and calls then, if
-// set.
-func connect(ctx context.Context, endpoint string, then func() error) (spec.Runtime, func() error, error) {
-	rt, err := cri.Connect(ctx, endpoint, endpoint, cri.DefaultTimeout)
+// connect connects to endpoint with client; the returned stop removes the
+// suite's sandboxes, closes the connection and calls then, if set.
+func connect(ctx context.Context, client spec.RuntimePlugin, endpoint string, then func() error) (spec.Runtime, func() error, error) {
+	rt, closer, err := client.New(ctx, spec.RuntimeConfig{Endpoint: endpoint})
 	if err != nil {
 		return nil, nil, err
 	}
+	if closer == nil {
+		closer = func() error { return nil }
+	}
 	if _, err := rt.Version(ctx, "v1"); err != nil {
-		_ = rt.Close(ctx)
+		_ = closer()
 		return nil, nil, fmt.Errorf("CRI endpoint %s does not answer Version: %w", endpoint, err)
 	}
 	return rt, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		err := errors.Join(RemoveAll(ctx, rt), rt.Close(ctx))
+		err := errors.Join(RemoveAll(ctx, rt), closer())
 		if then != nil {
 			err = errors.Join(err, then())
 		}
@@ -183,11 +183,11 @@ func connect(ctx context.Context, endpoint string, then func() error) (spec.Runt
 
 // ContainerdTarget returns the Target of a real containerd (Debian's, with
 // runc), started by conformance/containerd with the test images of
-// imagesDir and driven through plugins/runtime/cri; Stop stops it and
-// removes everything it made. Where containerd cannot run, Start fails
+// imagesDir and driven through client (see EndpointTarget); Stop stops it
+// and removes everything it made. Where containerd cannot run, Start fails
 // with an error wrapping spec.ErrUnsupported and the suite's specs are
 // skipped.
-func ContainerdTarget(name, imagesDir string) Target {
+func ContainerdTarget(name string, client spec.RuntimePlugin, imagesDir string) Target {
 	return Target{
 		Name: name,
 		Start: func(ctx context.Context) (spec.Runtime, func() error, error) {
@@ -199,7 +199,7 @@ func ContainerdTarget(name, imagesDir string) Target {
 			if err != nil {
 				return nil, nil, err
 			}
-			rt, stop, err := connect(ctx, d.Endpoint(), d.Stop)
+			rt, stop, err := connect(ctx, client, d.Endpoint(), d.Stop)
 			if err != nil {
 				return nil, nil, errors.Join(err, d.Stop())
 			}

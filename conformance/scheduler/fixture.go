@@ -81,12 +81,7 @@ func newFixture(t Target, c spec.Capability) *fixture {
 		f.id = rand.String(8)
 		f.nodes, f.priorityClasses = nil, nil
 		f.ns = "sched-" + f.id
-		_, err = f.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred(), "creating the spec's namespace")
-		_, err = f.client.CoreV1().ServiceAccounts(f.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			Expect(err).NotTo(HaveOccurred(), "creating the namespace's default ServiceAccount")
-		}
+		Expect(harness.CreateNamespace(ctx, f.client, f.ns)).To(Succeed(), "creating the spec's namespace")
 		DeferCleanup(f.cleanup)
 	})
 	return f
@@ -116,8 +111,8 @@ func (f *fixture) cleanup(ctx context.Context) {
 	for _, pc := range f.priorityClasses {
 		_ = f.client.SchedulingV1().PriorityClasses().Delete(ctx, pc, metav1.DeleteOptions{})
 	}
-	if err := f.client.CoreV1().Namespaces().Delete(ctx, f.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		GinkgoWriter.Printf("cleanup: deleting namespace %s: %v\n", f.ns, err)
+	if err := harness.DeleteNamespace(ctx, f.client, f.ns); err != nil {
+		GinkgoWriter.Printf("cleanup: %v\n", err)
 	}
 }
 

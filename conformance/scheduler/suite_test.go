@@ -14,11 +14,11 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/scheduler"
 	"github.com/kubelab/kubelab/fakes/brokenscheduler"
+	"github.com/kubelab/kubelab/fakes/extender"
 	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	refsched "github.com/kubelab/kubelab/reference/scheduler"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/extender"
 )
 
 // targetEnv names the profile TestSuite runs kubelab's scheduler with:
@@ -26,7 +26,7 @@ import (
 // fakes/brokenscheduler.
 const targetEnv = "KUBELAB_SCHEDULER_SUITE_TARGET"
 
-// extenderEnv, when "1", adds the sample HTTP extender of tools/extender
+// extenderEnv, when "1", adds the sample HTTP extender of fakes/extender
 // to kubelab's scheduler, and TestSuite checks that it was called.
 const extenderEnv = "KUBELAB_SCHEDULER_SUITE_EXTENDER"
 
@@ -103,10 +103,10 @@ func TestSuiteWithExtender(t *testing.T) {
 		t.Skip("runs the suite")
 	}
 	o := runSuite(t, profiles.DefaultSchedulerName, extenderEnv+"=1")
-	for c, specs := range o.failed {
+	for c, specs := range o.Failed {
 		t.Errorf("%s failed with an extender: %s", c, strings.Join(specs, "; "))
 	}
-	if len(o.passed) == 0 {
+	if len(o.Passed) == 0 {
 		t.Error("no spec passed")
 	}
 }

@@ -1,146 +1,29 @@
 package store_test
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"sort"
-	"strings"
 	"testing"
-
-	"github.com/onsi/ginkgo/v2/types"
+	"time"
 
 	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/conformance/store"
 	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/store/memory"
-	"github.com/kubelab/kubelab/spec"
 )
 
-// outcome is what one run of the suite did to each capability.
-type outcome struct {
-	passed, failed, skipped map[string][]string // capability -> spec names
-}
-
-// runSuite runs TestSuite in a child process of this test binary against
-// the named target, with extra Ginkgo flags, and returns what its JSON
-// report says.
-func runSuite(t *testing.T, target string, flags ...string) outcome {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	report := filepath.Join(t.TempDir(), "report.json")
-	args := append([]string{"-test.run=^TestSuite$", "-test.count=1", "-test.timeout=10m", "-ginkgo.json-report=" + report}, flags...)
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), targetEnv+"="+target)
-	out, runErr := cmd.CombinedOutput()
-	data, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatalf("the suite against %s wrote no report (%v); exit: %v; output:\n%s", target, err, runErr, tailOf(out))
-	}
-	var reports []types.Report
-	if err := json.Unmarshal(data, &reports); err != nil {
-		t.Fatalf("parsing the report of %s: %v", target, err)
-	}
-	o := outcome{passed: map[string][]string{}, failed: map[string][]string{}, skipped: map[string][]string{}}
-	for _, r := range reports {
-		for _, sr := range r.SpecReports {
-			if sr.LeafNodeType != types.NodeTypeIt {
-				if sr.State.Is(types.SpecStateFailureStates) {
-					o.failed["(suite)"] = append(o.failed["(suite)"], fmt.Sprintf("%s: %s", sr.LeafNodeType, sr.Failure.Message))
-				}
-				continue
-			}
-			capability := harness.CapabilityOf(sr.Labels())
-			switch {
-			case sr.State.Is(types.SpecStateFailureStates):
-				o.failed[capability] = append(o.failed[capability], sr.FullText()+": "+firstLine(sr.Failure.Message))
-			case sr.State == types.SpecStatePassed:
-				o.passed[capability] = append(o.passed[capability], sr.FullText())
-			default:
-				o.skipped[capability] = append(o.skipped[capability], sr.FullText())
-			}
-		}
-	}
-	if runErr == nil && len(o.failed) > 0 {
-		t.Errorf("the suite against %s exited 0 although specs failed", target)
-	}
-	return o
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
-}
-
-func tailOf(out []byte) string {
-	lines := strings.Split(string(out), "\n")
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // TestBrokenStoresAreCaught runs the suite against every broken store of
-// fakes/brokenstore, each in a child process, and checks that each fails on the
-// capability meant to catch it and on no capability it has no business
+// fakes/brokenstore, each in a child process, and checks that each fails on
+// the capability meant to catch it and on no capability it has no business
 // failing.
 func TestBrokenStoresAreCaught(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the suite once per broken store")
-	}
-	known := map[spec.Capability]bool{}
-	for _, c := range store.Capabilities() {
-		known[c] = true
-	}
-	for _, b := range brokenstore.Catalog(memory.Plugin()) {
-		t.Run(b.Plugin.Name, func(t *testing.T) {
-			t.Parallel()
-			allowed := map[string]bool{string(b.CaughtBy): true}
-			for _, c := range append([]spec.Capability{b.CaughtBy}, b.AlsoFails...) {
-				if !known[c] {
-					t.Fatalf("the catalog names %q, which is no capability of the suite", c)
-				}
-				allowed[string(c)] = true
-			}
+	harness.ExpectAllCaught(t, store.Capabilities(), brokenstore.Catalog(memory.Plugin()),
+		func(b brokenstore.Broken) harness.Broken {
+			return harness.Broken{Name: b.Plugin.Name, CaughtBy: b.CaughtBy, AlsoFails: b.AlsoFails}
+		},
+		func(t *testing.T, b brokenstore.Broken) harness.Outcome {
 			var flags []string
 			if !b.NeedsSlow {
 				flags = append(flags, "-ginkgo.label-filter=!Slow")
 			}
-			o := runSuite(t, b.Plugin.Name, flags...)
-			caps := slices.Sorted(func(yield func(string) bool) {
-				for c := range o.failed {
-					if !yield(c) {
-						return
-					}
-				}
-			})
-			for _, c := range caps {
-				t.Logf("failed %s: %d spec(s), e.g. %s", c, len(o.failed[c]), o.failed[c][0])
-			}
-			if len(o.failed[string(b.CaughtBy)]) == 0 {
-				t.Errorf("no spec of %s failed against %s (passed: %v)", b.CaughtBy, b.Plugin.Name, o.passed[string(b.CaughtBy)])
-			}
-			for _, c := range caps {
-				if !allowed[c] {
-					t.Errorf("specs of %s failed against %s, which should only fail %v:\n  %s",
-						c, b.Plugin.Name, sortedKeys(allowed), strings.Join(o.failed[c], "\n  "))
-				}
-			}
+			return harness.RunChild(t, harness.Child{Env: []string{targetEnv + "=" + b.Plugin.Name}, Flags: flags, Timeout: 10 * time.Minute})
 		})
-	}
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -66,6 +66,7 @@ func Catalog(base spec.RuntimePlugin) []Broken {
 			Name:         name,
 			Description:  desc,
 			Capabilities: slices.Clone(base.Capabilities),
+			ImportImages: base.ImportImages,
 			New: func(ctx context.Context, cfg spec.RuntimeConfig) (spec.Runtime, func() error, error) {
 				rt, closer, err := base.New(ctx, cfg)
 				if err != nil {

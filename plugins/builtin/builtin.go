@@ -41,7 +41,14 @@ func SchedulerPlugins() []spec.SchedulerPlugin {
 	return profiles.Plugins()
 }
 
-// Registry returns a new Registry holding every built-in plugin. Each call
+// SchedulerProfiles returns kubelab's scheduler profiles: default-scheduler
+// (upstream's plugins and weights) and the research baselines
+// (plugins/scheduler/profiles).
+func SchedulerProfiles() []spec.Profile {
+	return profiles.All()
+}
+
+// Registry returns a new Registry holding every built-in plugin and scheduler profile. Each call
 // returns a fresh Registry that the caller may add to. It panics if two
 // built-ins share a name, which is a programming error.
 func Registry() *spec.Registry {
@@ -54,6 +61,9 @@ func Registry() *spec.Registry {
 	}
 	for _, p := range SchedulerPlugins() {
 		spec.MustRegister(reg.RegisterScheduler(p))
+	}
+	for _, p := range SchedulerProfiles() {
+		spec.MustRegister(reg.RegisterProfile(p))
 	}
 	return reg
 }

@@ -11,9 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	sampleext "github.com/kubelab/kubelab/fakes/extender"
 	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/spec/spectest"
-	sampleext "github.com/kubelab/kubelab/tools/extender"
 )
 
 func TestExtenderNodeCacheCapableAndManagedResources(t *testing.T) {

@@ -21,11 +21,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	sampleext "github.com/kubelab/kubelab/fakes/extender"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/spec/spectest"
-	sampleext "github.com/kubelab/kubelab/tools/extender"
 )
 
 // Tiny policy plugins for the tests (the real ones live in

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,8 +15,9 @@ import (
 	"time"
 
 	"github.com/kubelab/kubelab/conformance/containerd"
+	"github.com/kubelab/kubelab/spec/freeport"
+	"github.com/kubelab/kubelab/spec/ociimage"
 	"github.com/kubelab/kubelab/tools/critools"
-	"github.com/kubelab/kubelab/tools/ociimage"
 )
 
 // buildKubelab builds the kubelab binary into dir.
@@ -184,12 +184,11 @@ func TestCrictlDrivesTheProcessRuntime(t *testing.T) {
 // answers).
 func portForwardGet(ctx context.Context, t *testing.T, crictlBin, config, pod string, port int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	free, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	local := free[0]
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(pctx, crictlBin, "--config", config, "port-forward", pod, fmt.Sprintf("%d:%d", local, port))

@@ -8,7 +8,8 @@
 // and the broken schedulers of fakes/brokenscheduler (plugins, and profiles
 // for the scheduler suite).
 // Their names start with "broken-", so `kubelab conform` never runs them by
-// default; name one to watch the store suite catch it:
+// default and `kubelab plugins` lists them only with --all; name one to
+// watch the suite catch it:
 //
 //	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
 //	kubelab conform --suite runtime --runtime broken-no-exit-codes
@@ -41,7 +42,9 @@ func registry() *spec.Registry {
 	for _, p := range brokenscheduler.Plugins() {
 		spec.MustRegister(reg.RegisterScheduler(p))
 	}
-	runner.RegisterSchedulerProfiles(brokenscheduler.Profiles()...)
+	for _, p := range brokenscheduler.Profiles() {
+		spec.MustRegister(reg.RegisterProfile(p))
+	}
 	return reg
 }
 

@@ -41,6 +41,15 @@ func TestBinary(t *testing.T) {
 	if code, out := run("plugins"); code != 0 || !strings.Contains(out, "memory") || !strings.Contains(out, "etcd") {
 		t.Errorf("kubelab plugins: exit %d\n%s", code, out)
 	}
+	// The broken plugins are listed only with --all (and still run by
+	// name, below).
+	if code, out := run("plugins"); code != 0 || strings.Contains(out, "broken-ignores-expected-revision") || !strings.Contains(out, "--all lists them") {
+		t.Errorf("kubelab plugins lists broken plugins: exit %d\n%s", code, out)
+	}
+	if code, out := run("plugins", "--all"); code != 0 || !strings.Contains(out, "broken-ignores-expected-revision") ||
+		!strings.Contains(out, "broken-no-exit-codes") || strings.Contains(out, "--all lists them") {
+		t.Errorf("kubelab plugins --all: exit %d\n%s", code, out)
+	}
 	if code, out := run("version"); code != 0 || !strings.HasPrefix(out, "kubelab ") {
 		t.Errorf("kubelab version: exit %d\n%s", code, out)
 	}

@@ -19,7 +19,6 @@ package runtimebench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +30,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // Config is one run's workload.
@@ -231,21 +231,8 @@ func treePSS(roots []int) (uint64, int, error) {
 
 // parentPid reads a process's parent from /proc/PID/stat.
 func parentPid(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command may contain spaces and parentheses: skip past the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, errors.New("malformed stat")
-	}
-	return strconv.Atoi(f[1])
+	s, err := procstat.Read(pid)
+	return s.PPID, err
 }
 
 // pss returns a process's proportional set size in bytes.

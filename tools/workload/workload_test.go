@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // testEnv is an environment with captured output and a recorded exit.
@@ -276,11 +278,11 @@ func TestReapZombies(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		st, err := procstat.Read(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fields := strings.Fields(string(b)); len(fields) > 2 && fields[2] == "Z" {
+		if st.State == 'Z' {
 			break
 		}
 		if time.Now().After(deadline) {

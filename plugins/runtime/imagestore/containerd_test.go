@@ -9,7 +9,7 @@ import (
 )
 
 // testdata/ctr-export.tar was written by real containerd (Debian's 1.6.20):
-// a one-layer image built by tools/ociimage, imported with `ctr images
+// a one-layer image built by spec/ociimage, imported with `ctr images
 // import`, tagged a second time and exported with
 //
 //	ctr images export ctr-export.tar kubelab.local/tiny:1.0 docker.io/library/tiny:latest

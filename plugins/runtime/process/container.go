@@ -21,8 +21,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
 	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // Container state names as persisted.
@@ -82,6 +84,12 @@ func mergeEnv(base []string, over []*runtimeapi.KeyValue) []string {
 // CreateContainer implements CRI: it resolves the image, the command and
 // the environment, creates the container's cgroup with its limits and
 // writes its state; nothing runs until StartContainer.
+//
+// In order: reserveContainer checks the sandbox and reserves the name (and
+// the PID namespace choice) under the lock; the image is resolved and
+// unpacked; the container's directory and cgroup are made; newShimSpec
+// decides what the shim will run; the spec and the state are written. A
+// failure at any step undoes the earlier ones.
 func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, config *runtimeapi.ContainerConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (_ string, err error) {
 	md := config.GetMetadata()
 	if md.GetName() == "" {
@@ -91,73 +99,35 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	if ref == "" {
 		return "", status.Error(codes.InvalidArgument, "container config names no image")
 	}
-	r.mu.Lock()
-	s, err := r.lookupSandboxLocked(podSandboxID)
+	slot, err := r.reserveContainer(podSandboxID, config)
 	if err != nil {
-		r.mu.Unlock()
 		return "", err
 	}
-	if !s.Ready {
-		r.mu.Unlock()
-		return "", status.Errorf(codes.FailedPrecondition, "pod sandbox %q is not ready", s.ID)
-	}
-	id := newID()
-	key := containerNameKey(s.ID, md)
-	if other, dup := r.names[key]; dup {
-		r.mu.Unlock()
-		return "", status.Errorf(codes.AlreadyExists, "container name %q (attempt %d) in sandbox %q is reserved for container %q", md.GetName(), md.GetAttempt(), s.ID, other)
-	}
-	r.names[key] = id
-	sbConfig, sbDir, sbIP := s.config, r.sandboxDir(s.ID), s.IP
-	hostNet, hostIPC := s.HostNetwork, s.HostIPC
-	hostPID, joinPID, err := r.containerPidNSLocked(s, config)
-	if err != nil {
-		delete(r.names, key)
-		r.mu.Unlock()
-		return "", err
-	}
-	r.mu.Unlock()
 	defer func() {
 		if err != nil {
 			r.mu.Lock()
-			delete(r.names, key)
+			delete(r.names, slot.nameKey)
 			r.mu.Unlock()
 		}
 	}()
 
-	img, err := r.images.Get(ref)
+	img, rootfs, err := r.containerImage(ctx, ref)
 	if err != nil {
-		if errors.Is(err, spec.ErrNotFound) {
-			return "", status.Errorf(codes.NotFound, "image %q not found: %v", ref, err)
-		}
-		return "", errInternal("image %q: %v", ref, err)
-	}
-	rootfs, err := r.images.Unpacked(ctx, img.ID)
-	if err != nil {
-		return "", errInternal("unpack image %q: %v", ref, err)
+		return "", err
 	}
 	raw, err := protojson.Marshal(config)
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "container config: %v", err)
 	}
-	hostname := sandboxHostname(sbConfig)
-	cwd := config.GetWorkingDir()
-	if cwd == "" {
-		cwd = img.Config.WorkingDir
-	}
 	logPath := ""
 	if config.GetLogPath() != "" {
-		logPath = filepath.Join(sbConfig.GetLogDirectory(), config.GetLogPath())
-	}
-	res := cgroupResources{}
-	if lr := config.GetLinux().GetResources(); lr != nil {
-		res = cgroupResources{CPUShares: lr.CpuShares, CPUQuota: lr.CpuQuota, CPUPeriod: lr.CpuPeriod, MemoryLimit: lr.MemoryLimitInBytes}
+		logPath = filepath.Join(slot.sbConfig.GetLogDirectory(), config.GetLogPath())
 	}
 	c := &container{config: config, containerState: containerState{
-		ID: id, SandboxID: s.ID, Config: raw, ImageRef: ref, ImageID: img.ID, State: stateCreated,
+		ID: slot.id, SandboxID: slot.sandboxID, Config: raw, ImageRef: ref, ImageID: img.ID, State: stateCreated,
 		CreatedAt: time.Now().UnixNano(), LogPath: logPath, StopSignal: img.Config.StopSignal,
 	}}
-	dir := r.containerDir(id)
+	dir := r.containerDir(slot.id)
 	defer func() {
 		if err != nil {
 			_ = removeCgroups(c.Cgroups)
@@ -167,30 +137,135 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", errInternal("container directory: %v", err)
 	}
-	if c.Cgroups, err = r.cgroups.create("pod-"+s.ID+"/"+id, res); err != nil {
+	if c.Cgroups, err = r.cgroups.create("pod-"+slot.sandboxID+"/"+slot.id, containerResources(config)); err != nil {
 		return "", errInternal("container cgroup: %v", err)
 	}
+	sp, err := newShimSpec(slot, config, img, rootfs, c.Cgroups, logPath)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return "", errInternal("container spec: %v", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "spec.json"), b); err != nil {
+		return "", errInternal("container spec: %v", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.saveContainerLocked(c); err != nil {
+		return "", errInternal("container state: %v", err)
+	}
+	r.containers[slot.id] = c
+	return slot.id, nil
+}
+
+// containerSlot is what CreateContainer reserved and copied from the
+// sandbox under the lock, so that the rest runs without it.
+type containerSlot struct {
+	id, sandboxID string
+	// nameKey is the container's reserved name in r.names, released if the
+	// create fails.
+	nameKey string
+
+	sbConfig *runtimeapi.PodSandboxConfig
+	sbDir    string
+	sbIP     string
+
+	hostNet, hostIPC, hostPID bool
+	joinPID                   *pidRef
+}
+
+// reserveContainer checks that the sandbox exists and is ready, reserves
+// the container's name in it (codes.AlreadyExists when taken) with a new
+// ID, and decides its PID namespace.
+func (r *Runtime) reserveContainer(podSandboxID string, config *runtimeapi.ContainerConfig) (containerSlot, error) {
+	md := config.GetMetadata()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, err := r.lookupSandboxLocked(podSandboxID)
+	if err != nil {
+		return containerSlot{}, err
+	}
+	if !s.Ready {
+		return containerSlot{}, status.Errorf(codes.FailedPrecondition, "pod sandbox %q is not ready", s.ID)
+	}
+	id := newID()
+	key := containerNameKey(s.ID, md)
+	if other, dup := r.names[key]; dup {
+		return containerSlot{}, status.Errorf(codes.AlreadyExists, "container name %q (attempt %d) in sandbox %q is reserved for container %q", md.GetName(), md.GetAttempt(), s.ID, other)
+	}
+	hostPID, joinPID, err := r.containerPidNSLocked(s, config)
+	if err != nil {
+		return containerSlot{}, err
+	}
+	r.names[key] = id
+	return containerSlot{
+		id: id, sandboxID: s.ID, nameKey: key,
+		sbConfig: s.config, sbDir: r.sandboxDir(s.ID), sbIP: s.IP,
+		hostNet: s.HostNetwork, hostIPC: s.HostIPC, hostPID: hostPID, joinPID: joinPID,
+	}, nil
+}
+
+// containerImage resolves ref in the image store and returns the image and
+// its unpacked root filesystem; an unknown image is codes.NotFound.
+func (r *Runtime) containerImage(ctx context.Context, ref string) (imagestore.Image, string, error) {
+	img, err := r.images.Get(ref)
+	if err != nil {
+		if errors.Is(err, spec.ErrNotFound) {
+			return imagestore.Image{}, "", status.Errorf(codes.NotFound, "image %q not found: %v", ref, err)
+		}
+		return imagestore.Image{}, "", errInternal("image %q: %v", ref, err)
+	}
+	rootfs, err := r.images.Unpacked(ctx, img.ID)
+	if err != nil {
+		return imagestore.Image{}, "", errInternal("unpack image %q: %v", ref, err)
+	}
+	return img, rootfs, nil
+}
+
+// containerResources are the cgroup limits config asks for.
+func containerResources(config *runtimeapi.ContainerConfig) cgroupResources {
+	lr := config.GetLinux().GetResources()
+	if lr == nil {
+		return cgroupResources{}
+	}
+	return cgroupResources{CPUShares: lr.CpuShares, CPUQuota: lr.CpuQuota, CPUPeriod: lr.CpuPeriod, MemoryLimit: lr.MemoryLimitInBytes}
+}
+
+// newShimSpec decides what the shim runs for a container: the command,
+// environment and working directory from the image and config, the
+// namespaces it shares, its user and capabilities (codes.InvalidArgument
+// when config asks for what cannot be), the IPC sysctls of the sandbox,
+// and its mounts — config's, then the sandbox's hosts, hostname and
+// resolv.conf files unless config mounts those paths itself.
+func newShimSpec(slot containerSlot, config *runtimeapi.ContainerConfig, img imagestore.Image, rootfs string, cgroups map[string]string, logPath string) (shimSpec, error) {
+	hostname := sandboxHostname(slot.sbConfig)
+	cwd := config.GetWorkingDir()
+	if cwd == "" {
+		cwd = img.Config.WorkingDir
+	}
 	sp := shimSpec{
-		ID: id, Rootfs: rootfs,
+		ID: slot.id, Rootfs: rootfs,
 		Args:     containerArgs(img.Config.Entrypoint, img.Config.Cmd, config.GetCommand(), config.GetArgs()),
 		Env:      mergeEnv(img.Config.Env, config.GetEnvs()),
 		Cwd:      cwd,
 		Hostname: hostname,
-		Cgroups:  c.Cgroups,
+		Cgroups:  cgroups,
 		LogPath:  logPath,
 
 		ReadonlyRootfs: config.GetLinux().GetSecurityContext().GetReadonlyRootfs(),
 		// With the host's network, the host's UTS namespace too, like
 		// containerd (the hostname is the node's).
-		HostUTS: hostNet,
-		HostPID: hostPID,
-		JoinPID: joinPID,
-		HostIPC: hostIPC,
+		HostUTS: slot.hostNet,
+		HostPID: slot.hostPID,
+		JoinPID: slot.joinPID,
+		HostIPC: slot.hostIPC,
 
 		Stdin:     config.GetStdin(),
 		StdinOnce: config.GetStdinOnce(),
 	}
-	for k, v := range sbConfig.GetLinux().GetSysctls() {
+	for k, v := range slot.sbConfig.GetLinux().GetSysctls() {
 		if sysctlScope(k) == "ipc" {
 			if sp.Sysctls == nil {
 				sp.Sysctls = map[string]string{}
@@ -210,16 +285,18 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 		}
 		sp.Mounts = append(sp.Mounts, mountSpec{HostPath: m.HostPath, ContainerPath: m.ContainerPath, Readonly: m.Readonly})
 	}
+	name := config.GetMetadata().GetName()
+	var err error
 	if sp.User, err = resolveUser(rootfs, img.Config.User, config.GetLinux().GetSecurityContext()); err != nil {
-		return "", status.Errorf(codes.InvalidArgument, "container %q: %v", md.GetName(), err)
+		return shimSpec{}, status.Errorf(codes.InvalidArgument, "container %q: %v", name, err)
 	}
 	if sp.Caps, sp.Privileged, err = containerCaps(config.GetLinux().GetSecurityContext()); err != nil {
-		return "", status.Errorf(codes.InvalidArgument, "container %q: %v", md.GetName(), err)
+		return shimSpec{}, status.Errorf(codes.InvalidArgument, "container %q: %v", name, err)
 	}
 	// hosts, hostname and resolv.conf from the sandbox, unless mounted.
-	sbMounts, err := sandboxFiles(sbDir, sbIP, sbConfig)
+	sbMounts, err := sandboxFiles(slot.sbDir, slot.sbIP, slot.sbConfig)
 	if err != nil {
-		return "", errInternal("sandbox files: %v", err)
+		return shimSpec{}, errInternal("sandbox files: %v", err)
 	}
 	for _, m := range sbMounts {
 		taken := false
@@ -230,20 +307,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, podSandboxID string, conf
 			sp.Mounts = append(sp.Mounts, m)
 		}
 	}
-	b, err := json.Marshal(sp)
-	if err != nil {
-		return "", errInternal("container spec: %v", err)
-	}
-	if err := writeFileAtomic(filepath.Join(dir, "spec.json"), b); err != nil {
-		return "", errInternal("container spec: %v", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.saveContainerLocked(c); err != nil {
-		return "", errInternal("container state: %v", err)
-	}
-	r.containers[id] = c
-	return id, nil
+	return sp, nil
 }
 
 func hasEnv(env []string, key string) bool {
@@ -376,18 +440,11 @@ func (r *Runtime) startShim(id, netns string) (startReport, int, error) {
 // processAlive reports whether pid is still the process that started at
 // start (see processStartTime) and has not exited (a zombie has).
 func processAlive(pid int, start uint64) bool {
-	if pid <= 0 || start == 0 || processStartTime(pid) != start {
+	if pid <= 0 || start == 0 {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
+	st, err := procstat.Read(pid)
+	return err == nil && st.StartTime == start && !st.Exited()
 }
 
 // refreshLocked moves a RUNNING container to EXITED when its shim recorded

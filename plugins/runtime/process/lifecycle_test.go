@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 func TestMemoryLimitOOMKilled(t *testing.T) {
@@ -277,8 +279,8 @@ func TestNoLeaks(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, pid := range pids {
-		if b, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat")); err == nil && !strings.Contains(string(b), ") Z") {
-			t.Errorf("process %d left: %s", pid, b)
+		if st, err := procstat.Read(pid); err == nil && st.State != 'Z' {
+			t.Errorf("process %d left: %+v", pid, st)
 		}
 	}
 }

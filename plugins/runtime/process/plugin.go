@@ -43,7 +43,26 @@ func Plugin() spec.RuntimePlugin {
 		Name:        Name,
 		Description: "kubelab's own runtime: containers are Linux processes in namespaces and cgroups (root, Linux)",
 		New:         newFromSpec,
+		ImportImages: func(ctx context.Context, rootDir string, archives []string) error {
+			return ImportImages(ctx, filepath.Join(rootDir, "images"), archives)
+		},
 	}
+}
+
+// ImportImages imports the OCI image archives (or layout directories) into
+// the image store at dir: the runtime's image directory, RootDir/images
+// unless the image-dir option says otherwise.
+func ImportImages(ctx context.Context, dir string, archives []string) error {
+	st, err := imagestore.Open(dir)
+	if err != nil {
+		return fmt.Errorf("process runtime: %w", err)
+	}
+	for _, a := range archives {
+		if _, err := st.Import(ctx, a); err != nil {
+			return fmt.Errorf("process runtime: importing %s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 // newFromSpec is the spec.RuntimeFactory.

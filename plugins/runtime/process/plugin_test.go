@@ -10,7 +10,7 @@ import (
 
 	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
 	"github.com/kubelab/kubelab/spec"
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // TestPluginWithImportedImage goes through the registered factory and the

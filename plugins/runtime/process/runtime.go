@@ -478,38 +478,22 @@ func (r *Runtime) Status(ctx context.Context, verbose bool) (*runtimeapi.StatusR
 // RunPodSandbox implements CRI: it pins a new network namespace, brings its
 // loopback up, creates the sandbox cgroup and calls the Network. Whatever
 // was made is undone when a step fails.
+//
+// In order: checkSandboxConfig refuses what cannot be run; the name is
+// reserved; makeSandbox creates the directory, namespaces, cgroup and PID
+// holder; the state is saved before the network so that a crash leaves a
+// record to clean; connectSandbox sets up the network and host ports; the
+// sandbox is saved again, ready.
 func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, runtimeHandler string) (_ string, err error) {
-	md := config.GetMetadata()
-	if md.GetName() == "" {
-		return "", status.Error(codes.InvalidArgument, "sandbox config has no metadata name")
-	}
-	if runtimeHandler != "" && runtimeHandler != Name {
-		return "", status.Errorf(codes.InvalidArgument, "runtime handler %q is not supported (only %q or none)", runtimeHandler, Name)
+	ports, err := checkSandboxConfig(config, runtimeHandler)
+	if err != nil {
+		return "", err
 	}
 	raw, err := protojson.Marshal(config)
 	if err != nil {
 		return "", status.Errorf(codes.InvalidArgument, "sandbox config: %v", err)
 	}
-	hostNet := config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-	switch m := config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid(); m {
-	case runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_NODE:
-	default:
-		return "", status.Errorf(codes.InvalidArgument, "sandbox PID namespace mode %v is not supported (POD, CONTAINER or NODE; TARGET applies to containers)", m)
-	}
-	for k := range config.GetLinux().GetSysctls() {
-		if hostNet && sysctlScope(k) == "net" {
-			return "", status.Errorf(codes.InvalidArgument, "sysctl %q would change the host: the sandbox uses the host's network", k)
-		}
-		if sysctlScope(k) == "" {
-			return "", status.Errorf(codes.InvalidArgument, "sysctl %q is not namespaced (only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are)", k)
-		}
-	}
-	var ports []hostPort
-	if !hostNet { // a host-network pod's containers bind the host's ports themselves
-		if ports, err = hostPortsOf(config); err != nil {
-			return "", err
-		}
-	}
+	md := config.GetMetadata()
 	id := newID()
 	key := sandboxNameKey(md)
 	r.mu.Lock()
@@ -521,17 +505,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	r.names[key] = id
 	r.mu.Unlock()
 
-	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
-	s := &sandbox{config: config, sandboxState: sandboxState{
-		ID: id, Config: raw, CreatedAt: time.Now().UnixNano(), NetNS: filepath.Join(r.root, "netns", id),
-		HostNetwork: nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE,
-		HostPID:     nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
-		HostIPC:     nsOpts.GetIpc() == runtimeapi.NamespaceMode_NODE,
-		SharedPID:   nsOpts.GetPid() == runtimeapi.NamespaceMode_POD,
-	}}
-	if s.HostNetwork {
-		s.NetNS = ""
-	}
+	s := r.newSandbox(id, raw, config)
 	defer func() {
 		if err != nil {
 			_ = r.cleanupSandbox(ctx, s)
@@ -546,42 +520,15 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	if err := r.hostPorts.reserve(id, ports); err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(r.sandboxDir(id), 0o755); err != nil {
-		return "", errInternal("sandbox directory: %v", err)
-	}
-	if !s.HostNetwork {
-		if err := nsenter.Pin(s.NetNS); err != nil {
-			return "", errInternal("sandbox network namespace: %v", err)
-		}
-		if err := loopbackUp(s.NetNS); err != nil {
-			return "", errInternal("sandbox loopback: %v", err)
-		}
-		if err := applyNetSysctls(s.NetNS, config.GetLinux().GetSysctls()); err != nil {
-			return "", err
-		}
-	}
-	if s.Cgroups, err = r.cgroups.create("pod-"+id, cgroupResources{}); err != nil {
-		return "", errInternal("sandbox cgroup: %v", err)
-	}
-	if s.SharedPID {
-		if s.PidHolder, s.PidHolderStart, err = r.startPidHolder(s.ID); err != nil {
-			return "", errInternal("sandbox PID namespace: %v", err)
-		}
+	if err := r.makeSandbox(s, config); err != nil {
+		return "", err
 	}
 	// Persist before the network so that a crash leaves a record to clean.
 	if err := r.saveSandboxLocked(s); err != nil {
 		return "", errInternal("sandbox state: %v", err)
 	}
-	if !s.HostNetwork {
-		ip, err := r.network.Setup(ctx, id, s.NetNS)
-		s.NetworkUp = true // even on error: Teardown must run
-		if err != nil {
-			return "", errInternal("sandbox network: %v", err)
-		}
-		s.IP = ip
-		if err := r.hostPorts.publish(ctx, id, ip); err != nil {
-			return "", errInternal("sandbox host ports: %v", err)
-		}
+	if err := r.connectSandbox(ctx, s); err != nil {
+		return "", err
 	}
 	s.Ready = true
 	r.mu.Lock()
@@ -591,6 +538,104 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandb
 	}
 	r.sandboxes[id] = s
 	return id, nil
+}
+
+// checkSandboxConfig refuses, with codes.InvalidArgument, a sandbox config
+// without a name, another runtime handler, a PID namespace mode a sandbox
+// cannot have, and sysctls that are not namespaced or would change the
+// host's network; it returns the host ports to publish (none for a pod on
+// the host's network, whose containers bind them themselves).
+func checkSandboxConfig(config *runtimeapi.PodSandboxConfig, runtimeHandler string) ([]hostPort, error) {
+	if config.GetMetadata().GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "sandbox config has no metadata name")
+	}
+	if runtimeHandler != "" && runtimeHandler != Name {
+		return nil, status.Errorf(codes.InvalidArgument, "runtime handler %q is not supported (only %q or none)", runtimeHandler, Name)
+	}
+	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	hostNet := nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE
+	switch m := nsOpts.GetPid(); m {
+	case runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_CONTAINER, runtimeapi.NamespaceMode_NODE:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "sandbox PID namespace mode %v is not supported (POD, CONTAINER or NODE; TARGET applies to containers)", m)
+	}
+	for k := range config.GetLinux().GetSysctls() {
+		if hostNet && sysctlScope(k) == "net" {
+			return nil, status.Errorf(codes.InvalidArgument, "sysctl %q would change the host: the sandbox uses the host's network", k)
+		}
+		if sysctlScope(k) == "" {
+			return nil, status.Errorf(codes.InvalidArgument, "sysctl %q is not namespaced (only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* are)", k)
+		}
+	}
+	if hostNet {
+		return nil, nil
+	}
+	return hostPortsOf(config)
+}
+
+// newSandbox is the state of a new sandbox id, from its config (raw is
+// its JSON form): which host namespaces it shares and where its network
+// namespace is pinned.
+func (r *Runtime) newSandbox(id string, raw []byte, config *runtimeapi.PodSandboxConfig) *sandbox {
+	nsOpts := config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	s := &sandbox{config: config, sandboxState: sandboxState{
+		ID: id, Config: raw, CreatedAt: time.Now().UnixNano(), NetNS: filepath.Join(r.root, "netns", id),
+		HostNetwork: nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE,
+		HostPID:     nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE,
+		HostIPC:     nsOpts.GetIpc() == runtimeapi.NamespaceMode_NODE,
+		SharedPID:   nsOpts.GetPid() == runtimeapi.NamespaceMode_POD,
+	}}
+	if s.HostNetwork {
+		s.NetNS = ""
+	}
+	return s
+}
+
+// makeSandbox creates s's directory; unless it uses the host's network, its
+// pinned network namespace with loopback up and config's net sysctls; its
+// cgroup; and, for a pod-wide PID namespace, the process holding it.
+func (r *Runtime) makeSandbox(s *sandbox, config *runtimeapi.PodSandboxConfig) (err error) {
+	if err := os.MkdirAll(r.sandboxDir(s.ID), 0o755); err != nil {
+		return errInternal("sandbox directory: %v", err)
+	}
+	if !s.HostNetwork {
+		if err := nsenter.Pin(s.NetNS); err != nil {
+			return errInternal("sandbox network namespace: %v", err)
+		}
+		if err := loopbackUp(s.NetNS); err != nil {
+			return errInternal("sandbox loopback: %v", err)
+		}
+		if err := applyNetSysctls(s.NetNS, config.GetLinux().GetSysctls()); err != nil {
+			return err
+		}
+	}
+	if s.Cgroups, err = r.cgroups.create("pod-"+s.ID, cgroupResources{}); err != nil {
+		return errInternal("sandbox cgroup: %v", err)
+	}
+	if s.SharedPID {
+		if s.PidHolder, s.PidHolderStart, err = r.startPidHolder(s.ID); err != nil {
+			return errInternal("sandbox PID namespace: %v", err)
+		}
+	}
+	return nil
+}
+
+// connectSandbox sets up s's pod network and publishes its host ports;
+// nothing for a sandbox on the host's network.
+func (r *Runtime) connectSandbox(ctx context.Context, s *sandbox) error {
+	if s.HostNetwork {
+		return nil
+	}
+	ip, err := r.network.Setup(ctx, s.ID, s.NetNS)
+	s.NetworkUp = true // even on error: Teardown must run
+	if err != nil {
+		return errInternal("sandbox network: %v", err)
+	}
+	s.IP = ip
+	if err := r.hostPorts.publish(ctx, s.ID, ip); err != nil {
+		return errInternal("sandbox host ports: %v", err)
+	}
+	return nil
 }
 
 // cleanupSandbox releases a sandbox's network, namespace, cgroup and

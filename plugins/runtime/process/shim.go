@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // The runtime binary re-executes itself in two roles, chosen by roleEnv:
@@ -309,25 +310,7 @@ func runShim(dir string) int {
 // processStartTime returns field 22 of /proc/PID/stat (start time in clock
 // ticks since boot), which tells a process from a later one with the same
 // PID; 0 if the process is gone.
-func processStartTime(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); start time is field 22.
-	if len(f) < 20 {
-		return 0
-	}
-	var v uint64
-	fmt.Sscan(f[19], &v)
-	return v
-}
+func processStartTime(pid int) uint64 { return procstat.StartTime(pid) }
 
 // maxLogLine is the longest log line written as one entry; longer lines
 // are split into partial ("P") entries, like containerd does.

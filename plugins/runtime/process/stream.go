@@ -254,11 +254,25 @@ func (s streamRuntime) Exec(ctx context.Context, containerID string, cmd []strin
 			copies.Add(1)
 			go func() { defer copies.Done(); _, _ = io.Copy(out, ptmx) }() // EIO once the terminal's last holder closed it
 		}
+		// The resize loop uses ptmx's descriptor number, so it must end
+		// before ptmx is closed (deferred above, so run after this): a
+		// descriptor reused by then would be resized in its place.
+		stopResize, resizeDone := make(chan struct{}), make(chan struct{})
 		go func() {
-			for sz := range resize {
-				_ = pty.Setsize(ptmx, &pty.Winsize{Rows: sz.Height, Cols: sz.Width})
+			defer close(resizeDone)
+			for {
+				select {
+				case sz, ok := <-resize:
+					if !ok {
+						return
+					}
+					_ = pty.Setsize(ptmx, &pty.Winsize{Rows: sz.Height, Cols: sz.Width})
+				case <-stopResize:
+					return
+				}
 			}
 		}()
+		defer func() { close(stopResize); <-resizeDone }()
 	} else if inW != nil {
 		inR.Close()
 		go func() {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kubelab/kubelab/plugins/store/etcd"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/freeport"
 )
 
 // memberEnv, when set in the environment of the test binary, makes it act as
@@ -102,7 +103,7 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 func tryStartCluster(t *testing.T, n int) (*cluster, error) {
-	ports, err := freePorts(2 * n)
+	ports, err := freeport.Ports(2 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -400,18 +401,4 @@ func TestClusterSurvivesMemberCrash(t *testing.T) {
 	if len(seen) != len(acked) {
 		t.Errorf("watch saw %d keys, %d were written", len(seen), len(acked))
 	}
-}
-
-// freePorts returns n distinct loopback ports free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/kubelab/kubelab/spec/freeport"
 )
 
 // embeddedName is the member name of the embedded server. It is fixed so that
@@ -108,7 +110,7 @@ func startEmbedded(ctx context.Context, o Options, lg *zap.Logger) (_ *embedded,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ports, err := freeLoopbackPorts(2)
+		ports, err := freeport.Ports(2)
 		if err != nil {
 			return nil, fmt.Errorf("etcd store: picking ports: %w", err)
 		}
@@ -188,28 +190,6 @@ func (srv *embedded) close() error {
 
 func loopbackURL(port int) url.URL {
 	return url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-}
-
-// freeLoopbackPorts returns n distinct TCP ports that were free on 127.0.0.1
-// a moment ago. They are held open together while picking so that they
-// differ, then released for the caller to bind.
-func freeLoopbackPorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // isAddrInUse reports whether err is a failure to bind a port in use.

@@ -1,5 +1,6 @@
 // Package apiservertest starts kubelab's API server in-process for tests:
-// over a fresh memory store, on an httptest server, with a client-go
+// over a fresh store (Config.Store, else one from NewStore), on an httptest
+// server, with a client-go
 // rest.Config pointing at it. Start serves plain HTTP with every request
 // allowed; StartSecure serves HTTPS with authentication, RBAC and admission
 // (apiserver.NewSecure), as the cluster admin.
@@ -18,11 +19,36 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/reference/apiserver"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/spec"
 )
+
+// NewStore makes the store of a server whose config has none; the server's
+// cleanup closes it. reference/ never imports a concrete store plugin, so
+// the test package that calls Start or StartSecure hands one in, as a main
+// does — usually in an init function of one of its _test.go files:
+//
+//	func init() {
+//		apiservertest.NewStore = func() (spec.Store, error) { return memory.New(memory.Options{}), nil }
+//	}
+//
+// Set it before the first Start; it is read without a lock.
+var NewStore func() (spec.Store, error)
+
+// newStore returns a store from NewStore, closed at t's cleanup, or fails t.
+func newStore(t testing.TB) spec.Store {
+	t.Helper()
+	if NewStore == nil {
+		t.Fatal("apiservertest: no store: set Config.Store, or apiservertest.NewStore in the test package (reference/ does not pick a store plugin)")
+	}
+	st, err := NewStore()
+	if err != nil {
+		t.Fatalf("apiservertest.NewStore: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
 
 // Server is a running test API server.
 type Server struct {
@@ -62,9 +88,7 @@ func StartSecure(t testing.TB, mutate func(*apiserver.Config, *apiserver.Securit
 		mutate(&cfg, &sec)
 	}
 	if cfg.Store == nil {
-		st := memory.New(memory.Options{})
-		t.Cleanup(func() { _ = st.Close() })
-		cfg.Store = st
+		cfg.Store = newStore(t)
 	}
 	api, err := apiserver.NewSecure(cfg, sec)
 	if err != nil {
@@ -123,7 +147,7 @@ func (s *Server) ClientFor(t testing.TB, id pki.Identity) kubernetes.Interface {
 	return cs
 }
 
-// Start starts a server over a new memory store (or cfg.Store when set)
+// Start starts a server over cfg.Store, or a new store from NewStore,
 // and registers its shutdown with t.Cleanup. mutate, when non-nil, adjusts
 // the config before New.
 func Start(t testing.TB, mutate func(*apiserver.Config)) *Server {
@@ -133,9 +157,7 @@ func Start(t testing.TB, mutate func(*apiserver.Config)) *Server {
 		mutate(&cfg)
 	}
 	if cfg.Store == nil {
-		st := memory.New(memory.Options{})
-		t.Cleanup(func() { _ = st.Close() })
-		cfg.Store = st
+		cfg.Store = newStore(t)
 	}
 	api, err := apiserver.New(cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,7 +13,10 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/runner"
 	"github.com/kubelab/kubelab/conformance/runner/runnertest"
+	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/builtin"
+	"github.com/kubelab/kubelab/plugins/store/memory"
+	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/tools/kubelab/cli"
 )
 
@@ -189,5 +193,56 @@ func TestVersion(t *testing.T) {
 	code, out, _, _ := kubelab(t, "version")
 	if code != cli.ExitOK || !strings.HasPrefix(out, "kubelab ") || !strings.Contains(out, "ginkgo") {
 		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// TestPluginsHidesBrokenWithoutAll checks that `kubelab plugins` leaves the
+// deliberately broken plugins out unless --all is given, in both formats,
+// while they stay registered.
+func TestPluginsHidesBrokenWithoutAll(t *testing.T) {
+	reg := builtin.Registry()
+	for _, p := range brokenstore.Plugins(memory.Plugin()) {
+		spec.MustRegister(reg.RegisterStore(p))
+	}
+	broken := brokenstore.Plugins(memory.Plugin())[0].Name
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := cli.NewRootCommand(reg)
+		var out, errOut bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		if code := cli.Execute(context.Background(), cmd, args); code != cli.ExitOK {
+			t.Fatalf("kubelab %v: exit %d\n%s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	if out := run("plugins"); strings.Contains(out, broken) || !strings.Contains(out, "memory") ||
+		!strings.Contains(out, fmt.Sprintf("(%d deliberately broken", len(brokenstore.Plugins(memory.Plugin())))) {
+		t.Errorf("plugins:\n%s", out)
+	}
+	if out := run("plugins", "--all"); !strings.Contains(out, broken) || strings.Contains(out, "not shown") {
+		t.Errorf("plugins --all:\n%s", out)
+	}
+	for _, all := range []bool{false, true} {
+		args := []string{"plugins", "-o", "json"}
+		if all {
+			args = append(args, "--all")
+		}
+		var infos []cli.PluginInfo
+		if err := json.Unmarshal([]byte(run(args...)), &infos); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range infos {
+			if p.Broken() {
+				n++
+			}
+		}
+		if want := map[bool]int{false: 0, true: len(brokenstore.Plugins(memory.Plugin()))}[all]; n != want {
+			t.Errorf("%v: %d broken plugins listed, want %d", args, n, want)
+		}
+	}
+	if _, err := reg.Store(broken); err != nil {
+		t.Errorf("the broken store is no longer registered: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // newImageCommand is `kubelab image`: building kubelab's local test images

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubelab/kubelab/conformance/runner"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -59,14 +60,39 @@ func Plugins(reg *spec.Registry) []PluginInfo {
 	return out
 }
 
+// Broken reports whether p is one of the deliberately broken plugins
+// (fakes/broken*), whose names start with runner.BrokenPrefix.
+func (p PluginInfo) Broken() bool { return strings.HasPrefix(p.Name, runner.BrokenPrefix) }
+
+// withoutBroken returns infos without the broken plugins, and how many it
+// left out.
+func withoutBroken(infos []PluginInfo) ([]PluginInfo, int) {
+	var out []PluginInfo
+	for _, p := range infos {
+		if !p.Broken() {
+			out = append(out, p)
+		}
+	}
+	return out, len(infos) - len(out)
+}
+
 func newPluginsCommand(reg *spec.Registry) *cobra.Command {
 	var output string
+	var all bool
 	cmd := &cobra.Command{
 		Use:   "plugins",
 		Short: "List the registered plugins per contract, with the capabilities they claim",
-		Args:  cobra.NoArgs,
+		Long: `List the registered plugins per contract, with the capabilities they claim.
+
+The deliberately broken plugins (names starting with "` + runner.BrokenPrefix + `", which the
+conformance suites must catch) are registered and runnable by name, but listed
+only with --all.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			infos := Plugins(reg)
+			infos, hidden := Plugins(reg), 0
+			if !all {
+				infos, hidden = withoutBroken(infos)
+			}
 			switch output {
 			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -76,12 +102,19 @@ func newPluginsCommand(reg *spec.Registry) *cobra.Command {
 				}
 				return enc.Encode(infos)
 			case "text", "":
-				return writePlugins(cmd.OutOrStdout(), infos)
+				if err := writePlugins(cmd.OutOrStdout(), infos); err != nil {
+					return err
+				}
+				if hidden > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "\n(%d deliberately broken %s* plugins not shown: --all lists them)\n", hidden, runner.BrokenPrefix)
+				}
+				return nil
 			}
 			return fmt.Errorf("--output %q: want text or json", output)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&all, "all", false, "also list the deliberately broken plugins ("+runner.BrokenPrefix+"*)")
 	return cmd
 }
 

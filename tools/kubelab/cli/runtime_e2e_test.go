@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/kubelab/kubelab/tools/ociimage"
+	"github.com/kubelab/kubelab/spec/ociimage"
 )
 
 // TestRuntimeBinaryServesCRI builds the kubelab binary, imports the busybox

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/builtin"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/reference/scheduler"
+	"github.com/kubelab/kubelab/spec/freeport"
 )
 
 // syncBuffer is a bytes.Buffer safe for the scheduler's concurrent logs.
@@ -39,17 +39,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	_ = l.Close()
-	return a
 }
 
 // TestSchedulerCommandWithDefaultProfile runs `kubelab scheduler` (the
@@ -78,7 +67,10 @@ func TestSchedulerCommandWithDefaultProfile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	listen := freeAddr(t)
+	listen, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	out := &syncBuffer{}

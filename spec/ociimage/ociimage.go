@@ -9,6 +9,12 @@
 // and a busybox image made from Debian's busybox-static (see images.go), and
 // reads archives back strictly (ReadArchive) to check what it wrote.
 //
+// It lives under spec/ because the test images are part of what the runtime
+// contract's tests share: the conformance suites, the runtime plugins' own
+// tests and the tools all build or read the same images, and spec/... is
+// the one place all of them may import. It imports no other kubelab
+// package.
+//
 // The command line is `kubelab image` (tools/kubelab/cli/image.go):
 //
 //	make images                                   # = the two lines below

@@ -2,7 +2,8 @@
 // k8s.io/kube-scheduler/extender/v1 types, as any kube-scheduler extender
 // does. It filters out nodes carrying a label, prefers nodes by the
 // numeric value of another label, and can bind pods through the API. The
-// kubelab scheduler's tests use it; cmd/kubelab-extender serves it.
+// kubelab scheduler's tests and the scheduler suite's meta-tests use it as a
+// third party's extender; tools/extender serves it.
 //
 // Endpoints (POST, JSON): /filter (ExtenderArgs → ExtenderFilterResult),
 // /prioritize (ExtenderArgs → HostPriorityList), /bind

@@ -1,8 +1,8 @@
-// Command kubelab-extender serves the sample scheduler extender of package
-// extender: it filters out nodes labelled extender.kubelab.io/exclude and
+// Command extender serves the sample scheduler extender of package
+// fakes/extender: it filters out nodes labelled extender.kubelab.io/exclude and
 // prefers nodes by the value (0..10) of extender.kubelab.io/score.
 //
-//	kubelab-extender --listen 127.0.0.1:8888 [--kubeconfig FILE]
+//	go run ./tools/extender --listen 127.0.0.1:8888 [--kubeconfig FILE]
 //
 // and in the scheduler's config:
 //
@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kubelab/kubelab/tools/extender"
+	"github.com/kubelab/kubelab/fakes/extender"
 )
 
 func main() {
