@@ -243,6 +243,15 @@ func (q *schedulingQueue) Delete(uid types.UID) {
 	q.changed()
 }
 
+// PodOf returns qp's pod as the queue holds it now. The queue replaces a
+// queued pod's object on updates under its lock, so the scheduling loop
+// reads it through here, never through qp.pod directly.
+func (q *schedulingQueue) PodOf(qp *queuedPod) *corev1.Pod {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return qp.pod
+}
+
 // Pop blocks until a pod is active and returns it, marked in flight; it
 // returns nil when ctx ends or the queue is closed.
 func (q *schedulingQueue) Pop(ctx context.Context) (*queuedPod, int64) {

@@ -31,7 +31,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context) {
 	if qp == nil {
 		return
 	}
-	pod := qp.pod
+	pod := s.queue.PodOf(qp)
 	prof := s.profiles[pod.Spec.SchedulerName]
 	if prof == nil || pod.DeletionTimestamp != nil {
 		s.queue.Done(pod.UID)
@@ -228,7 +228,7 @@ func (s *Scheduler) bindingCycle(ctx context.Context, c *cycle, qp *queuedPod, a
 		s.queue.MoveAllUnschedulable()
 		if ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
-			s.reportFailure(rctx, prof, qp.pod, "Binding rejected: "+err.Error(), reasonSchedulerError, "")
+			s.reportFailure(rctx, prof, c.pod, "Binding rejected: "+err.Error(), reasonSchedulerError, "")
 			cancel()
 		}
 		return
@@ -308,7 +308,7 @@ func (s *Scheduler) bindWithAnnotation(ctx context.Context, pod *corev1.Pod, nod
 // fail ends a failed scheduling cycle: the pod goes back to the queue,
 // gets a FailedScheduling event and a PodScheduled=False condition.
 func (s *Scheduler) fail(ctx context.Context, c *cycle, qp *queuedPod, msg, reason, nominated string, unschedulable bool) {
-	pod := qp.pod
+	pod := c.pod
 	s.log.Debug("unable to schedule pod", "pod", pod.Namespace+"/"+pod.Name, "reason", reason, "message", msg)
 	if c.explain != nil {
 		c.explain.Result, c.explain.Message, c.explain.Time = "Unschedulable", msg, time.Now()
