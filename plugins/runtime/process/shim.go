@@ -209,44 +209,9 @@ func runShim(dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.Command("/proc/self/exe")
-	// The same arguments as the shim's own (see startShim).
-	cmd.Args = []string{"kubelab", "runtime", ShimCommand, dir}
-	cmd.Env = []string{roleEnv + "=" + roleInit}
-	cmd.Stdin = nil
-	if inR != nil {
-		cmd.Stdin = inR
-	}
-	cmd.Stdout = outW
-	cmd.Stderr = errW
-	cmd.ExtraFiles = []*os.File{startW}
-	flags := uintptr(syscall.CLONE_NEWNS)
-	if !spec.HostPID && spec.JoinPID == nil {
-		flags |= syscall.CLONE_NEWPID
-	}
-	if !spec.HostUTS {
-		flags |= syscall.CLONE_NEWUTS
-	}
-	if !spec.HostIPC {
-		flags |= syscall.CLONE_NEWIPC
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
-	if j := spec.JoinPID; j != nil {
-		// Forked from a thread whose children join that PID namespace.
-		if processStartTime(j.Pid) != j.Start {
-			return fail(fmt.Errorf("the process holding the PID namespace to join (%d) is gone", j.Pid))
-		}
-		err = nsenter.DoAll([]nsenter.Namespace{{Path: fmt.Sprintf("/proc/%d/ns/pid", j.Pid), Type: unix.CLONE_NEWPID}}, cmd.Start)
-		if err == nil && processStartTime(j.Pid) != j.Start {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return fail(fmt.Errorf("the process holding the PID namespace to join (%d) ended", j.Pid))
-		}
-	} else {
-		err = cmd.Start()
-	}
-	if err != nil {
-		return fail(fmt.Errorf("start container init: %w", err))
+	cmd := initCommand(dir, spec, inR, outW, errW, startW)
+	if err := startInit(cmd, spec.JoinPID); err != nil {
+		return fail(err)
 	}
 	outW.Close()
 	errW.Close()
@@ -281,6 +246,76 @@ func runShim(dir string) int {
 	wg.Wait()
 	hub.close()
 	hub.closeStdin()
+	rec := exitRecordOf(waitErr)
+	if st, err := readCgroupStats(spec.Cgroups); err == nil && st.OOMKills > 0 {
+		rec.OOMKilled = true
+	}
+	b, _ = json.Marshal(rec)
+	if err := writeFileAtomic(filepath.Join(dir, "exit.json"), b); err != nil {
+		fmt.Fprintf(os.Stderr, "write exit.json: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// initCommand is the container's init: this binary again in its init role,
+// in new mount (and, unless shared, PID, UTS and IPC) namespaces, with the
+// container's stdio and the start-report pipe as fd 3.
+func initCommand(dir string, spec *shimSpec, stdin, stdout, stderr, startW *os.File) *exec.Cmd {
+	cmd := exec.Command("/proc/self/exe")
+	// The same arguments as the shim's own (see startShim).
+	cmd.Args = []string{"kubelab", "runtime", ShimCommand, dir}
+	cmd.Env = []string{roleEnv + "=" + roleInit}
+	cmd.Stdin = nil
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	cmd.ExtraFiles = []*os.File{startW}
+	flags := uintptr(syscall.CLONE_NEWNS)
+	if !spec.HostPID && spec.JoinPID == nil {
+		flags |= syscall.CLONE_NEWPID
+	}
+	if !spec.HostUTS {
+		flags |= syscall.CLONE_NEWUTS
+	}
+	if !spec.HostIPC {
+		flags |= syscall.CLONE_NEWIPC
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags}
+	return cmd
+}
+
+// startInit starts cmd, inside the PID namespace of join when it is set
+// (forked from a thread whose children join that namespace). It fails when
+// the process holding that namespace is gone, before or during the start.
+func startInit(cmd *exec.Cmd, join *pidRef) error {
+	if join == nil {
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start container init: %w", err)
+		}
+		return nil
+	}
+	if processStartTime(join.Pid) != join.Start {
+		return fmt.Errorf("the process holding the PID namespace to join (%d) is gone", join.Pid)
+	}
+	err := nsenter.DoAll([]nsenter.Namespace{{Path: fmt.Sprintf("/proc/%d/ns/pid", join.Pid), Type: unix.CLONE_NEWPID}}, cmd.Start)
+	if err != nil {
+		return fmt.Errorf("start container init: %w", err)
+	}
+	if processStartTime(join.Pid) != join.Start {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return fmt.Errorf("the process holding the PID namespace to join (%d) ended", join.Pid)
+	}
+	return nil
+}
+
+// exitRecordOf is the exit record of a process that ended with waitErr:
+// 128+signal for a signalled process (with the signal's name), the exit
+// status otherwise, 255 when the wait itself failed.
+func exitRecordOf(waitErr error) exitRecord {
 	rec := exitRecord{FinishedAt: time.Now().UnixNano()}
 	var ee *exec.ExitError
 	switch {
@@ -296,15 +331,7 @@ func runShim(dir string) int {
 	default:
 		rec.ExitCode = 255
 	}
-	if st, err := readCgroupStats(spec.Cgroups); err == nil && st.OOMKills > 0 {
-		rec.OOMKilled = true
-	}
-	b, _ = json.Marshal(rec)
-	if err := writeFileAtomic(filepath.Join(dir, "exit.json"), b); err != nil {
-		fmt.Fprintf(os.Stderr, "write exit.json: %v\n", err)
-		return 1
-	}
-	return 0
+	return rec
 }
 
 // processStartTime returns field 22 of /proc/PID/stat (start time in clock
