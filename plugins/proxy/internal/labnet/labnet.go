@@ -345,6 +345,28 @@ func (l *Lab) Links(t testing.TB, ns string) []string {
 	return names
 }
 
+// Addrs lists the IPv4 addresses (as prefixes) of link name in namespace ns.
+func (l *Lab) Addrs(t testing.TB, ns, name string) []string {
+	t.Helper()
+	var out []string
+	err := nsenter.Do(ns, func() error {
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		for _, a := range addrs {
+			out = append(out, a.IPNet.String())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func nonEmptyLines(s string) []string {
 	var out []string
 	for _, line := range strings.Split(s, "\n") {

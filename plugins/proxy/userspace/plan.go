@@ -1,0 +1,105 @@
+package userspace
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kubelab/kubelab/spec"
+)
+
+// Listener is one socket the proxy keeps open: a virtual address and port
+// with the endpoints its connections go to.
+type Listener struct {
+	// Protocol is "tcp" or "udp".
+	Protocol string
+	// Addr is the virtual address and port listened on.
+	Addr netip.AddrPort
+	// Service names the service port, for logs.
+	Service string
+	// Endpoints are where new connections go, never empty.
+	Endpoints []netip.AddrPort
+	// Affinity, when > 0, is ClientIP session affinity's timeout.
+	Affinity time.Duration
+}
+
+// Key identifies a listener's socket.
+func (l Listener) Key() string { return l.Protocol + "/" + l.Addr.String() }
+
+// Desired is the computed data plane of the userspace proxy.
+type Desired struct {
+	// Addresses must be local (ClusterIPs and LoadBalancer IPs, assigned
+	// as /32), sorted.
+	Addresses []netip.Addr
+	// Listeners by Key. A virtual address and port without usable
+	// endpoints has no listener: the kernel refuses connections to it (TCP
+	// reset, ICMP port unreachable for UDP) because its address is local.
+	Listeners map[string]Listener
+}
+
+// Compute returns the desired data plane for state. It is pure. Service
+// ports of a protocol other than TCP and UDP are left out and reported in
+// an error wrapping spec.ErrUnsupported; the result is valid either way.
+func Compute(state spec.ProxyState) (Desired, error) {
+	d := Desired{Listeners: map[string]Listener{}}
+	var unsupported []string
+	for _, sp := range state.Services {
+		var proto string
+		switch sp.Protocol {
+		case spec.ProtocolTCP, "":
+			proto = "tcp"
+		case spec.ProtocolUDP:
+			proto = "udp"
+		default:
+			unsupported = append(unsupported, fmt.Sprintf("%s: protocol %q", sp, sp.Protocol))
+			continue
+		}
+		for _, a := range slices.Concat(sp.ClusterIPs, sp.LoadBalancerIPs) {
+			if a.Unmap().Is4() {
+				d.Addresses = append(d.Addresses, a.Unmap())
+			}
+		}
+		add := func(addr netip.AddrPort, eps []spec.Endpoint) {
+			if !addr.Addr().Is4() {
+				unsupported = append(unsupported, fmt.Sprintf("%s: address %s", sp, addr.Addr()))
+				return
+			}
+			if len(eps) == 0 {
+				return
+			}
+			l := Listener{Protocol: proto, Addr: addr, Service: sp.String(), Affinity: sp.SessionAffinityTimeout}
+			for _, ep := range eps {
+				l.Endpoints = append(l.Endpoints, netip.AddrPortFrom(ep.Addr.Unmap(), ep.Port))
+			}
+			if old, dup := d.Listeners[l.Key()]; dup {
+				unsupported = append(unsupported, fmt.Sprintf("%s: %s already used by %s", sp, l.Key(), old.Service))
+				return
+			}
+			d.Listeners[l.Key()] = l
+		}
+		internal := sp.InternalEndpoints(state.NodeName)
+		for _, ip := range sp.ClusterIPs {
+			add(netip.AddrPortFrom(ip.Unmap(), sp.Port), internal)
+		}
+		if sp.NodePort == 0 && len(sp.LoadBalancerIPs) == 0 {
+			continue
+		}
+		external := sp.ExternalEndpoints(state.NodeName)
+		for _, ip := range sp.LoadBalancerIPs {
+			add(netip.AddrPortFrom(ip.Unmap(), sp.Port), external)
+		}
+		if sp.NodePort != 0 {
+			for _, ip := range state.NodeAddresses {
+				add(netip.AddrPortFrom(ip.Unmap(), sp.NodePort), external)
+			}
+		}
+	}
+	slices.SortFunc(d.Addresses, netip.Addr.Compare)
+	d.Addresses = slices.Compact(d.Addresses)
+	if len(unsupported) > 0 {
+		return d, fmt.Errorf("userspace proxy skipped %s: %w", strings.Join(unsupported, "; "), spec.ErrUnsupported)
+	}
+	return d, nil
+}
