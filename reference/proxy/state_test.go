@@ -125,7 +125,9 @@ func TestBuildState(t *testing.T) {
 		{
 			name: "headless, ExternalName and unallocated services are skipped silently",
 			services: []*corev1.Service{
-				svc("headless", func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = corev1.ClusterIPNone, []string{corev1.ClusterIPNone} }),
+				svc("headless", func(s *corev1.Service) {
+					s.Spec.ClusterIP, s.Spec.ClusterIPs = corev1.ClusterIPNone, []string{corev1.ClusterIPNone}
+				}),
 				svc("ext", func(s *corev1.Service) {
 					s.Spec.Type, s.Spec.ClusterIP, s.Spec.ClusterIPs, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "", nil, "example.com"
 				}),
