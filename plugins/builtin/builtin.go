@@ -5,6 +5,8 @@
 package builtin
 
 import (
+	"github.com/kubelab/kubelab/plugins/proxy/nftables"
+	"github.com/kubelab/kubelab/plugins/proxy/userspace"
 	"github.com/kubelab/kubelab/plugins/runtime/cri"
 	"github.com/kubelab/kubelab/plugins/runtime/hollow"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
@@ -33,6 +35,15 @@ func RuntimePlugins() []spec.RuntimePlugin {
 	}
 }
 
+// ProxyPlugins returns the built-in service proxy plugins, in the order
+// they are registered.
+func ProxyPlugins() []spec.ProxyPlugin {
+	return []spec.ProxyPlugin{
+		nftables.Plugin(),
+		userspace.Plugin(),
+	}
+}
+
 // SchedulerPlugins returns the built-in scheduler policy plugins (the
 // kube-scheduler's defaults and the research baselines), in the order they
 // are registered. Package plugins/scheduler/profiles assembles them into
@@ -54,6 +65,9 @@ func Registry() *spec.Registry {
 	}
 	for _, p := range SchedulerPlugins() {
 		spec.MustRegister(reg.RegisterScheduler(p))
+	}
+	for _, p := range ProxyPlugins() {
+		spec.MustRegister(reg.RegisterProxy(p))
 	}
 	return reg
 }
