@@ -62,7 +62,7 @@ const udpIdle = 30 * time.Second
 func Plugin() spec.ProxyPlugin {
 	return spec.ProxyPlugin{
 		Name:        Name,
-		Description: "Go TCP/UDP forwarding on service IPs held by a dummy link; no netfilter",
+		Description: "Go TCP/UDP forwarding on service IPs (labelled addresses on lo); no netfilter",
 		Capabilities: spec.Capabilities{
 			spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxyLoadBalancer,
 			spec.CapProxySessionAffinity, spec.CapProxyInternalTrafficLocal, spec.CapProxyHairpin,
