@@ -40,10 +40,10 @@ import (
 // connection is rejected at once — a TCP reset (the client sees "connection
 // refused") or an ICMP port/host unreachable — never silently dropped, so
 // that clients fail fast instead of hanging until a timeout. The one
-// exception is upstream's: external traffic to a service whose
-// ExternalTrafficPolicy is Local while the service has endpoints on other
-// nodes only may be dropped (a load balancer's health check is expected to
-// steer it elsewhere).
+// exception is upstream's: when the set is empty only because of a traffic
+// policy Local (the service has usable endpoints, on other nodes), new
+// connections may be dropped instead (for external traffic, a load
+// balancer's health check is expected to steer it elsewhere).
 //
 // Source address. Internal traffic and external traffic with
 // ExternalTrafficPolicy Cluster may reach the endpoint from an address of the

@@ -40,6 +40,8 @@ func testState() spec.ProxyState {
 			{Namespace: "ns", Name: "lb", ClusterIPs: []netip.Addr{ip("10.96.0.13")}, LoadBalancerIPs: []netip.Addr{ip("172.18.255.1")},
 				Protocol: spec.ProtocolTCP, Port: 443, NodePort: 30443, ExternalTrafficPolicy: spec.TrafficPolicyLocal,
 				Endpoints: []spec.Endpoint{ep("10.244.2.6", "node-b", true)}},
+			{Namespace: "ns", Name: "itp", ClusterIPs: []netip.Addr{ip("10.96.0.15")}, Protocol: spec.ProtocolTCP, Port: 80,
+				InternalTrafficPolicy: spec.TrafficPolicyLocal, Endpoints: []spec.Endpoint{ep("10.244.2.8", "node-b", true)}},
 			{Namespace: "ns", Name: "np", ClusterIPs: []netip.Addr{ip("10.96.0.14")}, Protocol: spec.ProtocolTCP, Port: 80, NodePort: 30081,
 				Endpoints: []spec.Endpoint{ep("10.244.1.7", "node-a", true)}},
 		},
@@ -109,6 +111,9 @@ func TestComputeRules(t *testing.T) {
 	}
 	if r := rs.Chains["service-ns/dns/udp/dns"].Rules; len(r) != 2 || r[0] != "ip saddr @"+set+" goto endpoint-ns/dns/udp/dns__10.244.2.5/8080" {
 		t.Errorf("affinity service chain = %q", r)
+	}
+	if got := rs.Maps[mapNoEndpointServices].Elements["10.96.0.15 . tcp . 80"]; got != "drop" {
+		t.Errorf("internalTrafficPolicy Local without a local endpoint: verdict %q, want drop", got)
 	}
 	if got := rs.Sets[setNodePortIPs].Elements; !slices.Equal(got, []string{"192.168.1.1"}) {
 		t.Errorf("nodeport-ips = %v", got)

@@ -151,13 +151,17 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 		for _, ep := range unionEndpoints(internal, external) {
 			rs.addEndpoint(id, proto, sp.SessionAffinityTimeout, ep)
 		}
+		// Without usable endpoints: reject, or drop when a traffic policy
+		// Local is the reason (upstream's rule).
+		anyUsable := len(ipv4Only(spec.ServicePort{Endpoints: sp.Endpoints}.InternalEndpoints(state.NodeName))) > 0
 		internalVerdict := "goto " + chainReject
+		if sp.InternalTrafficPolicy == spec.TrafficPolicyLocal && anyUsable {
+			internalVerdict = "drop"
+		}
 		if len(internal) > 0 {
 			internalVerdict = "goto service-" + id
 			rs.Chains["service-"+id] = Chain{Rules: balance(id, sp.SessionAffinityTimeout, internal, false)}
 		}
-		// External traffic: eTP Local without local endpoints drops when the
-		// service has endpoints elsewhere (upstream's rule), else rejects.
 		externalVerdict := "goto " + chainReject
 		switch {
 		case !hasExternal:
@@ -165,7 +169,7 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 			externalVerdict = "goto external-" + id
 			rs.Chains["external-"+id] = Chain{Rules: balance(id, sp.SessionAffinityTimeout, external,
 				sp.ExternalTrafficPolicy != spec.TrafficPolicyLocal)}
-		case sp.ExternalTrafficPolicy == spec.TrafficPolicyLocal && len(ipv4Only(spec.ServicePort{Endpoints: sp.Endpoints}.InternalEndpoints(state.NodeName))) > 0:
+		case sp.ExternalTrafficPolicy == spec.TrafficPolicyLocal && anyUsable:
 			externalVerdict = "drop"
 		}
 		put := func(ips []netip.Addr, verdict string, hasEndpoints bool) {
