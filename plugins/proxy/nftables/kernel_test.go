@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/knftables"
+
 	"github.com/kubelab/kubelab/plugins/proxy/internal/labnet"
 	"github.com/kubelab/kubelab/spec"
 )
@@ -115,6 +117,58 @@ func TestKernel(t *testing.T) {
 		}
 	})
 
+	t.Run("restart over existing rules keeps established connections", func(t *testing.T) {
+		conn, r, err := lab.Open(lab.Client, web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// A new process: it knows nothing of the table and rewrites it.
+		p2, err := New(spec.ProxyConfig{NodeName: "node-a", Options: map[string]string{"netns": lab.Node, "table-suffix": suffix}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p2.Sync(ctx, state); err != nil {
+			t.Fatal(err)
+		}
+		if err := labnet.Echo(conn); err != nil {
+			t.Errorf("connection to %s after a full rewrite: %v", r.Backend, err)
+		}
+		// The other endpoint goes away: the connection to the survivor stays.
+		st := state
+		st.Services = slices.Clone(state.Services)
+		st.Services[0].Endpoints = []spec.Endpoint{endpoint(r.Backend.Addr(), true)}
+		if err := p2.Sync(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		if err := labnet.Echo(conn); err != nil {
+			t.Errorf("connection to the surviving %s after endpoint churn: %v", r.Backend, err)
+		}
+		if err := p2.Sync(ctx, state); err != nil {
+			t.Fatal(err)
+		}
+		p = p2
+	})
+	t.Run("a failed transaction leaves the previous rules", func(t *testing.T) {
+		real := p.nft
+		p.nft = breaker{real}
+		st := state
+		st.Services = state.Services[1:] // web removed
+		if err := p.Sync(ctx, st); err == nil {
+			t.Fatal("Sync with a broken transaction succeeded")
+		}
+		if _, err := lab.Dial(lab.Node, "tcp", netip.Addr{}, web); err != nil {
+			t.Errorf("after a failed Sync the previous rules are gone: %v", err)
+		}
+		p.nft = real
+		if err := p.Sync(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lab.Dial(lab.Node, "tcp", netip.Addr{}, web); err == nil {
+			t.Errorf("web still answers after it was removed")
+		}
+	})
+
 	if err := p.Cleanup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +178,16 @@ func TestKernel(t *testing.T) {
 		}
 	}
 	// After Cleanup the service address is not translated any more.
-	if _, err := lab.Dial(lab.Node, "tcp", netip.Addr{}, web); err == nil {
+	if _, err := lab.Dial(lab.Node, "tcp", netip.Addr{}, dns); err == nil {
 		t.Errorf("the ClusterIP still answers after Cleanup")
 	}
+}
+
+// breaker appends a rule nft rejects to every transaction, which therefore
+// fails as a whole.
+type breaker struct{ Interface }
+
+func (b breaker) Run(ctx context.Context, tx *knftables.Transaction) error {
+	tx.Add(&knftables.Rule{Chain: chainServices, Rule: "this is not nft"})
+	return b.Interface.Run(ctx, tx)
 }

@@ -9,7 +9,9 @@
 // routes the service range 10.96.0.0/16 towards the backend, so that its
 // own connections to a ClusterIP leave through the output hooks. Backend
 // servers answer every TCP connection and UDP datagram with
-// "backend=<their address> client=<the peer they saw>".
+// "backend=<their address> client=<the peer they saw>"; a TCP server then
+// echoes what it receives until the client closes (Open keeps such a
+// connection).
 //
 // Namespaces are entered only through nsenter.Do. Teardown removes the
 // namespaces (and so every link, address, route and sysctl in them) and
@@ -22,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -178,6 +181,10 @@ func (l *Lab) Serve(t testing.TB, port uint16) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var closers []func()
+	var conns struct {
+		sync.Mutex
+		m []net.Conn
+	}
 	for _, a := range BackendIPs {
 		ap := netip.AddrPortFrom(a, port)
 		var ln net.Listener
@@ -202,8 +209,16 @@ func (l *Lab) Serve(t testing.TB, port uint16) {
 				if err != nil {
 					return
 				}
-				fmt.Fprintf(c, "backend=%s client=%s\n", ap, c.RemoteAddr().(*net.TCPAddr).IP)
-				c.Close()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer c.Close()
+					fmt.Fprintf(c, "backend=%s client=%s\n", ap, c.RemoteAddr().(*net.TCPAddr).IP)
+					_, _ = io.Copy(c, c) // then echo, until the client closes
+				}()
+				conns.Lock()
+				conns.m = append(conns.m, c)
+				conns.Unlock()
 			}
 		}()
 		go func() {
@@ -222,6 +237,11 @@ func (l *Lab) Serve(t testing.TB, port uint16) {
 		for _, c := range closers {
 			c()
 		}
+		conns.Lock()
+		for _, c := range conns.m {
+			c.Close()
+		}
+		conns.Unlock()
 		wg.Wait()
 	})
 }
@@ -270,7 +290,11 @@ func (l *Lab) Dial(ns, network string, src netip.Addr, addr netip.AddrPort) (Rep
 			return Reply{}, err
 		}
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	return readReply(bufio.NewReader(conn))
+}
+
+func readReply(br *bufio.Reader) (Reply, error) {
+	line, err := br.ReadString('\n')
 	if err != nil {
 		return Reply{}, err
 	}
@@ -286,6 +310,45 @@ func (l *Lab) Dial(ns, network string, src netip.Addr, addr netip.AddrPort) (Rep
 		return Reply{}, err
 	}
 	return r, nil
+}
+
+// Open connects over TCP from namespace ns to addr, reads the greeting and
+// returns the open connection, which the backend echoes on.
+func (l *Lab) Open(ns string, addr netip.AddrPort) (net.Conn, Reply, error) {
+	var conn net.Conn
+	err := nsenter.Do(ns, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp4", addr.String(), 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, Reply{}, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r, err := readReply(bufio.NewReader(conn))
+	if err != nil {
+		conn.Close()
+		return nil, Reply{}, err
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	return conn, r, nil
+}
+
+// Echo sends a line on c and checks that it comes back within 5 s.
+func Echo(c net.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		return err
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != "ping\n" {
+		return fmt.Errorf("echo %q, want ping", buf)
+	}
+	return nil
 }
 
 // Backends dials n times and returns the set of backend addresses that
