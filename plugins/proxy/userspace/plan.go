@@ -37,13 +37,16 @@ type Desired struct {
 	// endpoints has no listener: the kernel refuses connections to it (TCP
 	// reset, ICMP port unreachable for UDP) because its address is local.
 	Listeners map[string]Listener
+	// Known are every endpoint of the state, usable or not: established
+	// connections to them are kept.
+	Known map[netip.AddrPort]bool
 }
 
 // Compute returns the desired data plane for state. It is pure. Service
 // ports of a protocol other than TCP and UDP are left out and reported in
 // an error wrapping spec.ErrUnsupported; the result is valid either way.
 func Compute(state spec.ProxyState) (Desired, error) {
-	d := Desired{Listeners: map[string]Listener{}}
+	d := Desired{Listeners: map[string]Listener{}, Known: map[netip.AddrPort]bool{}}
 	var unsupported []string
 	for _, sp := range state.Services {
 		var proto string
@@ -55,6 +58,9 @@ func Compute(state spec.ProxyState) (Desired, error) {
 		default:
 			unsupported = append(unsupported, fmt.Sprintf("%s: protocol %q", sp, sp.Protocol))
 			continue
+		}
+		for _, ep := range sp.Endpoints {
+			d.Known[netip.AddrPortFrom(ep.Addr.Unmap(), ep.Port)] = true
 		}
 		for _, a := range slices.Concat(sp.ClusterIPs, sp.LoadBalancerIPs) {
 			if a.Unmap().Is4() {

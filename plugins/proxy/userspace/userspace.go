@@ -81,8 +81,10 @@ type Proxy struct {
 	netns string
 	log   *slog.Logger
 
-	// listeners by Listener.Key; touched only by Sync and Cleanup.
+	// listeners by Listener.Key, and stopped listeners whose established
+	// connections go on; touched only by Sync and Cleanup.
 	listeners map[string]*listener
+	draining  []*listener
 }
 
 var _ spec.Proxy = (*Proxy)(nil)
@@ -120,9 +122,10 @@ func (p *Proxy) do(fn func() error) error {
 }
 
 // Sync assigns the virtual addresses, opens new listeners, hands changed
-// endpoints to existing ones, and only then closes listeners and removes
+// endpoints to existing ones, and only then stops listeners and removes
 // addresses that are gone, so a failure leaves the previous service
-// working.
+// working. Established connections are closed only when their endpoint is
+// no longer in the state at all.
 func (p *Proxy) Sync(ctx context.Context, state spec.ProxyState) error {
 	want, cerr := Compute(state)
 	var errs []error
@@ -156,12 +159,26 @@ func (p *Proxy) Sync(ctx context.Context, state spec.ProxyState) error {
 		}
 		p.listeners[key] = nl
 	}
+	// A listener that is gone stops accepting, but its established
+	// connections go on as long as their endpoint is in the state.
 	for key, cur := range p.listeners {
 		if _, ok := want.Listeners[key]; !ok {
-			cur.close()
+			cur.stop()
+			p.draining = append(p.draining, cur)
 			delete(p.listeners, key)
 		}
 	}
+	known := func(ep netip.AddrPort) bool { return want.Known[ep] }
+	for _, cur := range p.listeners {
+		cur.prune(known)
+	}
+	p.draining = slices.DeleteFunc(p.draining, func(ln *listener) bool {
+		if ln.prune(known) {
+			ln.wg.Wait()
+			return true
+		}
+		return false
+	})
 	err = p.do(func() error { return p.removeAddresses(want.Addresses) })
 	if err != nil {
 		errs = append(errs, err)
@@ -218,6 +235,10 @@ func (p *Proxy) Cleanup(ctx context.Context) error {
 		l.close()
 		delete(p.listeners, key)
 	}
+	for _, l := range p.draining {
+		l.close()
+	}
+	p.draining = nil
 	if err := p.do(func() error { return p.removeAddresses(nil) }); err != nil {
 		return fmt.Errorf("userspace proxy: %w", err)
 	}
@@ -237,8 +258,10 @@ type listener struct {
 
 	mu       sync.Mutex // guards affinity, conns, closed
 	affinity map[netip.Addr]sticky
-	conns    map[io.Closer]struct{}
-	closed   bool
+	// conns are the open connections (both sides) by the endpoint they
+	// go to (the zero AddrPort while the endpoint is being chosen).
+	conns  map[io.Closer]netip.AddrPort
+	closed bool
 
 	sock io.Closer
 	wg   sync.WaitGroup
@@ -250,7 +273,7 @@ type sticky struct {
 }
 
 func (p *Proxy) listen(l Listener) (*listener, error) {
-	ln := &listener{p: p, affinity: map[netip.Addr]sticky{}, conns: map[io.Closer]struct{}{}}
+	ln := &listener{p: p, affinity: map[netip.Addr]sticky{}, conns: map[io.Closer]netip.AddrPort{}}
 	ln.target.Store(&l)
 	var tl net.Listener
 	var pc net.PacketConn
@@ -291,27 +314,59 @@ func (ln *listener) setTarget(l Listener) {
 // close stops accepting, closes every open connection and waits for the
 // goroutines.
 func (ln *listener) close() {
-	ln.mu.Lock()
-	ln.closed = true
-	ln.sock.Close()
-	for c := range ln.conns {
-		c.Close()
-	}
-	ln.mu.Unlock()
+	ln.stop()
+	ln.prune(func(netip.AddrPort) bool { return false })
 	ln.wg.Wait()
 }
 
-// track registers c to be closed by close; it returns false (and closes
-// c) when the listener is closed already.
-func (ln *listener) track(c io.Closer) bool {
+// stop closes the listening socket: no new connections (for UDP, no more
+// datagrams either way). Established TCP connections go on.
+func (ln *listener) stop() {
+	ln.mu.Lock()
+	ln.closed = true
+	ln.sock.Close()
+	if _, udp := ln.sock.(net.PacketConn); udp {
+		// Replies leave through the listening socket: the flows are over.
+		for c := range ln.conns {
+			c.Close()
+		}
+	}
+	ln.mu.Unlock()
+}
+
+// prune closes the connections whose endpoint keep rejects (and those
+// still choosing one), and reports whether none is left.
+func (ln *listener) prune(keep func(netip.AddrPort) bool) bool {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	for c, ep := range ln.conns {
+		if !ep.IsValid() || !keep(ep) {
+			c.Close()
+		}
+	}
+	return len(ln.conns) == 0
+}
+
+// track registers c, going to ep, to be closed by close or prune; it
+// returns false (and closes c) when the listener is stopped already.
+func (ln *listener) track(c io.Closer, ep netip.AddrPort) bool {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	if ln.closed {
 		c.Close()
 		return false
 	}
-	ln.conns[c] = struct{}{}
+	ln.conns[c] = ep
 	return true
+}
+
+// retarget records that the tracked c now goes to ep.
+func (ln *listener) retarget(c io.Closer, ep netip.AddrPort) {
+	ln.mu.Lock()
+	if _, ok := ln.conns[c]; ok {
+		ln.conns[c] = ep
+	}
+	ln.mu.Unlock()
 }
 
 func (ln *listener) untrack(c io.Closer) {
@@ -373,7 +428,7 @@ func (ln *listener) serveTCP(tl net.Listener) {
 		if err != nil {
 			return
 		}
-		if !ln.track(c) {
+		if !ln.track(c, netip.AddrPort{}) {
 			continue
 		}
 		ln.wg.Add(1)
@@ -381,7 +436,7 @@ func (ln *listener) serveTCP(tl net.Listener) {
 			defer ln.wg.Done()
 			defer ln.untrack(c)
 			client := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
-			be, _, err := ln.dial("tcp", client)
+			be, ep, err := ln.dial("tcp", client)
 			if err != nil {
 				ln.p.log.Info("no endpoint answered", "service", ln.target.Load().Service, "err", err)
 				if tc, ok := c.(*net.TCPConn); ok {
@@ -389,7 +444,8 @@ func (ln *listener) serveTCP(tl net.Listener) {
 				}
 				return
 			}
-			if !ln.track(be) {
+			ln.retarget(c, ep)
+			if !ln.track(be, ep) {
 				return
 			}
 			defer ln.untrack(be)
@@ -430,8 +486,8 @@ func (ln *listener) serveUDP(pc net.PacketConn) {
 		f := flows[client]
 		flowsMu.Unlock()
 		if f == nil {
-			be, _, err := ln.dial("udp", client.Addr().Unmap())
-			if err != nil || !ln.track(be) {
+			be, ep, err := ln.dial("udp", client.Addr().Unmap())
+			if err != nil || !ln.track(be, ep) {
 				continue
 			}
 			f = &flow{be: be}

@@ -130,13 +130,30 @@ func TestKernel(t *testing.T) {
 			t.Errorf("backends with ClientIP affinity = %v, want one", got)
 		}
 	})
-	// Endpoints go away: the listener closes and the kernel refuses.
-	state.Services[0].Endpoints = nil
+	// No endpoint is usable any more: the listener closes and the kernel
+	// refuses new connections, but an established one goes on while its
+	// endpoint is in the state, and ends when it is not.
+	conn, r, err := lab.Open(lab.Client, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	state.Services[0].Endpoints = []spec.Endpoint{endpoint(b[0], "node-a", false), endpoint(b[1], "node-a", false)}
 	if err := p.Sync(ctx, state); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := lab.Dial(lab.Client, "tcp", netip.Addr{}, web); !labnet.IsRefused(err) {
-		t.Errorf("after its endpoints went away: %v, want connection refused", err)
+		t.Errorf("without usable endpoints: %v, want connection refused", err)
+	}
+	if err := labnet.Echo(conn); err != nil {
+		t.Errorf("established connection to %s (unready, still in the state): %v", r.Backend, err)
+	}
+	state.Services[0].Endpoints = nil
+	if err := p.Sync(ctx, state); err != nil {
+		t.Fatal(err)
+	}
+	if err := labnet.Echo(conn); err == nil {
+		t.Errorf("connection to %s still open after the endpoint left the state", r.Backend)
 	}
 
 	if err := p.Cleanup(ctx); err != nil {
