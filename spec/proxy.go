@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -69,8 +70,9 @@ import (
 // state changes nothing visible to traffic; a service, port, address or
 // endpoint absent from state is removed. A state the plugin cannot program
 // in part (an unsupported protocol or address family) is not a reason to
-// drop the rest: Sync programs everything it can and returns an error
-// wrapping ErrUnsupported naming what it skipped. A Sync that fails for any
+// drop the rest: Sync programs everything it can and returns a
+// *PartialSyncError (which wraps ErrUnsupported) naming what it skipped;
+// the caller treats that Sync as successful. A Sync that fails for any
 // other reason leaves the data plane as the previous successful Sync left
 // it, or fully at the new state — never half of each (nftables transactions
 // are atomic; other plugins must order their changes so that a failure
@@ -96,6 +98,45 @@ type Proxy interface {
 	Sync(ctx context.Context, state ProxyState) error
 	Cleanup(ctx context.Context) error
 }
+
+// SkippedServicePort is a part of a ProxyState that could not be
+// programmed, and why.
+type SkippedServicePort struct {
+	// Namespace, Name and PortName identify the service port; all empty
+	// when what was skipped is not a service's (a node address).
+	Namespace, Name, PortName string
+	// Reason says what was not supported, e.g. `address fd00::1`.
+	Reason string
+}
+
+// PartialSyncError is what Sync returns when it programmed everything but
+// Skipped. errors.Is(err, ErrUnsupported) holds for it; callers find the
+// skipped parts with errors.As.
+type PartialSyncError struct {
+	// Skipped lists what was left out, in the order of the state.
+	Skipped []SkippedServicePort
+}
+
+// Error lists the skipped parts.
+func (e *PartialSyncError) Error() string {
+	var b strings.Builder
+	b.WriteString("proxy skipped ")
+	for i, s := range e.Skipped {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if s.Name != "" {
+			fmt.Fprintf(&b, "%s/%s:%s: ", s.Namespace, s.Name, s.PortName)
+		}
+		b.WriteString(s.Reason)
+	}
+	b.WriteString(": ")
+	b.WriteString(ErrUnsupported.Error())
+	return b.String()
+}
+
+// Unwrap returns ErrUnsupported.
+func (e *PartialSyncError) Unwrap() error { return ErrUnsupported }
 
 // Protocol is a transport protocol for a service port.
 type Protocol string

@@ -1,6 +1,8 @@
 package spec_test
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -53,5 +55,21 @@ func TestServicePortUsableEndpoints(t *testing.T) {
 				t.Errorf("ExternalEndpoints = %v, want %v", got, tc.wantExternal)
 			}
 		})
+	}
+}
+
+func TestPartialSyncError(t *testing.T) {
+	var err error = &spec.PartialSyncError{Skipped: []spec.SkippedServicePort{
+		{Namespace: "ns", Name: "web", PortName: "http", Reason: "address fd00::1"}, {Reason: "node address fd00::2"}}}
+	wrapped := fmt.Errorf("sync: %w", err)
+	if !errors.Is(wrapped, spec.ErrUnsupported) {
+		t.Errorf("PartialSyncError is not ErrUnsupported")
+	}
+	var p *spec.PartialSyncError
+	if !errors.As(wrapped, &p) || len(p.Skipped) != 2 {
+		t.Errorf("errors.As found %v", p)
+	}
+	if want := "proxy skipped ns/web:http: address fd00::1; node address fd00::2: unsupported by this plugin"; err.Error() != want {
+		t.Errorf("Error() = %q, want %q", err.Error(), want)
 	}
 }

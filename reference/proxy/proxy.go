@@ -29,6 +29,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubelab/kubelab/spec"
@@ -75,6 +78,10 @@ type Runner struct {
 	lastState  spec.ProxyState
 	lastErr    error
 	syncsTotal int
+
+	// Owned by the Run goroutine.
+	recorder record.EventRecorder
+	reported map[spec.SkippedServicePort]bool // skipped at the last sync
 }
 
 // New checks cfg and returns a Runner.
@@ -134,6 +141,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if _, err := epInf.Informer().AddEventHandler(handler(r.metrics.endpointChanges)); err != nil {
 		return err
 	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.cfg.Client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	r.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kube-proxy", Host: r.cfg.NodeName})
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
@@ -218,12 +229,14 @@ func (r *Runner) syncOnce(ctx context.Context,
 		return err
 	}
 	state, skipped := BuildState(r.cfg.NodeName, addrs, svcs, slices)
-	for _, s := range skipped {
-		r.log.Warn("service not proxied", "namespace", s.Namespace, "name", s.Name, "reason", s.Reason)
-	}
-	r.metrics.skipped.Set(float64(len(skipped)))
 	start := time.Now()
 	err = r.cfg.Proxy.Sync(ctx, state)
+	var partial *spec.PartialSyncError
+	if errors.As(err, &partial) {
+		skipped = append(skipped, partial.Skipped...)
+	}
+	r.metrics.skipped.Set(float64(len(skipped)))
+	r.reportSkipped(skipped, svcs)
 	took := time.Since(start)
 	r.metrics.syncDuration.Observe(took.Seconds())
 	r.mu.Lock()
@@ -233,9 +246,9 @@ func (r *Runner) syncOnce(ctx context.Context,
 	switch {
 	case err == nil:
 	case errors.Is(err, spec.ErrUnsupported):
-		// Partly programmed: everything else works; not retried sooner.
+		// Partly programmed (reported above): everything else works; not
+		// retried sooner.
 		r.metrics.partialSyncs.Inc()
-		r.log.Warn("proxy could not program everything", "err", err)
 		err = nil
 	default:
 		r.metrics.syncFailures.Inc()
@@ -249,6 +262,36 @@ func (r *Runner) syncOnce(ctx context.Context,
 	r.log.Debug("proxy synced", "node", r.cfg.NodeName, "servicePorts", len(state.Services), "took", took)
 	return err
 }
+
+// reportSkipped logs what could not be programmed and records a Warning
+// event on each such Service, once per new reason (not on every resync).
+func (r *Runner) reportSkipped(skipped []spec.SkippedServicePort, svcs []*corev1.Service) {
+	now := map[spec.SkippedServicePort]bool{}
+	for _, s := range skipped {
+		now[s] = true
+		if r.reported[s] {
+			continue
+		}
+		r.log.Warn("service port not proxied", "namespace", s.Namespace, "name", s.Name, "port", s.PortName, "reason", s.Reason)
+		if r.recorder == nil || s.Name == "" {
+			continue
+		}
+		for _, svc := range svcs {
+			if svc.Namespace == s.Namespace && svc.Name == s.Name {
+				port := ""
+				if s.PortName != "" {
+					port = " port " + s.PortName
+				}
+				r.recorder.Eventf(svc, corev1.EventTypeWarning, EventReasonNotProxied, "node %s cannot proxy this service%s: %s", r.cfg.NodeName, port, s.Reason)
+			}
+		}
+	}
+	r.reported = now
+}
+
+// EventReasonNotProxied is the reason of the Warning event recorded on a
+// Service that the node's proxy cannot program.
+const EventReasonNotProxied = "NotProxied"
 
 // readNodeAddresses reads the node's InternalIP and ExternalIP addresses;
 // it remembers them once found.

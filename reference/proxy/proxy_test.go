@@ -147,6 +147,48 @@ func TestRunnerSyncsBatchedAndRetries(t *testing.T) {
 	}
 }
 
+func TestRunnerReportsWhatThePluginSkipped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := fake.NewClientset(svc("web"), svc("ok", func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "10.96.0.11", []string{"10.96.0.11"} }))
+	rp := &recordingProxy{fail: &spec.PartialSyncError{Skipped: []spec.SkippedServicePort{{Namespace: "ns", Name: "web", PortName: "http", Reason: "protocol \"QUIC\""}}}}
+	r, err := New(Config{Client: client, NodeName: "a", NodeAddresses: []netip.Addr{netip.MustParseAddr("192.168.1.5")}, Proxy: rp,
+		MinSyncPeriod: 10 * time.Millisecond, SyncPeriod: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var events []corev1.Event
+	eventually(t, "a NotProxied event on web", func() bool {
+		list, err := client.CoreV1().Events("ns").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		events = list.Items
+		return len(events) > 0
+	})
+	// Several resyncs later (partial syncs count as successful: healthy),
+	// still one event.
+	eventually(t, "resyncs", func() bool { _, n, _ := r.LastState(); return n >= 4 })
+	if ok, why := r.Healthy(time.Now()); !ok {
+		t.Errorf("unhealthy after partial syncs: %s", why)
+	}
+	list, err := client.CoreV1().Events("ns").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].Count > 1 {
+		t.Errorf("events = %+v, want one, once", list.Items)
+	}
+	e := list.Items[0]
+	if e.Reason != EventReasonNotProxied || e.InvolvedObject.Name != "web" || e.Type != corev1.EventTypeWarning || !strings.Contains(e.Message, "QUIC") {
+		t.Errorf("event = %s %s on %s: %q", e.Type, e.Reason, e.InvolvedObject.Name, e.Message)
+	}
+	cancel()
+	<-done
+}
+
 func TestHealthyRule(t *testing.T) {
 	r, err := New(Config{Client: fake.NewClientset(), NodeName: "a", Proxy: &recordingProxy{}, SyncPeriod: time.Minute})
 	if err != nil {

@@ -18,14 +18,6 @@ import (
 // (corev1.DefaultClientIPServiceAffinitySeconds).
 const DefaultAffinityTimeout = 10800 * time.Second
 
-// Skipped says why a service (or one of its ports) is not in a state.
-type Skipped struct {
-	// Namespace and Name identify the service.
-	Namespace, Name string
-	// Reason is a short human explanation.
-	Reason string
-}
-
 // BuildState computes node's ProxyState from the API's Services and
 // EndpointSlices. It is pure: same inputs, same state (services sorted by
 // namespace, name, port name). The rules, as upstream kube-proxy's:
@@ -53,9 +45,9 @@ type Skipped struct {
 //
 // Service ports it cannot express (an invalid IP) are left out and listed
 // in the second result.
-func BuildState(node string, nodeAddrs []netip.Addr, services []*corev1.Service, epSlices []*discoveryv1.EndpointSlice) (spec.ProxyState, []Skipped) {
+func BuildState(node string, nodeAddrs []netip.Addr, services []*corev1.Service, epSlices []*discoveryv1.EndpointSlice) (spec.ProxyState, []spec.SkippedServicePort) {
 	state := spec.ProxyState{NodeName: node, NodeAddresses: slices.Clone(nodeAddrs)}
-	var skipped []Skipped
+	var skipped []spec.SkippedServicePort
 	bySvc := map[[2]string][]*discoveryv1.EndpointSlice{}
 	for _, s := range epSlices {
 		name := s.Labels[discoveryv1.LabelServiceName]
@@ -70,7 +62,7 @@ func BuildState(node string, nodeAddrs []netip.Addr, services []*corev1.Service,
 			continue
 		}
 		skip := func(format string, args ...any) {
-			skipped = append(skipped, Skipped{Namespace: svc.Namespace, Name: svc.Name, Reason: fmt.Sprintf(format, args...)})
+			skipped = append(skipped, spec.SkippedServicePort{Namespace: svc.Namespace, Name: svc.Name, Reason: fmt.Sprintf(format, args...)})
 		}
 		ips := svc.Spec.ClusterIPs
 		if len(ips) == 0 {

@@ -85,7 +85,7 @@ const (
 
 // Compute builds the ruleset for state. It is pure. Service ports or
 // addresses it cannot program (IPv6, an unknown protocol) are left out and
-// reported in an error wrapping spec.ErrUnsupported; the returned ruleset is
+// reported in a *spec.PartialSyncError (spec.ErrUnsupported); the ruleset is
 // valid either way.
 func Compute(state spec.ProxyState) (*Ruleset, error) {
 	rs := &Ruleset{Chains: map[string]Chain{}, Sets: map[string]Set{}, Maps: map[string]Map{}}
@@ -117,13 +117,16 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 		"mark set mark xor " + masqueradeBit,
 		"masquerade fully-random",
 	}}
-	var unsupported []string
+	var skipped []spec.SkippedServicePort
+	skip := func(sp spec.ServicePort, format string, args ...any) {
+		skipped = append(skipped, spec.SkippedServicePort{Namespace: sp.Namespace, Name: sp.Name, PortName: sp.PortName, Reason: fmt.Sprintf(format, args...)})
+	}
 	nodeIPs := Set{Type: "ipv4_addr", Elements: []string{}}
 	for _, a := range state.NodeAddresses {
 		if a.Unmap().Is4() {
 			nodeIPs.Elements = append(nodeIPs.Elements, a.Unmap().String())
 		} else {
-			unsupported = append(unsupported, "node address "+a.String())
+			skip(spec.ServicePort{}, "node address %s", a)
 		}
 	}
 	slices.Sort(nodeIPs.Elements)
@@ -137,7 +140,7 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 	for _, sp := range state.Services {
 		proto, ok := l4proto(sp.Protocol)
 		if !ok {
-			unsupported = append(unsupported, fmt.Sprintf("%s: protocol %q", sp, sp.Protocol))
+			skip(sp, "protocol %q", sp.Protocol)
 			continue
 		}
 		id := portID(sp, proto)
@@ -175,7 +178,7 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 		put := func(ips []netip.Addr, verdict string, hasEndpoints bool) {
 			for _, ip := range ips {
 				if !ip.Unmap().Is4() {
-					unsupported = append(unsupported, fmt.Sprintf("%s: address %s", sp, ip))
+					skip(sp, "address %s", ip)
 					continue
 				}
 				key := fmt.Sprintf("%s . %s . %d", ip.Unmap(), proto, sp.Port)
@@ -201,8 +204,8 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 	rs.Maps[mapServiceNodePorts] = svcNodePorts
 	rs.Maps[mapNoEndpointServices] = noEpSvcs
 	rs.Maps[mapNoEndpointNodePort] = noEpNodePorts
-	if len(unsupported) > 0 {
-		return rs, fmt.Errorf("nftables proxy skipped %s: %w", strings.Join(unsupported, "; "), spec.ErrUnsupported)
+	if len(skipped) > 0 {
+		return rs, &spec.PartialSyncError{Skipped: skipped}
 	}
 	return rs, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kubelab/kubelab/spec"
@@ -43,11 +42,16 @@ type Desired struct {
 }
 
 // Compute returns the desired data plane for state. It is pure. Service
-// ports of a protocol other than TCP and UDP are left out and reported in
-// an error wrapping spec.ErrUnsupported; the result is valid either way.
+// ports of a protocol other than TCP and UDP, IPv6 addresses, and a virtual
+// address and port claimed twice are left out and reported in a
+// *spec.PartialSyncError (spec.ErrUnsupported); the result is valid either
+// way.
 func Compute(state spec.ProxyState) (Desired, error) {
 	d := Desired{Listeners: map[string]Listener{}, Known: map[netip.AddrPort]bool{}}
-	var unsupported []string
+	var skipped []spec.SkippedServicePort
+	skip := func(sp spec.ServicePort, format string, args ...any) {
+		skipped = append(skipped, spec.SkippedServicePort{Namespace: sp.Namespace, Name: sp.Name, PortName: sp.PortName, Reason: fmt.Sprintf(format, args...)})
+	}
 	for _, sp := range state.Services {
 		var proto string
 		switch sp.Protocol {
@@ -56,7 +60,7 @@ func Compute(state spec.ProxyState) (Desired, error) {
 		case spec.ProtocolUDP:
 			proto = "udp"
 		default:
-			unsupported = append(unsupported, fmt.Sprintf("%s: protocol %q", sp, sp.Protocol))
+			skip(sp, "protocol %q", sp.Protocol)
 			continue
 		}
 		for _, ep := range sp.Endpoints {
@@ -69,7 +73,7 @@ func Compute(state spec.ProxyState) (Desired, error) {
 		}
 		add := func(addr netip.AddrPort, eps []spec.Endpoint) {
 			if !addr.Addr().Is4() {
-				unsupported = append(unsupported, fmt.Sprintf("%s: address %s", sp, addr.Addr()))
+				skip(sp, "address %s", addr.Addr())
 				return
 			}
 			if len(eps) == 0 {
@@ -80,7 +84,7 @@ func Compute(state spec.ProxyState) (Desired, error) {
 				l.Endpoints = append(l.Endpoints, netip.AddrPortFrom(ep.Addr.Unmap(), ep.Port))
 			}
 			if old, dup := d.Listeners[l.Key()]; dup {
-				unsupported = append(unsupported, fmt.Sprintf("%s: %s already used by %s", sp, l.Key(), old.Service))
+				skip(sp, "%s already used by %s", l.Key(), old.Service)
 				return
 			}
 			d.Listeners[l.Key()] = l
@@ -104,8 +108,8 @@ func Compute(state spec.ProxyState) (Desired, error) {
 	}
 	slices.SortFunc(d.Addresses, netip.Addr.Compare)
 	d.Addresses = slices.Compact(d.Addresses)
-	if len(unsupported) > 0 {
-		return d, fmt.Errorf("userspace proxy skipped %s: %w", strings.Join(unsupported, "; "), spec.ErrUnsupported)
+	if len(skipped) > 0 {
+		return d, &spec.PartialSyncError{Skipped: skipped}
 	}
 	return d, nil
 }
