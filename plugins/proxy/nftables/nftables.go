@@ -34,6 +34,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"time"
 
@@ -80,9 +81,11 @@ type Proxy struct {
 	nft   Interface
 	table string
 	log   *slog.Logger
-	// applied is what the last successful transaction installed; nil when
-	// unknown (first Sync, after a failure, after Cleanup).
-	applied *Ruleset
+	// applied is what the last successful transaction installed, for
+	// appliedNode; nil when unknown (first Sync, after a failure, after
+	// Cleanup).
+	applied     *parts
+	appliedNode string
 }
 
 var _ spec.Proxy = (*Proxy)(nil)
@@ -143,17 +146,37 @@ func NewWithInterface(nft Interface, table string, log *slog.Logger) *Proxy {
 // Sync computes the ruleset of state and applies the difference from the
 // last one in one transaction. If Compute skipped parts of the state, the
 // rest is applied and the ErrUnsupported error is returned.
+//
+// Service ports whose input did not change since the last successful Sync
+// are not computed again, and only what changed goes into the transaction:
+// the cost of a Sync grows with the number of services (one comparison
+// each), that of its transaction with the size of the change.
 func (p *Proxy) Sync(ctx context.Context, state spec.ProxyState) error {
-	next, cerr := Compute(state)
+	var reuse func(string, spec.ServicePort) *fragment
+	if p.applied != nil && p.appliedNode == state.NodeName {
+		reuse = func(id string, sp spec.ServicePort) *fragment {
+			if f := p.applied.frags[id]; f != nil && sameServicePort(f.sp, sp) {
+				return f
+			}
+			return nil
+		}
+	}
+	next := computeParts(state, reuse)
+	cerr := next.err()
 	tx := p.nft.NewTransaction()
-	plan(tx, p.applied, next)
+	if p.applied == nil {
+		plan(tx, nil, next.full())
+	} else {
+		before, after := changed(*p.applied, next)
+		plan(tx, before, after)
+	}
 	start := time.Now()
 	if err := p.nft.Run(ctx, tx); err != nil {
 		p.applied = nil // unknown now: the next Sync rewrites the table
 		return fmt.Errorf("nftables proxy: table %q: transaction of %d operations: %w", p.table, tx.NumOperations(), err)
 	}
 	p.log.Debug("nftables synced", "table", p.table, "operations", tx.NumOperations(), "took", time.Since(start))
-	p.applied = next
+	p.applied, p.appliedNode = &next, state.NodeName
 	return cerr
 }
 
@@ -169,9 +192,47 @@ func (p *Proxy) Cleanup(ctx context.Context) error {
 	return nil
 }
 
-// Applied returns the ruleset the last successful Sync installed, or nil.
-// The caller must not modify it.
-func (p *Proxy) Applied() *Ruleset { return p.applied }
+// Applied returns the ruleset the last successful Sync installed, or nil
+// when unknown.
+func (p *Proxy) Applied() *Ruleset {
+	if p.applied == nil {
+		return nil
+	}
+	return p.applied.full()
+}
+
+// changed returns what differs between prev and next as two partial
+// rulesets for plan: the fixed part when the node addresses changed, and
+// the fragments that are not the very same (reused) ones. Both always
+// carry the shared maps' definitions (without their other elements), so
+// that plan neither creates nor deletes them.
+func changed(prev, next parts) (before, after *Ruleset) {
+	if reflect.DeepEqual(prev.fixed, next.fixed) {
+		before, after = mapsOnly(prev.fixed), mapsOnly(next.fixed)
+	} else {
+		before, after = prev.fixed.clone(), next.fixed.clone()
+	}
+	for id, f := range prev.frags {
+		if next.frags[id] != f {
+			before.merge(f.rs)
+		}
+	}
+	for id, f := range next.frags {
+		if prev.frags[id] != f {
+			after.merge(f.rs)
+		}
+	}
+	return before, after
+}
+
+// mapsOnly returns a ruleset with rs's maps, empty.
+func mapsOnly(rs *Ruleset) *Ruleset {
+	out := newRuleset()
+	for name, m := range rs.Maps {
+		out.Maps[name] = Map{Type: m.Type, Elements: map[string]string{}}
+	}
+	return out
+}
 
 // nsInterface runs every transaction inside a network namespace: the nft
 // command is started from a thread that joined it.

@@ -2,8 +2,10 @@ package nftables
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,11 +86,117 @@ const (
 )
 
 // Compute builds the ruleset for state. It is pure. Service ports or
-// addresses it cannot program (IPv6, an unknown protocol) are left out and
-// reported in a *spec.PartialSyncError (spec.ErrUnsupported); the ruleset is
-// valid either way.
+// addresses it cannot program (IPv6, an unknown protocol, a virtual
+// address and port already claimed by another service port) are left out
+// and reported in a *spec.PartialSyncError (spec.ErrUnsupported); the
+// ruleset is valid either way.
 func Compute(state spec.ProxyState) (*Ruleset, error) {
-	rs := &Ruleset{Chains: map[string]Chain{}, Sets: map[string]Set{}, Maps: map[string]Map{}}
+	p := computeParts(state, nil)
+	return p.full(), p.err()
+}
+
+// parts is a ruleset split in what the Proxy diffs separately: the fixed
+// chains, sets and maps (which depend on the node addresses only) and one
+// fragment per service port. A fragment holds the service port's own
+// chains and affinity sets and its elements of the shared maps (its Maps
+// carry no Type).
+type parts struct {
+	fixed   *Ruleset
+	frags   map[string]*fragment // by portID
+	skipped []spec.SkippedServicePort
+}
+
+// fragment is one service port's share of the ruleset, with the input it
+// was computed from (so that an unchanged service port can reuse it).
+type fragment struct {
+	sp spec.ServicePort
+	rs *Ruleset
+}
+
+func (p parts) err() error {
+	if len(p.skipped) > 0 {
+		return &spec.PartialSyncError{Skipped: p.skipped}
+	}
+	return nil
+}
+
+// full merges the parts into one ruleset.
+func (p parts) full() *Ruleset {
+	rs := p.fixed.clone()
+	for _, f := range p.frags {
+		rs.merge(f.rs)
+	}
+	return rs
+}
+
+// computeParts computes the parts of state's ruleset. reuse, when not nil,
+// returns an earlier fragment for a service port whose input is unchanged
+// (or nil), which computeParts then takes instead of computing it again.
+func computeParts(state spec.ProxyState, reuse func(id string, sp spec.ServicePort) *fragment) parts {
+	p := parts{fixed: fixedRuleset(), frags: make(map[string]*fragment, len(state.Services))}
+	nodeIPs := Set{Type: "ipv4_addr", Elements: []string{}}
+	for _, a := range state.NodeAddresses {
+		if a.Unmap().Is4() {
+			nodeIPs.Elements = append(nodeIPs.Elements, a.Unmap().String())
+		} else {
+			p.skipped = append(p.skipped, spec.SkippedServicePort{Reason: "node address " + a.String()})
+		}
+	}
+	slices.Sort(nodeIPs.Elements)
+	nodeIPs.Elements = slices.Compact(nodeIPs.Elements)
+	p.fixed.Sets[setNodePortIPs] = nodeIPs
+	claimed := map[string]string{} // map element key → portID
+	for _, sp := range state.Services {
+		proto, ok := l4proto(sp.Protocol)
+		if !ok {
+			p.skipped = append(p.skipped, skippedPort(sp, fmt.Sprintf("protocol %q", sp.Protocol)))
+			continue
+		}
+		id := portID(sp, proto)
+		var f *fragment
+		if reuse != nil {
+			f = reuse(id, sp)
+		}
+		if f == nil {
+			rs, skipped := computeServicePort(state.NodeName, sp, proto, id)
+			f = &fragment{sp: cloneServicePort(sp), rs: rs}
+			p.skipped = append(p.skipped, skipped...)
+		}
+		// Two service ports claiming one virtual address and port: the
+		// first keeps it, the second is left out whole.
+		clash := ""
+		for _, m := range f.rs.Maps {
+			for key := range m.Elements {
+				if owner, ok := claimed[key]; ok && owner != id {
+					clash = fmt.Sprintf("%s already used by %s", key, owner)
+				}
+			}
+		}
+		if _, dup := p.frags[id]; dup {
+			clash = "service port listed twice"
+		}
+		if clash != "" {
+			p.skipped = append(p.skipped, skippedPort(sp, clash))
+			continue
+		}
+		for _, m := range f.rs.Maps {
+			for key := range m.Elements {
+				claimed[key] = id
+			}
+		}
+		p.frags[id] = f
+	}
+	return p
+}
+
+func skippedPort(sp spec.ServicePort, reason string) spec.SkippedServicePort {
+	return spec.SkippedServicePort{Namespace: sp.Namespace, Name: sp.Name, PortName: sp.PortName, Reason: reason}
+}
+
+// fixedRuleset returns the chains, maps and sets every table has (with an
+// empty nodeport-ips set).
+func fixedRuleset() *Ruleset {
+	rs := newRuleset()
 	base := func(name, typ, hook, prio string, rules ...string) {
 		rs.Chains[name] = Chain{Type: typ, Hook: hook, Priority: prio, Rules: rules}
 	}
@@ -117,97 +225,123 @@ func Compute(state spec.ProxyState) (*Ruleset, error) {
 		"mark set mark xor " + masqueradeBit,
 		"masquerade fully-random",
 	}}
-	var skipped []spec.SkippedServicePort
-	skip := func(sp spec.ServicePort, format string, args ...any) {
-		skipped = append(skipped, spec.SkippedServicePort{Namespace: sp.Namespace, Name: sp.Name, PortName: sp.PortName, Reason: fmt.Sprintf(format, args...)})
-	}
-	nodeIPs := Set{Type: "ipv4_addr", Elements: []string{}}
-	for _, a := range state.NodeAddresses {
-		if a.Unmap().Is4() {
-			nodeIPs.Elements = append(nodeIPs.Elements, a.Unmap().String())
-		} else {
-			skip(spec.ServicePort{}, "node address %s", a)
-		}
-	}
-	slices.Sort(nodeIPs.Elements)
-	nodeIPs.Elements = slices.Compact(nodeIPs.Elements)
-	rs.Sets[setNodePortIPs] = nodeIPs
-	svcIPs := Map{Type: ipPortProto, Elements: map[string]string{}}
-	svcNodePorts := Map{Type: portProto, Elements: map[string]string{}}
-	noEpSvcs := Map{Type: ipPortProto, Elements: map[string]string{}}
-	noEpNodePorts := Map{Type: portProto, Elements: map[string]string{}}
+	rs.Sets[setNodePortIPs] = Set{Type: "ipv4_addr", Elements: []string{}}
+	rs.Maps[mapServiceIPs] = Map{Type: ipPortProto, Elements: map[string]string{}}
+	rs.Maps[mapServiceNodePorts] = Map{Type: portProto, Elements: map[string]string{}}
+	rs.Maps[mapNoEndpointServices] = Map{Type: ipPortProto, Elements: map[string]string{}}
+	rs.Maps[mapNoEndpointNodePort] = Map{Type: portProto, Elements: map[string]string{}}
+	return rs
+}
 
-	for _, sp := range state.Services {
-		proto, ok := l4proto(sp.Protocol)
-		if !ok {
-			skip(sp, "protocol %q", sp.Protocol)
-			continue
+// computeServicePort computes the fragment of one service port: its
+// chains, affinity sets and map elements.
+func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ruleset, []spec.SkippedServicePort) {
+	rs := newRuleset()
+	var skipped []spec.SkippedServicePort
+	elem := func(m, key, verdict string) {
+		if rs.Maps[m].Elements == nil {
+			rs.Maps[m] = Map{Elements: map[string]string{}}
 		}
-		id := portID(sp, proto)
-		internal := ipv4Only(sp.InternalEndpoints(state.NodeName))
-		var external []spec.Endpoint
-		hasExternal := sp.NodePort != 0 || len(sp.LoadBalancerIPs) > 0
-		if hasExternal {
-			external = ipv4Only(sp.ExternalEndpoints(state.NodeName))
-		}
-		// Endpoint chains, shared by the internal and external paths.
-		for _, ep := range unionEndpoints(internal, external) {
-			rs.addEndpoint(id, proto, sp.SessionAffinityTimeout, ep)
-		}
-		// Without usable endpoints: reject, or drop when a traffic policy
-		// Local is the reason (upstream's rule).
-		anyUsable := len(ipv4Only(spec.ServicePort{Endpoints: sp.Endpoints}.InternalEndpoints(state.NodeName))) > 0
-		internalVerdict := "goto " + chainReject
-		if sp.InternalTrafficPolicy == spec.TrafficPolicyLocal && anyUsable {
-			internalVerdict = "drop"
-		}
-		if len(internal) > 0 {
-			internalVerdict = "goto service-" + id
-			rs.Chains["service-"+id] = Chain{Rules: balance(id, sp.SessionAffinityTimeout, internal, false)}
-		}
-		externalVerdict := "goto " + chainReject
-		switch {
-		case !hasExternal:
-		case len(external) > 0:
-			externalVerdict = "goto external-" + id
-			rs.Chains["external-"+id] = Chain{Rules: balance(id, sp.SessionAffinityTimeout, external,
-				sp.ExternalTrafficPolicy != spec.TrafficPolicyLocal)}
-		case sp.ExternalTrafficPolicy == spec.TrafficPolicyLocal && anyUsable:
-			externalVerdict = "drop"
-		}
-		put := func(ips []netip.Addr, verdict string, hasEndpoints bool) {
-			for _, ip := range ips {
-				if !ip.Unmap().Is4() {
-					skip(sp, "address %s", ip)
-					continue
-				}
-				key := fmt.Sprintf("%s . %s . %d", ip.Unmap(), proto, sp.Port)
-				if hasEndpoints {
-					svcIPs.Elements[key] = verdict
-				} else {
-					noEpSvcs.Elements[key] = verdict
-				}
+		rs.Maps[m].Elements[key] = verdict
+	}
+	internal := ipv4Only(sp.InternalEndpoints(node))
+	var external []spec.Endpoint
+	hasExternal := sp.NodePort != 0 || len(sp.LoadBalancerIPs) > 0
+	if hasExternal {
+		external = ipv4Only(sp.ExternalEndpoints(node))
+	}
+	// Endpoint chains, shared by the internal and external paths.
+	for _, ep := range unionEndpoints(internal, external) {
+		rs.addEndpoint(id, proto, sp.SessionAffinityTimeout, ep)
+	}
+	// Without usable endpoints: reject, or drop when a traffic policy Local
+	// is the reason (upstream's rule).
+	anyUsable := len(ipv4Only(spec.ServicePort{Endpoints: sp.Endpoints}.InternalEndpoints(node))) > 0
+	internalVerdict := "goto " + chainReject
+	if sp.InternalTrafficPolicy == spec.TrafficPolicyLocal && anyUsable {
+		internalVerdict = "drop"
+	}
+	if len(internal) > 0 {
+		internalVerdict = "goto service-" + id
+		rs.Chains["service-"+id] = Chain{Rules: balance(id, sp.SessionAffinityTimeout, internal, false)}
+	}
+	externalVerdict := "goto " + chainReject
+	switch {
+	case !hasExternal:
+	case len(external) > 0:
+		externalVerdict = "goto external-" + id
+		rs.Chains["external-"+id] = Chain{Rules: balance(id, sp.SessionAffinityTimeout, external,
+			sp.ExternalTrafficPolicy != spec.TrafficPolicyLocal)}
+	case sp.ExternalTrafficPolicy == spec.TrafficPolicyLocal && anyUsable:
+		externalVerdict = "drop"
+	}
+	port := strconv.Itoa(int(sp.Port))
+	put := func(ips []netip.Addr, verdict string, hasEndpoints bool) {
+		for _, ip := range ips {
+			if !ip.Unmap().Is4() {
+				skipped = append(skipped, skippedPort(sp, "address "+ip.String()))
+				continue
 			}
-		}
-		put(sp.ClusterIPs, internalVerdict, len(internal) > 0)
-		put(sp.LoadBalancerIPs, externalVerdict, len(external) > 0)
-		if sp.NodePort != 0 {
-			key := fmt.Sprintf("%s . %d", proto, sp.NodePort)
-			if len(external) > 0 {
-				svcNodePorts.Elements[key] = externalVerdict
+			key := ip.Unmap().String() + " . " + proto + " . " + port
+			if hasEndpoints {
+				elem(mapServiceIPs, key, verdict)
 			} else {
-				noEpNodePorts.Elements[key] = externalVerdict
+				elem(mapNoEndpointServices, key, verdict)
 			}
 		}
 	}
-	rs.Maps[mapServiceIPs] = svcIPs
-	rs.Maps[mapServiceNodePorts] = svcNodePorts
-	rs.Maps[mapNoEndpointServices] = noEpSvcs
-	rs.Maps[mapNoEndpointNodePort] = noEpNodePorts
-	if len(skipped) > 0 {
-		return rs, &spec.PartialSyncError{Skipped: skipped}
+	put(sp.ClusterIPs, internalVerdict, len(internal) > 0)
+	put(sp.LoadBalancerIPs, externalVerdict, len(external) > 0)
+	if sp.NodePort != 0 {
+		key := proto + " . " + strconv.Itoa(int(sp.NodePort))
+		if len(external) > 0 {
+			elem(mapServiceNodePorts, key, externalVerdict)
+		} else {
+			elem(mapNoEndpointNodePort, key, externalVerdict)
+		}
 	}
-	return rs, nil
+	return rs, skipped
+}
+
+func newRuleset() *Ruleset {
+	return &Ruleset{Chains: map[string]Chain{}, Sets: map[string]Set{}, Maps: map[string]Map{}}
+}
+
+// clone copies rs deeply enough for merge to add to the copy.
+func (rs *Ruleset) clone() *Ruleset {
+	out := &Ruleset{Chains: maps.Clone(rs.Chains), Sets: maps.Clone(rs.Sets), Maps: make(map[string]Map, len(rs.Maps))}
+	for name, m := range rs.Maps {
+		out.Maps[name] = Map{Type: m.Type, Elements: maps.Clone(m.Elements)}
+	}
+	return out
+}
+
+// merge adds other's chains, sets and map elements to rs; rs must already
+// have other's maps.
+func (rs *Ruleset) merge(other *Ruleset) {
+	maps.Copy(rs.Chains, other.Chains)
+	maps.Copy(rs.Sets, other.Sets)
+	for name, m := range other.Maps {
+		maps.Copy(rs.Maps[name].Elements, m.Elements)
+	}
+}
+
+// cloneServicePort copies sp with its slices, for keeping.
+func cloneServicePort(sp spec.ServicePort) spec.ServicePort {
+	sp.ClusterIPs = slices.Clone(sp.ClusterIPs)
+	sp.LoadBalancerIPs = slices.Clone(sp.LoadBalancerIPs)
+	sp.Endpoints = slices.Clone(sp.Endpoints)
+	return sp
+}
+
+// sameServicePort reports whether a and b are equal inputs.
+func sameServicePort(a, b spec.ServicePort) bool {
+	return a.Namespace == b.Namespace && a.Name == b.Name && a.PortName == b.PortName &&
+		a.Protocol == b.Protocol && a.Port == b.Port && a.NodePort == b.NodePort &&
+		a.InternalTrafficPolicy == b.InternalTrafficPolicy && a.ExternalTrafficPolicy == b.ExternalTrafficPolicy &&
+		a.SessionAffinityTimeout == b.SessionAffinityTimeout &&
+		slices.Equal(a.ClusterIPs, b.ClusterIPs) && slices.Equal(a.LoadBalancerIPs, b.LoadBalancerIPs) &&
+		slices.Equal(a.Endpoints, b.Endpoints)
 }
 
 // addEndpoint adds the endpoint chain (and its affinity set) of ep.
