@@ -92,8 +92,9 @@ import (
 // Concurrency: Sync and Cleanup are never called concurrently with each
 // other or with themselves; a Proxy need not be safe for concurrent use.
 //
-// Ownership: a Proxy may keep state (and its slices) after Sync returns
-// but must not modify it; the caller builds a new ProxyState for each Sync.
+// Ownership: Sync must not modify state and must not keep references to
+// its slices after it returns (copy what it keeps): the caller may reuse
+// and change them for the next Sync.
 type Proxy interface {
 	Sync(ctx context.Context, state ProxyState) error
 	Cleanup(ctx context.Context) error
