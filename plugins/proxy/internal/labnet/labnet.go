@@ -390,24 +390,6 @@ func (l *Lab) NftTables(t testing.TB, ns string) []string {
 	return nonEmptyLines(string(out))
 }
 
-// Links lists the link names of namespace ns.
-func (l *Lab) Links(t testing.TB, ns string) []string {
-	t.Helper()
-	var names []string
-	err := nsenter.Do(ns, func() error {
-		links, err := netlink.LinkList()
-		for _, k := range links {
-			names = append(names, k.Attrs().Name)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // Addrs lists the IPv4 addresses (as prefixes) of link name in namespace ns.
 func (l *Lab) Addrs(t testing.TB, ns, name string) []string {
 	t.Helper()
