@@ -86,6 +86,8 @@ type Proxy struct {
 	// Cleanup).
 	applied     *parts
 	appliedNode string
+	// conntrack deletes stale UDP flows after a Sync; nil: none.
+	conntrack Conntrack
 }
 
 var _ spec.Proxy = (*Proxy)(nil)
@@ -130,12 +132,14 @@ func New(cfg spec.ProxyConfig) (*Proxy, error) {
 	if netns != "" {
 		nft = nsInterface{Interface: nft, path: netns}
 	}
-	return NewWithInterface(nft, table, cfg.Logger), nil
+	p := NewWithInterface(nft, table, cfg.Logger)
+	p.conntrack = netlinkConntrack{netns: netns}
+	return p, nil
 }
 
 // NewWithInterface builds a Proxy over nft, which must be bound to the IPv4
 // family and to table (knftables.NewFake(knftables.IPv4Family, table) in
-// tests).
+// tests). It cleans up no conntrack entries.
 func NewWithInterface(nft Interface, table string, log *slog.Logger) *Proxy {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -176,7 +180,21 @@ func (p *Proxy) Sync(ctx context.Context, state spec.ProxyState) error {
 		return fmt.Errorf("nftables proxy: table %q: transaction of %d operations: %w", p.table, tx.NumOperations(), err)
 	}
 	p.log.Debug("nftables synced", "table", p.table, "operations", tx.NumOperations(), "took", time.Since(start))
+	var prevFrags map[string]*fragment
+	if p.applied != nil {
+		prevFrags = p.applied.frags
+	}
 	p.applied, p.appliedNode = &next, state.NodeName
+	if p.conntrack != nil {
+		if stale := staleFlows(prevFrags, next.frags); len(stale) > 0 {
+			n, err := p.conntrack.DeleteUDP(ctx, stale)
+			if err != nil {
+				// The rules are in place; stale UDP flows age out by themselves.
+				p.log.Warn("nftables proxy: conntrack cleanup failed", "err", err)
+			}
+			p.log.Debug("stale UDP conntrack entries deleted", "count", n)
+		}
+	}
 	return cerr
 }
 

@@ -111,6 +111,8 @@ type parts struct {
 type fragment struct {
 	sp spec.ServicePort
 	rs *Ruleset
+	// udp is set for UDP service ports, for the conntrack cleanup.
+	udp *udpInfo
 }
 
 func (p parts) err() error {
@@ -158,8 +160,8 @@ func computeParts(state spec.ProxyState, reuse func(id string, sp spec.ServicePo
 			f = reuse(id, sp)
 		}
 		if f == nil {
-			rs, skipped := computeServicePort(state.NodeName, sp, proto, id)
-			f = &fragment{sp: cloneServicePort(sp), rs: rs}
+			rs, udp, skipped := computeServicePort(state.NodeName, sp, proto, id)
+			f = &fragment{sp: cloneServicePort(sp), rs: rs, udp: udp}
 			p.skipped = append(p.skipped, skipped...)
 		}
 		// Two service ports claiming one virtual address and port: the
@@ -234,8 +236,9 @@ func fixedRuleset() *Ruleset {
 }
 
 // computeServicePort computes the fragment of one service port: its
-// chains, affinity sets and map elements.
-func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ruleset, []spec.SkippedServicePort) {
+// chains, affinity sets and map elements, and for UDP what the conntrack
+// cleanup needs.
+func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ruleset, *udpInfo, []spec.SkippedServicePort) {
 	rs := newRuleset()
 	var skipped []spec.SkippedServicePort
 	elem := func(m, key, verdict string) {
@@ -251,8 +254,20 @@ func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ru
 		external = ipv4Only(sp.ExternalEndpoints(node))
 	}
 	// Endpoint chains, shared by the internal and external paths.
+	var udp *udpInfo
+	if proto == "udp" {
+		udp = &udpInfo{nodePort: sp.NodePort, hasInternal: len(internal) > 0, hasExternal: len(external) > 0}
+		for _, ip := range slices.Concat(sp.ClusterIPs, sp.LoadBalancerIPs) {
+			if ip.Unmap().Is4() {
+				udp.virtuals = append(udp.virtuals, netip.AddrPortFrom(ip.Unmap(), sp.Port))
+			}
+		}
+	}
 	for _, ep := range unionEndpoints(internal, external) {
 		rs.addEndpoint(id, proto, sp.SessionAffinityTimeout, ep)
+		if udp != nil {
+			udp.targets = append(udp.targets, netip.AddrPortFrom(ep.Addr.Unmap(), ep.Port))
+		}
 	}
 	// Without usable endpoints: reject, or drop when a traffic policy Local
 	// is the reason (upstream's rule).
@@ -300,7 +315,7 @@ func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ru
 			elem(mapNoEndpointNodePort, key, externalVerdict)
 		}
 	}
-	return rs, skipped
+	return rs, udp, skipped
 }
 
 func newRuleset() *Ruleset {

@@ -266,14 +266,24 @@ type Reply struct {
 // the backend's reply. A refused connection is an error wrapping
 // unix.ECONNREFUSED.
 func (l *Lab) Dial(ns, network string, src netip.Addr, addr netip.AddrPort) (Reply, error) {
+	return l.DialFrom(ns, network, netip.AddrPortFrom(src, 0), addr)
+}
+
+// DialFrom is Dial from source address and port src (an invalid address
+// or a zero port: any).
+func (l *Lab) DialFrom(ns, network string, src, addr netip.AddrPort) (Reply, error) {
 	var conn net.Conn
 	err := nsenter.Do(ns, func() error {
 		d := net.Dialer{Timeout: 5 * time.Second}
-		if src.IsValid() {
+		if src.Addr().IsValid() || src.Port() != 0 {
+			var ip net.IP
+			if src.Addr().IsValid() {
+				ip = src.Addr().AsSlice()
+			}
 			if network == "tcp" {
-				d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+				d.LocalAddr = &net.TCPAddr{IP: ip, Port: int(src.Port())}
 			} else {
-				d.LocalAddr = &net.UDPAddr{IP: src.AsSlice()}
+				d.LocalAddr = &net.UDPAddr{IP: ip, Port: int(src.Port())}
 			}
 		}
 		var err error
