@@ -474,7 +474,47 @@ func (ln *listener) serveUDP(pc net.PacketConn) {
 		last atomic.Int64
 	}
 	flows := map[netip.AddrPort]*flow{}
-	var flowsMu sync.Mutex
+	var flowsMu sync.Mutex // guards flows
+	// open starts a flow for client: a socket to an endpoint and a
+	// goroutine sending its replies back from the virtual address.
+	open := func(client netip.AddrPort, from net.Addr) *flow {
+		be, ep, err := ln.dial("udp", client.Addr().Unmap())
+		if err != nil || !ln.track(be, ep) {
+			return nil
+		}
+		f := &flow{be: be}
+		f.last.Store(time.Now().UnixNano())
+		flowsMu.Lock()
+		flows[client] = f
+		flowsMu.Unlock()
+		ln.wg.Add(1)
+		go func() {
+			defer ln.wg.Done()
+			defer func() {
+				flowsMu.Lock()
+				if flows[client] == f {
+					delete(flows, client)
+				}
+				flowsMu.Unlock()
+				ln.untrack(be)
+			}()
+			rb := make([]byte, 64<<10)
+			for {
+				_ = be.SetReadDeadline(time.Now().Add(udpIdle))
+				m, err := be.Read(rb)
+				if err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() && time.Since(time.Unix(0, f.last.Load())) < udpIdle {
+						continue
+					}
+					return
+				}
+				if _, err := pc.WriteTo(rb[:m], from); err != nil {
+					return
+				}
+			}
+		}()
+		return f
+	}
 	buf := make([]byte, 64<<10)
 	for {
 		n, from, err := pc.ReadFrom(buf)
@@ -486,41 +526,26 @@ func (ln *listener) serveUDP(pc net.PacketConn) {
 		f := flows[client]
 		flowsMu.Unlock()
 		if f == nil {
-			be, ep, err := ln.dial("udp", client.Addr().Unmap())
-			if err != nil || !ln.track(be, ep) {
+			if f = open(client, from); f == nil {
 				continue
 			}
-			f = &flow{be: be}
-			flowsMu.Lock()
-			flows[client] = f
-			flowsMu.Unlock()
-			ln.wg.Add(1)
-			go func() {
-				defer ln.wg.Done()
-				defer func() {
-					flowsMu.Lock()
-					delete(flows, client)
-					flowsMu.Unlock()
-					ln.untrack(be)
-				}()
-				rb := make([]byte, 64<<10)
-				for {
-					_ = be.SetReadDeadline(time.Now().Add(udpIdle))
-					m, err := be.Read(rb)
-					if err != nil {
-						if ne, ok := err.(net.Error); ok && ne.Timeout() && time.Since(time.Unix(0, f.last.Load())) < udpIdle {
-							continue
-						}
-						return
-					}
-					if _, err := pc.WriteTo(rb[:m], from); err != nil {
-						return
-					}
-				}
-			}()
 		}
 		f.last.Store(time.Now().UnixNano())
-		if _, err := f.be.Write(buf[:n]); err != nil && !errors.Is(err, unix.ECONNREFUSED) {
+		_, err = f.be.Write(buf[:n])
+		if errors.Is(err, net.ErrClosed) {
+			// The flow's endpoint left the service (Sync pruned it): this
+			// datagram starts a new flow.
+			flowsMu.Lock()
+			if flows[client] == f {
+				delete(flows, client)
+			}
+			flowsMu.Unlock()
+			if f = open(client, from); f == nil {
+				continue
+			}
+			_, err = f.be.Write(buf[:n])
+		}
+		if err != nil && !errors.Is(err, unix.ECONNREFUSED) {
 			ln.p.log.Debug("udp forward", "err", err)
 		}
 	}

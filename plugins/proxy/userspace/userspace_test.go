@@ -97,6 +97,24 @@ func TestKernel(t *testing.T) {
 			t.Errorf("udp backends = %v, want %v", got, b[2])
 		}
 	})
+	t.Run("udp flows leave a removed endpoint", func(t *testing.T) {
+		src := netip.AddrPortFrom(labnet.ClientIP, 40053)
+		if r, err := lab.DialFrom(lab.Client, "udp", src, dns); err != nil || r.Backend.Addr() != b[2] {
+			t.Fatalf("udp from %s: %+v, %v; want %s", src, r, err, b[2])
+		}
+		st := state
+		st.Services = slices.Clone(state.Services)
+		st.Services[2].Endpoints = []spec.Endpoint{endpoint(b[0], "node-a", true)}
+		if err := p.Sync(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := lab.DialFrom(lab.Client, "udp", src, dns); err != nil || r.Backend.Addr() != b[0] {
+			t.Errorf("udp from %s after the endpoint changed: %+v, %v; want %s", src, r, err, b[0])
+		}
+		if err := p.Sync(ctx, state); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("hairpin", func(t *testing.T) {
 		r, err := lab.Dial(lab.Backend, "tcp", b[0], web)
 		if err != nil {
