@@ -18,7 +18,8 @@ import (
 // Virtual addresses. For every ServicePort in the state, a Proxy accepts
 // traffic to:
 //   - each of its ClusterIPs on Port ("internal" traffic);
-//   - each of its LoadBalancerIPs on Port ("external" traffic);
+//   - each of its ExternalIPs and LoadBalancerIPs on Port ("external"
+//     traffic);
 //   - when NodePort is non-zero, each of the state's NodeAddresses on
 //     NodePort ("external" traffic).
 //
@@ -191,6 +192,10 @@ type ServicePort struct {
 	// external traffic. Empty for services that are not of type
 	// LoadBalancer or have no IP yet.
 	LoadBalancerIPs []netip.Addr
+	// ExternalIPs are the service's spec.externalIPs, served like
+	// LoadBalancerIPs (external traffic). The cluster's network routes them
+	// to the nodes; the proxy only accepts them.
+	ExternalIPs []netip.Addr
 	// Protocol and Port are the virtual port.
 	Protocol Protocol
 	Port     uint16
@@ -200,8 +205,8 @@ type ServicePort struct {
 	// InternalTrafficPolicy governs traffic to the ClusterIPs; empty means
 	// Cluster.
 	InternalTrafficPolicy TrafficPolicy
-	// ExternalTrafficPolicy governs traffic to the NodePort and the
-	// LoadBalancerIPs; empty means Cluster.
+	// ExternalTrafficPolicy governs traffic to the NodePort, the
+	// ExternalIPs and the LoadBalancerIPs; empty means Cluster.
 	ExternalTrafficPolicy TrafficPolicy
 	// SessionAffinityTimeout, when > 0, is ClientIP session affinity with
 	// that timeout (upstream's default is 3 hours); 0 means none.
@@ -247,8 +252,8 @@ func (sp ServicePort) InternalEndpoints(node string) []Endpoint {
 	return usable(sp.Endpoints, node, sp.InternalTrafficPolicy == TrafficPolicyLocal)
 }
 
-// ExternalEndpoints is InternalEndpoints for external traffic (NodePort and
-// LoadBalancer IPs), governed by ExternalTrafficPolicy.
+// ExternalEndpoints is InternalEndpoints for external traffic (NodePort,
+// external and LoadBalancer IPs), governed by ExternalTrafficPolicy.
 func (sp ServicePort) ExternalEndpoints(node string) []Endpoint {
 	return usable(sp.Endpoints, node, sp.ExternalTrafficPolicy == TrafficPolicyLocal)
 }
@@ -282,6 +287,8 @@ const (
 	CapProxyNodePort Capability = "proxy:nodeport"
 	// CapProxyLoadBalancer: LoadBalancerIPs are served.
 	CapProxyLoadBalancer Capability = "proxy:loadbalancer"
+	// CapProxyExternalIPs: ExternalIPs are served.
+	CapProxyExternalIPs Capability = "proxy:external-ips"
 	// CapProxySessionAffinity: ClientIP session affinity with its timeout.
 	CapProxySessionAffinity Capability = "proxy:session-affinity"
 	// CapProxyInternalTrafficLocal: InternalTrafficPolicy Local.

@@ -28,7 +28,9 @@ const DefaultAffinityTimeout = 10800 * time.Second
 //   - Each ServicePort becomes one spec.ServicePort with the service's
 //     clusterIPs; NodePort only for types NodePort and LoadBalancer; the
 //     LoadBalancer ingress IPs (status.loadBalancer.ingress[].ip) only for
-//     type LoadBalancer; externalTrafficPolicy only for those two types;
+//     type LoadBalancer; spec.externalIPs for every type;
+//     externalTrafficPolicy only for externally accessible services (types
+//     NodePort and LoadBalancer, or with external IPs);
 //     ClientIP affinity with sessionAffinityConfig's timeout, else
 //     DefaultAffinityTimeout.
 //   - Endpoints come from the EndpointSlices labelled
@@ -82,7 +84,18 @@ func BuildState(node string, nodeAddrs []netip.Addr, services []*corev1.Service,
 		if bad {
 			continue
 		}
-		external := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+		nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+		var externalIPs []netip.Addr
+		for _, s := range svc.Spec.ExternalIPs {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				skip("external IP %q: %v", s, err)
+				continue
+			}
+			externalIPs = append(externalIPs, a)
+		}
+		// Externally accessible, as upstream's apiservice.ExternallyAccessible.
+		external := nodePorts || len(externalIPs) > 0
 		var lbIPs []netip.Addr
 		if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 			for _, in := range svc.Status.LoadBalancer.Ingress {
@@ -119,12 +132,12 @@ func BuildState(node string, nodeAddrs []netip.Addr, services []*corev1.Service,
 			}
 			sp := spec.ServicePort{
 				Namespace: svc.Namespace, Name: svc.Name, PortName: port.Name,
-				ClusterIPs: clusterIPs, LoadBalancerIPs: lbIPs,
+				ClusterIPs: clusterIPs, LoadBalancerIPs: lbIPs, ExternalIPs: externalIPs,
 				Protocol: spec.Protocol(proto), Port: uint16(port.Port),
 				InternalTrafficPolicy: itp, ExternalTrafficPolicy: etp,
 				SessionAffinityTimeout: affinity,
 			}
-			if external {
+			if nodePorts {
 				sp.NodePort = uint16(port.NodePort)
 			}
 			sp.Endpoints = endpointsFor(bySvc[[2]string{svc.Namespace, svc.Name}], port.Name, proto)

@@ -170,6 +170,20 @@ func TestBuildState(t *testing.T) {
 			}()},
 		},
 		{
+			name: "external IPs make a ClusterIP service externally accessible",
+			services: []*corev1.Service{svc("ext", func(s *corev1.Service) {
+				s.Spec.ExternalIPs = []string{"203.0.113.5"}
+				s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+				s.Spec.Ports[0].NodePort = 30080 // not a NodePort service: ignored
+			})},
+			want: []spec.ServicePort{func() spec.ServicePort {
+				p := sp("ext", "http", 80)
+				p.ExternalIPs = []netip.Addr{addr("203.0.113.5")}
+				p.ExternalTrafficPolicy = spec.TrafficPolicyLocal
+				return p
+			}()},
+		},
+		{
 			name:     "a bad cluster IP is reported",
 			services: []*corev1.Service{svc("bad", func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"10.96.0.300"} })},
 			skipped:  1,

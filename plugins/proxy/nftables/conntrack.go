@@ -21,7 +21,7 @@ import (
 
 // udpInfo is what a UDP fragment records for the conntrack cleanup.
 type udpInfo struct {
-	// virtuals are the service port's ClusterIPs and LoadBalancer IPs with
+	// virtuals are the service port's cluster, external and LoadBalancer IPs with
 	// its port; nodePort is its NodePort (0: none), on any node address.
 	virtuals []netip.AddrPort
 	nodePort uint16

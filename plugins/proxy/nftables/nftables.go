@@ -60,7 +60,7 @@ func Plugin() spec.ProxyPlugin {
 		Name:        Name,
 		Description: "kernel DNAT with nftables (knftables): maps, random load balancing, affinity sets",
 		Capabilities: spec.Capabilities{
-			spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxyLoadBalancer,
+			spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxyLoadBalancer, spec.CapProxyExternalIPs,
 			spec.CapProxySessionAffinity, spec.CapProxyInternalTrafficLocal,
 			spec.CapProxyExternalTrafficLocal, spec.CapProxyHairpin,
 		},

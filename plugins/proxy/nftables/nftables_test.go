@@ -44,7 +44,7 @@ func testState() spec.ProxyState {
 				Endpoints: []spec.Endpoint{ep("10.244.2.6", "node-b", true)}},
 			{Namespace: "ns", Name: "itp", ClusterIPs: []netip.Addr{ip("10.96.0.15")}, Protocol: spec.ProtocolTCP, Port: 80,
 				InternalTrafficPolicy: spec.TrafficPolicyLocal, Endpoints: []spec.Endpoint{ep("10.244.2.8", "node-b", true)}},
-			{Namespace: "ns", Name: "np", ClusterIPs: []netip.Addr{ip("10.96.0.14")}, Protocol: spec.ProtocolTCP, Port: 80, NodePort: 30081,
+			{Namespace: "ns", Name: "np", ClusterIPs: []netip.Addr{ip("10.96.0.14")}, ExternalIPs: []netip.Addr{ip("203.0.113.5")}, Protocol: spec.ProtocolTCP, Port: 80, NodePort: 30081,
 				Endpoints: []spec.Endpoint{ep("10.244.1.7", "node-a", true)}},
 		},
 	}
@@ -81,6 +81,9 @@ func TestComputeRules(t *testing.T) {
 	}
 	if got := rs.Maps[mapNoEndpointNodePort].Elements["tcp . 30443"]; got != "drop" {
 		t.Errorf("NodePort with eTP Local and no local endpoint: verdict %q, want drop", got)
+	}
+	if got := svcIPs["203.0.113.5 . tcp . 80"]; got != "goto external-ns/np/tcp/80" {
+		t.Errorf("external IP verdict %q", got)
 	}
 	if got := rs.Maps[mapServiceNodePorts].Elements["tcp . 30081"]; got != "goto external-ns/np/tcp/80" {
 		t.Errorf("nodeport verdict %q", got)

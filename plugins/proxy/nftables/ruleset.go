@@ -249,7 +249,8 @@ func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ru
 	}
 	internal := ipv4Only(sp.InternalEndpoints(node))
 	var external []spec.Endpoint
-	hasExternal := sp.NodePort != 0 || len(sp.LoadBalancerIPs) > 0
+	externalIPs := slices.Concat(sp.ExternalIPs, sp.LoadBalancerIPs)
+	hasExternal := sp.NodePort != 0 || len(externalIPs) > 0
 	if hasExternal {
 		external = ipv4Only(sp.ExternalEndpoints(node))
 	}
@@ -257,7 +258,7 @@ func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ru
 	var udp *udpInfo
 	if proto == "udp" {
 		udp = &udpInfo{nodePort: sp.NodePort, hasInternal: len(internal) > 0, hasExternal: len(external) > 0}
-		for _, ip := range slices.Concat(sp.ClusterIPs, sp.LoadBalancerIPs) {
+		for _, ip := range slices.Concat(sp.ClusterIPs, externalIPs) {
 			if ip.Unmap().Is4() {
 				udp.virtuals = append(udp.virtuals, netip.AddrPortFrom(ip.Unmap(), sp.Port))
 			}
@@ -306,7 +307,7 @@ func computeServicePort(node string, sp spec.ServicePort, proto, id string) (*Ru
 		}
 	}
 	put(sp.ClusterIPs, internalVerdict, len(internal) > 0)
-	put(sp.LoadBalancerIPs, externalVerdict, len(external) > 0)
+	put(externalIPs, externalVerdict, len(external) > 0)
 	if sp.NodePort != 0 {
 		key := proto + " . " + strconv.Itoa(int(sp.NodePort))
 		if len(external) > 0 {
@@ -345,6 +346,7 @@ func (rs *Ruleset) merge(other *Ruleset) {
 func cloneServicePort(sp spec.ServicePort) spec.ServicePort {
 	sp.ClusterIPs = slices.Clone(sp.ClusterIPs)
 	sp.LoadBalancerIPs = slices.Clone(sp.LoadBalancerIPs)
+	sp.ExternalIPs = slices.Clone(sp.ExternalIPs)
 	sp.Endpoints = slices.Clone(sp.Endpoints)
 	return sp
 }
@@ -356,6 +358,7 @@ func sameServicePort(a, b spec.ServicePort) bool {
 		a.InternalTrafficPolicy == b.InternalTrafficPolicy && a.ExternalTrafficPolicy == b.ExternalTrafficPolicy &&
 		a.SessionAffinityTimeout == b.SessionAffinityTimeout &&
 		slices.Equal(a.ClusterIPs, b.ClusterIPs) && slices.Equal(a.LoadBalancerIPs, b.LoadBalancerIPs) &&
+		slices.Equal(a.ExternalIPs, b.ExternalIPs) &&
 		slices.Equal(a.Endpoints, b.Endpoints)
 }
 

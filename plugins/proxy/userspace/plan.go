@@ -29,8 +29,8 @@ func (l Listener) Key() string { return l.Protocol + "/" + l.Addr.String() }
 
 // Desired is the computed data plane of the userspace proxy.
 type Desired struct {
-	// Addresses must be local (ClusterIPs and LoadBalancer IPs, assigned
-	// as /32), sorted.
+	// Addresses must be local (cluster, external and LoadBalancer IPs,
+	// assigned as /32), sorted.
 	Addresses []netip.Addr
 	// Listeners by Key. A virtual address and port without usable
 	// endpoints has no listener: the kernel refuses connections to it (TCP
@@ -66,7 +66,8 @@ func Compute(state spec.ProxyState) (Desired, error) {
 		for _, ep := range sp.Endpoints {
 			d.Known[netip.AddrPortFrom(ep.Addr.Unmap(), ep.Port)] = true
 		}
-		for _, a := range slices.Concat(sp.ClusterIPs, sp.LoadBalancerIPs) {
+		externalIPs := slices.Concat(sp.ExternalIPs, sp.LoadBalancerIPs)
+		for _, a := range slices.Concat(sp.ClusterIPs, externalIPs) {
 			if a.Unmap().Is4() {
 				d.Addresses = append(d.Addresses, a.Unmap())
 			}
@@ -93,11 +94,11 @@ func Compute(state spec.ProxyState) (Desired, error) {
 		for _, ip := range sp.ClusterIPs {
 			add(netip.AddrPortFrom(ip.Unmap(), sp.Port), internal)
 		}
-		if sp.NodePort == 0 && len(sp.LoadBalancerIPs) == 0 {
+		if sp.NodePort == 0 && len(externalIPs) == 0 {
 			continue
 		}
 		external := sp.ExternalEndpoints(state.NodeName)
-		for _, ip := range sp.LoadBalancerIPs {
+		for _, ip := range externalIPs {
 			add(netip.AddrPortFrom(ip.Unmap(), sp.Port), external)
 		}
 		if sp.NodePort != 0 {

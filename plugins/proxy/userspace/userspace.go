@@ -2,7 +2,7 @@
 // forwarders listening on the services' virtual addresses, for hosts
 // without nftables and for rootless use.
 //
-// Virtual addresses. ClusterIPs and LoadBalancer IPs are assigned as /32
+// Virtual addresses. Cluster, external and LoadBalancer IPs are assigned as /32
 // addresses to the loopback link "lo" of the node's network namespace, so
 // that the kernel delivers their traffic locally, with the address label
 // "lo:<label>" (option "label", default "klsvc"): the label is how the proxy
@@ -64,7 +64,7 @@ func Plugin() spec.ProxyPlugin {
 		Name:        Name,
 		Description: "Go TCP/UDP forwarding on service IPs (labelled addresses on lo); no netfilter",
 		Capabilities: spec.Capabilities{
-			spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxyLoadBalancer,
+			spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxyLoadBalancer, spec.CapProxyExternalIPs,
 			spec.CapProxySessionAffinity, spec.CapProxyInternalTrafficLocal, spec.CapProxyHairpin,
 		},
 		New: func(ctx context.Context, cfg spec.ProxyConfig) (spec.Proxy, error) { return New(cfg) },

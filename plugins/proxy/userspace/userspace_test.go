@@ -72,8 +72,9 @@ func TestKernel(t *testing.T) {
 	empty := netip.MustParseAddrPort("10.96.0.11:80")
 	dns := netip.MustParseAddrPort("10.96.0.12:53")
 	nodePort := netip.AddrPortFrom(labnet.NodeClientIP, 30080)
+	externalIP := netip.MustParseAddrPort("203.0.113.5:80")
 	state := spec.ProxyState{NodeName: "node-a", NodeAddresses: []netip.Addr{labnet.NodeClientIP}, Services: []spec.ServicePort{
-		{Namespace: "ns", Name: "web", ClusterIPs: []netip.Addr{web.Addr()}, Protocol: spec.ProtocolTCP, Port: 80, NodePort: nodePort.Port(),
+		{Namespace: "ns", Name: "web", ClusterIPs: []netip.Addr{web.Addr()}, ExternalIPs: []netip.Addr{externalIP.Addr()}, Protocol: spec.ProtocolTCP, Port: 80, NodePort: nodePort.Port(),
 			Endpoints: []spec.Endpoint{endpoint(b[0], "node-a", true), endpoint(b[1], "node-a", false)}},
 		{Namespace: "ns", Name: "empty", ClusterIPs: []netip.Addr{empty.Addr()}, Protocol: spec.ProtocolTCP, Port: 80},
 		{Namespace: "ns", Name: "dns", ClusterIPs: []netip.Addr{dns.Addr()}, Protocol: spec.ProtocolUDP, Port: 53,
@@ -122,6 +123,11 @@ func TestKernel(t *testing.T) {
 		}
 		if r.Backend.Addr() != b[0] {
 			t.Errorf("hairpin reply %+v, want backend %s", r, b[0])
+		}
+	})
+	t.Run("external IP", func(t *testing.T) {
+		if got := lab.Backends(t, lab.Client, "tcp", externalIP, 3); !slices.Equal(got, b[:1]) {
+			t.Errorf("external IP backends = %v, want %v", got, b[:1])
 		}
 	})
 	t.Run("nodeport from outside", func(t *testing.T) {
