@@ -15,19 +15,22 @@
 //	services                       @service-ips, @nodeport-ips × @service-nodeports
 //	service-<ns>/<name>/<proto>/<port>   internal traffic: affinity lookups,
 //	                               then numgen random mod N → endpoint chains
-//	external-<...>                 NodePort and LoadBalancer traffic: masquerade
+//	external-<...>                 NodePort, external and LB IP traffic: masquerade
 //	                               mark unless externalTrafficPolicy Local, then as above
 //	endpoint-<...>__<ip>/<port>    hairpin masquerade mark, affinity update, DNAT
 //	nat-postrouting → masquerading SNAT of marked packets (mark 0x4000)
 //
-// The ruleset is computed as data by Compute (pure) and applied by the
-// Proxy, which diffs it against what it applied last (plan) so that a
-// change to one service touches only that service's chains and map
-// elements. A transaction is atomic: if it fails, the kernel keeps the
-// previous rules, and the next Sync rewrites the whole table.
+// The ruleset is computed as data by Compute (pure: a fixed part and one
+// fragment per service port) and applied by the Proxy, which reuses the
+// fragments of unchanged service ports and diffs only the changed ones
+// against what it applied last (plan), so that a change to one service
+// touches only that service's chains and map elements. A transaction is
+// atomic: if it fails, the kernel keeps the previous rules, and the next
+// Sync rewrites the whole table. After a successful Sync, stale UDP
+// conntrack entries are deleted (see conntrack.go).
 //
-// IPv4 only for now: IPv6 addresses are skipped and reported as
-// spec.ErrUnsupported.
+// IPv4 only for now: IPv6 addresses are skipped and reported in a
+// *spec.PartialSyncError.
 package nftables
 
 import (
