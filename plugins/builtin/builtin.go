@@ -5,6 +5,8 @@
 package builtin
 
 import (
+	"github.com/kubelab/kubelab/plugins/proxy/nftables"
+	"github.com/kubelab/kubelab/plugins/proxy/userspace"
 	"github.com/kubelab/kubelab/plugins/runtime/cri"
 	"github.com/kubelab/kubelab/plugins/runtime/hollow"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
@@ -30,6 +32,15 @@ func RuntimePlugins() []spec.RuntimePlugin {
 		hollow.Plugin(),
 		process.Plugin(),
 		cri.Plugin(),
+	}
+}
+
+// ProxyPlugins returns the built-in service proxy plugins, in the order
+// they are registered.
+func ProxyPlugins() []spec.ProxyPlugin {
+	return []spec.ProxyPlugin{
+		nftables.Plugin(),
+		userspace.Plugin(),
 	}
 }
 
@@ -64,6 +75,9 @@ func Registry() *spec.Registry {
 	}
 	for _, p := range SchedulerProfiles() {
 		spec.MustRegister(reg.RegisterProfile(p))
+	}
+	for _, p := range ProxyPlugins() {
+		spec.MustRegister(reg.RegisterProxy(p))
 	}
 	return reg
 }

@@ -48,6 +48,17 @@ func TestRegistryHasTheSchedulerPlugins(t *testing.T) {
 	}
 }
 
+func TestRegistryHasTheProxies(t *testing.T) {
+	if got := builtin.Registry().ProxyNames(); !slices.Equal(got, []string{"nftables", "userspace"}) {
+		t.Errorf("ProxyNames() = %v, want [nftables userspace]", got)
+	}
+	for _, p := range builtin.ProxyPlugins() {
+		if p.Description == "" || len(p.Capabilities) == 0 {
+			t.Errorf("proxy plugin %q has no description or no capabilities", p.Name)
+		}
+	}
+}
+
 func TestRegistryIsFreshEachCall(t *testing.T) {
 	a := builtin.Registry()
 	if err := a.RegisterStore(spec.StorePlugin{Name: "extra", New: builtin.StorePlugins()[0].New}); err != nil {

@@ -22,8 +22,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelab/kubelab/plugins/runtime/imagestore"
-	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/nsenter"
 	"github.com/kubelab/kubelab/spec/procstat"
 )
 

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	utilexec "k8s.io/utils/exec"
 
-	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+	"github.com/kubelab/kubelab/spec/nsenter"
 )
 
 // maxExecOutput caps each of ExecSync's stdout and stderr.

@@ -15,7 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
 
-	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+	"github.com/kubelab/kubelab/spec/nsenter"
 )
 
 func TestSandboxLifecycle(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+	"github.com/kubelab/kubelab/spec/nsenter"
 	"github.com/kubelab/kubelab/spec/procstat"
 )
 

@@ -25,7 +25,7 @@ import (
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
 
-	"github.com/kubelab/kubelab/plugins/runtime/process/nsenter"
+	"github.com/kubelab/kubelab/spec/nsenter"
 )
 
 // DefaultStreamAddr is where the streaming server listens when

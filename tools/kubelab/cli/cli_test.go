@@ -174,14 +174,14 @@ func TestPluginsListsBuiltins(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"store plugins:", "memory", "etcd", "store:ttl", "scheduler plugins:", "(none)"} {
+	for _, want := range []string{"store plugins:", "memory", "etcd", "store:ttl", "scheduler plugins:", "proxy plugins:", "nftables", "proxy:hairpin"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plugins lacks %q:\n%s", want, out)
 		}
 	}
 	code, out, _, _ = kubelab(t, "plugins", "-o", "json")
 	var infos []cli.PluginInfo
-	if code != cli.ExitOK || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != len(builtin.StorePlugins())+len(builtin.RuntimePlugins())+len(builtin.SchedulerPlugins()) {
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != len(builtin.StorePlugins())+len(builtin.RuntimePlugins())+len(builtin.SchedulerPlugins())+len(builtin.ProxyPlugins()) {
 		t.Fatalf("plugins -o json: exit %d\n%s", code, out)
 	}
 	if infos[0].Contract != "store" || infos[0].Name != "etcd" {

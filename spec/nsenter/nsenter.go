@@ -1,5 +1,7 @@
-// Package nsenter is the one way kubelab's process runtime enters Linux
-// namespaces. A namespace belongs to an OS thread, not to a goroutine, so
+// Package nsenter is the one way kubelab enters Linux namespaces (the process
+// runtime, the proxies, the node network); it lives under spec/ because
+// plugins of several families and the reference components share it.
+// A namespace belongs to an OS thread, not to a goroutine, so
 // every function here runs its work on a fresh goroutine that locks its OS
 // thread, switches that thread, and either restores it and unlocks it or —
 // when the original namespace could not be restored — leaves the thread
