@@ -96,6 +96,7 @@ policy, the container runtime and the service proxy.`,
 	root.AddCommand(newAPIServerCommand(r.Registry))
 	root.AddCommand(newSchedulerCommand(r.Registry), newExplainCommand())
 	root.AddCommand(newBenchCommand(r.Registry))
+	root.AddCommand(newNodeCommand(r.Registry))
 	return root
 }
 

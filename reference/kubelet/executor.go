@@ -1,0 +1,218 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// execute applies acts to pod through the runtime, in PodActions' order,
+// recording start failures in w.reasons and restarts in w.backoff. It
+// reports whether something failed (the sync is then retried soon).
+func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPod, acts PodActions) (failed bool) {
+	k := w.k
+	fail := func(what string, err error) {
+		failed = true
+		if ctx.Err() == nil {
+			k.log.Warn(what, "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+	}
+	if acts.KillPod {
+		var wg sync.WaitGroup
+		for _, c := range obs.Containers {
+			if c.State == StateExited {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.killContainer(ctx, pod, c.ID, c.Name, acts.GracePeriod); err != nil {
+					fail("stop container", err)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, s := range obs.Sandboxes {
+			if s.Ready {
+				if err := k.rt.StopPodSandbox(ctx, s.ID); err != nil {
+					fail("stop sandbox", err)
+				}
+			}
+		}
+	}
+	for _, id := range acts.RemoveSandboxes {
+		if err := k.rt.RemovePodSandbox(ctx, id); err != nil {
+			fail("remove sandbox", err)
+		}
+	}
+	if failed {
+		return failed
+	}
+	sandboxID, attempt := acts.SandboxID, uint32(0)
+	if sb := obs.Sandbox(); sb != nil && !acts.CreateSandbox {
+		attempt = sb.Attempt
+	}
+	var sbIPs []string
+	if acts.CreateSandbox {
+		attempt = acts.Attempt
+		cfg := SandboxConfig(pod, attempt, k.sandboxOpts)
+		if err := os.MkdirAll(cfg.LogDirectory, 0o755); err != nil {
+			fail("pod log directory", err)
+			return failed
+		}
+		id, err := k.rt.RunPodSandbox(ctx, cfg, "")
+		if err != nil {
+			fail("create sandbox", err)
+			return failed
+		}
+		sandboxID = id
+	}
+	if sandboxID != "" && len(acts.Start) > 0 {
+		if st, err := k.rt.PodSandboxStatus(ctx, sandboxID, false); err == nil {
+			sbIPs = observedSandbox(st.GetStatus()).IPs
+		}
+	}
+	for _, kc := range acts.KillContainers {
+		if err := w.killContainer(ctx, pod, kc.ID, kc.Name, acts.GracePeriod); err != nil {
+			fail("stop container", err)
+		}
+	}
+	if len(acts.Start) > 0 {
+		sbCfg := SandboxConfig(pod, attempt, k.sandboxOpts)
+		podIPs := sbIPs
+		if pod.Spec.HostNetwork {
+			podIPs = k.hostIPs()
+		}
+		for _, s := range acts.Start {
+			if err := w.startContainer(ctx, pod, sandboxID, sbCfg, podIPs, s); err != nil {
+				fail("start container "+s.Name, err)
+			}
+		}
+	}
+	for _, id := range acts.RemoveContainers {
+		if err := k.rt.RemoveContainer(ctx, id); err != nil {
+			fail("remove container", err)
+		}
+	}
+	return failed
+}
+
+// containerSpec finds container name in the pod's spec.
+func containerSpec(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// killContainer runs the container's preStop exec hook (bounded by the
+// grace period) and stops it with what is left of the grace period.
+func (w *podWorker) killContainer(ctx context.Context, pod *corev1.Pod, id, name string, grace int64) error {
+	start := time.Now()
+	if c := containerSpec(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil {
+		_, _, err := w.k.rt.ExecSync(ctx, id, c.Lifecycle.PreStop.Exec.Command, time.Duration(grace)*time.Second)
+		if err != nil {
+			w.k.log.Info("preStop hook failed", "pod", pod.Namespace+"/"+pod.Name, "container", name, "err", err)
+		}
+		grace -= int64(time.Since(start) / time.Second)
+		grace = max(grace, minimumGracePeriod)
+	}
+	return w.k.rt.StopContainer(ctx, id, grace)
+}
+
+// startContainer pulls the image as the pull policy says, resolves the
+// environment, and creates and starts the container. A failure is recorded
+// in w.reasons with upstream's reason.
+func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandboxID string, sbCfg *runtimeapi.PodSandboxConfig, podIPs []string, s StartContainer) error {
+	k := w.k
+	c := containerSpec(pod, s.Name)
+	if c == nil {
+		return fmt.Errorf("container %q not in the pod spec", s.Name)
+	}
+	record := func(reason string, err error) error {
+		w.reasons[s.Name] = Waiting{Reason: reason, Message: err.Error()}
+		return fmt.Errorf("%s: %w", reason, err)
+	}
+	image, reason, err := w.ensureImage(ctx, c, sbCfg)
+	if err != nil {
+		return record(reason, err)
+	}
+	env, err := ResolveEnv(pod, c, EnvContext{PodIPs: podIPs, HostIPs: k.hostIPs(),
+		Objects: apiObjects{ctx: ctx, client: k.client}, IsNotFound: apierrors.IsNotFound})
+	if err != nil {
+		return record(ReasonCreateContainerConfigError, err)
+	}
+	cfg := ContainerConfig(pod, c, s.Init, s.Attempt, image, env)
+	id, err := k.rt.CreateContainer(ctx, sandboxID, cfg, sbCfg)
+	if err != nil {
+		return record(ReasonCreateContainerError, err)
+	}
+	if s.Restart {
+		e, ok := w.backoff[s.Name]
+		w.backoff[s.Name] = k.cfg.Backoff.Next(e, ok, k.now())
+	}
+	if err := k.rt.StartContainer(ctx, id); err != nil {
+		return record(ReasonRunContainerError, err)
+	}
+	delete(w.reasons, s.Name)
+	return nil
+}
+
+// ensureImage applies the image pull policy (Always; IfNotPresent;
+// Never: only a present image) and returns the image reference to create
+// the container with, or a failure reason.
+func (w *podWorker) ensureImage(ctx context.Context, c *corev1.Container, sbCfg *runtimeapi.PodSandboxConfig) (string, string, error) {
+	rt := w.k.rt
+	spec := &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Image}
+	policy := c.ImagePullPolicy
+	if policy == "" {
+		policy = corev1.PullIfNotPresent
+	}
+	if policy != corev1.PullAlways {
+		st, err := rt.ImageStatus(ctx, spec, false)
+		if err != nil {
+			return "", ReasonErrImagePull, err
+		}
+		if st.GetImage() != nil {
+			return c.Image, "", nil
+		}
+		if policy == corev1.PullNever {
+			return "", ReasonErrImageNeverPull, fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
+		}
+	}
+	if _, err := rt.PullImage(ctx, spec, nil, sbCfg); err != nil {
+		return "", ReasonErrImagePull, err
+	}
+	return c.Image, "", nil
+}
+
+// apiObjects reads ConfigMaps and Secrets from the API server.
+type apiObjects struct {
+	ctx    context.Context
+	client kubernetes.Interface
+}
+
+// ConfigMap implements Objects.
+func (o apiObjects) ConfigMap(namespace, name string) (*corev1.ConfigMap, error) {
+	return o.client.CoreV1().ConfigMaps(namespace).Get(o.ctx, name, metav1.GetOptions{})
+}
+
+// Secret implements Objects.
+func (o apiObjects) Secret(namespace, name string) (*corev1.Secret, error) {
+	return o.client.CoreV1().Secrets(namespace).Get(o.ctx, name, metav1.GetOptions{})
+}

@@ -1,0 +1,151 @@
+package kubelet
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// retryAfterError is how soon a sync that failed is retried.
+const retryAfterError = 2 * time.Second
+
+// podWorker syncs one pod: it observes the runtime, decides with
+// ComputePodActions, applies the actions, and writes the status. All its
+// fields except kickc are owned by its goroutine.
+type podWorker struct {
+	k               *Kubelet
+	uid             types.UID
+	namespace, name string
+	kickc           chan struct{}
+
+	backoff map[string]BackoffEntry // crash-loop back-off, by container name
+	reasons map[string]Waiting      // last start failure, by container name
+}
+
+// run syncs on each kick and when a back-off or retry is due, until the
+// pod is gone from both the API and the runtime, or ctx ends.
+func (w *podWorker) run(ctx context.Context) {
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kickc:
+		case <-timer:
+		}
+		timer = nil
+		for range 10 { // sync again at once while it makes progress
+			again, retry, done := w.sync(ctx)
+			if done {
+				if w.k.workerDone(w) {
+					return
+				}
+				break
+			}
+			if !retry.IsZero() {
+				timer = time.After(max(time.Until(retry), 10*time.Millisecond))
+			}
+			if !again || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+}
+
+// pod returns the pod from the informer's cache, or nil when the API has
+// no pod of this UID any more.
+func (w *podWorker) pod() *corev1.Pod {
+	if w.name == "" {
+		return nil
+	}
+	p, err := w.k.pods.Pods(w.namespace).Get(w.name)
+	if err != nil || p.UID != w.uid {
+		return nil
+	}
+	return p
+}
+
+// sync is one round. again: actions were applied, sync again now; retry:
+// when to sync at the latest; done: nothing of the pod is left.
+func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done bool) {
+	k := w.k
+	pod := w.pod()
+	obs, err := k.observe(ctx, w.uid)
+	if err != nil {
+		k.log.Warn("observe pod", "pod", w.namespace+"/"+w.name, "err", err)
+		return false, k.now().Add(retryAfterError), false
+	}
+	orphan := pod == nil
+	if orphan {
+		if len(obs.Sandboxes) == 0 && len(obs.Containers) == 0 {
+			return false, time.Time{}, true
+		}
+		// The API has no such pod (deleted for good, or force-deleted):
+		// stop and remove what is left, with the minimum grace.
+		now := metav1.NewTime(k.now())
+		pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: w.namespace, UID: w.uid,
+			DeletionTimestamp: &now, DeletionGracePeriodSeconds: ptrTo(int64(0))}}
+	}
+	in := PodInput{Pod: pod, Observed: obs, Backoff: w.backoff, Policy: k.cfg.Backoff, Reasons: w.reasons, Now: k.now()}
+	acts := ComputePodActions(in)
+	failed := w.execute(ctx, pod, obs, acts)
+	if !acts.Empty() {
+		if obs, err = k.observe(ctx, w.uid); err != nil {
+			return true, k.now().Add(retryAfterError), false
+		}
+		in.Observed = obs
+	}
+	retry = acts.RetryAt
+	if failed {
+		retry = k.now().Add(retryAfterError)
+	}
+	if orphan {
+		return !acts.Empty(), retry, false
+	}
+	st := ComputePodStatus(StatusInput{PodInput: in, Waiting: acts.Waiting, RuntimeName: k.runtimeName, HostIPs: k.hostIPs()})
+	if StatusChanged(pod.Status, st) {
+		if err := w.writeStatus(ctx, pod, st); err != nil && ctx.Err() == nil {
+			k.log.Warn("pod status", "pod", w.namespace+"/"+w.name, "err", err)
+			retry = k.now().Add(retryAfterError)
+		}
+	}
+	if acts.FinishDelete {
+		if err := w.finishDelete(ctx, pod); err != nil {
+			k.log.Warn("finish pod deletion", "pod", w.namespace+"/"+w.name, "err", err)
+			return false, k.now().Add(retryAfterError), false
+		}
+		return false, time.Time{}, true
+	}
+	return !acts.Empty() && !failed, retry, false
+}
+
+// writeStatus writes st through the status subresource, over the cached
+// pod (a conflict is retried on the next sync, which the informer's update
+// triggers).
+func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
+	p := pod.DeepCopy()
+	p.Status = st
+	_, err := w.k.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// finishDelete deletes the pod for good once nothing of it runs, as
+// upstream's status manager does: grace period 0, preconditioned on the
+// UID so that a new pod of the same name is never deleted.
+func (w *podWorker) finishDelete(ctx context.Context, pod *corev1.Pod) error {
+	err := w.k.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptrTo(int64(0)),
+		Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}

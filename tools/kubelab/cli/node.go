@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubelab/kubelab/reference/kubelet"
+	"github.com/kubelab/kubelab/spec"
+)
+
+// DefaultNodeRoot is where `kubelab node` keeps the kubelet's and the
+// runtime's files.
+const DefaultNodeRoot = "/var/lib/kubelab/node"
+
+// NodeOptions are the settings of `kubelab node`.
+type NodeOptions struct {
+	// Kubeconfig reaches the API server ("": $KUBECONFIG or
+	// ~/.kube/config, or in-cluster).
+	Kubeconfig string
+	// NodeName is the Node's name; the host name when empty.
+	NodeName string
+	// Runtime is "NAME" (a registered runtime plugin: process, hollow) or
+	// "cri=ENDPOINT" (any CRI runtime over its socket).
+	Runtime string
+	// RuntimeOptions are the plugin's key=value options.
+	RuntimeOptions []string
+	// Root is the node's directory: the kubelet's files in Root/kubelet,
+	// a plugin runtime's in Root/runtime.
+	Root string
+	// InternalIP is the node's InternalIP address.
+	InternalIP string
+	// PodCIDR is the node's pod range (also the process and hollow
+	// runtimes' pod-cidr unless given as a runtime option).
+	PodCIDR string
+	// CPU, Memory and MaxPods override the machine's capacity.
+	CPU, Memory string
+	MaxPods     int
+	// ClusterDNS and ClusterDomain configure dnsPolicy ClusterFirst.
+	ClusterDNS    []string
+	ClusterDomain string
+	// Verbose logs at debug level.
+	Verbose bool
+	// Backoff is the crash-loop back-off (no flag: upstream's, unless a
+	// test shortens it).
+	Backoff kubelet.BackoffPolicy
+}
+
+// ParseNodeRuntime turns --runtime and --runtime-option into a registered
+// plugin and its config: "cri=ENDPOINT" is the "cri" plugin with that
+// endpoint; any other value names a plugin in reg.
+func ParseNodeRuntime(reg *spec.Registry, opts NodeOptions) (spec.RuntimePlugin, spec.RuntimeConfig, error) {
+	cfg := spec.RuntimeConfig{RootDir: filepath.Join(opts.Root, "runtime"), Options: map[string]string{}}
+	for _, o := range opts.RuntimeOptions {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			return spec.RuntimePlugin{}, cfg, fmt.Errorf("--runtime-option %q: want key=value: %w", o, spec.ErrInvalid)
+		}
+		cfg.Options[k] = v
+	}
+	name := opts.Runtime
+	if ep, ok := strings.CutPrefix(opts.Runtime, "cri="); ok {
+		name, cfg.Endpoint = "cri", ep
+	} else if opts.PodCIDR != "" && (name == "process" || name == "hollow") {
+		if _, set := cfg.Options["pod-cidr"]; !set {
+			cfg.Options["pod-cidr"] = opts.PodCIDR
+		}
+	}
+	p, err := reg.Runtime(name)
+	if err != nil {
+		return p, cfg, fmt.Errorf("--runtime %q: %w", opts.Runtime, err)
+	}
+	return p, cfg, nil
+}
+
+// NodeKubeletConfig builds the kubelet's config from opts (without client
+// and runtime).
+func NodeKubeletConfig(opts NodeOptions, log *slog.Logger) (kubelet.Config, error) {
+	name := opts.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return kubelet.Config{}, err
+		}
+		name = strings.ToLower(h)
+	}
+	cfg := kubelet.Config{
+		NodeName: name, RootDir: filepath.Join(opts.Root, "kubelet"), InternalIP: opts.InternalIP, PodCIDR: opts.PodCIDR,
+		MaxPods: opts.MaxPods, KubeletVersion: kubeletVersion(), ClusterDNS: opts.ClusterDNS, ClusterDomain: opts.ClusterDomain,
+		Backoff: opts.Backoff, Logger: log,
+	}
+	if opts.CPU != "" || opts.Memory != "" {
+		maxPods := opts.MaxPods
+		if maxPods <= 0 {
+			maxPods = kubelet.DefaultMaxPods
+		}
+		capacity, err := kubelet.MachineCapacity(cfg.RootDir, maxPods)
+		if err != nil {
+			return cfg, err
+		}
+		for res, v := range map[corev1.ResourceName]string{corev1.ResourceCPU: opts.CPU, corev1.ResourceMemory: opts.Memory} {
+			if v == "" {
+				continue
+			}
+			q, err := resource.ParseQuantity(v)
+			if err != nil {
+				return cfg, fmt.Errorf("--%s %q: %w", res, v, spec.ErrInvalid)
+			}
+			capacity[res] = q
+		}
+		cfg.Capacity = capacity
+	}
+	return cfg, nil
+}
+
+// kubeletVersion is the version the Node reports: the API version kubelab
+// follows, marked as kubelab's.
+func kubeletVersion() string { return "v1.37.2-kubelab" }
+
+// RunNode runs a kubelet as opts say until ctx ends, over rt and the API
+// server at rc.
+func RunNode(ctx context.Context, opts NodeOptions, rc *rest.Config, rt spec.Runtime, log *slog.Logger) error {
+	cfg, err := NodeKubeletConfig(opts, log)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.RootDir, 0o755); err != nil {
+		return err
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "kubelab-node/" + cfg.NodeName
+	if rc.QPS == 0 {
+		rc.QPS, rc.Burst = 50, 100 // upstream kubelet's kubeAPIQPS / kubeAPIBurst
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	cfg.Client, cfg.Runtime = client, rt
+	k, err := kubelet.New(cfg)
+	if err != nil {
+		return err
+	}
+	return k.Run(ctx)
+}
+
+func newNodeCommand(reg *spec.Registry) *cobra.Command {
+	opts := NodeOptions{Root: DefaultNodeRoot}
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a kubelet: register a Node and run the pods bound to it on a container runtime",
+		Long: `node runs kubelab's kubelet (reference/kubelet): it registers the Node,
+renews its Lease, posts its status, and runs the pods bound to it through a
+container runtime reached only by CRI:
+
+  kubelab node --kubeconfig admin.kubeconfig --node-name n1 --runtime process --root /var/lib/kubelab/n1
+  kubelab node --runtime cri=unix:///run/containerd/containerd.sock ...
+  kubelab node --runtime hollow ...     # runs nothing: containers "run" at once
+
+With the process runtime, images come from its local store: import them with
+kubelab runtime import --image-dir ROOT/runtime/images FILE.tar.
+Stopping the command leaves the pods' containers running.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if opts.Verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			return runNodeCommand(cmd.Context(), reg, opts, cmd.OutOrStdout(), log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the API server (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
+	f.StringVar(&opts.NodeName, "node-name", "", "the Node's name (default: the host name)")
+	f.StringVar(&opts.Runtime, "runtime", "process", "container runtime: a registered plugin (process, hollow) or cri=unix:///PATH")
+	f.StringArrayVar(&opts.RuntimeOptions, "runtime-option", nil, "runtime plugin option key=value; repeatable")
+	f.StringVar(&opts.Root, "root", DefaultNodeRoot, "directory for the kubelet's and the runtime's files")
+	f.StringVar(&opts.InternalIP, "node-ip", "", "the node's InternalIP (also the pods' hostIP)")
+	f.StringVar(&opts.PodCIDR, "pod-cidr", "", "the node's pod range, e.g. 10.244.1.0/24")
+	f.StringVar(&opts.CPU, "cpu", "", "CPU capacity (default: the machine's CPUs)")
+	f.StringVar(&opts.Memory, "memory", "", "memory capacity (default: MemTotal of /proc/meminfo)")
+	f.IntVar(&opts.MaxPods, "max-pods", kubelet.DefaultMaxPods, "pods capacity")
+	f.StringSliceVar(&opts.ClusterDNS, "cluster-dns", nil, "cluster DNS server addresses for dnsPolicy ClusterFirst")
+	f.StringVar(&opts.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
+	return cmd
+}
+
+func runNodeCommand(ctx context.Context, reg *spec.Registry, opts NodeOptions, out io.Writer, log *slog.Logger) error {
+	p, rcfg, err := ParseNodeRuntime(reg, opts)
+	if err != nil {
+		return err
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = opts.Kubeconfig
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if rcfg.Endpoint == "" {
+		if err := os.MkdirAll(rcfg.RootDir, 0o755); err != nil {
+			return err
+		}
+	}
+	rt, closer, err := p.New(ctx, rcfg)
+	if err != nil {
+		return fmt.Errorf("runtime %q: %w", opts.Runtime, err)
+	}
+	defer func() { _ = closer() }()
+	fprintf(out, "kubelab node %q on runtime %q (root %s)\n", opts.NodeName, opts.Runtime, opts.Root)
+	err = RunNode(ctx, opts, rc, rt, log)
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = rt.Close(cctx)
+	return err
+}

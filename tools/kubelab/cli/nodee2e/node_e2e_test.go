@@ -1,0 +1,220 @@
+package nodee2e
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	rtsuite "github.com/kubelab/kubelab/conformance/runtime"
+	"github.com/kubelab/kubelab/plugins/runtime/process"
+	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
+	"github.com/kubelab/kubelab/reference/kubelet"
+	"github.com/kubelab/kubelab/tools/kubelab/cli"
+)
+
+// TestNodeRunsPodsOnTheProcessRuntime runs `kubelab node`'s kubelet over
+// the process runtime against an in-process API server and checks, through
+// the API only: the Node registers Ready with its Lease; a pod runs with a
+// pod IP and turns Ready; a crashing container under restartPolicy Always
+// restarts with CrashLoopBackOff; a deleted pod stops within its grace
+// period and its object goes away; a restartPolicy Never pod that exits 0
+// Succeeds.
+func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("runs the process runtime, which needs root")
+	}
+	images, err := rtsuite.FindImages()
+	if err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	target := rtsuite.PluginTarget(process.Plugin(), images, map[string]string{process.OptionPodCIDR: rtsuite.RandomPodCIDR()})
+	rt, stopRuntime, err := target.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The kubelet leaves pods running when it stops: remove them all.
+		sbs, err := rt.ListPodSandbox(context.Background(), nil)
+		if err != nil {
+			t.Errorf("list sandboxes: %v", err)
+		}
+		for _, s := range sbs {
+			if err := rt.RemovePodSandbox(context.Background(), s.GetId()); err != nil {
+				t.Errorf("remove sandbox %s: %v", s.GetId(), err)
+			}
+		}
+		if err := stopRuntime(); err != nil {
+			t.Errorf("stop runtime: %v", err)
+		}
+	})
+	api := apiservertest.Start(t, nil)
+	client := api.Client
+
+	const node = "kl-node-e2e"
+	kctx, stopKubelet := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		opts := cli.NodeOptions{NodeName: node, Root: t.TempDir(), InternalIP: "127.0.0.1", MaxPods: 110,
+			Backoff: kubelet.BackoffPolicy{Initial: 2 * time.Second, Max: 8 * time.Second}}
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		done <- cli.RunNode(kctx, opts, api.Config, rt, log)
+	}()
+	t.Cleanup(func() {
+		stopKubelet()
+		if err := <-done; err != nil {
+			t.Errorf("kubelet: %v", err)
+		}
+	})
+
+	// Registration and heartbeat.
+	waitFor(t, ctx, "node Ready", func() (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue, nil
+			}
+		}
+		return false, nil
+	})
+	n, _ := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if n.Labels[corev1.LabelHostname] != node || n.Labels[corev1.LabelOSStable] != "linux" {
+		t.Errorf("node labels %v", n.Labels)
+	}
+	if n.Status.Capacity.Pods().Value() != 110 || n.Status.Capacity.Cpu().IsZero() || n.Status.Capacity.Memory().IsZero() {
+		t.Errorf("node capacity %v", n.Status.Capacity)
+	}
+	var lease *coordinationv1.Lease
+	waitFor(t, ctx, "node lease", func() (bool, error) {
+		lease, err = client.CoordinationV1().Leases(kubelet.NodeLeaseNamespace).Get(ctx, node, metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != node || *lease.Spec.LeaseDurationSeconds != 40 {
+		t.Errorf("lease spec %+v", lease.Spec)
+	}
+
+	pod := func(name string, policy corev1.RestartPolicy, args ...string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: corev1.PodSpec{
+				NodeName: node, RestartPolicy: policy,
+				Containers: []corev1.Container{{Name: "main", Image: rtsuite.WorkloadImage, Args: args,
+					ImagePullPolicy: corev1.PullIfNotPresent}},
+			},
+		}
+	}
+	create := func(p *corev1.Pod) {
+		t.Helper()
+		if _, err := client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A running, ready pod with an IP.
+	create(pod("web", corev1.RestartPolicyAlways, "pause"))
+	web := waitPod(t, ctx, client, "web", "Running and Ready with an IP", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && podReady(p)
+	})
+	if cs := web.Status.ContainerStatuses; len(cs) != 1 || cs[0].ContainerID == "" || cs[0].State.Running == nil || cs[0].ImageID == "" {
+		t.Errorf("web container statuses %+v", cs)
+	}
+	if web.Status.HostIP != "127.0.0.1" || web.Status.StartTime == nil {
+		t.Errorf("web hostIP %q startTime %v", web.Status.HostIP, web.Status.StartTime)
+	}
+
+	// Crash loop.
+	create(pod("crash", corev1.RestartPolicyAlways, "exit", "--code", "1"))
+	sawBackoff := false
+	waitPod(t, ctx, client, "crash", "restartCount ≥ 2 and CrashLoopBackOff", func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		if len(cs) != 1 {
+			return false
+		}
+		if w := cs[0].State.Waiting; w != nil && w.Reason == kubelet.ReasonCrashLoopBackOff {
+			sawBackoff = true
+			if lt := cs[0].LastTerminationState.Terminated; lt == nil || lt.ExitCode != 1 {
+				t.Errorf("crash lastState %+v", cs[0].LastTerminationState)
+			}
+		}
+		return sawBackoff && cs[0].RestartCount >= 2
+	})
+
+	// Restart policy Never, exit 0.
+	create(pod("once", corev1.RestartPolicyNever, "exit", "--code", "0"))
+	once := waitPod(t, ctx, client, "once", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	if cs := once.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.Reason != "Completed" || cs[0].RestartCount != 0 {
+		t.Errorf("once container statuses %+v", cs)
+	}
+
+	// Graceful deletion: the pause container exits on SIGTERM, long
+	// before the 30 s grace period ends; the kubelet then deletes the
+	// object for good.
+	webUID := web.UID
+	if err := client.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	waitFor(t, ctx, "web deleted", func() (bool, error) {
+		_, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if d := time.Since(deleted); d > 30*time.Second {
+		t.Errorf("web took %s to go, more than its grace period", d)
+	}
+	sbs, err := rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{kubelet.LabelPodUID: string(webUID)}})
+	if err != nil || len(sbs) != 0 {
+		t.Errorf("web's sandboxes left in the runtime: %v, %v", sbs, err)
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() (bool, error)) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) { return cond() })
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func waitPod(t *testing.T, ctx context.Context, client kubernetes.Interface, name, what string, ok func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var last *corev1.Pod
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+		p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		last = p
+		return ok(p), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s: waiting for %s: %v; status %+v", name, what, err, last.Status)
+	}
+	return last
+}
