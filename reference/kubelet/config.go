@@ -217,7 +217,7 @@ func HostDNS(path string) (*runtimeapi.DNSConfig, error) {
 }
 
 // ContainerConfig builds the CRI config of container c of pod: metadata
-// with the attempt, image, command and args with $(VAR) expanded from env,
+// with the attempt, the pod's annotations, image, command and args with $(VAR) expanded from env,
 // working directory, env, labels that tie it to the pod, log path
 // (NAME/ATTEMPT.log in the pod's log directory), resources from its
 // requests and limits, and the pod's namespaces.
@@ -248,7 +248,7 @@ func ContainerConfig(pod *corev1.Pod, c *corev1.Container, init bool, attempt ui
 			LabelContainerName: c.Name, LabelContainerType: kind,
 			LabelPodName: pod.Name, LabelPodNamespace: pod.Namespace, LabelPodUID: string(pod.UID),
 		},
-		Annotations: map[string]string{"io.kubernetes.container.restartCount": strconv.Itoa(int(attempt))},
+		Annotations: containerAnnotations(pod, attempt),
 		LogPath:     filepath.Join(c.Name, strconv.Itoa(int(attempt))+".log"),
 		Stdin:       c.Stdin,
 		StdinOnce:   c.StdinOnce,
@@ -258,6 +258,18 @@ func ContainerConfig(pod *corev1.Pod, c *corev1.Container, init bool, attempt ui
 			SecurityContext: containerSecurity(pod, c),
 		},
 	}
+}
+
+// containerAnnotations are the pod's annotations (opaque to the kubelet;
+// a runtime may read its own, as the hollow runtime does) plus the
+// container's restart count.
+func containerAnnotations(pod *corev1.Pod, attempt uint32) map[string]string {
+	a := map[string]string{}
+	for k, v := range pod.Annotations {
+		a[k] = v
+	}
+	a["io.kubernetes.container.restartCount"] = strconv.Itoa(int(attempt))
+	return a
 }
 
 func containerSecurity(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxContainerSecurityContext {

@@ -205,7 +205,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
-		return ctx.Err()
+		return nil // stopped before the pods were listed
 	}
 	k.log.Info("kubelet running", "node", k.cfg.NodeName, "runtime", k.runtimeName)
 	go k.heartbeat(ctx)

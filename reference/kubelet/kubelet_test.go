@@ -1,0 +1,175 @@
+package kubelet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubelab/kubelab/plugins/runtime/hollow"
+	"github.com/kubelab/kubelab/reference/kubelet"
+)
+
+// networkDown is a runtime whose network is not ready.
+type networkDown struct{ *hollow.Runtime }
+
+func (networkDown) Status(context.Context, bool) (*runtimeapi.StatusResponse, error) {
+	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+		{Type: runtimeapi.RuntimeReady, Status: true},
+		{Type: runtimeapi.NetworkReady, Status: false, Reason: "NoCNI", Message: "no network plugin"},
+	}}}, nil
+}
+
+// startKubelet runs a kubelet with fast loops over rt and a fake API.
+func startKubelet(t *testing.T, rt kubelet.Runtime) (kubernetes.Interface, context.Context) {
+	t.Helper()
+	client := fake.NewClientset()
+	k, err := kubelet.New(kubelet.Config{
+		NodeName: "n1", Client: client, Runtime: rt, RootDir: t.TempDir(), InternalIP: "192.0.2.1", PodCIDR: "10.1.0.0/24",
+		Capacity:                  corev1.ResourceList{corev1.ResourcePods: *resourceQuantity(110)},
+		NodeStatusUpdateFrequency: 20 * time.Millisecond, LeaseRenewInterval: 20 * time.Millisecond, RelistPeriod: 20 * time.Millisecond,
+		Backoff: kubelet.BackoffPolicy{Initial: 100 * time.Millisecond, Max: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return client, ctx
+}
+
+func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func nodeReady(n *corev1.Node) corev1.NodeCondition {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c
+		}
+	}
+	return corev1.NodeCondition{}
+}
+
+func TestKubeletRegistersAndHeartbeats(t *testing.T) {
+	client, ctx := startKubelet(t, hollow.New(hollow.Options{}))
+	var node *corev1.Node
+	eventually(t, ctx, "node Ready", func() bool {
+		n, err := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		node = n
+		return err == nil && nodeReady(n).Status == corev1.ConditionTrue
+	})
+	if node.Spec.PodCIDR != "10.1.0.0/24" || node.Labels[corev1.LabelHostname] != "n1" || node.Status.Addresses[0].Address != "192.0.2.1" {
+		t.Errorf("node %+v", node)
+	}
+	if node.Status.NodeInfo.ContainerRuntimeVersion != hollow.RuntimeName+"://"+hollow.Version {
+		t.Errorf("runtime version %q", node.Status.NodeInfo.ContainerRuntimeVersion)
+	}
+	var first *metav1.MicroTime
+	eventually(t, ctx, "lease renewed", func() bool {
+		l, err := client.CoordinationV1().Leases(kubelet.NodeLeaseNamespace).Get(ctx, "n1", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		if first == nil {
+			first = l.Spec.RenewTime
+			return false
+		}
+		return l.Spec.RenewTime.After(first.Time) && *l.Spec.LeaseDurationSeconds == 40
+	})
+}
+
+func TestKubeletNodeNotReadyWhenRuntimeNetworkIsNot(t *testing.T) {
+	client, ctx := startKubelet(t, networkDown{hollow.New(hollow.Options{})})
+	eventually(t, ctx, "node NotReady", func() bool {
+		n, err := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		r := nodeReady(n)
+		return r.Status == corev1.ConditionFalse && r.Reason == kubelet.ReasonKubeletNotReady && r.Message != ""
+	})
+}
+
+func hollowPod(name string, policy corev1.RestartPolicy, annotations map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: k8stypes.UID("uid-" + name), Annotations: annotations},
+		Spec: corev1.PodSpec{NodeName: "n1", RestartPolicy: policy,
+			Containers: []corev1.Container{{Name: "main", Image: "img:1"}}},
+	}
+}
+
+func TestKubeletRunsPodsOnTheHollowRuntime(t *testing.T) {
+	rt := hollow.New(hollow.Options{})
+	client, ctx := startKubelet(t, rt)
+	pods := client.CoreV1().Pods("default")
+	get := func(name string) *corev1.Pod {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return &corev1.Pod{}
+		}
+		return p
+	}
+	for _, p := range []*corev1.Pod{
+		hollowPod("web", corev1.RestartPolicyAlways, nil),
+		hollowPod("crash", corev1.RestartPolicyAlways, map[string]string{hollow.AnnotationRunFor: "20ms", hollow.AnnotationExitCode: "1"}),
+		hollowPod("job", corev1.RestartPolicyNever, map[string]string{hollow.AnnotationRunFor: "20ms"}),
+		hollowPod("fail", corev1.RestartPolicyOnFailure, map[string]string{hollow.AnnotationRunFor: "20ms", hollow.AnnotationExitCode: "2"}),
+	} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, ctx, "web Running with an IP", func() bool {
+		p := get("web")
+		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+	})
+	eventually(t, ctx, "job Succeeded", func() bool { return get("job").Status.Phase == corev1.PodSucceeded })
+	sawBackoff := map[string]bool{}
+	for _, name := range []string{"crash", "fail"} {
+		eventually(t, ctx, name+" in CrashLoopBackOff, restarted twice", func() bool {
+			cs := get(name).Status.ContainerStatuses
+			if len(cs) != 1 {
+				return false
+			}
+			if w := cs[0].State.Waiting; w != nil && w.Reason == kubelet.ReasonCrashLoopBackOff {
+				sawBackoff[name] = true
+			}
+			return sawBackoff[name] && cs[0].RestartCount >= 2
+		})
+	}
+	if p := get("fail"); p.Status.Phase != corev1.PodRunning {
+		t.Errorf("an OnFailure pod that restarts is %s, want Running", p.Status.Phase)
+	}
+
+	// A pod that goes from the API (the fake deletes at once) is cleaned
+	// from the runtime.
+	web := get("web")
+	if err := pods.Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "web's sandbox removed", func() bool {
+		sbs, err := rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{kubelet.LabelPodUID: string(web.UID)}})
+		return err == nil && len(sbs) == 0
+	})
+}
+
+func resourceQuantity(n int64) *resource.Quantity { return resource.NewQuantity(n, resource.DecimalSI) }
