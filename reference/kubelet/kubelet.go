@@ -95,7 +95,8 @@ type Kubelet struct {
 	podCIDR      string
 	nodeUID      types.UID
 
-	pods listersv1.PodLister
+	pods   listersv1.PodLister
+	prober *prober
 
 	mu       sync.Mutex               // guards workers and relisted
 	workers  map[types.UID]*podWorker // one per pod with something to do
@@ -135,6 +136,7 @@ func New(cfg Config) (*Kubelet, error) {
 	if k.now == nil {
 		k.now = time.Now
 	}
+	k.prober = newProber(k)
 	k.capacity = cfg.Capacity
 	if k.capacity == nil {
 		c, err := MachineCapacity(cfg.RootDir, cfg.MaxPods)

@@ -2,6 +2,7 @@ package kubelet_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -173,3 +174,60 @@ func TestKubeletRunsPodsOnTheHollowRuntime(t *testing.T) {
 }
 
 func resourceQuantity(n int64) *resource.Quantity { return resource.NewQuantity(n, resource.DecimalSI) }
+
+// execSays answers ExecSync with the exit status its first argument
+// names: "ok" succeeds, anything else fails.
+type execSays struct{ *hollow.Runtime }
+
+func (execSays) ExecSync(_ context.Context, _ string, cmd []string, _ time.Duration) ([]byte, []byte, error) {
+	if cmd[0] == "ok" {
+		return nil, nil, nil
+	}
+	return nil, nil, errors.New("exit status 1")
+}
+
+func execProbe(word string) *corev1.Probe {
+	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{word}}}, PeriodSeconds: 1, FailureThreshold: 1}
+}
+
+func TestKubeletProbes(t *testing.T) {
+	client, ctx := startKubelet(t, execSays{hollow.New(hollow.Options{})})
+	pods := client.CoreV1().Pods("default")
+	ready := hollowPod("ready", corev1.RestartPolicyAlways, nil)
+	ready.Spec.Containers[0].ReadinessProbe = execProbe("ok")
+	unready := hollowPod("unready", corev1.RestartPolicyAlways, nil)
+	unready.Spec.Containers[0].ReadinessProbe = execProbe("fail")
+	unready.Spec.Containers[0].LivenessProbe = execProbe("ok")
+	dying := hollowPod("dying", corev1.RestartPolicyAlways, nil)
+	dying.Spec.Containers[0].LivenessProbe = execProbe("fail")
+	starting := hollowPod("starting", corev1.RestartPolicyAlways, nil)
+	starting.Spec.Containers[0].StartupProbe = execProbe("fail")
+	starting.Spec.Containers[0].StartupProbe.FailureThreshold = 1000
+	starting.Spec.Containers[0].ReadinessProbe = execProbe("ok")
+	for _, p := range []*corev1.Pod{ready, unready, dying, starting} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(name string) corev1.ContainerStatus {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 {
+			return corev1.ContainerStatus{}
+		}
+		return p.Status.ContainerStatuses[0]
+	}
+	eventually(t, ctx, "ready turns Ready", func() bool { return status("ready").Ready })
+	eventually(t, ctx, "dying restarted by its liveness probe", func() bool { return status("dying").RestartCount >= 1 })
+	if cs := status("dying"); cs.LastTerminationState.Terminated == nil {
+		t.Errorf("dying has no last termination state: %+v", cs)
+	}
+	for _, name := range []string{"unready", "starting"} {
+		cs := status(name)
+		if cs.State.Running == nil || cs.Ready || cs.RestartCount != 0 {
+			t.Errorf("%s: running %v ready %v restarts %d; want running, not ready, never restarted", name, cs.State.Running != nil, cs.Ready, cs.RestartCount)
+		}
+	}
+	if cs := status("starting"); cs.Started == nil || *cs.Started {
+		t.Errorf("starting is started before its startup probe passed: %+v", cs.Started)
+	}
+}

@@ -90,7 +90,8 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 		pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: w.namespace, UID: w.uid,
 			DeletionTimestamp: &now, DeletionGracePeriodSeconds: ptrTo(int64(0))}}
 	}
-	in := PodInput{Pod: pod, Observed: obs, Backoff: w.backoff, Policy: k.cfg.Backoff, Reasons: w.reasons, Now: k.now()}
+	in := PodInput{Pod: pod, Observed: obs, Backoff: w.backoff, Policy: k.cfg.Backoff, Reasons: w.reasons,
+		Probes: k.prober.results(w.uid), Now: k.now()}
 	acts := ComputePodActions(in)
 	failed := w.execute(ctx, pod, obs, acts)
 	if !acts.Empty() {
@@ -98,6 +99,11 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 			return true, k.now().Add(retryAfterError), false
 		}
 		in.Observed = obs
+	}
+	if orphan {
+		k.prober.update(ctx, w.uid, nil, in.Observed)
+	} else {
+		k.prober.update(ctx, w.uid, pod, in.Observed)
 	}
 	retry = acts.RetryAt
 	if failed {
