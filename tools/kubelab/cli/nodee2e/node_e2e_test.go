@@ -3,6 +3,8 @@ package nodee2e
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -139,6 +142,26 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	if web.Status.HostIP != "127.0.0.1" || web.Status.StartTime == nil {
 		t.Errorf("web hostIP %q startTime %v", web.Status.HostIP, web.Status.StartTime)
 	}
+
+	// Probes from the node: an httpGet readiness probe makes the pod
+	// Ready; when /healthz starts failing, the httpGet liveness probe
+	// restarts the container, which then serves again.
+	live := pod("live", corev1.RestartPolicyAlways, "liveness", "--port", "8080")
+	get := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}
+	live.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: 1}
+	live.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: 1, FailureThreshold: 2}
+	create(live)
+	lp := waitPod(t, ctx, client, "live", "Ready through its readiness probe", podReady)
+	noProxy := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	resp, err := noProxy.Get("http://" + net.JoinHostPort(lp.Status.PodIP, "8080") + "/fail")
+	if err != nil {
+		t.Fatalf("GET /fail from the node: %v", err)
+	}
+	resp.Body.Close()
+	waitPod(t, ctx, client, "live", "restarted by its liveness probe and Ready again", func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].Ready && podReady(p)
+	})
 
 	// Crash loop.
 	create(pod("crash", corev1.RestartPolicyAlways, "exit", "--code", "1"))
