@@ -91,8 +91,16 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 		if pod.Spec.HostNetwork {
 			podIPs = k.hostIPs()
 		}
+		dirs, err := k.setUpVolumes(ctx, pod, podIPs)
+		if err != nil {
+			for _, s := range acts.Start {
+				w.reasons[s.Name] = Waiting{Reason: ReasonContainerCreating, Message: err.Error()}
+			}
+			fail("volumes", err)
+			return failed
+		}
 		for _, s := range acts.Start {
-			if err := w.startContainer(ctx, pod, sandboxID, sbCfg, podIPs, s); err != nil {
+			if err := w.startContainer(ctx, pod, sandboxID, sbCfg, podIPs, dirs, s); err != nil {
 				fail("start container "+s.Name, err)
 			}
 		}
@@ -136,9 +144,9 @@ func (w *podWorker) killContainer(ctx context.Context, pod *corev1.Pod, id, name
 }
 
 // startContainer pulls the image as the pull policy says, resolves the
-// environment, and creates and starts the container. A failure is recorded
+// environment and the volume mounts, and creates and starts the container. A failure is recorded
 // in w.reasons with upstream's reason.
-func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandboxID string, sbCfg *runtimeapi.PodSandboxConfig, podIPs []string, s StartContainer) error {
+func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandboxID string, sbCfg *runtimeapi.PodSandboxConfig, podIPs []string, dirs map[string]string, s StartContainer) error {
 	k := w.k
 	c := containerSpec(pod, s.Name)
 	if c == nil {
@@ -157,7 +165,12 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	if err != nil {
 		return record(ReasonCreateContainerConfigError, err)
 	}
+	mounts, err := ContainerMounts(pod, c, dirs)
+	if err != nil {
+		return record(ReasonCreateContainerConfigError, err)
+	}
 	cfg := ContainerConfig(pod, c, s.Init, s.Attempt, image, env)
+	cfg.Mounts = mounts
 	id, err := k.rt.CreateContainer(ctx, sandboxID, cfg, sbCfg)
 	if err != nil {
 		return record(ReasonCreateContainerError, err)

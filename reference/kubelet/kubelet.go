@@ -67,8 +67,10 @@ type Config struct {
 	// NodeStatusUpdateFrequency, NodeStatusReportFrequency,
 	// LeaseDuration (renewed every quarter of it unless
 	// LeaseRenewInterval) and RelistPeriod are the loops' periods.
-	NodeStatusUpdateFrequency, NodeStatusReportFrequency time.Duration
-	LeaseDuration, LeaseRenewInterval, RelistPeriod      time.Duration
+	// SyncFrequency is how often a live pod is synced without a change
+	// (its configMap and secret volumes refreshed); 1 min by default.
+	NodeStatusUpdateFrequency, NodeStatusReportFrequency, SyncFrequency time.Duration
+	LeaseDuration, LeaseRenewInterval, RelistPeriod                     time.Duration
 	// Backoff is the crash-loop back-off policy.
 	Backoff BackoffPolicy
 	// Now is the clock; time.Now when nil.
@@ -122,6 +124,7 @@ func New(cfg Config) (*Kubelet, error) {
 	def(&cfg.LeaseDuration, DefaultLeaseDuration)
 	def(&cfg.LeaseRenewInterval, cfg.LeaseDuration/4)
 	def(&cfg.RelistPeriod, DefaultRelistPeriod)
+	def(&cfg.SyncFrequency, time.Minute)
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = DefaultMaxPods
 	}

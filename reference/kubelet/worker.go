@@ -82,6 +82,10 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 	orphan := pod == nil
 	if orphan {
 		if len(obs.Sandboxes) == 0 && len(obs.Containers) == 0 {
+			if err := k.cleanUpPodDir(w.uid); err != nil {
+				k.log.Warn("pod directory", "pod", w.namespace+"/"+w.name, "err", err)
+				return false, k.now().Add(retryAfterError), false
+			}
 			return false, time.Time{}, true
 		}
 		// The API has no such pod (deleted for good, or force-deleted):
@@ -120,11 +124,32 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 		}
 	}
 	if acts.FinishDelete {
+		if err := k.cleanUpPodDir(w.uid); err != nil {
+			k.log.Warn("pod directory", "pod", w.namespace+"/"+w.name, "err", err)
+			return false, k.now().Add(retryAfterError), false
+		}
 		if err := w.finishDelete(ctx, pod); err != nil {
 			k.log.Warn("finish pod deletion", "pod", w.namespace+"/"+w.name, "err", err)
 			return false, k.now().Add(retryAfterError), false
 		}
 		return false, time.Time{}, true
+	}
+	if _, done := TerminalPhase(pod, in.Observed); !done && pod.DeletionTimestamp == nil {
+		// Refresh configMap, secret and downwardAPI volumes of a running
+		// pod, and come back after SyncFrequency, as upstream's periodic
+		// pod sync.
+		if len(pod.Spec.Volumes) > 0 && anyRunning(in.Observed) && !acts.CreateSandbox {
+			var ips []string
+			if sb := in.Observed.Sandbox(); sb != nil {
+				ips = sb.IPs
+			}
+			if _, err := k.setUpVolumes(ctx, pod, ips); err != nil && ctx.Err() == nil {
+				k.log.Warn("volumes", "pod", w.namespace+"/"+w.name, "err", err)
+			}
+		}
+		if next := k.now().Add(k.cfg.SyncFrequency); retry.IsZero() || next.Before(retry) {
+			retry = next
+		}
 	}
 	return !acts.Empty() && !failed, retry, false
 }
