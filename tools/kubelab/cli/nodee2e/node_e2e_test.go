@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,8 +71,9 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	const node = "kl-node-e2e"
 	kctx, stopKubelet := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	root := t.TempDir()
 	go func() {
-		opts := cli.NodeOptions{NodeName: node, Root: t.TempDir(), InternalIP: "127.0.0.1", MaxPods: 110,
+		opts := cli.NodeOptions{NodeName: node, Root: root, InternalIP: "127.0.0.1", MaxPods: 110,
 			Backoff: kubelet.BackoffPolicy{Initial: 2 * time.Second, Max: 8 * time.Second}}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		done <- cli.RunNode(kctx, opts, api.Config, rt, log)
@@ -185,6 +188,41 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	once := waitPod(t, ctx, client, "once", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
 	if cs := once.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.Reason != "Completed" || cs[0].RestartCount != 0 {
 		t.Errorf("once container statuses %+v", cs)
+	}
+
+	// Env and volumes: a configMap as env and as files, an emptyDir, the
+	// downward API; the container's log shows what it saw.
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"greeting": "hello"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	files := pod("files", corev1.RestartPolicyNever)
+	c := &files.Spec.Containers[0]
+	c.Image = rtsuite.BusyboxImage
+	c.Command = []string{"sh", "-c", `cat /etc/cfg/greeting; echo " $GREETING $MY_NAME $MY_IP"; echo scratch > /scratch/x && cat /scratch/x; cat /podinfo/name; echo`}
+	c.Env = []corev1.EnvVar{
+		{Name: "GREETING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "greeting"}}},
+		{Name: "MY_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "MY_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+	}
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "cfg", MountPath: "/etc/cfg"}, {Name: "scratch", MountPath: "/scratch"}, {Name: "podinfo", MountPath: "/podinfo"}}
+	files.Spec.Volumes = []corev1.Volume{
+		{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "podinfo", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}},
+	}
+	create(files)
+	fp := waitPod(t, ctx, client, "files", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	logPath := filepath.Join(root, "kubelet", "logs", "default_files_"+string(fp.UID), "main", "0.log")
+	logged, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{" stdout F hello hello files " + fp.Status.PodIP + "\n", " stdout F scratch\n", " stdout F files\n"} {
+		if !strings.Contains(string(logged), want) {
+			t.Errorf("log lacks %q:\n%s", want, logged)
+		}
 	}
 
 	// Graceful deletion: the pause container exits on SIGTERM, long
