@@ -244,6 +244,39 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	if err != nil || len(sbs) != 0 {
 		t.Errorf("web's sandboxes left in the runtime: %v, %v", sbs, err)
 	}
+
+	// Termination in order: the preStop hook runs, then SIGTERM, then
+	// SIGKILL when terminationGracePeriodSeconds (3 s) ends — long before
+	// the 60 s the container would take.
+	hostDir := t.TempDir()
+	slow := pod("slow", corev1.RestartPolicyAlways, "sigterm-delay", "--seconds", "60")
+	slow.Spec.TerminationGracePeriodSeconds = ptrTo(int64(3))
+	slow.Spec.Containers = append(slow.Spec.Containers, corev1.Container{
+		Name: "hook", Image: rtsuite.BusyboxImage, Command: []string{"sleep", "3600"},
+		VolumeMounts: []corev1.VolumeMount{{Name: "host", MountPath: "/host"}},
+		Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+			Command: []string{"sh", "-c", "echo bye > /host/prestop"}}}},
+	})
+	slow.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: hostDir}}}}
+	create(slow)
+	sp := waitPod(t, ctx, client, "slow", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning && podReady(p) })
+	if err := client.CoreV1().Pods("default").Delete(ctx, "slow", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "slow deleted", func() (bool, error) {
+		_, err := client.CoreV1().Pods("default").Get(ctx, "slow", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if b, err := os.ReadFile(filepath.Join(hostDir, "prestop")); err != nil || string(b) != "bye\n" {
+		t.Errorf("preStop hook did not run: %q, %v", b, err)
+	}
+	slowLog, err := os.ReadFile(filepath.Join(root, "kubelet", "logs", "default_slow_"+string(sp.UID), "main", "0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(slowLog), "got the signal") || strings.Contains(string(slowLog), "sigterm-delay: exiting") {
+		t.Errorf("want SIGTERM first and SIGKILL at the end of the grace period; the container logged:\n%s", slowLog)
+	}
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -279,3 +312,5 @@ func waitPod(t *testing.T, ctx context.Context, client kubernetes.Interface, nam
 	}
 	return last
 }
+
+func ptrTo[T any](v T) *T { return &v }
