@@ -18,6 +18,10 @@ const (
 	ReasonPodInitializing = "PodInitializing"
 	// ReasonErrImagePull: pulling the image failed.
 	ReasonErrImagePull = "ErrImagePull"
+	// ReasonImagePullBackOff: the last pull failed; the next waits.
+	ReasonImagePullBackOff = "ImagePullBackOff"
+	// ReasonDeadlineExceeded: the pod ran past activeDeadlineSeconds.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
 	// ReasonErrImageNeverPull: the image is absent and the policy is Never.
 	ReasonErrImageNeverPull = "ErrImageNeverPull"
 	// ReasonCreateContainerError: CreateContainer failed.
@@ -148,7 +152,8 @@ func (a PodActions) Empty() bool {
 // computePodActions does:
 //   - a pod being deleted is killed (containers, then sandbox), its
 //     sandboxes removed, and then its deletion finished;
-//   - a pod that is done (see TerminalPhase) only has its sandbox stopped;
+//   - a pod that is done (see TerminalPhase), or past its
+//     activeDeadlineSeconds, only has its containers and sandbox stopped;
 //   - a pod without a ready sandbox gets a new one (attempt+1), its
 //     leftovers killed, and its first init container (or every app
 //     container) started — except a restartPolicy Never pod whose
@@ -173,6 +178,13 @@ func ComputePodActions(in PodInput) PodActions {
 		return a
 	}
 	a.GracePeriod = specGrace(pod)
+	if end, ok := activeDeadline(pod); ok {
+		if !in.Now.Before(end) {
+			a.KillPod = anyRunning(obs)
+			return a
+		}
+		a.RetryAt = end
+	}
 	if _, done := TerminalPhase(pod, obs); done {
 		a.KillPod = anyRunning(obs)
 		return a
@@ -381,4 +393,13 @@ func remainingGrace(pod *corev1.Pod, now time.Time) int64 {
 		grace = min(grace, left)
 	}
 	return max(grace, minimumGracePeriod)
+}
+
+// activeDeadline is when a pod with activeDeadlineSeconds must stop: that
+// long after its startTime. ok is false without a deadline or a start time.
+func activeDeadline(pod *corev1.Pod) (time.Time, bool) {
+	if pod.Spec.ActiveDeadlineSeconds == nil || pod.Status.StartTime == nil {
+		return time.Time{}, false
+	}
+	return pod.Status.StartTime.Add(time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second), true
 }

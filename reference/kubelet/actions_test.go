@@ -160,6 +160,18 @@ func TestComputePodActions(t *testing.T) {
 			want: PodActions{GracePeriod: 20, FinishDelete: true},
 		},
 		{
+			name: "past activeDeadlineSeconds: killed",
+			pod:  withDeadline(testPod("a"), t0.Add(-time.Minute), 30),
+			obs:  observed(ready, running("a", 0)),
+			want: PodActions{KillPod: true, GracePeriod: 30},
+		},
+		{
+			name: "before activeDeadlineSeconds: runs, and syncs again at the deadline",
+			pod:  withDeadline(testPod("a"), t0.Add(-time.Minute), 90),
+			obs:  observed(ready, running("a", 0)),
+			want: PodActions{SandboxID: "sb", GracePeriod: 30, RetryAt: t0.Add(30 * time.Second)},
+		},
+		{
 			name: "pod the API has as Succeeded never gets a sandbox again",
 			pod: func() *corev1.Pod {
 				p := withPolicy(testPod("a"), corev1.RestartPolicyOnFailure)

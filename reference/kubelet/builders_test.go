@@ -63,3 +63,9 @@ func observed(sbs []ObservedSandbox, cs ...ObservedContainer) ObservedPod {
 	o.Sort()
 	return o
 }
+
+func withDeadline(p *corev1.Pod, started time.Time, seconds int64) *corev1.Pod {
+	st := metav1.NewTime(started)
+	p.Status.StartTime, p.Spec.ActiveDeadlineSeconds = &st, &seconds
+	return p
+}

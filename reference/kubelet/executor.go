@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,7 +145,8 @@ func (w *podWorker) killContainer(ctx context.Context, pod *corev1.Pod, id, name
 	return w.k.rt.StopContainer(ctx, id, grace)
 }
 
-// startContainer pulls the image as the pull policy says, resolves the
+// startContainer pulls the image as the pull policy says (a failed pull
+// backs off as a crash loop does, showing ImagePullBackOff meanwhile), resolves the
 // environment and the volume mounts, and creates and starts the container. A failure is recorded
 // in w.reasons with upstream's reason.
 func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandboxID string, sbCfg *runtimeapi.PodSandboxConfig, podIPs []string, dirs map[string]string, s StartContainer) error {
@@ -156,10 +159,21 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 		w.reasons[s.Name] = Waiting{Reason: reason, Message: err.Error()}
 		return fmt.Errorf("%s: %w", reason, err)
 	}
+	pullKey := "image/" + s.Name
+	if e, ok := w.backoff[pullKey]; ok {
+		if _, wait := k.cfg.Backoff.Wait(e, ok, k.now()); wait {
+			return record(ReasonImagePullBackOff, fmt.Errorf("Back-off pulling image %q", c.Image))
+		}
+	}
 	image, reason, err := w.ensureImage(ctx, c, sbCfg)
 	if err != nil {
+		if reason == ReasonErrImagePull {
+			e, ok := w.backoff[pullKey]
+			w.backoff[pullKey] = k.cfg.Backoff.Next(e, ok, k.now())
+		}
 		return record(reason, err)
 	}
+	delete(w.backoff, pullKey)
 	env, err := ResolveEnv(pod, c, EnvContext{PodIPs: podIPs, HostIPs: k.hostIPs(),
 		Objects: apiObjects{ctx: ctx, client: k.client}, IsNotFound: apierrors.IsNotFound})
 	if err != nil {
@@ -198,10 +212,11 @@ func (w *podWorker) ensureImage(ctx context.Context, c *corev1.Container, sbCfg 
 	}
 	if policy != corev1.PullAlways {
 		st, err := rt.ImageStatus(ctx, spec, false)
-		if err != nil {
+		if err != nil && status.Code(err) != codes.NotFound {
 			return "", ReasonErrImagePull, err
 		}
-		if st.GetImage() != nil {
+		// Absent: an empty answer (containerd) or NotFound (spec.Runtime).
+		if err == nil && st.GetImage() != nil {
 			return c.Image, "", nil
 		}
 		if policy == corev1.PullNever {

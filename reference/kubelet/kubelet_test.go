@@ -231,3 +231,38 @@ func TestKubeletProbes(t *testing.T) {
 		t.Errorf("starting is started before its startup probe passed: %+v", cs.Started)
 	}
 }
+
+func TestKubeletImagePullFailuresAndDeadlines(t *testing.T) {
+	client, ctx := startKubelet(t, hollow.New(hollow.Options{}))
+	pods := client.CoreV1().Pods("default")
+	bad := hollowPod("bad", corev1.RestartPolicyAlways, nil)
+	bad.Spec.Containers[0].Image = "Not A Reference"
+	never := hollowPod("never", corev1.RestartPolicyAlways, nil)
+	never.Spec.Containers[0].Image, never.Spec.Containers[0].ImagePullPolicy = "absent:1", corev1.PullNever
+	deadline := hollowPod("deadline", corev1.RestartPolicyAlways, nil)
+	deadline.Spec.ActiveDeadlineSeconds = ptrTo(int64(1))
+	for _, p := range []*corev1.Pod{bad, never, deadline} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waiting := func(name string) string {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			return ""
+		}
+		return p.Status.ContainerStatuses[0].State.Waiting.Reason
+	}
+	seen := map[string]bool{}
+	eventually(t, ctx, "ErrImagePull, then ImagePullBackOff", func() bool {
+		seen[waiting("bad")] = true
+		return seen[kubelet.ReasonErrImagePull] && seen[kubelet.ReasonImagePullBackOff]
+	})
+	eventually(t, ctx, "ErrImageNeverPull", func() bool { return waiting("never") == kubelet.ReasonErrImageNeverPull })
+	eventually(t, ctx, "deadline Failed with DeadlineExceeded", func() bool {
+		p, err := pods.Get(ctx, "deadline", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == kubelet.ReasonDeadlineExceeded
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }

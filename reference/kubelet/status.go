@@ -35,7 +35,8 @@ type StatusInput struct {
 }
 
 // ComputePodStatus derives a pod's status from the runtime's view, as
-// upstream's kubelet does: phase, the conditions PodReadyToStartContainers,
+// upstream's kubelet does: phase (Failed with reason DeadlineExceeded past
+// activeDeadlineSeconds), the conditions PodReadyToStartContainers,
 // Initialized, ContainersReady and Ready (PodScheduled and conditions of
 // other owners are kept), init and app container statuses, pod and host
 // IPs and the start time. Transition times are kept from the pod's current
@@ -106,6 +107,10 @@ func ComputePodStatus(in StatusInput) corev1.PodStatus {
 		}
 	}
 	phase, done := TerminalPhase(pod, obs)
+	if end, ok := activeDeadline(pod); ok && !done && !in.Now.Before(end) {
+		phase, done = corev1.PodFailed, true
+		st.Reason, st.Message = ReasonDeadlineExceeded, "Pod was active on the node longer than the specified deadline"
+	}
 	if !done {
 		phase = runningPhase(pod, initialized, st.ContainerStatuses)
 	}

@@ -205,3 +205,15 @@ func TestComputePodStatusHostNetwork(t *testing.T) {
 		t.Errorf("host-network pod IPs %q %v", st.PodIP, st.PodIPs)
 	}
 }
+
+func TestComputePodStatusActiveDeadline(t *testing.T) {
+	pod := withDeadline(testPod("a"), t0.Add(-time.Minute), 30)
+	st := ComputePodStatus(StatusInput{PodInput: PodInput{Pod: pod, Observed: observed([]ObservedSandbox{sandbox()}, running("a", 0)), Now: t0}, RuntimeName: "rt"})
+	if st.Phase != corev1.PodFailed || st.Reason != ReasonDeadlineExceeded || st.Message == "" {
+		t.Errorf("phase %q reason %q message %q", st.Phase, st.Reason, st.Message)
+	}
+	pod = withDeadline(testPod("a"), t0.Add(-time.Minute), 90)
+	if st := ComputePodStatus(StatusInput{PodInput: PodInput{Pod: pod, Observed: observed([]ObservedSandbox{sandbox()}, running("a", 0)), Now: t0}, RuntimeName: "rt"}); st.Phase != corev1.PodRunning {
+		t.Errorf("before the deadline: phase %q", st.Phase)
+	}
+}

@@ -22,7 +22,7 @@ type podWorker struct {
 	namespace, name string
 	kickc           chan struct{}
 
-	backoff map[string]BackoffEntry // crash-loop back-off, by container name
+	backoff map[string]BackoffEntry // crash-loop back-off by container name; image pulls by "image/" + name
 	reasons map[string]Waiting      // last start failure, by container name
 }
 
