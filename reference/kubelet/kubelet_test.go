@@ -3,6 +3,7 @@ package kubelet_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,14 @@ func (networkDown) Status(context.Context, bool) (*runtimeapi.StatusResponse, er
 func startKubelet(t *testing.T, rt kubelet.Runtime) (kubernetes.Interface, context.Context) {
 	t.Helper()
 	client := fake.NewClientset()
+	ctx, _ := runKubelet(t, client, rt)
+	return client, ctx
+}
+
+// runKubelet runs a kubelet over client and rt until the returned stop is
+// called (or the test ends).
+func runKubelet(t *testing.T, client kubernetes.Interface, rt kubelet.Runtime) (context.Context, func()) {
+	t.Helper()
 	k, err := kubelet.New(kubelet.Config{
 		NodeName: "n1", Client: client, Runtime: rt, RootDir: t.TempDir(), InternalIP: "192.0.2.1", PodCIDR: "10.1.0.0/24",
 		Capacity:                  corev1.ResourceList{corev1.ResourcePods: *resourceQuantity(110)},
@@ -45,13 +54,17 @@ func startKubelet(t *testing.T, rt kubelet.Runtime) (kubernetes.Interface, conte
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	done := make(chan error, 1)
 	go func() { done <- k.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return client, ctx
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ctx, stop
 }
 
 func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
@@ -266,3 +279,50 @@ func TestKubeletImagePullFailuresAndDeadlines(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestKubeletRestartAdoptsRunningPods stops a kubelet and starts another
+// over the same runtime: the running container is adopted, not restarted.
+func TestKubeletRestartAdoptsRunningPods(t *testing.T) {
+	client := fake.NewClientset()
+	rt := hollow.New(hollow.Options{})
+	ctx, stop := runKubelet(t, client, rt)
+	if _, err := client.CoreV1().Pods("default").Create(ctx, hollowPod("web", corev1.RestartPolicyAlways, nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var before corev1.ContainerStatus
+	eventually(t, ctx, "web running", func() bool {
+		p, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return false
+		}
+		before = p.Status.ContainerStatuses[0]
+		return true
+	})
+	stop()
+	// Clear the status, so that the second kubelet's sync shows in it.
+	p, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Status = corev1.PodStatus{}
+	if _, err := client.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, _ := runKubelet(t, client, rt)
+	var after corev1.ContainerStatus
+	eventually(t, ctx2, "web's status written again", func() bool {
+		p, err := client.CoreV1().Pods("default").Get(ctx2, "web", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return false
+		}
+		after = p.Status.ContainerStatuses[0]
+		return true
+	})
+	if after.ContainerID != before.ContainerID || after.RestartCount != 0 {
+		t.Errorf("container %s (restarts %d) after the restart, %s before", after.ContainerID, after.RestartCount, before.ContainerID)
+	}
+	cs, err := rt.ListContainers(ctx2, nil)
+	if err != nil || len(cs) != 1 {
+		t.Errorf("containers in the runtime: %v, %v", cs, err)
+	}
+}
