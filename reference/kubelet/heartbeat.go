@@ -114,15 +114,18 @@ func (k *Kubelet) postStatus(ctx context.Context, force bool) error {
 		return err
 	}
 	k.applyPodCIDR(ctx, n)
+	k.node.Store(n)
 	facts := k.nodeFacts(ctx)
 	st := ComputeNodeStatus(n.Status, facts)
 	if !force && !NodeStatusNeedsPost(n.Status, st, k.lastNodePost, facts.Now, k.cfg.NodeStatusReportFrequency) {
 		return nil
 	}
 	n.Status = st
-	if _, err := k.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+	updated, err := k.client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	if err != nil {
 		return fmt.Errorf("node %q status: %w", k.cfg.NodeName, err)
 	}
+	k.node.Store(updated)
 	k.lastNodePost = facts.Now
 	return nil
 }

@@ -10,11 +10,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -99,6 +101,7 @@ type Kubelet struct {
 
 	pods   listersv1.PodLister
 	prober *prober
+	node   atomic.Pointer[corev1.Node] // the Node as last written, for admission
 
 	mu       sync.Mutex               // guards workers and relisted
 	workers  map[types.UID]*podWorker // one per pod with something to do
@@ -374,4 +377,34 @@ func (k *Kubelet) hostIPs() []string {
 		return nil
 	}
 	return []string{k.cfg.InternalIP}
+}
+
+// activePods are the pods admission counts against pod: the other pods
+// bound here that are not terminal and were admitted, or created before
+// pod (so that of two pods that arrive together the older wins).
+func (k *Kubelet) activePods(pod *corev1.Pod) []*corev1.Pod {
+	all, err := k.pods.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var out []*corev1.Pod
+	for _, p := range all {
+		if p.UID == pod.UID || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		older := p.CreationTimestamp.Before(&pod.CreationTimestamp) ||
+			(p.CreationTimestamp.Equal(&pod.CreationTimestamp) && p.Namespace+"/"+p.Name < pod.Namespace+"/"+pod.Name)
+		if older || k.admitted(p.UID) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// admitted reports whether the worker of pod uid admitted it.
+func (k *Kubelet) admitted(uid types.UID) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	w, ok := k.workers[uid]
+	return ok && w.admitted.Load()
 }

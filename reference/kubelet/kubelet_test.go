@@ -326,3 +326,41 @@ func TestKubeletRestartAdoptsRunningPods(t *testing.T) {
 		t.Errorf("containers in the runtime: %v, %v", cs, err)
 	}
 }
+
+func TestKubeletRejectsPodsThatCannotRun(t *testing.T) {
+	rt := hollow.New(hollow.Options{})
+	client, ctx := startKubelet(t, rt)
+	pods := client.CoreV1().Pods("default")
+	elsewhere := hollowPod("elsewhere", corev1.RestartPolicyAlways, nil)
+	elsewhere.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "n2"}
+	first := hollowPod("first", corev1.RestartPolicyAlways, nil)
+	first.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
+	for _, p := range []*corev1.Pod{elsewhere, first} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, ctx, "first running", func() bool {
+		p, err := pods.Get(ctx, "first", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning
+	})
+	second := hollowPod("second", corev1.RestartPolicyAlways, nil)
+	second.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}
+	if _, err := pods.Create(ctx, second, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, reason := range map[string]string{"elsewhere": kubelet.ReasonNodeAffinity, "second": kubelet.ReasonNodePorts} {
+		eventually(t, ctx, name+" rejected with "+reason, func() bool {
+			p, err := pods.Get(ctx, name, metav1.GetOptions{})
+			return err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == reason
+		})
+		p, _ := pods.Get(ctx, name, metav1.GetOptions{})
+		if len(p.Status.ContainerStatuses) != 0 || p.Status.Message == "" {
+			t.Errorf("%s: rejected status %+v", name, p.Status)
+		}
+		sbs, err := rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{kubelet.LabelPodUID: string(p.UID)}})
+		if err != nil || len(sbs) != 0 {
+			t.Errorf("%s: sandboxes %v, %v", name, sbs, err)
+		}
+	}
+}

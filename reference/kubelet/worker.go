@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,10 @@ type podWorker struct {
 	uid             types.UID
 	namespace, name string
 	kickc           chan struct{}
+
+	// admitted is set once the pod passed admission (or was found
+	// running); read by other workers' admission.
+	admitted atomic.Bool
 
 	backoff map[string]BackoffEntry // crash-loop back-off by container name; image pulls by "image/" + name
 	reasons map[string]Waiting      // last start failure, by container name
@@ -93,6 +98,11 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 		now := metav1.NewTime(k.now())
 		pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: w.namespace, UID: w.uid,
 			DeletionTimestamp: &now, DeletionGracePeriodSeconds: ptrTo(int64(0))}}
+	}
+	if !orphan && !w.admitted.Load() {
+		if rejected := w.admit(ctx, pod, obs); rejected {
+			return false, time.Time{}, false
+		}
 	}
 	in := PodInput{Pod: pod, Observed: obs, Backoff: w.backoff, Policy: k.cfg.Backoff, Reasons: w.reasons,
 		Probes: k.prober.results(w.uid), Now: k.now()}
@@ -179,4 +189,32 @@ func (w *podWorker) finishDelete(ctx context.Context, pod *corev1.Pod) error {
 		return nil
 	}
 	return err
+}
+
+// admit runs admission for a pod seen for the first time, unless it
+// already runs here (a restarted kubelet adopts it), is terminal or is
+// being deleted. A rejected pod gets status Failed with the reason and is
+// never run; rejected reports that.
+func (w *podWorker) admit(ctx context.Context, pod *corev1.Pod, obs ObservedPod) (rejected bool) {
+	k := w.k
+	_, terminal := TerminalPhase(pod, obs)
+	node := k.node.Load()
+	if len(obs.Sandboxes) > 0 || len(obs.Containers) > 0 || pod.DeletionTimestamp != nil || node == nil {
+		w.admitted.Store(!terminal)
+		return false
+	}
+	if terminal {
+		return true // rejected before, or done: nothing to run
+	}
+	a := Admit(pod, k.activePods(pod), node)
+	if a.Admit {
+		w.admitted.Store(true)
+		return false
+	}
+	k.log.Info("pod rejected", "pod", pod.Namespace+"/"+pod.Name, "reason", a.Reason)
+	st := corev1.PodStatus{Phase: corev1.PodFailed, Reason: a.Reason, Message: a.Message, Conditions: pod.Status.Conditions}
+	if err := w.writeStatus(ctx, pod, st); err != nil && ctx.Err() == nil {
+		k.log.Warn("pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
+	return true
 }
