@@ -72,6 +72,7 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 		}
 		id, err := k.rt.RunPodSandbox(ctx, cfg, "")
 		if err != nil {
+			k.event(pod, "", corev1.EventTypeWarning, EventFailedCreatePodSandBox, "Failed to create pod sandbox: %v", err)
 			fail("create sandbox", err)
 			return failed
 		}
@@ -95,6 +96,7 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 		}
 		dirs, err := k.setUpVolumes(ctx, pod, podIPs)
 		if err != nil {
+			k.event(pod, "", corev1.EventTypeWarning, EventFailedMount, "%v", err)
 			for _, s := range acts.Start {
 				w.reasons[s.Name] = Waiting{Reason: ReasonContainerCreating, Message: err.Error()}
 			}
@@ -134,6 +136,7 @@ func containerSpec(pod *corev1.Pod, name string) *corev1.Container {
 // grace period) and stops it with what is left of the grace period.
 func (w *podWorker) killContainer(ctx context.Context, pod *corev1.Pod, id, name string, grace int64) error {
 	start := time.Now()
+	w.k.event(pod, name, corev1.EventTypeNormal, EventKilling, "Stopping container %s", name)
 	if c := containerSpec(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil {
 		_, _, err := w.k.rt.ExecSync(ctx, id, c.Lifecycle.PreStop.Exec.Command, time.Duration(grace)*time.Second)
 		if err != nil {
@@ -157,6 +160,11 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	}
 	record := func(reason string, err error) error {
 		w.reasons[s.Name] = Waiting{Reason: reason, Message: err.Error()}
+		if reason == ReasonImagePullBackOff {
+			k.event(pod, s.Name, corev1.EventTypeNormal, EventBackOff, "%v", err)
+		} else {
+			k.event(pod, s.Name, corev1.EventTypeWarning, EventFailed, "Error: %s: %v", reason, err)
+		}
 		return fmt.Errorf("%s: %w", reason, err)
 	}
 	pullKey := "image/" + s.Name
@@ -165,7 +173,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 			return record(ReasonImagePullBackOff, fmt.Errorf("Back-off pulling image %q", c.Image))
 		}
 	}
-	image, reason, err := w.ensureImage(ctx, c, sbCfg)
+	image, reason, err := w.ensureImage(ctx, pod, c, sbCfg)
 	if err != nil {
 		if reason == ReasonErrImagePull {
 			e, ok := w.backoff[pullKey]
@@ -189,6 +197,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	if err != nil {
 		return record(ReasonCreateContainerError, err)
 	}
+	k.event(pod, s.Name, corev1.EventTypeNormal, EventCreated, "Created container: %s", s.Name)
 	if s.Restart {
 		e, ok := w.backoff[s.Name]
 		w.backoff[s.Name] = k.cfg.Backoff.Next(e, ok, k.now())
@@ -196,6 +205,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	if err := k.rt.StartContainer(ctx, id); err != nil {
 		return record(ReasonRunContainerError, err)
 	}
+	k.event(pod, s.Name, corev1.EventTypeNormal, EventStarted, "Started container %s", s.Name)
 	delete(w.reasons, s.Name)
 	return nil
 }
@@ -203,7 +213,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 // ensureImage applies the image pull policy (Always; IfNotPresent;
 // Never: only a present image) and returns the image reference to create
 // the container with, or a failure reason.
-func (w *podWorker) ensureImage(ctx context.Context, c *corev1.Container, sbCfg *runtimeapi.PodSandboxConfig) (string, string, error) {
+func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sbCfg *runtimeapi.PodSandboxConfig) (string, string, error) {
 	rt := w.k.rt
 	spec := &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Image}
 	policy := c.ImagePullPolicy
@@ -217,15 +227,19 @@ func (w *podWorker) ensureImage(ctx context.Context, c *corev1.Container, sbCfg 
 		}
 		// Absent: an empty answer (containerd) or NotFound (spec.Runtime).
 		if err == nil && st.GetImage() != nil {
+			w.k.event(pod, c.Name, corev1.EventTypeNormal, EventPulled, "Container image %q already present on machine", c.Image)
 			return c.Image, "", nil
 		}
 		if policy == corev1.PullNever {
 			return "", ReasonErrImageNeverPull, fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
 		}
 	}
+	w.k.event(pod, c.Name, corev1.EventTypeNormal, EventPulling, "Pulling image %q", c.Image)
+	start := time.Now()
 	if _, err := rt.PullImage(ctx, spec, nil, sbCfg); err != nil {
-		return "", ReasonErrImagePull, err
+		return "", ReasonErrImagePull, fmt.Errorf("failed to pull image %q: %w", c.Image, err)
 	}
+	w.k.event(pod, c.Name, corev1.EventTypeNormal, EventPulled, "Successfully pulled image %q in %s", c.Image, time.Since(start).Round(time.Millisecond))
 	return c.Image, "", nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -103,6 +104,8 @@ type Kubelet struct {
 	prober *prober
 	node   atomic.Pointer[corev1.Node] // the Node as last written, for admission
 
+	recorder record.EventRecorder // nil until Run
+
 	mu       sync.Mutex               // guards workers and relisted
 	workers  map[types.UID]*podWorker // one per pod with something to do
 	wg       sync.WaitGroup           // the workers
@@ -182,6 +185,11 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		return fmt.Errorf("kubelet: %w", err)
 	}
 	k.nodeUID = n.UID
+	recorder, stopEvents := newRecorder(k)
+	defer stopEvents()
+	k.recorder = recorder
+	k.recorder.Eventf(&corev1.ObjectReference{Kind: "Node", Name: k.cfg.NodeName, UID: types.UID(k.cfg.NodeName)},
+		corev1.EventTypeNormal, EventStarting, "Starting kubelet.")
 	if err := k.postStatus(ctx, true); err != nil {
 		return fmt.Errorf("kubelet: %w", err)
 	}

@@ -173,6 +173,19 @@ func TestKubeletRunsPodsOnTheHollowRuntime(t *testing.T) {
 	if p := get("fail"); p.Status.Phase != corev1.PodRunning {
 		t.Errorf("an OnFailure pod that restarts is %s, want Running", p.Status.Phase)
 	}
+	eventually(t, ctx, "events: Pulled, Created, Started, BackOff", func() bool {
+		evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "crash" && e.Source.Component == "kubelet" && e.InvolvedObject.FieldPath == "spec.containers{main}" {
+				seen[e.Reason] = true
+			}
+		}
+		return seen[kubelet.EventPulled] && seen[kubelet.EventCreated] && seen[kubelet.EventStarted] && seen[kubelet.EventBackOff]
+	})
 
 	// A pod that goes from the API (the fake deletes at once) is cleaned
 	// from the runtime.

@@ -179,7 +179,11 @@ func (w *probeWorker) run(ctx context.Context) {
 	counter := InitialCounter(w.kind)
 	for {
 		if w.kind == Startup || w.p.startupPassed(w) {
-			ok := w.once(ctx, t.Timeout)
+			err := RunProbe(ctx, w.p.k.rt, w.probe, w.container, w.id, w.podIP, t.Timeout)
+			ok := err == nil
+			if !ok && ctx.Err() == nil {
+				w.p.k.event(w.pod, w.container.Name, corev1.EventTypeWarning, EventUnhealthy, "%s probe failed: %v", w.kind, err)
+			}
 			next := counter.Record(t, ok)
 			if next.Result != counter.Result {
 				if !w.p.set(w, next.Result) {
@@ -196,15 +200,6 @@ func (w *probeWorker) run(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// once runs the probe one time and reports success.
-func (w *probeWorker) once(ctx context.Context, timeout time.Duration) bool {
-	err := RunProbe(ctx, w.p.k.rt, w.probe, w.container, w.id, w.podIP, timeout)
-	if err != nil && ctx.Err() == nil {
-		w.p.k.log.Debug("probe failed", "pod", w.pod.Namespace+"/"+w.pod.Name, "container", w.container.Name, "probe", w.kind.String(), "err", err)
-	}
-	return err == nil
 }
 
 // Execer runs a command in a container (CRI ExecSync).

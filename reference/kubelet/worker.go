@@ -107,6 +107,13 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 	in := PodInput{Pod: pod, Observed: obs, Backoff: w.backoff, Policy: k.cfg.Backoff, Reasons: w.reasons,
 		Probes: k.prober.results(w.uid), Now: k.now()}
 	acts := ComputePodActions(in)
+	if !orphan {
+		for name, wt := range acts.Waiting {
+			if wt.Reason == ReasonCrashLoopBackOff {
+				k.event(pod, name, corev1.EventTypeWarning, EventBackOff, "Back-off restarting failed container %s in pod %s", name, pod.Namespace+"/"+pod.Name)
+			}
+		}
+	}
 	failed := w.execute(ctx, pod, obs, acts)
 	if !acts.Empty() {
 		if obs, err = k.observe(ctx, w.uid); err != nil {
