@@ -239,22 +239,45 @@ func ComputePodActions(in PodInput) PodActions {
 }
 
 // computeInitActions adds the init containers' actions and reports whether
-// they are all done (exited 0) in sandbox sbID.
+// they are all done in sandbox sbID: regular ones exited 0, sidecars
+// (restartPolicy Always) started — and past their startup probe. Sidecars
+// that stop are restarted (after their back-off) whatever the pod's
+// restartPolicy, and killed when their liveness probe fails.
 func computeInitActions(in PodInput, sbID string, a *PodActions) bool {
 	pod, obs := in.Pod, in.Observed
+	// Once app containers ran in this sandbox the pod is initialized: a
+	// sidecar restarting does not hold them back.
+	initialized := false
+	for _, c := range pod.Spec.Containers {
+		initialized = initialized || obs.LatestIn(sbID, c.Name) != nil
+	}
 	for i, c := range pod.Spec.InitContainers {
 		st := obs.LatestIn(sbID, c.Name)
+		sidecar := IsSidecar(&c)
 		switch {
 		case st == nil:
 			a.Start = append(a.Start, newStart(obs, c.Name, true, i))
 			return false
+		case st.State == StateRunning && sidecar:
+			if in.Probes.LivenessFailed[st.ID] {
+				a.KillContainers = append(a.KillContainers, KillContainer{ID: st.ID, Name: c.Name,
+					Reason: fmt.Sprintf("Container %s failed liveness probe, will be restarted", c.Name)})
+			}
+			if c.StartupProbe != nil && !in.Probes.Started[st.ID] {
+				return false
+			}
+			continue
 		case st.State == StateRunning:
 			return false
-		case st.State == StateExited && st.ExitCode == 0:
+		case st.State == StateExited && st.ExitCode == 0 && !sidecar:
 			continue
 		case st.State == StateExited:
-			// restartPolicy Never: TerminalPhase already made the pod Failed.
+			// restartPolicy Never: TerminalPhase already made the pod Failed
+			// for a regular init container.
 			startAfterBackoff(in, a, c.Name, true, i, st)
+			if sidecar && initialized {
+				continue
+			}
 			return false
 		default:
 			a.KillContainers = append(a.KillContainers, KillContainer{ID: st.ID, Name: c.Name, Reason: "container in state " + st.State.String()})
@@ -263,6 +286,12 @@ func computeInitActions(in PodInput, sbID string, a *PodActions) bool {
 		}
 	}
 	return true
+}
+
+// IsSidecar reports whether an init container is a sidecar: restartPolicy
+// Always, it keeps running next to the app containers.
+func IsSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 // startAfterBackoff starts a container that ran before, unless its
@@ -324,7 +353,7 @@ func TerminalPhase(pod *corev1.Pod, obs ObservedPod) (corev1.PodPhase, bool) {
 	if policy == corev1.RestartPolicyNever {
 		for _, c := range pod.Spec.InitContainers {
 			st := obs.LatestIn(sb.ID, c.Name)
-			if st != nil && st.State == StateExited && st.ExitCode != 0 {
+			if st != nil && st.State == StateExited && st.ExitCode != 0 && !IsSidecar(&c) {
 				return corev1.PodFailed, true
 			}
 		}

@@ -160,6 +160,40 @@ func TestComputePodActions(t *testing.T) {
 			want: PodActions{GracePeriod: 20, FinishDelete: true},
 		},
 		{
+			name: "started sidecar lets the next init container run",
+			pod:  withInit(withSidecar(testPod("a"), "side"), "i1"),
+			obs:  observed(ready, running("side", 0)),
+			want: PodActions{SandboxID: "sb", GracePeriod: 30, Start: []StartContainer{{Name: "i1", Init: true, Index: 1}}},
+		},
+		{
+			name: "sidecar with a startup probe that has not passed holds the rest",
+			pod: func() *corev1.Pod {
+				p := withSidecar(testPod("a"), "side")
+				p.Spec.InitContainers[0].StartupProbe = &corev1.Probe{}
+				return p
+			}(),
+			obs:  observed(ready, running("side", 0)),
+			want: PodActions{SandboxID: "sb", GracePeriod: 30},
+		},
+		{
+			name: "sidecar that exited before the app containers: restarted first",
+			pod:  withPolicy(withSidecar(testPod("a"), "side"), corev1.RestartPolicyNever),
+			obs:  observed(ready, exited("side", 0, 0, t0)),
+			want: PodActions{SandboxID: "sb", GracePeriod: 30, Start: []StartContainer{{Name: "side", Init: true, Attempt: 1, Restart: true}}},
+		},
+		{
+			name: "sidecar that exited next to running app containers: restarted, the apps untouched",
+			pod:  withPolicy(withSidecar(testPod("a"), "side"), corev1.RestartPolicyNever),
+			obs:  observed(ready, exited("side", 0, 1, t0), running("a", 0)),
+			want: PodActions{SandboxID: "sb", GracePeriod: 30, Start: []StartContainer{{Name: "side", Init: true, Attempt: 1, Restart: true}}},
+		},
+		{
+			name: "app containers done under Never: the pod ends, its running sidecar is stopped",
+			pod:  withPolicy(withSidecar(testPod("a"), "side"), corev1.RestartPolicyNever),
+			obs:  observed(ready, running("side", 0), exited("a", 0, 0, t0)),
+			want: PodActions{KillPod: true, GracePeriod: 30},
+		},
+		{
 			name: "past activeDeadlineSeconds: killed",
 			pod:  withDeadline(testPod("a"), t0.Add(-time.Minute), 30),
 			obs:  observed(ready, running("a", 0)),
@@ -210,6 +244,8 @@ func TestTerminalPhase(t *testing.T) {
 		{"OnFailure, a failure restarts", withPolicy(testPod("a"), corev1.RestartPolicyOnFailure), observed(ready, exited("a", 0, 1, t0)), "", false},
 		{"Never, init failed", withPolicy(withInit(testPod("a"), "i"), corev1.RestartPolicyNever), observed(ready, exited("i", 0, 1, t0)), corev1.PodFailed, true},
 		{"no sandbox yet", withPolicy(testPod("a"), corev1.RestartPolicyNever), ObservedPod{}, "", false},
+		{"Never, a sidecar failing does not fail the pod", withPolicy(withSidecar(testPod("a"), "side"), corev1.RestartPolicyNever), observed(ready, exited("side", 0, 1, t0), running("a", 0)), "", false},
+		{"Never, app done, sidecar running: Succeeded", withPolicy(withSidecar(testPod("a"), "side"), corev1.RestartPolicyNever), observed(ready, running("side", 0), exited("a", 0, 0, t0)), corev1.PodSucceeded, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

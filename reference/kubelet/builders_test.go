@@ -69,3 +69,10 @@ func withDeadline(p *corev1.Pod, started time.Time, seconds int64) *corev1.Pod {
 	p.Status.StartTime, p.Spec.ActiveDeadlineSeconds = &st, &seconds
 	return p
 }
+
+// withSidecar adds an init container with restartPolicy Always.
+func withSidecar(p *corev1.Pod, name string) *corev1.Pod {
+	always := corev1.ContainerRestartPolicyAlways
+	p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: name, Image: "img", RestartPolicy: &always})
+	return p
+}

@@ -21,18 +21,32 @@ import (
 // reports whether something failed (the sync is then retried soon).
 func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPod, acts PodActions) (failed bool) {
 	k := w.k
+	var mu sync.Mutex // guards failed: kills run concurrently
 	fail := func(what string, err error) {
+		mu.Lock()
 		failed = true
+		mu.Unlock()
 		if ctx.Err() == nil {
 			k.log.Warn(what, "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		}
 	}
 	if acts.KillPod {
-		var wg sync.WaitGroup
+		// App containers first, together; then sidecars one by one in
+		// reverse order, as upstream stops them.
+		var apps []ObservedContainer
+		sidecars := map[string]ObservedContainer{}
 		for _, c := range obs.Containers {
 			if c.State == StateExited {
 				continue
 			}
+			if spec := containerSpec(pod, c.Name); spec != nil && IsSidecar(spec) {
+				sidecars[c.Name] = c
+				continue
+			}
+			apps = append(apps, c)
+		}
+		var wg sync.WaitGroup
+		for _, c := range apps {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -42,6 +56,13 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 			}()
 		}
 		wg.Wait()
+		for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
+			if c, ok := sidecars[pod.Spec.InitContainers[i].Name]; ok {
+				if err := w.killContainer(ctx, pod, c.ID, c.Name, acts.GracePeriod); err != nil {
+					fail("stop container", err)
+				}
+			}
+		}
 		for _, s := range obs.Sandboxes {
 			if s.Ready {
 				if err := k.rt.StopPodSandbox(ctx, s.ID); err != nil {

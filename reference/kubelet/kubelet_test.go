@@ -377,3 +377,28 @@ func TestKubeletRejectsPodsThatCannotRun(t *testing.T) {
 		}
 	}
 }
+
+func TestKubeletSidecars(t *testing.T) {
+	client, ctx := startKubelet(t, hollow.New(hollow.Options{}))
+	pods := client.CoreV1().Pods("default")
+	job := hollowPod("job", corev1.RestartPolicyNever, map[string]string{})
+	always := corev1.ContainerRestartPolicyAlways
+	job.Spec.InitContainers = []corev1.Container{{Name: "side", Image: "img:1", RestartPolicy: &always}}
+	// Both containers exit after 300ms (the hollow annotation is per pod),
+	// but a sidecar is restarted whenever it exits: only the app
+	// container's exit can end the job, and the sidecar is then stopped.
+	job.Spec.Containers[0].Image = "img:1"
+	job.Annotations[hollow.AnnotationRunFor] = "300ms"
+	if _, err := pods.Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var p *corev1.Pod
+	eventually(t, ctx, "job Succeeded though its sidecar never exits by itself", func() bool {
+		var err error
+		p, err = pods.Get(ctx, "job", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodSucceeded
+	})
+	if ics := p.Status.InitContainerStatuses; len(ics) != 1 || ics[0].State.Terminated == nil {
+		t.Errorf("the sidecar was not stopped when the job ended: %+v", ics)
+	}
+}

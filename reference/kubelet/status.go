@@ -83,21 +83,35 @@ func ComputePodStatus(in StatusInput) corev1.PodStatus {
 	}
 	initialized := true
 	var notInit []string
+	var sidecarsNotReady []string
 	for _, c := range pod.Spec.InitContainers {
 		cs := containerStatus(in, c, sbID, true)
-		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
-		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
-			if l := obs.LatestIn(sbID, c.Name); l == nil || l.State != StateExited || l.ExitCode != 0 {
+		l := obs.LatestIn(sbID, c.Name)
+		if IsSidecar(&c) {
+			if !cs.Ready {
+				sidecarsNotReady = append(sidecarsNotReady, c.Name)
+			}
+			if l == nil || l.State != StateRunning || (c.StartupProbe != nil && !in.Probes.Started[l.ID]) {
+				if !appsStarted(pod, obs, sbID) {
+					initialized = false
+					notInit = append(notInit, c.Name)
+				}
+			}
+		} else {
+			// A regular init container is ready once it exited 0.
+			cs.Ready = l != nil && l.State == StateExited && l.ExitCode == 0
+			if !cs.Ready {
 				initialized = false
 				notInit = append(notInit, c.Name)
 			}
 		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 	}
 	if sb == nil && len(pod.Spec.InitContainers) > 0 {
 		initialized = false
 	}
-	allReady := true
-	var notReady []string
+	allReady := len(sidecarsNotReady) == 0
+	notReady := sidecarsNotReady
 	for _, c := range pod.Spec.Containers {
 		cs := containerStatus(in, c, sbID, !initialized)
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
@@ -299,4 +313,15 @@ func apiTime(t time.Time) metav1.Time {
 		return metav1.Time{}
 	}
 	return metav1.NewTime(t.Truncate(time.Second))
+}
+
+// appsStarted reports whether an app container ran in sandbox sbID (the
+// pod got past its init containers there).
+func appsStarted(pod *corev1.Pod, obs ObservedPod, sbID string) bool {
+	for _, c := range pod.Spec.Containers {
+		if obs.LatestIn(sbID, c.Name) != nil {
+			return true
+		}
+	}
+	return false
 }

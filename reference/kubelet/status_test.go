@@ -217,3 +217,29 @@ func TestComputePodStatusActiveDeadline(t *testing.T) {
 		t.Errorf("before the deadline: phase %q", st.Phase)
 	}
 }
+
+func TestComputePodStatusSidecarsAndInitContainers(t *testing.T) {
+	pod := withSidecar(withInit(testPod("a"), "setup"), "side")
+	pod.Spec.InitContainers[1].ReadinessProbe = &corev1.Probe{}
+	obs := observed([]ObservedSandbox{sandbox()}, exited("setup", 0, 0, t0), running("side", 0), running("a", 0))
+	in := StatusInput{PodInput: PodInput{Pod: pod, Observed: obs, Now: t0}, RuntimeName: "rt"}
+	st := ComputePodStatus(in)
+	if len(st.InitContainerStatuses) != 2 {
+		t.Fatalf("init statuses %+v", st.InitContainerStatuses)
+	}
+	setup, side := st.InitContainerStatuses[0], st.InitContainerStatuses[1]
+	if setup.State.Terminated == nil || !setup.Ready {
+		t.Errorf("completed init container: %+v", setup)
+	}
+	if side.State.Running == nil || side.Ready {
+		t.Errorf("sidecar before its readiness probe passed: %+v", side)
+	}
+	cs := conditions(st)
+	if cs[corev1.PodInitialized].Status != corev1.ConditionTrue || cs[corev1.ContainersReady].Status != corev1.ConditionFalse || st.Phase != corev1.PodRunning {
+		t.Errorf("phase %s conditions %+v", st.Phase, st.Conditions)
+	}
+	in.Probes = ProbeResults{Ready: map[string]bool{"side-0": true}}
+	if st := ComputePodStatus(in); conditions(st)[corev1.PodReady].Status != corev1.ConditionTrue {
+		t.Errorf("ready sidecar and app, pod not Ready: %+v", st.Conditions)
+	}
+}
