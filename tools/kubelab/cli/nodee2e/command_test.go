@@ -1,0 +1,115 @@
+package nodee2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubelab/kubelab/plugins/builtin"
+	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
+	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/tools/kubelab/cli"
+)
+
+// TestNodeCommandOverHollow runs `kubelab node --runtime hollow` as a user
+// would, flags and kubeconfig included, and sees the Node and a pod's
+// status through the API.
+func TestNodeCommandOverHollow(t *testing.T) {
+	api := apiservertest.Start(t, nil)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: api.Config.Host}
+	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
+	kc.CurrentContext = "c"
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kctx, stop := context.WithCancel(ctx)
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		cmd := cli.NewRootCommand(builtin.Registry())
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		done <- cli.Execute(kctx, cmd, []string{"node", "--kubeconfig", kubeconfig, "--node-name", "hollow-1",
+			"--runtime", "hollow", "--root", t.TempDir(), "--node-ip", "192.0.2.7", "--pod-cidr", "10.77.1.0/24",
+			"--cpu", "3", "--memory", "2Gi", "--max-pods", "50"})
+	}()
+	defer func() {
+		stop()
+		if code := <-done; code != cli.ExitOK {
+			t.Errorf("kubelab node exited %d: %s", code, errOut.String())
+		}
+	}()
+	client := api.Client
+	waitFor(t, ctx, "node registered Ready", func() (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, "hollow-1", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	n, _ := client.CoreV1().Nodes().Get(ctx, "hollow-1", metav1.GetOptions{})
+	if n.Status.Capacity.Cpu().String() != "3" || n.Status.Capacity.Memory().String() != "2Gi" || n.Status.Capacity.Pods().Value() != 50 {
+		t.Errorf("capacity %v", n.Status.Capacity)
+	}
+	if n.Spec.PodCIDR != "10.77.1.0/24" || n.Status.Addresses[0].Address != "192.0.2.7" {
+		t.Errorf("podCIDR %q addresses %v", n.Spec.PodCIDR, n.Status.Addresses)
+	}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec:       corev1.PodSpec{NodeName: "hollow-1", Containers: []corev1.Container{{Name: "c", Image: "example.com/img:1"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPod(t, ctx, client, "p", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	if !strings.HasPrefix(p.Status.PodIP, "10.77.1.") || p.Status.HostIP != "192.0.2.7" {
+		t.Errorf("pod IP %q (want one from 10.77.1.0/24) host IP %q", p.Status.PodIP, p.Status.HostIP)
+	}
+}
+
+func TestParseNodeRuntime(t *testing.T) {
+	reg := builtin.Registry()
+	tests := []struct {
+		opts     cli.NodeOptions
+		plugin   string
+		endpoint string
+		podCIDR  string
+		err      error
+	}{
+		{cli.NodeOptions{Runtime: "process", Root: "/r", PodCIDR: "10.1.0.0/24"}, "process", "", "10.1.0.0/24", nil},
+		{cli.NodeOptions{Runtime: "hollow", Root: "/r", PodCIDR: "10.1.0.0/24", RuntimeOptions: []string{"pod-cidr=10.2.0.0/24"}}, "hollow", "", "10.2.0.0/24", nil},
+		{cli.NodeOptions{Runtime: "cri=unix:///run/c.sock", Root: "/r", PodCIDR: "10.1.0.0/24"}, "cri", "unix:///run/c.sock", "", nil},
+		{cli.NodeOptions{Runtime: "nope", Root: "/r"}, "", "", "", spec.ErrNotFound},
+		{cli.NodeOptions{Runtime: "hollow", Root: "/r", RuntimeOptions: []string{"novalue"}}, "", "", "", spec.ErrInvalid},
+	}
+	for _, tc := range tests {
+		p, cfg, err := cli.ParseNodeRuntime(reg, tc.opts)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%+v: %v, want %v", tc.opts, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || p.Name != tc.plugin || cfg.Endpoint != tc.endpoint || cfg.Options["pod-cidr"] != tc.podCIDR || cfg.RootDir != "/r/runtime" {
+			t.Errorf("%+v: plugin %q config %+v, %v", tc.opts, p.Name, cfg, err)
+		}
+	}
+}
