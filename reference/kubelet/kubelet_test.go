@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -400,5 +401,73 @@ func TestKubeletSidecars(t *testing.T) {
 	})
 	if ics := p.Status.InitContainerStatuses; len(ics) != 1 || ics[0].State.Terminated == nil {
 		t.Errorf("the sidecar was not stopped when the job ended: %+v", ics)
+	}
+}
+
+// flaky is a runtime that can be made unreachable: every call it makes
+// fails while down is set.
+type flaky struct {
+	*hollow.Runtime
+	down atomic.Bool
+}
+
+var errDown = errors.New("runtime unreachable")
+
+func (f *flaky) Status(ctx context.Context, v bool) (*runtimeapi.StatusResponse, error) {
+	if f.down.Load() {
+		return nil, errDown
+	}
+	return f.Runtime.Status(ctx, v)
+}
+
+func (f *flaky) ListPodSandbox(ctx context.Context, fl *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
+	if f.down.Load() {
+		return nil, errDown
+	}
+	return f.Runtime.ListPodSandbox(ctx, fl)
+}
+
+func (f *flaky) ListContainers(ctx context.Context, fl *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	if f.down.Load() {
+		return nil, errDown
+	}
+	return f.Runtime.ListContainers(ctx, fl)
+}
+
+// TestKubeletSurvivesARuntimeOutage: while the runtime does not answer,
+// the node turns NotReady and nothing is restarted; when it is back, the
+// node is Ready again and the pod keeps its container.
+func TestKubeletSurvivesARuntimeOutage(t *testing.T) {
+	rt := &flaky{Runtime: hollow.New(hollow.Options{})}
+	client, ctx := startKubelet(t, rt)
+	pods := client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, hollowPod("web", corev1.RestartPolicyAlways, nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var before corev1.ContainerStatus
+	eventually(t, ctx, "web running", func() bool {
+		p, err := pods.Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Running == nil {
+			return false
+		}
+		before = p.Status.ContainerStatuses[0]
+		return true
+	})
+	ready := func(want corev1.ConditionStatus) func() bool {
+		return func() bool {
+			n, err := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+			return err == nil && nodeReady(n).Status == want
+		}
+	}
+	rt.down.Store(true)
+	eventually(t, ctx, "node NotReady while the runtime is down", ready(corev1.ConditionFalse))
+	rt.down.Store(false)
+	eventually(t, ctx, "node Ready again", ready(corev1.ConditionTrue))
+	p, err := pods.Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || len(p.Status.ContainerStatuses) != 1 {
+		t.Fatalf("web: %v, %+v", err, p)
+	}
+	if after := p.Status.ContainerStatuses[0]; after.ContainerID != before.ContainerID || after.RestartCount != 0 || after.State.Running == nil {
+		t.Errorf("web's container changed over the outage: before %+v, after %+v", before, after)
 	}
 }
