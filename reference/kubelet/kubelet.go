@@ -74,6 +74,11 @@ type Config struct {
 	// (its configMap and secret volumes refreshed); 1 min by default.
 	NodeStatusUpdateFrequency, NodeStatusReportFrequency, SyncFrequency time.Duration
 	LeaseDuration, LeaseRenewInterval, RelistPeriod                     time.Duration
+	// StaticPodPath, when set, is a directory of pod manifests the
+	// kubelet runs as static pods, shown in the API as mirror pods;
+	// read every FileCheckFrequency (DefaultFileCheckFrequency).
+	StaticPodPath      string
+	FileCheckFrequency time.Duration
 	// Backoff is the crash-loop back-off policy.
 	Backoff BackoffPolicy
 	// Now is the clock; time.Now when nil.
@@ -106,10 +111,11 @@ type Kubelet struct {
 
 	recorder record.EventRecorder // nil until Run
 
-	mu       sync.Mutex               // guards workers and relisted
-	workers  map[types.UID]*podWorker // one per pod with something to do
-	wg       sync.WaitGroup           // the workers
-	relisted map[types.UID]string     // the last relist's fingerprint per pod
+	mu       sync.Mutex                // guards workers, relisted and static
+	workers  map[types.UID]*podWorker  // one per pod with something to do
+	wg       sync.WaitGroup            // the workers
+	relisted map[types.UID]string      // the last relist's fingerprint per pod
+	static   map[types.UID]*corev1.Pod // static pods from StaticPodPath, by UID
 }
 
 // New checks cfg and fills in defaults. It contacts nothing.
@@ -131,6 +137,7 @@ func New(cfg Config) (*Kubelet, error) {
 	def(&cfg.LeaseRenewInterval, cfg.LeaseDuration/4)
 	def(&cfg.RelistPeriod, DefaultRelistPeriod)
 	def(&cfg.SyncFrequency, time.Minute)
+	def(&cfg.FileCheckFrequency, DefaultFileCheckFrequency)
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = DefaultMaxPods
 	}
@@ -208,7 +215,11 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			obj = d.Obj
 		}
 		if p, ok := obj.(*corev1.Pod); ok {
-			k.kick(ctx, p.UID, p.Namespace, p.Name)
+			uid := p.UID
+			if h := mirrorOf(p); h != "" {
+				uid = types.UID(h) // a mirror pod: its static pod's worker
+			}
+			k.kick(ctx, uid, p.Namespace, p.Name)
 		}
 	}
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -225,6 +236,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 	k.log.Info("kubelet running", "node", k.cfg.NodeName, "runtime", k.runtimeName)
 	go k.heartbeat(ctx)
+	if k.cfg.StaticPodPath != "" {
+		go k.staticLoop(ctx)
+	}
 	k.relistLoop(ctx)
 	k.wg.Wait()
 	return nil

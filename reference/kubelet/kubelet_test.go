@@ -3,6 +3,8 @@ package kubelet_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,15 +42,19 @@ func startKubelet(t *testing.T, rt kubelet.Runtime) (kubernetes.Interface, conte
 }
 
 // runKubelet runs a kubelet over client and rt until the returned stop is
-// called (or the test ends).
-func runKubelet(t *testing.T, client kubernetes.Interface, rt kubelet.Runtime) (context.Context, func()) {
+// called (or the test ends); mutate adjusts its config.
+func runKubelet(t *testing.T, client kubernetes.Interface, rt kubelet.Runtime, mutate ...func(*kubelet.Config)) (context.Context, func()) {
 	t.Helper()
-	k, err := kubelet.New(kubelet.Config{
+	cfg := kubelet.Config{
 		NodeName: "n1", Client: client, Runtime: rt, RootDir: t.TempDir(), InternalIP: "192.0.2.1", PodCIDR: "10.1.0.0/24",
 		Capacity:                  corev1.ResourceList{corev1.ResourcePods: *resourceQuantity(110)},
 		NodeStatusUpdateFrequency: 20 * time.Millisecond, LeaseRenewInterval: 20 * time.Millisecond, RelistPeriod: 20 * time.Millisecond,
 		Backoff: kubelet.BackoffPolicy{Initial: 100 * time.Millisecond, Max: 200 * time.Millisecond},
-	})
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	k, err := kubelet.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,4 +476,75 @@ func TestKubeletSurvivesARuntimeOutage(t *testing.T) {
 	if after := p.Status.ContainerStatuses[0]; after.ContainerID != before.ContainerID || after.RestartCount != 0 || after.State.Running == nil {
 		t.Errorf("web's container changed over the outage: before %+v, after %+v", before, after)
 	}
+}
+
+func TestKubeletStaticPods(t *testing.T) {
+	dir := t.TempDir()
+	rt := hollow.New(hollow.Options{})
+	client := fake.NewClientset()
+	ctx, _ := runKubelet(t, client, rt, func(c *kubelet.Config) {
+		c.StaticPodPath, c.FileCheckFrequency = dir, 20*time.Millisecond
+	})
+	pods := client.CoreV1().Pods("kube-system")
+	write := func(image string) {
+		m := "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: kube-system}\nspec:\n  containers: [{name: c, image: " + image + "}]\n"
+		if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mirror := func() *corev1.Pod {
+		p, err := pods.Get(ctx, "web-n1", metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return p
+	}
+	write("img:1")
+	var first *corev1.Pod
+	eventually(t, ctx, "mirror pod Running", func() bool {
+		first = mirror()
+		return first != nil && first.Annotations[kubelet.AnnotationConfigMirror] != "" && first.Status.Phase == corev1.PodRunning
+	})
+	hash := first.Annotations[kubelet.AnnotationConfigMirror]
+	sandboxes := func(uid string) int {
+		sbs, err := rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{kubelet.LabelPodUID: uid}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(sbs)
+	}
+	if sandboxes(hash) != 1 || sandboxes(string(first.UID)) != 0 {
+		t.Errorf("the static pod runs under %s: %d sandboxes; under the mirror's UID: %d", hash, sandboxes(hash), sandboxes(string(first.UID)))
+	}
+
+	// Deleting the mirror pod does not stop the static pod: it comes back.
+	// (The fake API assigns no UIDs: a label tells the old mirror.)
+	first.Labels = map[string]string{"old": "yes"}
+	if _, err := pods.Update(ctx, first, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pods.Delete(ctx, "web-n1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "mirror pod recreated", func() bool {
+		m := mirror()
+		return m != nil && m.Labels["old"] == "" && m.Annotations[kubelet.AnnotationConfigMirror] == hash
+	})
+	if sandboxes(hash) != 1 {
+		t.Errorf("the static pod's sandboxes after its mirror was deleted: %d", sandboxes(hash))
+	}
+
+	// A new manifest is a new pod.
+	write("img:2")
+	eventually(t, ctx, "the new manifest's pod running, the old one gone", func() bool {
+		m := mirror()
+		return m != nil && m.Annotations[kubelet.AnnotationConfigMirror] != hash && m.Status.Phase == corev1.PodRunning && sandboxes(hash) == 0
+	})
+	hash2 := mirror().Annotations[kubelet.AnnotationConfigMirror]
+
+	// Removing the manifest stops the pod and deletes its mirror.
+	if err := os.Remove(filepath.Join(dir, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "static pod and mirror gone", func() bool { return mirror() == nil && sandboxes(hash2) == 0 })
 }

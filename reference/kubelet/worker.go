@@ -63,12 +63,22 @@ func (w *podWorker) run(ctx context.Context) {
 
 // pod returns the pod from the informer's cache, or nil when the API has
 // no pod of this UID any more.
+//
+// A static pod comes from the manifest, with the status of its mirror pod
+// (the status last written).
 func (w *podWorker) pod() *corev1.Pod {
+	if sp := w.k.staticPod(w.uid); sp != nil {
+		p := sp.DeepCopy()
+		if m := w.k.mirror(p.Namespace, p.Name, p.UID); m != nil {
+			p.Status = m.Status
+		}
+		return p
+	}
 	if w.name == "" {
 		return nil
 	}
 	p, err := w.k.pods.Pods(w.namespace).Get(w.name)
-	if err != nil || p.UID != w.uid {
+	if err != nil || p.UID != w.uid || mirrorOf(p) != "" {
 		return nil
 	}
 	return p
@@ -85,7 +95,10 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 		return false, k.now().Add(retryAfterError), false
 	}
 	orphan := pod == nil
+	static := !orphan && pod.Annotations[AnnotationConfigSource] == "file"
 	if orphan {
+		// A static pod whose manifest went: its mirror goes too.
+		k.deleteMirror(ctx, w.namespace, w.name, w.uid)
 		if len(obs.Sandboxes) == 0 && len(obs.Containers) == 0 {
 			if err := k.cleanUpPodDir(w.uid); err != nil {
 				k.log.Warn("pod directory", "pod", w.namespace+"/"+w.name, "err", err)
@@ -98,6 +111,10 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 		now := metav1.NewTime(k.now())
 		pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: w.name, Namespace: w.namespace, UID: w.uid,
 			DeletionTimestamp: &now, DeletionGracePeriodSeconds: ptrTo(int64(0))}}
+	}
+	if static {
+		k.syncMirror(ctx, pod)
+		w.admitted.Store(true) // static pods are not admitted against API pods
 	}
 	if !orphan && !w.admitted.Load() {
 		if rejected := w.admit(ctx, pod, obs); rejected {
@@ -174,8 +191,17 @@ func (w *podWorker) sync(ctx context.Context) (again bool, retry time.Time, done
 // writeStatus writes st through the status subresource, over the cached
 // pod (a conflict is retried on the next sync, which the informer's update
 // triggers).
+//
+// A static pod's status goes to its mirror pod, when there is one.
 func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
 	p := pod.DeepCopy()
+	if pod.Annotations[AnnotationConfigSource] == "file" {
+		m := w.k.mirror(pod.Namespace, pod.Name, pod.UID)
+		if m == nil {
+			return nil
+		}
+		p = m.DeepCopy()
+	}
 	p.Status = st
 	_, err := w.k.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
