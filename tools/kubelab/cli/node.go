@@ -53,6 +53,8 @@ type NodeOptions struct {
 	ClusterDomain string
 	// CgroupParent is the parent cgroup of pod sandboxes.
 	CgroupParent string
+	// PodManifestPath is a directory of static pod manifests.
+	PodManifestPath string
 	// Verbose logs at debug level.
 	Verbose bool
 	// Backoff is the crash-loop back-off (no flag: upstream's, unless a
@@ -101,7 +103,7 @@ func NodeKubeletConfig(opts NodeOptions, log *slog.Logger) (kubelet.Config, erro
 	cfg := kubelet.Config{
 		NodeName: name, RootDir: filepath.Join(opts.Root, "kubelet"), InternalIP: opts.InternalIP, PodCIDR: opts.PodCIDR,
 		MaxPods: opts.MaxPods, KubeletVersion: kubeletVersion(), ClusterDNS: opts.ClusterDNS, ClusterDomain: opts.ClusterDomain,
-		CgroupParent: opts.CgroupParent, Backoff: opts.Backoff, Logger: log,
+		CgroupParent: opts.CgroupParent, StaticPodPath: opts.PodManifestPath, Backoff: opts.Backoff, Logger: log,
 	}
 	if opts.CPU != "" || opts.Memory != "" {
 		maxPods := opts.MaxPods
@@ -198,6 +200,7 @@ Stopping the command leaves the pods' containers running.`,
 	f.StringSliceVar(&opts.ClusterDNS, "cluster-dns", nil, "cluster DNS server addresses for dnsPolicy ClusterFirst")
 	f.StringVar(&opts.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&opts.CgroupParent, "cgroup-parent", "", "parent cgroup of the pod sandboxes (the runtime's default when empty)")
+	f.StringVar(&opts.PodManifestPath, "pod-manifest-path", "", "directory of static pod manifests (*.yaml, *.yml, *.json), shown in the API as mirror pods")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	return cmd
 }
