@@ -44,6 +44,12 @@ func startKubelet(t *testing.T, rt kubelet.Runtime) (kubernetes.Interface, conte
 // runKubelet runs a kubelet over client and rt until the returned stop is
 // called (or the test ends); mutate adjusts its config.
 func runKubelet(t *testing.T, client kubernetes.Interface, rt kubelet.Runtime, mutate ...func(*kubelet.Config)) (context.Context, func()) {
+	ctx, stop, _ := runKubeletObject(t, client, rt, mutate...)
+	return ctx, stop
+}
+
+// runKubeletObject is runKubelet, also returning the Kubelet.
+func runKubeletObject(t *testing.T, client kubernetes.Interface, rt kubelet.Runtime, mutate ...func(*kubelet.Config)) (context.Context, func(), *kubelet.Kubelet) {
 	t.Helper()
 	cfg := kubelet.Config{
 		NodeName: "n1", Client: client, Runtime: rt, RootDir: t.TempDir(), InternalIP: "192.0.2.1", PodCIDR: "10.1.0.0/24",
@@ -71,7 +77,7 @@ func runKubelet(t *testing.T, client kubernetes.Interface, rt kubelet.Runtime, m
 		})
 	}
 	t.Cleanup(stop)
-	return ctx, stop
+	return ctx, stop, k
 }
 
 func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
