@@ -2,6 +2,8 @@ package kubelet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +81,13 @@ type Config struct {
 	// read every FileCheckFrequency (DefaultFileCheckFrequency).
 	StaticPodPath      string
 	FileCheckFrequency time.Duration
+	// APIAddr, when set, is where the kubelet API is served over HTTPS
+	// (see Handler and Authenticated), e.g. ":10250"; APICert is its
+	// certificate (nil: self-signed) and APIClientCAs verifies client
+	// certificates (nil: bearer tokens only).
+	APIAddr      string
+	APICert      *tls.Certificate
+	APIClientCAs *x509.CertPool
 	// Backoff is the crash-loop back-off policy.
 	Backoff BackoffPolicy
 	// Now is the clock; time.Now when nil.
@@ -238,6 +247,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	go k.heartbeat(ctx)
 	if k.cfg.StaticPodPath != "" {
 		go k.staticLoop(ctx)
+	}
+	if k.cfg.APIAddr != "" {
+		go func() {
+			if err := k.ServeAPI(ctx, k.cfg.APIAddr, k.cfg.APICert, k.cfg.APIClientCAs); err != nil {
+				k.log.Error("kubelet API", "addr", k.cfg.APIAddr, "err", err)
+			}
+		}()
 	}
 	k.relistLoop(ctx)
 	k.wg.Wait()

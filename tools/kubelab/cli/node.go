@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +59,13 @@ type NodeOptions struct {
 	CgroupParent string
 	// PodManifestPath is a directory of static pod manifests.
 	PodManifestPath string
+	// Address and Port are where the kubelet API listens (Port 0: not
+	// served); TLSCertFile and TLSPrivateKeyFile its certificate
+	// (default self-signed); ClientCAFile verifies client certificates.
+	Address                        string
+	Port                           int
+	TLSCertFile, TLSPrivateKeyFile string
+	ClientCAFile                   string
 	// Verbose logs at debug level.
 	Verbose bool
 	// Backoff is the crash-loop back-off (no flag: upstream's, unless a
@@ -104,6 +115,26 @@ func NodeKubeletConfig(opts NodeOptions, log *slog.Logger) (kubelet.Config, erro
 		NodeName: name, RootDir: filepath.Join(opts.Root, "kubelet"), InternalIP: opts.InternalIP, PodCIDR: opts.PodCIDR,
 		MaxPods: opts.MaxPods, KubeletVersion: kubeletVersion(), ClusterDNS: opts.ClusterDNS, ClusterDomain: opts.ClusterDomain,
 		CgroupParent: opts.CgroupParent, StaticPodPath: opts.PodManifestPath, Backoff: opts.Backoff, Logger: log,
+	}
+	if opts.Port != 0 {
+		cfg.APIAddr = net.JoinHostPort(opts.Address, strconv.Itoa(opts.Port))
+		if opts.TLSCertFile != "" || opts.TLSPrivateKeyFile != "" {
+			c, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSPrivateKeyFile)
+			if err != nil {
+				return cfg, fmt.Errorf("--tls-cert-file/--tls-private-key-file: %w", err)
+			}
+			cfg.APICert = &c
+		}
+		if opts.ClientCAFile != "" {
+			pem, err := os.ReadFile(opts.ClientCAFile)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.APIClientCAs = x509.NewCertPool()
+			if !cfg.APIClientCAs.AppendCertsFromPEM(pem) {
+				return cfg, fmt.Errorf("--client-ca-file %s: no PEM certificates: %w", opts.ClientCAFile, spec.ErrInvalid)
+			}
+		}
 	}
 	if opts.CPU != "" || opts.Memory != "" {
 		maxPods := opts.MaxPods
@@ -201,6 +232,11 @@ Stopping the command leaves the pods' containers running.`,
 	f.StringVar(&opts.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&opts.CgroupParent, "cgroup-parent", "", "parent cgroup of the pod sandboxes (the runtime's default when empty)")
 	f.StringVar(&opts.PodManifestPath, "pod-manifest-path", "", "directory of static pod manifests (*.yaml, *.yml, *.json), shown in the API as mirror pods")
+	f.StringVar(&opts.Address, "address", "0.0.0.0", "address the kubelet API listens on")
+	f.IntVar(&opts.Port, "port", kubelet.DefaultKubeletPort, "HTTPS port of the kubelet API (0: not served)")
+	f.StringVar(&opts.TLSCertFile, "tls-cert-file", "", "serving certificate of the kubelet API (default: self-signed)")
+	f.StringVar(&opts.TLSPrivateKeyFile, "tls-private-key-file", "", "its key")
+	f.StringVar(&opts.ClientCAFile, "client-ca-file", "", "CA bundle that verifies client certificates of the kubelet API")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	return cmd
 }

@@ -3,8 +3,12 @@ package nodee2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +41,7 @@ func TestNodeCommandOverHollow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	kctx, stop := context.WithCancel(ctx)
+	port := freePort(t)
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
@@ -45,7 +50,7 @@ func TestNodeCommandOverHollow(t *testing.T) {
 		cmd.SetErr(&errOut)
 		done <- cli.Execute(kctx, cmd, []string{"node", "--kubeconfig", kubeconfig, "--node-name", "hollow-1",
 			"--runtime", "hollow", "--root", t.TempDir(), "--node-ip", "192.0.2.7", "--pod-cidr", "10.77.1.0/24",
-			"--cpu", "3", "--memory", "2Gi", "--max-pods", "50"})
+			"--cpu", "3", "--memory", "2Gi", "--max-pods", "50", "--address", "127.0.0.1", "--port", strconv.Itoa(port)})
 	}()
 	defer func() {
 		stop()
@@ -73,6 +78,17 @@ func TestNodeCommandOverHollow(t *testing.T) {
 	if n.Spec.PodCIDR != "10.77.1.0/24" || n.Status.Addresses[0].Address != "192.0.2.7" {
 		t.Errorf("podCIDR %q addresses %v", n.Spec.PodCIDR, n.Status.Addresses)
 	}
+	// The kubelet API answers over HTTPS (self-signed) and wants
+	// credentials.
+	insecureTLS := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	waitFor(t, ctx, "kubelet API 401 without credentials", func() (bool, error) {
+		resp, err := insecureTLS.Get("https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + "/healthz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized, nil
+	})
 	if _, err := client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "p"},
 		Spec:       corev1.PodSpec{NodeName: "hollow-1", Containers: []corev1.Container{{Name: "c", Image: "example.com/img:1"}}},
@@ -112,4 +128,14 @@ func TestParseNodeRuntime(t *testing.T) {
 			t.Errorf("%+v: plugin %q config %+v, %v", tc.opts, p.Name, cfg, err)
 		}
 	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
