@@ -42,6 +42,14 @@ type Runtime interface {
 	// ExecSync runs a command in a container and waits for it.
 	ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) (stdout []byte, stderr []byte, err error)
 
+	// Exec, Attach and PortForward return the URL of the runtime's
+	// streaming server for the session (the kubelet API proxies to it).
+	Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error)
+	// Attach: see Exec.
+	Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error)
+	// PortForward: see Exec.
+	PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error)
+
 	// ImageStatus reports whether an image is present.
 	ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, verbose bool) (*runtimeapi.ImageStatusResponse, error)
 	// PullImage pulls an image and returns its reference.

@@ -33,13 +33,15 @@ const DefaultKubeletPort = 10250
 // (wrap it with Authenticated): /healthz, /pods (the pods this kubelet
 // runs, as a PodList) and /containerLogs/NAMESPACE/POD/CONTAINER with
 // kubectl's log options (follow, previous, tailLines, timestamps,
-// sinceSeconds, sinceTime, limitBytes). exec, attach, portForward and
-// stats are not served yet.
+// sinceSeconds, sinceTime, limitBytes); and /exec, /attach and
+// /portForward, proxied to the runtime's streaming server (streaming.go).
+// Stats are not served yet.
 func (k *Kubelet) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("GET /pods", k.servePods)
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", k.serveLogs)
+	k.registerStreaming(mux)
 	return mux
 }
 
@@ -271,7 +273,9 @@ func (k *Kubelet) ServeAPI(ctx context.Context, addr string, cert *tls.Certifica
 		}
 		cert = c
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
+	// HTTP/1.1 only: streaming hijacks the connection to upgrade it.
+	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert,
+		NextProtos: []string{"http/1.1"}}
 	if clientCAs != nil {
 		cfg.ClientCAs, cfg.ClientAuth = clientCAs, tls.VerifyClientCertIfGiven
 	}
@@ -280,7 +284,8 @@ func (k *Kubelet) ServeAPI(ctx context.Context, addr string, cert *tls.Certifica
 		return err
 	}
 	srv := &http.Server{Handler: k.Authenticated(k.Handler()), TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		BaseContext:  func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

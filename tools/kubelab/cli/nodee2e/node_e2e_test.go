@@ -1,12 +1,16 @@
 package nodee2e
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +22,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	rtsuite "github.com/kubelab/kubelab/conformance/runtime"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
+	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/reference/kubelet"
 	"github.com/kubelab/kubelab/tools/kubelab/cli"
 )
@@ -69,11 +76,27 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	client := api.Client
 
 	const node = "kl-node-e2e"
+	// The kubelet API trusts client certificates of this CA (the API
+	// server's open test mode allows every access review).
+	ca, err := pki.NewCA("kubelet-client-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := ca.IssueClient(pki.Identity{User: "kube-apiserver-kubelet-client", Groups: []string{"system:masters"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiPort := freePort(t)
 	kctx, stopKubelet := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	root := t.TempDir()
 	go func() {
 		opts := cli.NodeOptions{NodeName: node, Root: root, InternalIP: "127.0.0.1", MaxPods: 110,
+			Address: "127.0.0.1", Port: apiPort, ClientCAFile: caFile,
 			Backoff: kubelet.BackoffPolicy{Initial: 2 * time.Second, Max: 8 * time.Second}}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		done <- cli.RunNode(kctx, opts, api.Config, rt, log)
@@ -165,6 +188,36 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 		cs := p.Status.ContainerStatuses
 		return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].Ready && podReady(p)
 	})
+
+	// The kubelet API: exec (SPDY, proxied to the runtime's streaming
+	// server) and logs, with a client certificate.
+	kubeletAPI := &rest.Config{Host: "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true, CertData: clientCert.CertPEM, KeyData: clientCert.KeyPEM}}
+	execURL, _ := url.Parse(kubeletAPI.Host + "/exec/default/live/main?command=/workload&command=print&command=exec-check&output=1&error=1")
+	ex, err := remotecommand.NewSPDYExecutor(kubeletAPI, "POST", execURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		t.Fatalf("exec through the kubelet API: %v (stderr %q)", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "exec-check") {
+		t.Errorf("exec output %q", stdout.String())
+	}
+	tr, err := rest.TransportFor(kubeletAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logsResp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(kubeletAPI.Host + "/containerLogs/default/live/main?previous=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logsBody, _ := io.ReadAll(logsResp.Body)
+	logsResp.Body.Close()
+	if logsResp.StatusCode != http.StatusOK {
+		t.Errorf("logs of the previous instance: %d %s", logsResp.StatusCode, logsBody)
+	}
 
 	// Crash loop.
 	create(pod("crash", corev1.RestartPolicyAlways, "exit", "--code", "1"))
