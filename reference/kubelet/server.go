@@ -34,13 +34,15 @@ const DefaultKubeletPort = 10250
 // runs, as a PodList) and /containerLogs/NAMESPACE/POD/CONTAINER with
 // kubectl's log options (follow, previous, tailLines, timestamps,
 // sinceSeconds, sinceTime, limitBytes); and /exec, /attach and
-// /portForward, proxied to the runtime's streaming server (streaming.go).
-// Stats are not served yet.
+// /portForward, proxied to the runtime's streaming server (streaming.go);
+// /stats/summary (CPU and memory of the node, pods and containers, from
+// the runtime's CRI stats).
 func (k *Kubelet) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("GET /pods", k.servePods)
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", k.serveLogs)
+	mux.HandleFunc("GET /stats/summary", k.serveStatsSummary)
 	k.registerStreaming(mux)
 	return mux
 }

@@ -33,8 +33,11 @@ func TestKubeletAPI(t *testing.T) {
 	)
 	client.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		tr := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
-		if tr.Spec.Token == "alice-token" {
+		switch tr.Spec.Token {
+		case "alice-token":
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "alice", Groups: []string{"devs"}}}
+		case "metrics-token":
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "metrics"}}
 		}
 		return true, tr, nil
 	})
@@ -44,7 +47,8 @@ func TestKubeletAPI(t *testing.T) {
 		mu.Lock()
 		sars = append(sars, ra)
 		mu.Unlock()
-		sar.Status.Allowed = sar.Spec.User == "alice" && ra.Resource == "nodes" && ra.Name == "n1" && ra.Subresource == "proxy" && ra.Verb == "get"
+		sar.Status.Allowed = ra.Resource == "nodes" && ra.Name == "n1" && ra.Verb == "get" &&
+			((sar.Spec.User == "alice" && ra.Subresource == "proxy") || (sar.Spec.User == "metrics" && ra.Subresource == "stats"))
 		return true, sar, nil
 	})
 	root := t.TempDir()
@@ -92,7 +96,19 @@ func TestKubeletAPI(t *testing.T) {
 	if code, _ := get("/stats/summary", "alice-token"); code != http.StatusForbidden {
 		t.Errorf("/stats/summary without nodes/stats: %d, want 403", code)
 	}
-	code, body := get("/pods", "alice-token")
+	code, body := get("/stats/summary", "metrics-token")
+	var sum kubelet.Summary
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &sum) != nil {
+		t.Fatalf("/stats/summary: %d %s", code, body)
+	}
+	if sum.Node.NodeName != "n1" || sum.Node.Memory == nil || sum.Node.CPU == nil || len(sum.Pods) != 1 ||
+		sum.Pods[0].PodRef.Name != "web" || len(sum.Pods[0].Containers) != 1 || sum.Pods[0].Containers[0].Name != "main" {
+		t.Errorf("summary %s", body)
+	}
+	if code, _ := get("/pods", "metrics-token"); code != http.StatusForbidden {
+		t.Errorf("/pods with nodes/stats only: %d, want 403", code)
+	}
+	code, body = get("/pods", "alice-token")
 	var list corev1.PodList
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list.Items) != 1 || list.Items[0].Name != "web" {
 		t.Errorf("/pods: %d %s", code, body)
