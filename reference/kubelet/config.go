@@ -374,6 +374,10 @@ type EnvContext struct {
 	Objects Objects
 	// IsNotFound tells a missing object's error (apierrors.IsNotFound).
 	IsNotFound func(error) bool
+	// Token returns a token of the pod's service account for audience
+	// (empty: the API server's), valid for about expirationSeconds, for
+	// projected serviceAccountToken sources; nil: none can be had.
+	Token func(pod *corev1.Pod, audience string, expirationSeconds int64) (string, error)
 }
 
 // ResolveEnv computes container c's environment, as upstream's

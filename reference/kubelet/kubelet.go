@@ -119,6 +119,7 @@ type Kubelet struct {
 	node   atomic.Pointer[corev1.Node] // the Node as last written, for admission
 
 	recorder record.EventRecorder // nil until Run
+	tokens   *tokenManager
 
 	mu       sync.Mutex                // guards workers, relisted and static
 	workers  map[types.UID]*podWorker  // one per pod with something to do
@@ -162,6 +163,7 @@ func New(cfg Config) (*Kubelet, error) {
 		k.now = time.Now
 	}
 	k.prober = newProber(k)
+	k.tokens = newTokenManager(cfg.Client, k.now)
 	k.capacity = cfg.Capacity
 	if k.capacity == nil {
 		c, err := MachineCapacity(cfg.RootDir, cfg.MaxPods)

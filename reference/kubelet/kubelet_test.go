@@ -5,18 +5,22 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelab/kubelab/plugins/runtime/hollow"
@@ -553,4 +557,68 @@ func TestKubeletStaticPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, ctx, "static pod and mirror gone", func() bool { return mirror() == nil && sandboxes(hash2) == 0 })
+}
+
+// TestKubeletProjectedServiceAccountToken runs a pod with the projected
+// volume kube-apiserver's ServiceAccount admission adds to every pod: a
+// bound token from the TokenRequest API (requested once, then reused),
+// the cluster CA and the namespace.
+func TestKubeletProjectedServiceAccountToken(t *testing.T) {
+	client := fake.NewClientset()
+	var requests atomic.Int32
+	client.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "token" {
+			return false, nil, nil
+		}
+		tr := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest)
+		n := requests.Add(1)
+		if tr.Spec.BoundObjectRef == nil || tr.Spec.BoundObjectRef.Name != "app" {
+			return true, nil, errors.New("token not bound to the pod")
+		}
+		tr.Status.Token = "token-" + strconv.Itoa(int(n))
+		tr.Status.ExpirationTimestamp = metav1.NewTime(time.Now().Add(time.Hour))
+		return true, tr, nil
+	})
+	root := t.TempDir()
+	ctx, _ := runKubelet(t, client, hollow.New(hollow.Options{}), func(c *kubelet.Config) { c.RootDir, c.SyncFrequency = root, 20*time.Millisecond })
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"},
+		Data: map[string]string{"ca.crt": "PEM"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exp := int64(3607)
+	pod := hollowPod("app", corev1.RestartPolicyAlways, nil)
+	pod.Spec.ServiceAccountName = "default"
+	pod.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access-x", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &exp}},
+		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+	}}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-x", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "app running", func() bool {
+		p, err := client.CoreV1().Pods("default").Get(ctx, "app", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning
+	})
+	dir := filepath.Join(root, "pods", string(pod.UID), "volumes", "kubernetes.io~projected", "kube-api-access-x")
+	for file, want := range map[string]string{"token": "token-1", "ca.crt": "PEM", "namespace": "default"} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", file, b, err, want)
+		}
+	}
+	// A changed ConfigMap reaches the volume at a periodic sync
+	// (SyncFrequency is 20ms here); the token is reused meanwhile.
+	if _, err := client.CoreV1().ConfigMaps("default").Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"},
+		Data: map[string]string{"ca.crt": "NEW PEM"}}, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "the volume refreshed", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+		return err == nil && string(b) == "NEW PEM"
+	})
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d token requests, want 1 (reuse until 80%% of the lifetime)", n)
+	}
 }

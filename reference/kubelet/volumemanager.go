@@ -24,12 +24,15 @@ func (k *Kubelet) podDir(uid types.UID) string {
 // setUpVolumes makes every supported volume of pod ready on the node and
 // returns their host directories by name: emptyDir directories (a tmpfs
 // for medium Memory, sized by sizeLimit), hostPath paths (created or
-// checked as their type says), configMap, secret and downwardAPI contents
-// written atomically (refreshed when the objects changed). It is
-// idempotent.
+// checked as their type says), configMap, secret, downwardAPI and
+// projected contents (service account tokens from the TokenRequest API)
+// written atomically (refreshed when they changed). It is idempotent.
 func (k *Kubelet) setUpVolumes(ctx context.Context, pod *corev1.Pod, podIPs []string) (map[string]string, error) {
 	dirs := map[string]string{}
-	ec := EnvContext{PodIPs: podIPs, HostIPs: k.hostIPs(), Objects: apiObjects{ctx: ctx, client: k.client}, IsNotFound: apierrors.IsNotFound}
+	ec := EnvContext{PodIPs: podIPs, HostIPs: k.hostIPs(), Objects: apiObjects{ctx: ctx, client: k.client}, IsNotFound: apierrors.IsNotFound,
+		Token: func(pod *corev1.Pod, audience string, exp int64) (string, error) {
+			return k.tokens.get(ctx, pod, audience, exp)
+		}}
 	for _, v := range pod.Spec.Volumes {
 		dir, ok := VolumeDir(k.podDir(pod.UID), v)
 		if !ok {
@@ -179,6 +182,7 @@ func unescapeMountPath(s string) string {
 // cleanUpPodDir unmounts what is mounted below the pod's directory
 // (memory emptyDirs) and removes it.
 func (k *Kubelet) cleanUpPodDir(uid types.UID) error {
+	k.tokens.forget(uid)
 	dir := k.podDir(uid)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -19,6 +19,7 @@ const (
 	volumeDirConfigMap = "kubernetes.io~configmap"
 	volumeDirSecret    = "kubernetes.io~secret"
 	volumeDirDownward  = "kubernetes.io~downward-api"
+	volumeDirProjected = "kubernetes.io~projected"
 )
 
 // Default file modes of projected files, upstream's.
@@ -48,6 +49,8 @@ func VolumeDir(podDir string, v corev1.Volume) (dir string, ok bool) {
 		return filepath.Join(podDir, "volumes", volumeDirSecret, v.Name), true
 	case v.DownwardAPI != nil:
 		return filepath.Join(podDir, "volumes", volumeDirDownward, v.Name), true
+	case v.Projected != nil:
+		return filepath.Join(podDir, "volumes", volumeDirProjected, v.Name), true
 	case v.HostPath != nil:
 		return v.HostPath.Path, true
 	}
@@ -78,7 +81,7 @@ func ContainerMounts(pod *corev1.Pod, c *corev1.Container, dirs map[string]strin
 			host = filepath.Join(dir, filepath.FromSlash(clean))
 		}
 		v := kinds[m.Name]
-		ro := m.ReadOnly || v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil
+		ro := m.ReadOnly || v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil
 		out = append(out, &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: ro})
 	}
 	return out, nil
@@ -148,6 +151,8 @@ func VolumeFiles(pod *corev1.Pod, v corev1.Volume, ec EnvContext) (map[string]Vo
 			return nil, fmt.Errorf("secret %q: %w: %w", s.SecretName, ErrConfig, err)
 		}
 		return project(sec.Data, s.Items, defaultSecretMode, s.DefaultMode, optional(s.Optional), "secret "+s.SecretName)
+	case v.Projected != nil:
+		return projectedFiles(pod, v, ec)
 	case v.DownwardAPI != nil:
 		files := map[string]VolumeFile{}
 		for _, it := range v.DownwardAPI.Items {
@@ -195,4 +200,65 @@ func formatMap(m map[string]string) string {
 		fmt.Fprintf(&b, "%s=%q", k, m[k])
 	}
 	return b.String()
+}
+
+// projectedFiles merges a projected volume's sources into one set of
+// files, as upstream: configMap, secret and downwardAPI sources as their
+// own volumes would be (with the projected defaultMode), and
+// serviceAccountToken sources as a token of the pod's service account
+// (ec.Token) at their path, mode 0600 unless defaultMode says otherwise.
+// Cluster trust bundles and pod certificates are not supported
+// (ErrConfig).
+func projectedFiles(pod *corev1.Pod, v corev1.Volume, ec EnvContext) (map[string]VolumeFile, error) {
+	files := map[string]VolumeFile{}
+	dm := v.Projected.DefaultMode
+	add := func(fs map[string]VolumeFile, err error) error {
+		if err != nil {
+			return err
+		}
+		for p, f := range fs {
+			files[p] = f
+		}
+		return nil
+	}
+	for _, src := range v.Projected.Sources {
+		var err error
+		switch {
+		case src.ConfigMap != nil:
+			c := src.ConfigMap
+			err = add(VolumeFiles(pod, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: c.LocalObjectReference, Items: c.Items, Optional: c.Optional, DefaultMode: dm}}}, ec))
+		case src.Secret != nil:
+			c := src.Secret
+			err = add(VolumeFiles(pod, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: c.Name, Items: c.Items, Optional: c.Optional, DefaultMode: dm}}}, ec))
+		case src.DownwardAPI != nil:
+			err = add(VolumeFiles(pod, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+				Items: src.DownwardAPI.Items, DefaultMode: dm}}}, ec))
+		case src.ServiceAccountToken != nil:
+			t := src.ServiceAccountToken
+			if ec.Token == nil {
+				return nil, fmt.Errorf("projected volume %q: no service account tokens here: %w", v.Name, ErrConfig)
+			}
+			exp := int64(3600)
+			if t.ExpirationSeconds != nil {
+				exp = *t.ExpirationSeconds
+			}
+			tok, terr := ec.Token(pod, t.Audience, exp)
+			if terr != nil {
+				return nil, fmt.Errorf("projected volume %q: service account token: %w", v.Name, terr)
+			}
+			mode := os.FileMode(0o600)
+			if dm != nil {
+				mode = os.FileMode(*dm)
+			}
+			files[t.Path] = VolumeFile{Data: []byte(tok), Mode: mode}
+		default:
+			return nil, fmt.Errorf("projected volume %q: source kind not supported: %w", v.Name, ErrConfig)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,20 @@ func TestVolumeFiles(t *testing.T) {
 			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
 			{Path: "ip", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}},
 		}}}}, map[string]VolumeFile{"name": {[]byte("p"), 0o644}, "labels": {[]byte("app=\"web\"\ntier=\"front\""), 0o644}, "ip": {[]byte("10.0.0.5"), 0o644}}, false},
+	}
+	exp := int64(600)
+	tests = append(tests, struct {
+		name    string
+		vol     corev1.Volume
+		want    map[string]VolumeFile
+		wantErr bool
+	}{"projected: token, configMap item, downward API", corev1.Volume{Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", Audience: "vault", ExpirationSeconds: &exp}},
+		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: ref, Items: []corev1.KeyToPath{{Key: "a", Path: "ca.crt"}}}},
+		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+	}}}}, map[string]VolumeFile{"token": {[]byte("tok:vault:600"), 0o600}, "ca.crt": {[]byte("1"), 0o644}, "namespace": {[]byte("ns"), 0o644}}, false})
+	ec.Token = func(_ *corev1.Pod, aud string, exp int64) (string, error) {
+		return "tok:" + aud + ":" + strconv.FormatInt(exp, 10), nil
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
