@@ -374,6 +374,8 @@ type EnvContext struct {
 	Objects Objects
 	// IsNotFound tells a missing object's error (apierrors.IsNotFound).
 	IsNotFound func(error) bool
+	// Services are the cluster's services, for ServiceEnv.
+	Services []*corev1.Service
 	// Token returns a token of the pod's service account for audience
 	// (empty: the API server's), valid for about expirationSeconds, for
 	// projected serviceAccountToken sources; nil: none can be had.
@@ -381,7 +383,8 @@ type EnvContext struct {
 }
 
 // ResolveEnv computes container c's environment, as upstream's
-// makeEnvironmentVariables: envFrom sources first, in order (with their
+// makeEnvironmentVariables: the services' variables (ServiceEnv) first,
+// then envFrom sources, in order (with their
 // prefix; keys that are not valid names are skipped), then env entries,
 // which win; values expand $(VAR) of variables defined before them;
 // valueFrom reads fieldRef (metadata.name, metadata.namespace,
@@ -400,6 +403,9 @@ func ResolveEnv(pod *corev1.Pod, c *corev1.Container, ec EnvContext) ([]*runtime
 		vars[k] = v
 	}
 	notFound := func(err error) bool { return ec.IsNotFound != nil && ec.IsNotFound(err) }
+	for _, e := range ServiceEnv(pod, ec.Services) {
+		set(e.Name, e.Value)
+	}
 	for _, from := range c.EnvFrom {
 		var data map[string]string
 		switch {

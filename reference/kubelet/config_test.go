@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -191,5 +192,58 @@ func TestContainerConfig(t *testing.T) {
 	r := cfg.Linux.Resources
 	if r.CpuShares != 512 || r.CpuQuota != 100000 || r.CpuPeriod != 100000 || r.MemoryLimitInBytes != 128<<20 {
 		t.Errorf("resources %v", r)
+	}
+}
+
+func TestServiceEnv(t *testing.T) {
+	svc := func(ns, name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: ports}}
+	}
+	services := []*corev1.Service{
+		svc("default", "kubernetes", "10.96.0.1", corev1.ServicePort{Name: "https", Port: 443}),
+		svc("ns", "redis-main", "10.96.0.7", corev1.ServicePort{Port: 6379}, corev1.ServicePort{Name: "metrics", Port: 9121, Protocol: corev1.ProtocolUDP}),
+		svc("ns", "headless", corev1.ClusterIPNone, corev1.ServicePort{Port: 80}),
+		svc("other", "elsewhere", "10.96.0.9", corev1.ServicePort{Port: 80}),
+	}
+	got := map[string]string{}
+	for _, e := range ServiceEnv(testPod("a"), services) {
+		got[e.Name] = e.Value
+	}
+	want := map[string]string{
+		"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+		"KUBERNETES_PORT": "tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP": "tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+		"KUBERNETES_PORT_443_TCP_PORT": "443", "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1",
+		"REDIS_MAIN_SERVICE_HOST": "10.96.0.7", "REDIS_MAIN_SERVICE_PORT": "6379", "REDIS_MAIN_SERVICE_PORT_METRICS": "9121",
+		"REDIS_MAIN_PORT": "tcp://10.96.0.7:6379", "REDIS_MAIN_PORT_6379_TCP": "tcp://10.96.0.7:6379", "REDIS_MAIN_PORT_6379_TCP_PROTO": "tcp",
+		"REDIS_MAIN_PORT_6379_TCP_PORT": "6379", "REDIS_MAIN_PORT_6379_TCP_ADDR": "10.96.0.7",
+		"REDIS_MAIN_PORT_9121_UDP": "udp://10.96.0.7:9121", "REDIS_MAIN_PORT_9121_UDP_PROTO": "udp",
+		"REDIS_MAIN_PORT_9121_UDP_PORT": "9121", "REDIS_MAIN_PORT_9121_UDP_ADDR": "10.96.0.7",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	off := false
+	p := testPod("a")
+	p.Spec.EnableServiceLinks = &off
+	got = map[string]string{}
+	for _, e := range ServiceEnv(p, services) {
+		got[e.Name] = e.Value
+	}
+	if got["KUBERNETES_SERVICE_HOST"] != "10.96.0.1" || got["REDIS_MAIN_SERVICE_HOST"] != "" {
+		t.Errorf("enableServiceLinks false: %v", got)
+	}
+	// User variables win over service variables and can refer to them.
+	p = testPod("a")
+	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "REDIS_MAIN_SERVICE_PORT", Value: "1"}, {Name: "URL", Value: "redis://$(REDIS_MAIN_SERVICE_HOST)"}}
+	kvs, err := ResolveEnv(p, &p.Spec.Containers[0], EnvContext{Services: services})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range kvs {
+		env[kv.Key] = string(kv.Value)
+	}
+	if env["REDIS_MAIN_SERVICE_PORT"] != "1" || env["URL"] != "redis://10.96.0.7" || env["KUBERNETES_SERVICE_HOST"] != "10.96.0.1" {
+		t.Errorf("env %v", env)
 	}
 }

@@ -204,7 +204,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 	}
 	delete(w.backoff, pullKey)
 	env, err := ResolveEnv(pod, c, EnvContext{PodIPs: podIPs, HostIPs: k.hostIPs(),
-		Objects: apiObjects{ctx: ctx, client: k.client}, IsNotFound: apierrors.IsNotFound})
+		Objects: apiObjects{ctx: ctx, client: k.client}, IsNotFound: apierrors.IsNotFound, Services: k.allServices()})
 	if err != nil {
 		return record(ReasonCreateContainerConfigError, err)
 	}

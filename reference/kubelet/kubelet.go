@@ -114,9 +114,10 @@ type Kubelet struct {
 	podCIDR      string
 	nodeUID      types.UID
 
-	pods   listersv1.PodLister
-	prober *prober
-	node   atomic.Pointer[corev1.Node] // the Node as last written, for admission
+	pods     listersv1.PodLister
+	services listersv1.ServiceLister
+	prober   *prober
+	node     atomic.Pointer[corev1.Node] // the Node as last written, for admission
 
 	recorder record.EventRecorder // nil until Run
 	tokens   *tokenManager
@@ -240,9 +241,16 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Services, for the containers' service environment variables.
+	svcFactory := informers.NewSharedInformerFactory(k.client, 0)
+	svcInf := svcFactory.Core().V1().Services()
+	k.services = svcInf.Lister()
+	svcInf.Informer() // registered before Start
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced) {
+	svcFactory.Start(ctx.Done())
+	defer svcFactory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced, svcInf.Informer().HasSynced) {
 		return nil // stopped before the pods were listed
 	}
 	k.log.Info("kubelet running", "node", k.cfg.NodeName, "runtime", k.runtimeName)
@@ -447,4 +455,17 @@ func (k *Kubelet) admitted(uid types.UID) bool {
 	defer k.mu.Unlock()
 	w, ok := k.workers[uid]
 	return ok && w.admitted.Load()
+}
+
+// allServices lists the cluster's services for ServiceEnv (none when they
+// cannot be listed).
+func (k *Kubelet) allServices() []*corev1.Service {
+	if k.services == nil {
+		return nil
+	}
+	svcs, err := k.services.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	return svcs
 }
