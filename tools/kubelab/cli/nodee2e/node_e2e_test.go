@@ -252,7 +252,15 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	files := pod("files", corev1.RestartPolicyNever)
 	c := &files.Spec.Containers[0]
 	c.Image = rtsuite.BusyboxImage
-	c.Command = []string{"sh", "-c", `cat /etc/cfg/greeting; echo " $GREETING $MY_NAME $MY_IP"; echo scratch > /scratch/x && cat /scratch/x; cat /podinfo/name; echo`}
+	c.Command = []string{"sh", "-c", `cat /etc/cfg/greeting; echo " $GREETING $MY_NAME $MY_IP"; echo scratch > /scratch/x && cat /scratch/x; cat /podinfo/name; echo; cat /scratch/order`}
+	// Two init containers, in order, each exiting 0 before the next.
+	for i, word := range []string{"first", "second"} {
+		files.Spec.InitContainers = append(files.Spec.InitContainers, corev1.Container{
+			Name: "init" + strconv.Itoa(i), Image: rtsuite.BusyboxImage,
+			Command:      []string{"sh", "-c", "echo " + word + " >> /scratch/order"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
+		})
+	}
 	c.Env = []corev1.EnvVar{
 		{Name: "GREETING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "greeting"}}},
 		{Name: "MY_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
@@ -272,7 +280,13 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{" stdout F hello hello files " + fp.Status.PodIP + "\n", " stdout F scratch\n", " stdout F files\n"} {
+	if i, j := strings.Index(string(logged), "F first"), strings.Index(string(logged), "F second"); i < 0 || j < i {
+		t.Errorf("init containers did not run in order:\n%s", logged)
+	}
+	if ics := fp.Status.InitContainerStatuses; len(ics) != 2 || ics[0].State.Terminated == nil || ics[1].State.Terminated == nil || ics[0].State.Terminated.ExitCode != 0 {
+		t.Errorf("init container statuses %+v", ics)
+	}
+	for _, want := range []string{" stdout F hello hello files " + fp.Status.PodIP + "\n", " stdout F scratch\n", " stdout F files\n", " stdout F first\n", " stdout F second\n"} {
 		if !strings.Contains(string(logged), want) {
 			t.Errorf("log lacks %q:\n%s", want, logged)
 		}
