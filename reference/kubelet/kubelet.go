@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -88,6 +89,10 @@ type Config struct {
 	APIAddr      string
 	APICert      *tls.Certificate
 	APIClientCAs *x509.CertPool
+	// Services, when set, is a services informer shared by several
+	// kubelets of one process (hollow nodes); started by the caller.
+	// Nil: the kubelet watches services itself.
+	Services coreinformers.ServiceInformer
 	// Backoff is the crash-loop back-off policy.
 	Backoff BackoffPolicy
 	// Now is the clock; time.Now when nil.
@@ -241,16 +246,23 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// Services, for the containers' service environment variables.
-	svcFactory := informers.NewSharedInformerFactory(k.client, 0)
-	svcInf := svcFactory.Core().V1().Services()
-	k.services = svcInf.Lister()
-	svcInf.Informer() // registered before Start
+	// Services, for the containers' service environment variables: the
+	// caller's shared informer, or one of its own.
+	synced := []cache.InformerSynced{inf.Informer().HasSynced}
+	if k.cfg.Services != nil {
+		k.services = k.cfg.Services.Lister()
+		synced = append(synced, k.cfg.Services.Informer().HasSynced)
+	} else {
+		svcFactory := informers.NewSharedInformerFactory(k.client, 0)
+		svcInf := svcFactory.Core().V1().Services()
+		k.services = svcInf.Lister()
+		synced = append(synced, svcInf.Informer().HasSynced)
+		svcFactory.Start(ctx.Done())
+		defer svcFactory.Shutdown()
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	svcFactory.Start(ctx.Done())
-	defer svcFactory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.Informer().HasSynced, svcInf.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil // stopped before the pods were listed
 	}
 	k.log.Info("kubelet running", "node", k.cfg.NodeName, "runtime", k.runtimeName)

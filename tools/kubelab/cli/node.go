@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -68,6 +70,11 @@ type NodeOptions struct {
 	ClientCAFile                   string
 	// Verbose logs at debug level.
 	Verbose bool
+	// Count, when above 1, runs that many kubelets in this process, named
+	// NodeName-0 ... (hollow nodes, as kubemark's); each gets its own
+	// runtime instance and directory Root/NAME, and they share one
+	// API client and one services informer.
+	Count int
 	// Backoff is the crash-loop back-off (no flag: upstream's, unless a
 	// test shortens it).
 	Backoff kubelet.BackoffPolicy
@@ -167,6 +174,24 @@ func kubeletVersion() string { return "v1.37.2-kubelab" }
 // RunNode runs a kubelet as opts say until ctx ends, over rt and the API
 // server at rc.
 func RunNode(ctx context.Context, opts NodeOptions, rc *rest.Config, rt spec.Runtime, log *slog.Logger) error {
+	client, err := nodeClient(rc, opts.NodeName, 1)
+	if err != nil {
+		return err
+	}
+	return runKubelet(ctx, opts, client, rt, nil, log)
+}
+
+func nodeClient(rc *rest.Config, name string, nodes int) (kubernetes.Interface, error) {
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "kubelab-node/" + name
+	if rc.QPS == 0 {
+		// upstream kubelet's kubeAPIQPS / kubeAPIBurst, per node
+		rc.QPS, rc.Burst = float32(50*nodes), 100*nodes
+	}
+	return kubernetes.NewForConfig(rc)
+}
+
+func runKubelet(ctx context.Context, opts NodeOptions, client kubernetes.Interface, rt spec.Runtime, services coreinformers.ServiceInformer, log *slog.Logger) error {
 	cfg, err := NodeKubeletConfig(opts, log)
 	if err != nil {
 		return err
@@ -174,21 +199,58 @@ func RunNode(ctx context.Context, opts NodeOptions, rc *rest.Config, rt spec.Run
 	if err := os.MkdirAll(cfg.RootDir, 0o755); err != nil {
 		return err
 	}
-	rc = rest.CopyConfig(rc)
-	rc.UserAgent = "kubelab-node/" + cfg.NodeName
-	if rc.QPS == 0 {
-		rc.QPS, rc.Burst = 50, 100 // upstream kubelet's kubeAPIQPS / kubeAPIBurst
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
-	cfg.Client, cfg.Runtime = client, rt
+	cfg.Client, cfg.Runtime, cfg.Services = client, rt, services
 	k, err := kubelet.New(cfg)
 	if err != nil {
 		return err
 	}
 	return k.Run(ctx)
+}
+
+// RunHollowNodes runs opts.Count kubelets in this process, each over a
+// fresh runtime from p (with cfg, its RootDir under the node's own
+// directory), sharing one client and one services informer, until ctx
+// ends; it returns the first error of any.
+func RunHollowNodes(ctx context.Context, opts NodeOptions, rc *rest.Config, p spec.RuntimePlugin, rcfg spec.RuntimeConfig, log *slog.Logger) error {
+	client, err := nodeClient(rc, opts.NodeName, opts.Count)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	services := factory.Core().V1().Services()
+	services.Informer()
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, opts.Count)
+	for i := range opts.Count {
+		o := opts
+		o.NodeName = fmt.Sprintf("%s-%d", opts.NodeName, i)
+		o.Root = filepath.Join(opts.Root, o.NodeName)
+		o.Port = 0 // one port cannot serve them all
+		c := rcfg
+		c.RootDir = filepath.Join(o.Root, "runtime")
+		if err := os.MkdirAll(c.RootDir, 0o755); err != nil {
+			return err
+		}
+		rt, closer, err := p.New(ctx, c)
+		if err != nil {
+			return fmt.Errorf("node %s: runtime: %w", o.NodeName, err)
+		}
+		go func() {
+			defer func() { _ = closer() }()
+			errc <- runKubelet(ctx, o, client, rt, services, log.With("node", o.NodeName))
+		}()
+	}
+	var first error
+	for range opts.Count {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
 }
 
 func newNodeCommand(reg *spec.Registry) *cobra.Command {
@@ -237,6 +299,7 @@ Stopping the command leaves the pods' containers running.`,
 	f.StringVar(&opts.TLSCertFile, "tls-cert-file", "", "serving certificate of the kubelet API (default: self-signed)")
 	f.StringVar(&opts.TLSPrivateKeyFile, "tls-private-key-file", "", "its key")
 	f.StringVar(&opts.ClientCAFile, "client-ca-file", "", "CA bundle that verifies client certificates of the kubelet API")
+	f.IntVar(&opts.Count, "count", 1, "run this many kubelets in this process, NODE-NAME-0..N-1, each with its own runtime instance (hollow nodes)")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	return cmd
 }
@@ -251,6 +314,16 @@ func runNodeCommand(ctx context.Context, reg *spec.Registry, opts NodeOptions, o
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if opts.Count > 1 {
+		if opts.NodeName == "" {
+			return fmt.Errorf("--count needs --node-name (the nodes are NAME-0, NAME-1, ...): %w", spec.ErrInvalid)
+		}
+		if rcfg.Endpoint != "" {
+			return fmt.Errorf("--count runs a runtime instance per node; a CRI endpoint is one runtime: %w", spec.ErrInvalid)
+		}
+		fprintf(out, "kubelab node: %d nodes %s-0..%d on runtime %q (root %s)\n", opts.Count, opts.NodeName, opts.Count-1, opts.Runtime, opts.Root)
+		return RunHollowNodes(ctx, opts, rc, p, rcfg, log)
 	}
 	if rcfg.Endpoint == "" {
 		if err := os.MkdirAll(rcfg.RootDir, 0o755); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -138,4 +139,53 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestNodeCommandHollowCount runs three hollow kubelets in one process
+// (--count): each registers its own Node and runs the pods bound to it.
+func TestNodeCommandHollowCount(t *testing.T) {
+	api := apiservertest.Start(t, nil)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: api.Config.Host}
+	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
+	kc.CurrentContext = "c"
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kctx, stop := context.WithCancel(ctx)
+	var errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		cmd := cli.NewRootCommand(builtin.Registry())
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(&errOut)
+		done <- cli.Execute(kctx, cmd, []string{"node", "--kubeconfig", kubeconfig, "--node-name", "hn", "--count", "3",
+			"--runtime", "hollow", "--root", t.TempDir(), "--port", "0"})
+	}()
+	defer func() {
+		stop()
+		if code := <-done; code != cli.ExitOK {
+			t.Errorf("kubelab node exited %d: %s", code, errOut.String())
+		}
+	}()
+	client := api.Client
+	for i := range 3 {
+		name := "hn-" + strconv.Itoa(i)
+		if _, err := client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p" + strconv.Itoa(i)},
+			Spec:       corev1.PodSpec{NodeName: name, Containers: []corev1.Container{{Name: "c", Image: "example.com/img:1"}}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		waitPod(t, ctx, client, "p"+strconv.Itoa(i), "Running on hn-"+strconv.Itoa(i), func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		if _, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "hn-"+strconv.Itoa(i), metav1.GetOptions{}); err != nil {
+			t.Errorf("lease of hn-%d: %v", i, err)
+		}
+	}
 }
