@@ -76,6 +76,12 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	client := api.Client
 
 	const node = "kl-node-e2e"
+	// The runtime suite's namespace: should this test crash, the next
+	// runtime sweep (SweepStale) removes what it left.
+	const ns = rtsuite.SandboxNamespace
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// The kubelet API trusts client certificates of this CA (the API
 	// server's open test mode allows every access review).
 	ca, err := pki.NewCA("kubelet-client-ca")
@@ -142,7 +148,7 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 
 	pod := func(name string, policy corev1.RestartPolicy, args ...string) *corev1.Pod {
 		return &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 			Spec: corev1.PodSpec{
 				NodeName: node, RestartPolicy: policy,
 				Containers: []corev1.Container{{Name: "main", Image: rtsuite.WorkloadImage, Args: args,
@@ -152,14 +158,14 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	}
 	create := func(p *corev1.Pod) {
 		t.Helper()
-		if _, err := client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// A running, ready pod with an IP.
 	create(pod("web", corev1.RestartPolicyAlways, "pause"))
-	web := waitPod(t, ctx, client, "web", "Running and Ready with an IP", func(p *corev1.Pod) bool {
+	web := waitPodIn(t, ctx, client, ns, "web", "Running and Ready with an IP", func(p *corev1.Pod) bool {
 		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && podReady(p)
 	})
 	if cs := web.Status.ContainerStatuses; len(cs) != 1 || cs[0].ContainerID == "" || cs[0].State.Running == nil || cs[0].ImageID == "" {
@@ -177,14 +183,14 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	live.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: 1}
 	live.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: 1, FailureThreshold: 2}
 	create(live)
-	lp := waitPod(t, ctx, client, "live", "Ready through its readiness probe", podReady)
+	lp := waitPodIn(t, ctx, client, ns, "live", "Ready through its readiness probe", podReady)
 	noProxy := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	resp, err := noProxy.Get("http://" + net.JoinHostPort(lp.Status.PodIP, "8080") + "/fail")
 	if err != nil {
 		t.Fatalf("GET /fail from the node: %v", err)
 	}
 	resp.Body.Close()
-	waitPod(t, ctx, client, "live", "restarted by its liveness probe and Ready again", func(p *corev1.Pod) bool {
+	waitPodIn(t, ctx, client, ns, "live", "restarted by its liveness probe and Ready again", func(p *corev1.Pod) bool {
 		cs := p.Status.ContainerStatuses
 		return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].Ready && podReady(p)
 	})
@@ -193,7 +199,7 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	// server) and logs, with a client certificate.
 	kubeletAPI := &rest.Config{Host: "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort)),
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true, CertData: clientCert.CertPEM, KeyData: clientCert.KeyPEM}}
-	execURL, _ := url.Parse(kubeletAPI.Host + "/exec/default/live/main?command=/workload&command=print&command=exec-check&output=1&error=1")
+	execURL, _ := url.Parse(kubeletAPI.Host + "/exec/" + ns + "/live/main?command=/workload&command=print&command=exec-check&output=1&error=1")
 	ex, err := remotecommand.NewSPDYExecutor(kubeletAPI, "POST", execURL)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +215,7 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logsResp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(kubeletAPI.Host + "/containerLogs/default/live/main?previous=true")
+	logsResp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(kubeletAPI.Host + "/containerLogs/" + ns + "/live/main?previous=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +228,7 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	// Crash loop.
 	create(pod("crash", corev1.RestartPolicyAlways, "exit", "--code", "1"))
 	sawBackoff := false
-	waitPod(t, ctx, client, "crash", "restartCount ≥ 2 and CrashLoopBackOff", func(p *corev1.Pod) bool {
+	waitPodIn(t, ctx, client, ns, "crash", "restartCount ≥ 2 and CrashLoopBackOff", func(p *corev1.Pod) bool {
 		cs := p.Status.ContainerStatuses
 		if len(cs) != 1 {
 			return false
@@ -238,14 +244,14 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 
 	// Restart policy Never, exit 0.
 	create(pod("once", corev1.RestartPolicyNever, "exit", "--code", "0"))
-	once := waitPod(t, ctx, client, "once", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	once := waitPodIn(t, ctx, client, ns, "once", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
 	if cs := once.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.Reason != "Completed" || cs[0].RestartCount != 0 {
 		t.Errorf("once container statuses %+v", cs)
 	}
 
 	// Env and volumes: a configMap as env and as files, an emptyDir, the
 	// downward API; the container's log shows what it saw.
-	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+	if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"greeting": "hello"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -274,8 +280,8 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 			{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}},
 	}
 	create(files)
-	fp := waitPod(t, ctx, client, "files", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
-	logPath := filepath.Join(root, "kubelet", "logs", "default_files_"+string(fp.UID), "main", "0.log")
+	fp := waitPodIn(t, ctx, client, ns, "files", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	logPath := filepath.Join(root, "kubelet", "logs", ns+"_files_"+string(fp.UID), "main", "0.log")
 	logged, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -296,12 +302,12 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	// before the 30 s grace period ends; the kubelet then deletes the
 	// object for good.
 	webUID := web.UID
-	if err := client.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+	if err := client.CoreV1().Pods(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deleted := time.Now()
 	waitFor(t, ctx, "web deleted", func() (bool, error) {
-		_, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		_, err := client.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if d := time.Since(deleted); d > 30*time.Second {
@@ -326,18 +332,18 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	})
 	slow.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: hostDir}}}}
 	create(slow)
-	sp := waitPod(t, ctx, client, "slow", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning && podReady(p) })
-	if err := client.CoreV1().Pods("default").Delete(ctx, "slow", metav1.DeleteOptions{}); err != nil {
+	sp := waitPodIn(t, ctx, client, ns, "slow", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning && podReady(p) })
+	if err := client.CoreV1().Pods(ns).Delete(ctx, "slow", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "slow deleted", func() (bool, error) {
-		_, err := client.CoreV1().Pods("default").Get(ctx, "slow", metav1.GetOptions{})
+		_, err := client.CoreV1().Pods(ns).Get(ctx, "slow", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if b, err := os.ReadFile(filepath.Join(hostDir, "prestop")); err != nil || string(b) != "bye\n" {
 		t.Errorf("preStop hook did not run: %q, %v", b, err)
 	}
-	slowLog, err := os.ReadFile(filepath.Join(root, "kubelet", "logs", "default_slow_"+string(sp.UID), "main", "0.log"))
+	slowLog, err := os.ReadFile(filepath.Join(root, "kubelet", "logs", ns+"_slow_"+string(sp.UID), "main", "0.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,9 +371,14 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() (bool, 
 
 func waitPod(t *testing.T, ctx context.Context, client kubernetes.Interface, name, what string, ok func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
+	return waitPodIn(t, ctx, client, "default", name, what, ok)
+}
+
+func waitPodIn(t *testing.T, ctx context.Context, client kubernetes.Interface, namespace, name, what string, ok func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
 	var last *corev1.Pod
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
-		p, err := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		p, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
 		}
