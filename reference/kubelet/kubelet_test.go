@@ -622,3 +622,42 @@ func TestKubeletProjectedServiceAccountToken(t *testing.T) {
 		t.Errorf("%d token requests, want 1 (reuse until 80%% of the lifetime)", n)
 	}
 }
+
+// TestKubeletWaitsForAMissingConfigMap: a pod whose configMap volume does
+// not exist yet waits in ContainerCreating with a FailedMount event, and
+// runs once the ConfigMap appears.
+func TestKubeletWaitsForAMissingConfigMap(t *testing.T) {
+	client, ctx := startKubelet(t, hollow.New(hollow.Options{}))
+	pods := client.CoreV1().Pods("default")
+	pod := hollowPod("cfg", corev1.RestartPolicyAlways, nil)
+	pod.Spec.Volumes = []corev1.Volume{{Name: "c", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "later"}}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "c", MountPath: "/etc/c"}}
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "ContainerCreating and a FailedMount event", func() bool {
+		p, err := pods.Get(ctx, "cfg", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Waiting == nil ||
+			p.Status.ContainerStatuses[0].State.Waiting.Reason != kubelet.ReasonContainerCreating {
+			return false
+		}
+		evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.Reason == kubelet.EventFailedMount && e.InvolvedObject.Name == "cfg" {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "later"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "running once the ConfigMap exists", func() bool {
+		p, err := pods.Get(ctx, "cfg", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning
+	})
+}
