@@ -230,9 +230,9 @@ func ComputePodActions(in PodInput) PodActions {
 			if shouldRestart(pod.Spec.RestartPolicy, st.ExitCode) {
 				startAfterBackoff(in, &a, c.Name, false, i, st)
 			}
-		default: // created but never started, or unknown: replace it
+		default: // created but never started (its start failed), or unknown: replace it, after the back-off
 			a.KillContainers = append(a.KillContainers, KillContainer{ID: st.ID, Name: c.Name, Reason: "container in state " + st.State.String()})
-			a.Start = append(a.Start, newStart(obs, c.Name, false, i))
+			startAfterBackoff(in, &a, c.Name, false, i, st)
 		}
 	}
 	return a
@@ -281,7 +281,7 @@ func computeInitActions(in PodInput, sbID string, a *PodActions) bool {
 			return false
 		default:
 			a.KillContainers = append(a.KillContainers, KillContainer{ID: st.ID, Name: c.Name, Reason: "container in state " + st.State.String()})
-			a.Start = append(a.Start, newStart(obs, c.Name, true, i))
+			startAfterBackoff(in, a, c.Name, true, i, st)
 			return false
 		}
 	}

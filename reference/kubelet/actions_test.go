@@ -131,6 +131,15 @@ func TestComputePodActions(t *testing.T) {
 				Start:          []StartContainer{{Name: "a", Attempt: 1, Restart: true}}},
 		},
 		{
+			name:    "created but never started, within its back-off: waits",
+			pod:     testPod("a"),
+			obs:     observed(ready, ObservedContainer{ID: "a-1", SandboxID: "sb", Name: "a", Attempt: 1, State: StateCreated}),
+			backoff: recent,
+			want: PodActions{SandboxID: "sb", GracePeriod: 30, RetryAt: t0.Add(7 * time.Second),
+				KillContainers: []KillContainer{{ID: "a-1", Name: "a", Reason: "container in state created"}},
+				Waiting:        map[string]Waiting{"a": {Reason: ReasonCrashLoopBackOff, Message: "back-off 10s restarting failed container=a pod=p_ns(uid-1)"}}},
+		},
+		{
 			name: "old dead instances are removed, the two newest kept",
 			pod:  testPod("a"),
 			obs:  observed(ready, running("a", 3), exited("a", 2, 1, t0), exited("a", 1, 1, t0), exited("a", 0, 1, t0)),

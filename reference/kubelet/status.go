@@ -268,8 +268,12 @@ func containerStatus(in StatusInput, c corev1.Container, sbID string, pending bo
 				cs.LastTerminationState.Terminated = terminated(in.RuntimeName, p)
 			}
 		}
-	default:
-		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: ReasonContainerCreating}
+	default: // created, its start failed or is under way
+		w := Waiting{Reason: ReasonContainerCreating}
+		if r, ok := waitingFor(in, c.Name); ok {
+			w = r
+		}
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}
 	}
 	return cs
 }

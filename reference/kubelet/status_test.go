@@ -96,6 +96,14 @@ func TestComputePodStatus(t *testing.T) {
 				readyReason: ReasonContainersNotReady, state: "waiting:ErrImagePull"},
 		},
 		{
+			name:    "start failed: waiting RunContainerError",
+			pod:     testPod("a"),
+			obs:     observed(ready, ObservedContainer{ID: "a-0", SandboxID: "sb", Name: "a", State: StateCreated, ImageRef: "sha256:abc"}),
+			reasons: map[string]Waiting{"a": {Reason: ReasonRunContainerError, Message: "exec: not found"}},
+			want: want{phase: corev1.PodPending, podIP: "10.0.0.5", sandboxReady: "True", initialized: "True", ctrsReady: "False",
+				readyReason: ReasonContainersNotReady, state: "waiting:RunContainerError"},
+		},
+		{
 			name: "init container running: Pending, not initialized, app container PodInitializing",
 			pod:  withInit(testPod("a"), "i"),
 			obs:  observed(ready, running("i", 0)),

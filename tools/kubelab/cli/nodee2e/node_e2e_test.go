@@ -242,6 +242,22 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 		return sawBackoff && cs[0].RestartCount >= 2
 	})
 
+	// A command that does not exist: the start fails (the runtime reports
+	// the instance exited 128, StartError, as containerd does) and the
+	// container backs off like a crashing one; it never runs.
+	nocmd := pod("nocmd", corev1.RestartPolicyAlways)
+	nocmd.Spec.Containers[0].Command = []string{"/does-not-exist"}
+	create(nocmd)
+	waitPodIn(t, ctx, client, ns, "nocmd", "a failed start backing off", func(p *corev1.Pod) bool {
+		cs := p.Status.ContainerStatuses
+		if len(cs) != 1 || cs[0].State.Running != nil {
+			return false
+		}
+		w, last := cs[0].State.Waiting, cs[0].LastTerminationState.Terminated
+		return w != nil && (w.Reason == kubelet.ReasonRunContainerError || w.Reason == kubelet.ReasonCrashLoopBackOff) &&
+			last != nil && last.ExitCode != 0 && cs[0].RestartCount >= 1
+	})
+
 	// Restart policy Never, exit 0.
 	create(pod("once", corev1.RestartPolicyNever, "exit", "--code", "0"))
 	once := waitPodIn(t, ctx, client, ns, "once", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
