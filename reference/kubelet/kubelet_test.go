@@ -276,7 +276,12 @@ func TestKubeletProbes(t *testing.T) {
 }
 
 func TestKubeletImagePullFailuresAndDeadlines(t *testing.T) {
-	client, ctx := startKubelet(t, hollow.New(hollow.Options{}))
+	// A back-off longer than the 2 s retry after a failure, so that the
+	// retry finds the pull backing off.
+	client := fake.NewClientset()
+	ctx, _ := runKubelet(t, client, hollow.New(hollow.Options{}), func(c *kubelet.Config) {
+		c.Backoff = kubelet.BackoffPolicy{Initial: 5 * time.Second, Max: 10 * time.Second}
+	})
 	pods := client.CoreV1().Pods("default")
 	bad := hollowPod("bad", corev1.RestartPolicyAlways, nil)
 	bad.Spec.Containers[0].Image = "Not A Reference"

@@ -121,6 +121,11 @@ func ComputePodStatus(in StatusInput) corev1.PodStatus {
 		}
 	}
 	phase, done := TerminalPhase(pod, obs)
+	if done && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && anyContainerRunning(obs) {
+		// As upstream: a pod turns Succeeded or Failed only once none of
+		// its containers (sidecars included) runs any more.
+		done = false
+	}
 	if end, ok := activeDeadline(pod); ok && !done && !in.Now.Before(end) {
 		phase, done = corev1.PodFailed, true
 		st.Reason, st.Message = ReasonDeadlineExceeded, "Pod was active on the node longer than the specified deadline"
@@ -324,6 +329,16 @@ func apiTime(t time.Time) metav1.Time {
 func appsStarted(pod *corev1.Pod, obs ObservedPod, sbID string) bool {
 	for _, c := range pod.Spec.Containers {
 		if obs.LatestIn(sbID, c.Name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// anyContainerRunning reports whether a container of the pod runs.
+func anyContainerRunning(obs ObservedPod) bool {
+	for _, c := range obs.Containers {
+		if c.State == StateRunning {
 			return true
 		}
 	}

@@ -251,3 +251,15 @@ func TestComputePodStatusSidecarsAndInitContainers(t *testing.T) {
 		t.Errorf("ready sidecar and app, pod not Ready: %+v", st.Conditions)
 	}
 }
+
+func TestComputePodStatusTerminalOnlyOnceNothingRuns(t *testing.T) {
+	pod := withPolicy(withSidecar(testPod("a"), "side"), corev1.RestartPolicyNever)
+	in := StatusInput{PodInput: PodInput{Pod: pod, Observed: observed([]ObservedSandbox{sandbox()}, running("side", 1), exited("a", 0, 0, t0)), Now: t0}, RuntimeName: "rt"}
+	if st := ComputePodStatus(in); st.Phase != corev1.PodRunning {
+		t.Errorf("app done, sidecar still running: phase %s, want Running until it stops", st.Phase)
+	}
+	in.Observed = observed([]ObservedSandbox{sandbox()}, exited("side", 1, 137, t0), exited("a", 0, 0, t0))
+	if st := ComputePodStatus(in); st.Phase != corev1.PodSucceeded {
+		t.Errorf("everything stopped: phase %s, want Succeeded", st.Phase)
+	}
+}
