@@ -31,6 +31,11 @@ const (
 	EventFailedMount = "FailedMount"
 	// EventFailedCreatePodSandBox: the sandbox could not be created.
 	EventFailedCreatePodSandBox = "FailedCreatePodSandBox"
+	// EventFailedPostStartHook: the postStart hook failed; the container
+	// is killed.
+	EventFailedPostStartHook = "FailedPostStartHook"
+	// EventFailedPreStopHook: the preStop hook failed.
+	EventFailedPreStopHook = "FailedPreStopHook"
 	// EventStarting: the kubelet started (on the Node).
 	EventStarting = "Starting"
 )

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -30,6 +31,15 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 			k.log.Warn(what, "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		}
 	}
+	podIP := ""
+	if sb := obs.Sandbox(); sb != nil && len(sb.IPs) > 0 {
+		podIP = sb.IPs[0]
+	}
+	if pod.Spec.HostNetwork {
+		if ips := k.hostIPs(); len(ips) > 0 {
+			podIP = ips[0]
+		}
+	}
 	if acts.KillPod {
 		// App containers first, together; then sidecars one by one in
 		// reverse order, as upstream stops them.
@@ -50,7 +60,7 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := w.killContainer(ctx, pod, c.ID, c.Name, acts.GracePeriod); err != nil {
+				if err := w.killContainer(ctx, pod, podIP, c.ID, c.Name, acts.GracePeriod); err != nil {
 					fail("stop container", err)
 				}
 			}()
@@ -58,7 +68,7 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 		wg.Wait()
 		for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
 			if c, ok := sidecars[pod.Spec.InitContainers[i].Name]; ok {
-				if err := w.killContainer(ctx, pod, c.ID, c.Name, acts.GracePeriod); err != nil {
+				if err := w.killContainer(ctx, pod, podIP, c.ID, c.Name, acts.GracePeriod); err != nil {
 					fail("stop container", err)
 				}
 			}
@@ -105,7 +115,7 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs ObservedPo
 		}
 	}
 	for _, kc := range acts.KillContainers {
-		if err := w.killContainer(ctx, pod, kc.ID, kc.Name, acts.GracePeriod); err != nil {
+		if err := w.killContainer(ctx, pod, podIP, kc.ID, kc.Name, acts.GracePeriod); err != nil {
 			fail("stop container", err)
 		}
 	}
@@ -153,20 +163,40 @@ func containerSpec(pod *corev1.Pod, name string) *corev1.Container {
 	return nil
 }
 
-// killContainer runs the container's preStop exec hook (bounded by the
-// grace period) and stops it with what is left of the grace period.
-func (w *podWorker) killContainer(ctx context.Context, pod *corev1.Pod, id, name string, grace int64) error {
+// killContainer runs the container's preStop hook (exec in the
+// container, or httpGet from the node to podIP), bounded by the grace
+// period, and stops the container with what is left of it.
+func (w *podWorker) killContainer(ctx context.Context, pod *corev1.Pod, podIP, id, name string, grace int64) error {
 	start := time.Now()
 	w.k.event(pod, name, corev1.EventTypeNormal, EventKilling, "Stopping container %s", name)
-	if c := containerSpec(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Exec != nil {
-		_, _, err := w.k.rt.ExecSync(ctx, id, c.Lifecycle.PreStop.Exec.Command, time.Duration(grace)*time.Second)
-		if err != nil {
-			w.k.log.Info("preStop hook failed", "pod", pod.Namespace+"/"+pod.Name, "container", name, "err", err)
+	if c := containerSpec(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+		if err := w.runHook(ctx, c, c.Lifecycle.PreStop, id, podIP, time.Duration(grace)*time.Second); err != nil {
+			w.k.event(pod, name, corev1.EventTypeWarning, EventFailedPreStopHook, "PreStopHook failed: %v", err)
 		}
 		grace -= int64(time.Since(start) / time.Second)
 		grace = max(grace, minimumGracePeriod)
 	}
 	return w.k.rt.StopContainer(ctx, id, grace)
+}
+
+// runHook runs a lifecycle hook: exec through ExecSync, httpGet from the
+// node (as a probe of the same form would), sleep.
+func (w *podWorker) runHook(ctx context.Context, c *corev1.Container, h *corev1.LifecycleHandler, id, podIP string, timeout time.Duration) error {
+	switch {
+	case h.Exec != nil:
+		_, _, err := w.k.rt.ExecSync(ctx, id, h.Exec.Command, timeout)
+		return err
+	case h.HTTPGet != nil:
+		return RunProbe(ctx, w.k.rt, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: h.HTTPGet}}, c, id, podIP, timeout)
+	case h.Sleep != nil:
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Duration(h.Sleep.Seconds)*time.Second, timeout)):
+			return nil
+		}
+	}
+	return errors.New("hook has no handler")
 }
 
 // startContainer pulls the image as the pull policy says (a failed pull
@@ -227,6 +257,22 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, sandbox
 		return record(ReasonRunContainerError, err)
 	}
 	k.event(pod, s.Name, corev1.EventTypeNormal, EventStarted, "Started container %s", s.Name)
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		// As upstream: the postStart hook runs right after the start; if
+		// it fails, the container is killed (and restarted as its policy
+		// says).
+		podIP := ""
+		if len(podIPs) > 0 {
+			podIP = podIPs[0]
+		}
+		if err := w.runHook(ctx, c, c.Lifecycle.PostStart, id, podIP, time.Duration(specGrace(pod))*time.Second); err != nil {
+			k.event(pod, s.Name, corev1.EventTypeWarning, EventFailedPostStartHook, "PostStartHook failed: %v", err)
+			if kerr := k.rt.StopContainer(ctx, id, minimumGracePeriod); kerr != nil {
+				return kerr
+			}
+			return fmt.Errorf("postStart hook: %w", err)
+		}
+	}
 	delete(w.reasons, s.Name)
 	return nil
 }

@@ -127,11 +127,12 @@ type Kubelet struct {
 	recorder record.EventRecorder // nil until Run
 	tokens   *tokenManager
 
-	mu       sync.Mutex                // guards workers, relisted and static
+	mu       sync.Mutex                // guards workers, relisted, static and stopped
 	workers  map[types.UID]*podWorker  // one per pod with something to do
 	wg       sync.WaitGroup            // the workers
 	relisted map[types.UID]string      // the last relist's fingerprint per pod
 	static   map[types.UID]*corev1.Pod // static pods from StaticPodPath, by UID
+	stopped  bool                      // Run is returning: no new workers
 }
 
 // New checks cfg and fills in defaults. It contacts nothing.
@@ -278,6 +279,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		}()
 	}
 	k.relistLoop(ctx)
+	k.mu.Lock()
+	k.stopped = true // no worker starts after this
+	k.mu.Unlock()
 	k.wg.Wait()
 	return nil
 }
@@ -286,7 +290,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 func (k *Kubelet) kick(ctx context.Context, uid types.UID, namespace, name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || k.stopped {
 		return
 	}
 	w, ok := k.workers[uid]

@@ -42,6 +42,9 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-w.kickc:
 		case <-timer:
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		timer = nil
 		for range 10 { // sync again at once while it makes progress
 			again, retry, done := w.sync(ctx)
