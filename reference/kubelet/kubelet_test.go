@@ -680,3 +680,40 @@ func TestKubeletWaitsForAMissingConfigMap(t *testing.T) {
 		return err == nil && p.Status.Phase == corev1.PodRunning
 	})
 }
+
+func TestKubeletPostStartHook(t *testing.T) {
+	client, ctx := startKubelet(t, execSays{hollow.New(hollow.Options{})})
+	pods := client.CoreV1().Pods("default")
+	good := hollowPod("good", corev1.RestartPolicyAlways, nil)
+	good.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"ok"}}}}
+	bad := hollowPod("bad", corev1.RestartPolicyAlways, nil)
+	bad.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"fail"}}}}
+	for _, p := range []*corev1.Pod{good, bad} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, ctx, "bad killed by its failing postStart hook and restarted, with an event", func() bool {
+		p, err := pods.Get(ctx, "bad", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].RestartCount < 1 {
+			return false
+		}
+		evs, err := client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "bad" && e.Reason == kubelet.EventFailedPostStartHook {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, ctx, "good running", func() bool {
+		p, err := pods.Get(ctx, "good", metav1.GetOptions{})
+		return err == nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	})
+	if p, _ := pods.Get(ctx, "good", metav1.GetOptions{}); p.Status.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("good restarted %d times", p.Status.ContainerStatuses[0].RestartCount)
+	}
+}
