@@ -97,6 +97,7 @@ policy, the container runtime and the service proxy.`,
 	root.AddCommand(newSchedulerCommand(r.Registry), newExplainCommand())
 	root.AddCommand(newBenchCommand(r.Registry))
 	root.AddCommand(newProxyCommand(r.Registry))
+	root.AddCommand(newNodeCommand(r.Registry))
 	return root
 }
 
