@@ -1,0 +1,16 @@
+package controllers
+
+import (
+	"github.com/kubelab/kubelab/reference/controllers/controller"
+	"github.com/kubelab/kubelab/reference/controllers/rootcacert"
+	"github.com/kubelab/kubelab/reference/controllers/serviceaccount"
+)
+
+// Builtin returns kubelab's controllers, one explicit list (no init()
+// registration), in the order the manager builds them.
+func Builtin() []Initializer {
+	return []Initializer{
+		{Name: serviceaccount.Name, New: func(c controller.Context) (Runner, error) { return serviceaccount.New(c) }},
+		{Name: rootcacert.Name, New: func(c controller.Context) (Runner, error) { return rootcacert.New(c) }},
+	}
+}
