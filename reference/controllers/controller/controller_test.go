@@ -19,24 +19,33 @@ func TestExpectations(t *testing.T) {
 	if !e.Satisfied("k") {
 		t.Fatal("nothing recorded must be satisfied")
 	}
-	e.Expect("k", 2, 1)
+	e.ExpectCreations("k", 2)
 	if e.Satisfied("k") {
 		t.Fatal("outstanding creations must not be satisfied")
 	}
 	e.CreationObserved("k")
-	e.CreationObserved("k")
 	if e.Satisfied("k") {
-		t.Fatal("an outstanding deletion must not be satisfied")
+		t.Fatal("one creation still outstanding must not be satisfied")
 	}
-	e.DeletionObserved("k")
+	e.LowerCreations("k", 1)
 	if !e.Satisfied("k") {
-		t.Fatal("all observed must be satisfied")
+		t.Fatal("all creations observed or failed must be satisfied")
 	}
-	e.Expect("k", 5, 0)
-	e.Lower("k", 2, 0)
-	if a, d := e.Pending("k"); a != 3 || d != 0 {
-		t.Fatalf("Pending = %d,%d", a, d)
+	e.ExpectDeletions("k", []string{"ns/a", "ns/b"})
+	e.DeletionObserved("k", "ns/other")
+	if a, d := e.Pending("k"); a != 0 || d != 2 {
+		t.Fatalf("a deletion nobody expected counted: Pending = %d,%d", a, d)
 	}
+	e.DeletionObserved("k", "ns/a")
+	e.DeletionObserved("k", "ns/a")
+	if e.Satisfied("k") {
+		t.Fatal("ns/b still outstanding must not be satisfied")
+	}
+	e.DeletionObserved("k", "ns/b")
+	if !e.Satisfied("k") {
+		t.Fatal("all deletions observed must be satisfied")
+	}
+	e.ExpectCreations("k", 5)
 	now = now.Add(ExpectationsTimeout + time.Second)
 	if !e.Satisfied("k") {
 		t.Fatal("expired expectations must be satisfied")

@@ -10,11 +10,13 @@ import (
 // good must not stall a controller forever.
 const ExpectationsTimeout = 5 * time.Minute
 
-// Expectations records, per controller key, how many creations and
-// deletions the controller issued but has not yet seen in its informer.
-// While some are outstanding the controller must not decide again from its
-// cache — it would count the same missing pods twice and over-create.
-// Upstream's ControllerExpectations, with counts for both directions.
+// Expectations records, per controller key, how many creations the
+// controller issued and which objects it asked to delete, that its informer
+// has not shown yet. While some are outstanding the controller must not
+// decide again from its cache — it would count the same missing pods twice
+// and over-create, or delete again pods already going. Upstream's
+// UIDTrackingControllerExpectations: deletions are tracked by object key,
+// so a deletion someone else made does not satisfy one of ours.
 // Safe for concurrent use.
 type Expectations struct {
 	// Now is the clock (time.Now when nil).
@@ -25,8 +27,9 @@ type Expectations struct {
 }
 
 type expectation struct {
-	add, del int64
-	set      time.Time
+	add int64
+	del map[string]bool
+	set time.Time
 }
 
 // NewExpectations returns empty expectations.
@@ -39,30 +42,49 @@ func (e *Expectations) now() time.Time {
 	return time.Now()
 }
 
-// Expect records that key's controller is about to issue add creations and
-// del deletions, replacing what was recorded before.
-func (e *Expectations) Expect(key string, add, del int) {
+// ExpectCreations records that key's controller is about to issue add
+// creations, replacing what was recorded before.
+func (e *Expectations) ExpectCreations(key string, add int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.m[key] = &expectation{add: int64(add), del: int64(del), set: e.now()}
+	e.m[key] = &expectation{add: int64(add), set: e.now()}
 }
 
-// Lower lowers key's outstanding creations by add and deletions by del:
-// an observed event, or an API call that failed or was never issued.
-func (e *Expectations) Lower(key string, add, del int) {
+// ExpectDeletions records that key's controller is about to delete the
+// objects objKeys ("namespace/name"), replacing what was recorded before.
+func (e *Expectations) ExpectDeletions(key string, objKeys []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := &expectation{del: map[string]bool{}, set: e.now()}
+	for _, k := range objKeys {
+		x.del[k] = true
+	}
+	e.m[key] = x
+}
+
+// LowerCreations lowers key's outstanding creations by n: creations that
+// failed or were never issued.
+func (e *Expectations) LowerCreations(key string, n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if x, ok := e.m[key]; ok {
-		x.add -= int64(add)
-		x.del -= int64(del)
+		x.add -= int64(n)
 	}
 }
 
 // CreationObserved lowers key's outstanding creations by one.
-func (e *Expectations) CreationObserved(key string) { e.Lower(key, 1, 0) }
+func (e *Expectations) CreationObserved(key string) { e.LowerCreations(key, 1) }
 
-// DeletionObserved lowers key's outstanding deletions by one.
-func (e *Expectations) DeletionObserved(key string) { e.Lower(key, 0, 1) }
+// DeletionObserved marks the deletion of objKey as seen (or as failed):
+// it no longer holds key's controller back. Deletions not expected are
+// ignored.
+func (e *Expectations) DeletionObserved(key, objKey string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[key]; ok {
+		delete(x.del, objKey)
+	}
+}
 
 // Satisfied reports whether key's controller may decide from its cache:
 // nothing is recorded, everything recorded was observed, or the record is
@@ -74,7 +96,7 @@ func (e *Expectations) Satisfied(key string) bool {
 	if !ok {
 		return true
 	}
-	return (x.add <= 0 && x.del <= 0) || e.now().Sub(x.set) > ExpectationsTimeout
+	return (x.add <= 0 && len(x.del) == 0) || e.now().Sub(x.set) > ExpectationsTimeout
 }
 
 // Pending returns key's outstanding creations and deletions (0, 0 when
@@ -83,7 +105,7 @@ func (e *Expectations) Pending(key string) (add, del int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if x, ok := e.m[key]; ok {
-		return int(x.add), int(x.del)
+		return int(max(x.add, 0)), len(x.del)
 	}
 	return 0, 0
 }
