@@ -91,7 +91,10 @@ func (r *ReplicaSetWrapper) MinReadySeconds(s int32) *ReplicaSetWrapper {
 }
 
 // Generation sets metadata.generation.
-func (r *ReplicaSetWrapper) Generation(g int64) *ReplicaSetWrapper { r.ReplicaSet.Generation = g; return r }
+func (r *ReplicaSetWrapper) Generation(g int64) *ReplicaSetWrapper {
+	r.ReplicaSet.Generation = g
+	return r
+}
 
 // Status sets status.replicas and status.availableReplicas.
 func (r *ReplicaSetWrapper) Status(replicas, available int32) *ReplicaSetWrapper {
@@ -173,7 +176,10 @@ func (d *DeploymentWrapper) HistoryLimit(n int32) *DeploymentWrapper {
 }
 
 // Generation sets metadata.generation.
-func (d *DeploymentWrapper) Generation(g int64) *DeploymentWrapper { d.Deployment.Generation = g; return d }
+func (d *DeploymentWrapper) Generation(g int64) *DeploymentWrapper {
+	d.Deployment.Generation = g
+	return d
+}
 
 // Obj returns a deep copy of the Deployment.
 func (d *DeploymentWrapper) Obj() *appsv1.Deployment { return d.Deployment.DeepCopy() }
