@@ -341,4 +341,3 @@ func newKubectl(t *testing.T, api *apiservertest.Server) func(t *testing.T, args
 		return string(out)
 	}
 }
-
