@@ -3,6 +3,7 @@ package controllers
 import (
 	"github.com/kubelab/kubelab/reference/controllers/controller"
 	"github.com/kubelab/kubelab/reference/controllers/deployment"
+	"github.com/kubelab/kubelab/reference/controllers/endpointslice"
 	"github.com/kubelab/kubelab/reference/controllers/replicaset"
 	"github.com/kubelab/kubelab/reference/controllers/rootcacert"
 	"github.com/kubelab/kubelab/reference/controllers/serviceaccount"
@@ -14,6 +15,7 @@ func Builtin() []Initializer {
 	return []Initializer{
 		{Name: serviceaccount.Name, New: func(c controller.Context) (Runner, error) { return serviceaccount.New(c) }},
 		{Name: rootcacert.Name, New: func(c controller.Context) (Runner, error) { return rootcacert.New(c) }},
+		{Name: endpointslice.Name, New: func(c controller.Context) (Runner, error) { return endpointslice.New(c) }},
 		{Name: deployment.Name, New: func(c controller.Context) (Runner, error) { return deployment.New(c) }},
 		{Name: replicaset.Name, New: func(c controller.Context) (Runner, error) { return replicaset.New(c) }},
 	}
