@@ -40,7 +40,10 @@ type epWant struct {
 }
 
 func TestDesired(t *testing.T) {
-	never := func(p *spectest.PodWrapper) *spectest.PodWrapper { p.Spec.RestartPolicy = corev1.RestartPolicyNever; return p }
+	never := func(p *spectest.PodWrapper) *spectest.PodWrapper {
+		p.Spec.RestartPolicy = corev1.RestartPolicyNever
+		return p
+	}
 	other := pod("other-ns", "10.1.0.9", 8080).Ready(1).Namespace("elsewhere").Obj()
 	unlabelled := spectest.MakePod().Name("unselected").Obj()
 	unlabelled.Status.PodIP = "10.1.0.8"
@@ -67,7 +70,11 @@ func TestDesired(t *testing.T) {
 		{"a named port resolving differently splits the groups", service(nil), []*corev1.Pod{
 			pod("a", "10.1.0.1", 8080).Ready(1).Obj(), pod("b", "10.1.0.2", 9090).Ready(1).Obj()}, 2, []epWant{{"a", true, true, false}}, 8080},
 		{"an unresolvable named port is left out for that pod", service(nil), []*corev1.Pod{
-			func() *corev1.Pod { p := pod("a", "10.1.0.1", 0).Ready(1).Obj(); p.Spec.Containers[0].Ports = nil; return p }()}, 1,
+			func() *corev1.Pod {
+				p := pod("a", "10.1.0.1", 0).Ready(1).Obj()
+				p.Spec.Containers[0].Ports = nil
+				return p
+			}()}, 1,
 			[]epWant{{"a", true, true, false}}, 0},
 		{"numeric and unset target ports", service(func(s *corev1.Service) {
 			s.Spec.Ports = []corev1.ServicePort{{Name: "x", Port: 81, TargetPort: intstr.FromInt32(9000)}}
@@ -166,7 +173,7 @@ func TestPlan(t *testing.T) {
 	t.Run("endpoints stay in their slice; new ones fill the room", func(t *testing.T) {
 		all := pods(120)
 		cur := applied(nil, Plan(svc, Desired(svc, all[:110]), nil, MaxEndpointsPerSlice)) // 100 + 10
-		next := append(append([]*corev1.Pod(nil), all[5:110]...), all[110:]...)             // 5 gone, 10 new
+		next := append(append([]*corev1.Pod(nil), all[5:110]...), all[110:]...)            // 5 gone, 10 new
 		ch := Plan(svc, Desired(svc, next), cur, MaxEndpointsPerSlice)
 		if len(ch.Create) != 0 || len(ch.Delete) != 0 || len(ch.Update) != 2 {
 			t.Fatalf("changes create %d update %d delete %d", len(ch.Create), len(ch.Update), len(ch.Delete))
