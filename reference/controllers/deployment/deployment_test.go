@@ -67,6 +67,7 @@ func TestReconcile(t *testing.T) {
 		d            *appsv1.Deployment
 		rss          []rsSpec
 		oldPods      bool
+		scaledFrom   int32            // the replicas the ReplicaSets were last scaled for (0: the Deployment's)
 		want         map[string]int32 // replicas by image after the step
 		wantCreate   bool
 		wantDeleted  int
@@ -93,7 +94,13 @@ func TestReconcile(t *testing.T) {
 			d:   spectest.MakeDeployment().Image("v2").Surge(intstr.FromInt32(0), intstr.FromInt32(1)).Obj(),
 			rss: []rsSpec{{"v1", 3, 3, 1}, {"v2", 0, 0, 2}}, want: map[string]int32{"v1": 2, "v2": 0}},
 		{name: "scale down follows spec.replicas",
-			d: spectest.MakeDeployment().Image("v2").Replicas(1).Obj(), rss: []rsSpec{{"v2", 3, 3, 1}}, want: map[string]int32{"v2": 1}},
+			d: spectest.MakeDeployment().Image("v2").Replicas(1).Obj(), rss: []rsSpec{{"v2", 3, 3, 1}}, scaledFrom: 3, want: map[string]int32{"v2": 1}},
+		{name: "scaling mid-rollout is proportional (upstream's documented 10→15 example)",
+			d:   spectest.MakeDeployment().Image("v2").Replicas(15).Surge(intstr.FromInt32(3), intstr.FromInt32(2)).Obj(),
+			rss: []rsSpec{{"v1", 8, 8, 1}, {"v2", 5, 0, 2}}, scaledFrom: 10, want: map[string]int32{"v1": 11, "v2": 7}},
+		{name: "scaling to zero mid-rollout empties every replicaset",
+			d:   spectest.MakeDeployment().Image("v2").Replicas(0).Surge(intstr.FromInt32(3), intstr.FromInt32(2)).Obj(),
+			rss: []rsSpec{{"v1", 8, 8, 1}, {"v2", 5, 0, 2}}, scaledFrom: 10, want: map[string]int32{"v1": 0, "v2": 0}},
 		{name: "complete rollout reports NewReplicaSetAvailable",
 			d: surge1().Obj(), rss: []rsSpec{{"v1", 0, 0, 1}, {"v2", 3, 3, 2}}, want: map[string]int32{"v1": 0, "v2": 3},
 			progressing: "True/" + ReasonNewRSAvailable, available: "True/" + ReasonMinimumAvailable},
@@ -123,7 +130,13 @@ func TestReconcile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var rss []*appsv1.ReplicaSet
 			for i, s := range tc.rss {
-				rss = append(rss, rsFor(tc.d, s.img, s.replicas, s.available, s.rev, int64(1000+i)))
+				rs := rsFor(tc.d, s.img, s.replicas, s.available, s.rev, int64(1000+i))
+				if tc.scaledFrom != 0 {
+					before := tc.d.DeepCopy()
+					before.Spec.Replicas = &tc.scaledFrom
+					setReplicasAnnotations(rs, before)
+				}
+				rss = append(rss, rs)
 			}
 			d := tc.d
 			// The status the last sync wrote for these ReplicaSets: no

@@ -110,9 +110,12 @@ func Reconcile(in Input) (Step, error) {
 	}
 	var cond *appsv1.DeploymentCondition
 	switch {
-	case d.Spec.Paused:
-		w.scaleOnly()
-		w.cleanup(d.Status)
+	case d.Spec.Paused || w.scalingEvent():
+		// upstream's sync(): scale, no rollout.
+		w.proportionalScale()
+		if d.Spec.Paused {
+			w.cleanup(d.Status)
+		}
 	case d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType:
 		cond = w.recreate(in.OldPodsRunning, newRevision)
 	default:
@@ -157,24 +160,6 @@ func (w *work) createNew(replicas int32, revision int64) *appsv1.DeploymentCondi
 		Message: fmt.Sprintf("Created new replica set %q", rs.Name)}
 }
 
-// scaleOnly is what a paused Deployment gets: the new ReplicaSet (or the
-// only active one) follows spec.replicas; nothing rolls.
-func (w *work) scaleOnly() {
-	want := replicasOf(w.d)
-	var active []*appsv1.ReplicaSet
-	for _, rs := range w.all() {
-		if rsReplicas(rs) > 0 {
-			active = append(active, rs)
-		}
-	}
-	switch {
-	case len(active) == 1:
-		w.scale(active[0], want)
-	case len(active) == 0 && w.newRS != nil:
-		w.scale(w.newRS, want)
-	}
-}
-
 func (w *work) recreate(oldPodsRunning bool, revision int64) *appsv1.DeploymentCondition {
 	scaledDown := false
 	oldStill := false
@@ -206,11 +191,6 @@ func (w *work) rolling(revision int64) (*appsv1.DeploymentCondition, error) {
 	want := replicasOf(w.d)
 	if w.newRS == nil {
 		return w.createNew(NewRSReplicas(want, surge, w.old, nil), revision), nil
-	}
-	if rsReplicas(w.newRS) > want {
-		// Scaled down mid-rollout or after it: the new ReplicaSet follows.
-		w.scale(w.newRS, want)
-		return nil, nil
 	}
 	if n := NewRSReplicas(want, surge, w.old, w.newRS); n != rsReplicas(w.newRS) {
 		w.scale(w.newRS, n)
