@@ -15,7 +15,7 @@ func Builtin() []Initializer {
 	return []Initializer{
 		{Name: serviceaccount.Name, New: func(c controller.Context) (Runner, error) { return serviceaccount.New(c) }},
 		{Name: rootcacert.Name, New: func(c controller.Context) (Runner, error) { return rootcacert.New(c) }},
-		{Name: endpointslice.Name, New: func(c controller.Context) (Runner, error) { return endpointslice.New(c) }},
+		{Name: endpointslice.Name, Component: "endpoint-slice-controller", New: func(c controller.Context) (Runner, error) { return endpointslice.New(c) }},
 		{Name: deployment.Name, New: func(c controller.Context) (Runner, error) { return deployment.New(c) }},
 		{Name: replicaset.Name, New: func(c controller.Context) (Runner, error) { return replicaset.New(c) }},
 	}

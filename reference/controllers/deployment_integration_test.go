@@ -239,6 +239,24 @@ func TestDeploymentRollout(t *testing.T) {
 		t.Fatalf("deployment revision %q", got.Annotations[deployment.RevisionAnnotation])
 	}
 
+	eventually(t, "ScalingReplicaSet and SuccessfulCreate events", func(ctx context.Context) (bool, error) {
+		l, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		scaled, created := false, 0
+		for _, e := range l.Items {
+			switch {
+			case e.Reason == "ScalingReplicaSet" && e.InvolvedObject.Kind == "Deployment" && e.Source.Component == "deployment-controller" &&
+				e.Message == "Scaled up replica set "+rss[0].Name+" from 0 to 3":
+				scaled = true
+			case e.Reason == "SuccessfulCreate" && e.InvolvedObject.Name == rss[0].Name && e.Source.Component == "replicaset-controller":
+				created += int(e.Count)
+			}
+		}
+		return scaled && created == 3, nil
+	})
+
 	// An image change rolls out within maxSurge/maxUnavailable.
 	kubectl := newKubectl(t, api)
 	kubectl(t, "-n", ns, "set", "image", "deployment/web", "c=img:v2")

@@ -16,8 +16,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -36,6 +40,9 @@ type Runner interface {
 type Initializer struct {
 	// Name is upstream's controller name, as --controllers spells it.
 	Name string
+	// Component is the source component of its Events (upstream's, e.g.
+	// "replicaset-controller"; default Name+"-controller").
+	Component string
 	// DisabledByDefault keeps the controller off under "*".
 	DisabledByDefault bool
 	// New builds the controller.
@@ -304,10 +311,18 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) runControllers(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactory(m.cfg.Client, 0)
 	defer factory.Shutdown()
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
+	defer events.Shutdown()
 	var runners []Runner
 	for _, in := range m.enabled {
+		component := in.Component
+		if component == "" {
+			component = in.Name + "-controller"
+		}
 		r, err := in.New(controller.Context{Client: m.cfg.Client, Informers: factory,
-			Logger: m.log.With("controller", in.Name), Metrics: m.queues, RootCA: m.cfg.RootCA})
+			Logger: m.log.With("controller", in.Name), Metrics: m.queues, RootCA: m.cfg.RootCA,
+			Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})})
 		if err != nil {
 			return fmt.Errorf("controllers: build %s: %w", in.Name, err)
 		}

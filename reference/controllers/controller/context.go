@@ -7,8 +7,10 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 )
 
@@ -29,6 +31,16 @@ type Context struct {
 	// RootCA is the PEM bundle of --root-ca-file (the
 	// root-ca-cert-publisher's content; nil when the flag is unset).
 	RootCA []byte
+	// Recorder records Events as this controller (nil: none are
+	// recorded; see Eventf).
+	Recorder record.EventRecorder
+}
+
+// Eventf records an Event about obj through c.Recorder, if any.
+func (c Context) Eventf(obj runtime.Object, eventType, reason, format string, args ...any) {
+	if c.Recorder != nil {
+		c.Recorder.Eventf(obj, eventType, reason, format, args...)
+	}
 }
 
 // Log returns c.Logger, or slog.Default() when it is nil.

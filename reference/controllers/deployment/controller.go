@@ -150,6 +150,7 @@ func (ctl *Controller) sync(ctx context.Context, key string) error {
 	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil || sel.Empty() {
+		ctl.ctx.Eventf(d, corev1.EventTypeWarning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
 		return fmt.Errorf("%w: deployment %s: invalid or empty selector (%v)", controller.ErrNoRetry, key, err)
 	}
 	rss, err := ctl.claim(ctx, d, sel)
@@ -162,6 +163,7 @@ func (ctl *Controller) sync(ctx context.Context, key string) error {
 	}
 	step, err := Reconcile(in)
 	if err != nil {
+		ctl.ctx.Eventf(d, corev1.EventTypeWarning, "InvalidDeployment", "%v", err)
 		return fmt.Errorf("%w: deployment %s: %v", controller.ErrNoRetry, key, err)
 	}
 	if err := ctl.apply(ctx, d, step); err != nil {
@@ -242,7 +244,11 @@ func (ctl *Controller) oldPodsRunning(d *appsv1.Deployment, rss []*appsv1.Replic
 func (ctl *Controller) apply(ctx context.Context, d *appsv1.Deployment, step Step) error {
 	rsc := ctl.ctx.Client.AppsV1().ReplicaSets(d.Namespace)
 	if step.Create != nil {
-		if _, err := rsc.Create(ctx, step.Create, metav1.CreateOptions{}); err != nil {
+		created, err := rsc.Create(ctx, step.Create, metav1.CreateOptions{})
+		if err == nil {
+			ctl.ctx.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, rsReplicas(created))
+		}
+		if err != nil {
 			if !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("create replicaset %s/%s: %w", d.Namespace, step.Create.Name, err)
 			}
@@ -269,8 +275,19 @@ func (ctl *Controller) apply(ctx context.Context, d *appsv1.Deployment, step Ste
 		}
 	}
 	for _, rs := range step.Update {
+		before := int32(-1)
+		if cached, err := ctl.rsLister.ReplicaSets(rs.Namespace).Get(rs.Name); err == nil {
+			before = rsReplicas(cached)
+		}
 		if _, err := rsc.Update(ctx, rs, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("update replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
+		}
+		if after := rsReplicas(rs); before >= 0 && before != after {
+			op := "up"
+			if after < before {
+				op = "down"
+			}
+			ctl.ctx.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", op, rs.Name, before, after)
 		}
 	}
 	for _, rs := range step.Delete {

@@ -306,15 +306,18 @@ func (ctl *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, active
 		var calls atomic.Int64
 		_, err := SlowStartBatch(plan.Create, SlowStartInitialBatchSize, func() error {
 			calls.Add(1)
-			_, err := pods.Create(ctx, PodFromTemplate(rs), metav1.CreateOptions{})
+			p, err := pods.Create(ctx, PodFromTemplate(rs), metav1.CreateOptions{})
 			if err != nil {
 				// Never observed: stop waiting for it.
 				ctl.expectations.CreationObserved(k)
 				if apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 					return nil
 				}
+				ctl.ctx.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+				return err
 			}
-			return err
+			ctl.ctx.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %v", p.Name)
+			return nil
 		})
 		// The batches never started will not be observed either.
 		ctl.expectations.LowerCreations(k, plan.Create-int(calls.Load()))
@@ -334,8 +337,12 @@ func (ctl *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, active
 			go func() {
 				defer wg.Done()
 				err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
-				if err != nil && !apierrors.IsNotFound(err) {
+				switch {
+				case err == nil:
+					ctl.ctx.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %v", p.Name)
+				case !apierrors.IsNotFound(err):
 					ctl.expectations.DeletionObserved(k, keys[i])
+					ctl.ctx.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 					errs[i] = err
 				}
 			}()
