@@ -26,7 +26,7 @@ const testCA = "-----BEGIN CERTIFICATE-----\nkubelab-test\n-----END CERTIFICATE-
 func startManager(t *testing.T, cs kubernetes.Interface, mutate func(*controllers.Config)) (m *controllers.Manager, stop func()) {
 	t.Helper()
 	cfg := controllers.Config{Client: cs, RootCA: []byte(testCA), ListenAddress: "127.0.0.1:0",
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         discardLogger(),
 		LeaderElection: controllers.LeaderElection{Enabled: true, LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RetryPeriod: 200 * time.Millisecond}}
 	if mutate != nil {
 		mutate(&cfg)
@@ -59,6 +59,8 @@ func startManager(t *testing.T, cs kubernetes.Interface, mutate func(*controller
 	}
 	return m, stop
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // eventually polls cond every 50ms for up to 30s.
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {

@@ -3,8 +3,10 @@ package controllers_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -79,5 +81,62 @@ func TestManagerRestartMidScaleUp(t *testing.T) {
 	mon.check(t)
 	if mon.maxSeen != replicas {
 		t.Fatalf("at most %d pods observed, want %d", mon.maxSeen, replicas)
+	}
+}
+
+// TestOnlyTheLeaderActs runs two managers: only the one holding the Lease
+// runs controllers; when it stops, the other takes over and carries on.
+func TestOnlyTheLeaderActs(t *testing.T) {
+	api := apiservertest.StartSecure(t, nil)
+	cs := api.Client
+	mcs := api.ClientFor(t, pki.ControllerManagerIdentity())
+	only := func(c *controllers.Config) { c.Controllers = []string{"replicaset"} }
+	ctx := context.Background()
+	const ns = "ha"
+	newNamespace(t, cs, ns)
+	mon := watchPods(t, cs, ns, 6, 7) // availability is not checked here
+
+	_, stopFirst := startManager(t, mcs, only)
+	second, err := controllers.New(controllers.Config{Client: mcs, Controllers: []string{"replicaset"},
+		Logger:         discardLogger(),
+		LeaderElection: controllers.LeaderElection{Enabled: true, LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RetryPeriod: 200 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.Run(sctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	rs := spectest.MakeReplicaSet().Name("ha").Replicas(3).Obj()
+	rs.Namespace, rs.UID = ns, ""
+	if _, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "3 replicas under the first leader", func(ctx context.Context) (bool, error) {
+		got, err := cs.AppsV1().ReplicaSets(ns).Get(ctx, "ha", metav1.GetOptions{})
+		return err == nil && got.Status.Replicas == 3, nil
+	})
+	select {
+	case <-second.Leading():
+		t.Fatal("the second manager runs controllers while the first holds the Lease")
+	default:
+	}
+	stopFirst()
+	select {
+	case <-second.Leading():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second manager did not take over within 30s")
+	}
+	if _, err := cs.AppsV1().ReplicaSets(ns).Patch(ctx, "ha", types.MergePatchType, []byte(`{"spec":{"replicas":6}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "6 replicas under the second leader", func(ctx context.Context) (bool, error) {
+		got, err := cs.AppsV1().ReplicaSets(ns).Get(ctx, "ha", metav1.GetOptions{})
+		return err == nil && got.Status.Replicas == 6 && got.Status.ObservedGeneration == got.Generation, nil
+	})
+	mon.check(t)
+	if mon.maxSeen != 6 {
+		t.Fatalf("at most %d pods observed, want 6", mon.maxSeen)
 	}
 }
