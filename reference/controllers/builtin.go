@@ -5,6 +5,7 @@ import (
 	"github.com/kubelab/kubelab/reference/controllers/deployment"
 	"github.com/kubelab/kubelab/reference/controllers/endpointslice"
 	"github.com/kubelab/kubelab/reference/controllers/replicaset"
+	"github.com/kubelab/kubelab/reference/controllers/replicationcontroller"
 	"github.com/kubelab/kubelab/reference/controllers/rootcacert"
 	"github.com/kubelab/kubelab/reference/controllers/serviceaccount"
 )
@@ -18,5 +19,6 @@ func Builtin() []Initializer {
 		{Name: endpointslice.Name, Component: "endpoint-slice-controller", New: func(c controller.Context) (Runner, error) { return endpointslice.New(c) }},
 		{Name: deployment.Name, New: func(c controller.Context) (Runner, error) { return deployment.New(c) }},
 		{Name: replicaset.Name, New: func(c controller.Context) (Runner, error) { return replicaset.New(c) }},
+		{Name: replicationcontroller.Name, Component: "replication-controller", New: func(c controller.Context) (Runner, error) { return replicationcontroller.New(c) }},
 	}
 }

@@ -12,8 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -23,10 +25,14 @@ import (
 	"github.com/kubelab/kubelab/reference/controllers/controller"
 )
 
-// Controller is the replicaset controller. Build it with New; Run runs it.
+// Controller is the replicaset controller (and, built with
+// NewReplicationController, the replicationcontroller one). Build it with
+// New; Run runs it.
 type Controller struct {
 	ctx          controller.Context
-	rsLister     appslisters.ReplicaSetLister
+	name         string
+	gvk          schema.GroupVersionKind
+	owners       OwnerStore
 	podLister    corelisters.PodLister
 	queue        workqueue.TypedRateLimitingInterface[string]
 	expectations *controller.Expectations
@@ -34,23 +40,54 @@ type Controller struct {
 	now func() time.Time
 }
 
+// OwnerStore reads and writes the controller's owners: ReplicaSets, or
+// another kind with the same semantics seen as ReplicaSets (the
+// replicationcontroller controller's ReplicationControllers).
+type OwnerStore interface {
+	// Informer is the owners' shared informer.
+	Informer() toolscache.SharedIndexInformer
+	// Get and List read the informer's cache.
+	Get(namespace, name string) (*appsv1.ReplicaSet, error)
+	List(namespace string) ([]*appsv1.ReplicaSet, error)
+	// GetFresh reads the owner from the API server.
+	GetFresh(ctx context.Context, namespace, name string) (*appsv1.ReplicaSet, error)
+	// WriteStatus writes st as cached's status unless it is what cached
+	// holds already.
+	WriteStatus(ctx context.Context, cached *appsv1.ReplicaSet, st appsv1.ReplicaSetStatus) error
+}
+
 // New registers the ReplicaSet and Pod informers and returns the
-// controller.
+// replicaset controller.
 func New(c controller.Context) (*Controller, error) {
-	ctl := &Controller{ctx: c, queue: c.NewQueue(Name), expectations: controller.NewExpectations(), now: time.Now}
-	rsInf := c.Informers.Apps().V1().ReplicaSets()
+	return NewWithOwners(c, Name, GVK, replicaSets{c})
+}
+
+// NewWithOwners builds the controller for owners of kind gvk under the
+// controller name name (its queue's and log's name); the pods it creates
+// are controlled by gvk.
+func NewWithOwners(c controller.Context, name string, gvk schema.GroupVersionKind, owners OwnerStore) (*Controller, error) {
+	ctl := &Controller{ctx: c, name: name, gvk: gvk, owners: owners, queue: c.NewQueue(name),
+		expectations: controller.NewExpectations(), now: time.Now}
 	podInf := c.Informers.Core().V1().Pods()
-	ctl.rsLister, ctl.podLister = rsInf.Lister(), podInf.Lister()
-	if _, err := rsInf.Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    ctl.enqueue,
-		UpdateFunc: func(_, n any) { ctl.enqueue(n) },
+	ctl.podLister = podInf.Lister()
+	enqueue := func(obj any) {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if m, err := meta.Accessor(obj); err == nil {
+			ctl.queue.Add(key(m))
+		}
+	}
+	if _, err := owners.Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, n any) { enqueue(n) },
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if rs, ok := obj.(*appsv1.ReplicaSet); ok {
-				ctl.expectations.Delete(key(rs))
-				ctl.queue.Add(key(rs))
+			if m, err := meta.Accessor(obj); err == nil {
+				ctl.expectations.Delete(key(m))
+				ctl.queue.Add(key(m))
 			}
 		},
 	}); err != nil {
@@ -64,26 +101,20 @@ func New(c controller.Context) (*Controller, error) {
 	return ctl, nil
 }
 
-// Run syncs ReplicaSets with Workers workers until ctx ends.
+// Run syncs its owners with Workers workers until ctx ends.
 func (ctl *Controller) Run(ctx context.Context) {
 	controller.RunWorkers(ctx, ctl.ctx.Log(), ctl.queue, Workers, ctl.sync)
 }
 
 func key(o metav1.Object) string { return o.GetNamespace() + "/" + o.GetName() }
 
-func (ctl *Controller) enqueue(obj any) {
-	if rs, ok := obj.(*appsv1.ReplicaSet); ok {
-		ctl.queue.Add(key(rs))
-	}
-}
-
 // owner returns the ReplicaSet that ref names in namespace, if it still
 // is that object (same UID).
 func (ctl *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != GVK.Kind || ref.APIVersion != GVK.GroupVersion().String() {
+	if ref == nil || ref.Kind != ctl.gvk.Kind || ref.APIVersion != ctl.gvk.GroupVersion().String() {
 		return nil
 	}
-	rs, err := ctl.rsLister.ReplicaSets(namespace).Get(ref.Name)
+	rs, err := ctl.owners.Get(namespace, ref.Name)
 	if err != nil || rs.UID != ref.UID {
 		return nil
 	}
@@ -92,7 +123,7 @@ func (ctl *Controller) owner(namespace string, ref *metav1.OwnerReference) *apps
 
 // matching returns the ReplicaSets whose selector matches an orphan pod.
 func (ctl *Controller) matching(p *corev1.Pod) []*appsv1.ReplicaSet {
-	all, err := ctl.rsLister.ReplicaSets(p.Namespace).List(labels.Everything())
+	all, err := ctl.owners.List(p.Namespace)
 	if err != nil {
 		return nil
 	}
@@ -186,7 +217,7 @@ func (ctl *Controller) sync(ctx context.Context, k string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", controller.ErrNoRetry, err)
 	}
-	rs, err := ctl.rsLister.ReplicaSets(ns).Get(name)
+	rs, err := ctl.owners.Get(ns, name)
 	if apierrors.IsNotFound(err) {
 		ctl.expectations.Delete(k)
 		return nil
@@ -252,13 +283,13 @@ func (ctl *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel lab
 				// ReplicaSet that still exists, is this one and is not
 				// being deleted, read from the API server, not the cache.
 				checked = true
-				fresh, err := ctl.ctx.Client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+				fresh, err := ctl.owners.GetFresh(ctx, rs.Namespace, rs.Name)
 				canAdopt = err == nil && fresh.UID == rs.UID && fresh.DeletionTimestamp == nil
 			}
 			if !canAdopt {
 				continue
 			}
-			if err := controller.AdoptObject(ctx, patch, rs, GVK, p); err != nil {
+			if err := controller.AdoptObject(ctx, patch, rs, ctl.gvk, p); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -278,7 +309,7 @@ func (ctl *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, sel lab
 func (ctl *Controller) related(rs *appsv1.ReplicaSet, pods []*corev1.Pod) []*corev1.Pod {
 	uids := map[types.UID]bool{rs.UID: true}
 	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
-		siblings, _ := ctl.rsLister.ReplicaSets(rs.Namespace).List(labels.Everything())
+		siblings, _ := ctl.owners.List(rs.Namespace)
 		for _, s := range siblings {
 			if r := metav1.GetControllerOfNoCopy(s); r != nil && r.UID == ref.UID {
 				uids[s.UID] = true
@@ -306,7 +337,7 @@ func (ctl *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, active
 		var calls atomic.Int64
 		_, err := SlowStartBatch(plan.Create, SlowStartInitialBatchSize, func() error {
 			calls.Add(1)
-			p, err := pods.Create(ctx, PodFromTemplate(rs), metav1.CreateOptions{})
+			p, err := pods.Create(ctx, podFromTemplate(rs, ctl.gvk), metav1.CreateOptions{})
 			if err != nil {
 				// Never observed: stop waiting for it.
 				ctl.expectations.CreationObserved(k)
@@ -355,17 +386,44 @@ func (ctl *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, active
 	return nil
 }
 
-// writeStatus writes st as rs's status when it differs from what the
-// cache holds; a conflict is returned so that the key is retried.
+// writeStatus writes st as rs's status through the owner store.
 func (ctl *Controller) writeStatus(ctx context.Context, rs *appsv1.ReplicaSet, st appsv1.ReplicaSetStatus) error {
+	err := ctl.owners.WriteStatus(ctx, rs, st)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// replicaSets is the OwnerStore of apps/v1 ReplicaSets.
+type replicaSets struct{ c controller.Context }
+
+func (r replicaSets) Informer() toolscache.SharedIndexInformer {
+	return r.c.Informers.Apps().V1().ReplicaSets().Informer()
+}
+
+func (r replicaSets) lister() appslisters.ReplicaSetLister {
+	return r.c.Informers.Apps().V1().ReplicaSets().Lister()
+}
+
+func (r replicaSets) Get(ns, name string) (*appsv1.ReplicaSet, error) {
+	return r.lister().ReplicaSets(ns).Get(name)
+}
+
+func (r replicaSets) List(ns string) ([]*appsv1.ReplicaSet, error) {
+	return r.lister().ReplicaSets(ns).List(labels.Everything())
+}
+
+func (r replicaSets) GetFresh(ctx context.Context, ns, name string) (*appsv1.ReplicaSet, error) {
+	return r.c.Client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (r replicaSets) WriteStatus(ctx context.Context, rs *appsv1.ReplicaSet, st appsv1.ReplicaSetStatus) error {
 	if apiequality.Semantic.DeepEqual(rs.Status, st) {
 		return nil
 	}
 	c := rs.DeepCopy()
 	c.Status = st
-	_, err := ctl.ctx.Client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
+	_, err := r.c.Client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
 	return err
 }

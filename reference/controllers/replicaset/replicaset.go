@@ -77,7 +77,11 @@ func replicas(rs *appsv1.ReplicaSet) int32 {
 // PodFromTemplate is the pod rs creates: the template's labels,
 // annotations, finalizers and spec, generateName "<rs>-", in rs's
 // namespace, controlled by rs.
-func PodFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod {
+func PodFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod { return podFromTemplate(rs, GVK) }
+
+// podFromTemplate is PodFromTemplate with the owner's kind (ReplicaSet or
+// ReplicationController).
+func podFromTemplate(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) *corev1.Pod {
 	t := rs.Spec.Template.DeepCopy()
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -86,15 +90,15 @@ func PodFromTemplate(rs *appsv1.ReplicaSet) *corev1.Pod {
 			Labels:          maps.Clone(t.Labels),
 			Annotations:     maps.Clone(t.Annotations),
 			Finalizers:      t.Finalizers,
-			OwnerReferences: []metav1.OwnerReference{controllerRef(rs)},
+			OwnerReferences: []metav1.OwnerReference{controllerRef(rs, gvk)},
 		},
 		Spec: t.Spec,
 	}
 }
 
-func controllerRef(rs *appsv1.ReplicaSet) metav1.OwnerReference {
+func controllerRef(rs *appsv1.ReplicaSet, gvk schema.GroupVersionKind) metav1.OwnerReference {
 	t := true
-	return metav1.OwnerReference{APIVersion: GVK.GroupVersion().String(), Kind: GVK.Kind, Name: rs.Name, UID: rs.UID,
+	return metav1.OwnerReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: rs.Name, UID: rs.UID,
 		Controller: &t, BlockOwnerDeletion: &t}
 }
 
