@@ -38,10 +38,14 @@ type Runner interface {
 // Initializer names a controller and builds it. New registers the
 // informers the controller needs on c.Informers (before they start).
 type Initializer struct {
-	// Name is upstream's controller name, as --controllers spells it.
+	// Name is upstream's canonical controller name (e.g.
+	// "replicaset-controller").
 	Name string
+	// Aliases are other names --controllers accepts for it (upstream's
+	// older names, e.g. "replicaset").
+	Aliases []string
 	// Component is the source component of its Events (upstream's, e.g.
-	// "replicaset-controller"; default Name+"-controller").
+	// "replicaset-controller"; default Name).
 	Component string
 	// DisabledByDefault keeps the controller off under "*".
 	DisabledByDefault bool
@@ -151,42 +155,40 @@ func New(cfg Config) (*Manager, error) {
 // Select returns the initializers that selection enables, in the order of
 // all, as upstream's IsControllerEnabled: an entry "foo" or "-foo" decides
 // foo (the first one wins); otherwise "*" enables foo unless it is disabled
-// by default; without "*" it is off. An entry naming no known controller
-// is an error.
+// by default; without "*" it is off. An entry may name a controller by its
+// name or one of its aliases; one naming no known controller is an error.
 func Select(all []Initializer, selection []string) ([]Initializer, error) {
-	known := map[string]bool{}
+	canonical := map[string]string{}
 	for _, in := range all {
-		known[in.Name] = true
+		canonical[in.Name] = in.Name
+		for _, a := range in.Aliases {
+			canonical[a] = in.Name
+		}
 	}
 	star := false
+	decided := map[string]bool{} // canonical name → enabled, first entry wins
 	for _, s := range selection {
 		if s == "*" {
 			star = true
 			continue
 		}
-		if !known[strings.TrimPrefix(s, "-")] {
-			names := make([]string, 0, len(known))
-			for n := range known {
+		name, ok := canonical[strings.TrimPrefix(s, "-")]
+		if !ok {
+			names := make([]string, 0, len(canonical))
+			for n := range canonical {
 				names = append(names, n)
 			}
 			sort.Strings(names)
 			return nil, fmt.Errorf("controllers: %q is not a known controller (known: %s)", s, strings.Join(names, ", "))
 		}
+		if _, seen := decided[name]; !seen {
+			decided[name] = !strings.HasPrefix(s, "-")
+		}
 	}
 	var out []Initializer
 	for _, in := range all {
-		on, decided := false, false
-		for _, s := range selection {
-			if s == in.Name {
-				on, decided = true, true
-				break
-			}
-			if s == "-"+in.Name {
-				decided = true
-				break
-			}
-		}
-		if !decided {
+		on, ok := decided[in.Name]
+		if !ok {
 			on = star && !in.DisabledByDefault
 		}
 		if on {
@@ -318,7 +320,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 	for _, in := range m.enabled {
 		component := in.Component
 		if component == "" {
-			component = in.Name + "-controller"
+			component = in.Name
 		}
 		r, err := in.New(controller.Context{Client: m.cfg.Client, Informers: factory,
 			Logger: m.log.With("controller", in.Name), Metrics: m.queues, RootCA: m.cfg.RootCA,

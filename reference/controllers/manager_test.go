@@ -6,18 +6,20 @@ import (
 )
 
 func TestSelect(t *testing.T) {
-	all := []Initializer{{Name: "a"}, {Name: "b"}, {Name: "off", DisabledByDefault: true}}
+	all := []Initializer{{Name: "a"}, {Name: "b-controller", Aliases: []string{"b"}}, {Name: "off", DisabledByDefault: true}}
 	for _, tc := range []struct {
 		name      string
 		selection []string
 		want      []string
 		wantErr   bool
 	}{
-		{"star enables the default ones", []string{"*"}, []string{"a", "b"}, false},
-		{"star minus one", []string{"*", "-b"}, []string{"a"}, false},
-		{"minus before star wins", []string{"-a", "*"}, []string{"b"}, false},
-		{"named only", []string{"b"}, []string{"b"}, false},
-		{"disabled by default needs its name", []string{"*", "off"}, []string{"a", "b", "off"}, false},
+		{"star enables the default ones", []string{"*"}, []string{"a", "b-controller"}, false},
+		{"star minus one by alias", []string{"*", "-b"}, []string{"a"}, false},
+		{"star minus one by name", []string{"*", "-b-controller"}, []string{"a"}, false},
+		{"minus before star wins", []string{"-a", "*"}, []string{"b-controller"}, false},
+		{"named only, by alias", []string{"b"}, []string{"b-controller"}, false},
+		{"alias and name decide the same controller, first wins", []string{"-b", "b-controller", "*"}, []string{"a"}, false},
+		{"disabled by default needs its name", []string{"*", "off"}, []string{"a", "b-controller", "off"}, false},
 		{"first entry wins", []string{"a", "-a"}, []string{"a"}, false},
 		{"nothing", []string{"-a"}, nil, false},
 		{"unknown name", []string{"*", "nope"}, nil, true},

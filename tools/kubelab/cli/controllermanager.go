@@ -87,7 +87,11 @@ func newControllerManagerCommand() *cobra.Command {
 	opts := ControllerManagerOptions{}
 	var names []string
 	for _, in := range controllers.Builtin() {
-		names = append(names, in.Name)
+		n := in.Name
+		if len(in.Aliases) > 0 {
+			n += " (" + strings.Join(in.Aliases, ", ") + ")"
+		}
+		names = append(names, n)
 	}
 	cmd := &cobra.Command{
 		Use:   "controller-manager",
@@ -99,7 +103,8 @@ controller on by default, "foo" to enable foo, "-foo" to disable it), after
 winning the leader election on the Lease kube-system/kube-controller-manager
 (--leader-elect, on by default as upstream).
 
-Controllers: ` + strings.Join(names, ", ") + `.
+Controllers (upstream's canonical names, with the older names also accepted):
+` + strings.Join(names, ", ") + `.
 
 --listen serves /healthz, /readyz and /metrics (client-go's workqueue_*
 series) over plain HTTP: bind it to loopback.
@@ -116,7 +121,7 @@ kubeconfig (system:kube-controller-manager, bootstrap RBAC):
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the API server (default: $KUBECONFIG, ~/.kube/config)")
-	f.StringSliceVar(&opts.Controllers, "controllers", []string{"*"}, "controllers to run: '*' (all on by default), 'foo', '-foo'; comma-separated: "+strings.Join(names, ", "))
+	f.StringSliceVar(&opts.Controllers, "controllers", []string{"*"}, "controllers to run: '*' (all on by default), 'foo', '-foo'; comma-separated (names: see above)")
 	f.BoolVar(&opts.LeaderElect, "leader-elect", true, "elect a leader among replicas through the Lease kube-system/kube-controller-manager")
 	f.StringVar(&opts.Listen, "listen", "127.0.0.1:10257", "plain-HTTP address for /healthz, /readyz and /metrics (empty: none)")
 	f.StringVar(&opts.RootCAFile, "root-ca-file", "", "CA bundle published as kube-root-ca.crt in every namespace (default: the kubeconfig's CA)")
