@@ -295,6 +295,39 @@ func TestDeploymentRollout(t *testing.T) {
 	if rss = ownedRS(t, cs, ns); len(rss) != 2 {
 		t.Fatalf("%d replicasets after undo, want 2 (the old one reused)", len(rss))
 	}
+	mon = watchPods(t, cs, ns, 4, 3)
+
+	// Paused, a template change rolls nothing out; resumed, it does.
+	kubectl(t, "-n", ns, "rollout", "pause", "deployment/web")
+	kubectl(t, "-n", ns, "set", "image", "deployment/web", "c=img:v3")
+	eventually(t, "paused condition", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		c := getCondition(d, appsv1.DeploymentProgressing)
+		return err == nil && d.Status.ObservedGeneration == d.Generation && c != nil && c.Reason == deployment.ReasonPaused, nil
+	})
+	if rss = ownedRS(t, cs, ns); len(rss) != 2 {
+		t.Fatalf("%d replicasets while paused, want 2 (no rollout)", len(rss))
+	}
+	kubectl(t, "-n", ns, "rollout", "resume", "deployment/web")
+	if out := kubectl(t, "-n", ns, "rollout", "status", "deployment/web", "--timeout=60s"); !strings.Contains(out, "successfully rolled out") {
+		t.Fatalf("kubectl rollout status after resume: %s", out)
+	}
+	eventually(t, "resumed rollout", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && rolledOut(d) && d.Annotations[deployment.RevisionAnnotation] == "4", nil
+	})
+	// kubectl rollout restart changes the template (restartedAt): a new
+	// ReplicaSet.
+	kubectl(t, "-n", ns, "rollout", "restart", "deployment/web")
+	if out := kubectl(t, "-n", ns, "rollout", "status", "deployment/web", "--timeout=60s"); !strings.Contains(out, "successfully rolled out") {
+		t.Fatalf("kubectl rollout status after restart: %s", out)
+	}
+	eventually(t, "restart rolled out", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && rolledOut(d) && d.Annotations[deployment.RevisionAnnotation] == "5", nil
+	})
+
+	mon.check(t)
 
 	// Scaling down deletes pods in upstream's order: not ready first, then
 	// the lower pod-deletion-cost.
@@ -307,6 +340,9 @@ func TestDeploymentRollout(t *testing.T) {
 	}
 	if len(live) != 3 {
 		t.Fatalf("%d pods before scaling down, want 3", len(live))
+	}
+	if rss = ownedRS(t, cs, ns); len(rss) != 4 {
+		t.Fatalf("%d replicasets after the restart, want 4", len(rss))
 	}
 	cheap, unready, keeper := live[0], live[1], live[2]
 	if _, err := cs.CoreV1().Pods(ns).Patch(ctx, cheap.Name, types.MergePatchType,
@@ -358,4 +394,81 @@ func newKubectl(t *testing.T, api *apiservertest.Server) func(t *testing.T, args
 		}
 		return string(out)
 	}
+}
+
+// TestDeploymentRecreate: old pods are all gone before any new pod exists.
+func TestDeploymentRecreate(t *testing.T) {
+	api := apiservertest.StartSecure(t, nil)
+	cs := api.Client
+	startManager(t, api.ClientFor(t, pki.ControllerManagerIdentity()), func(c *controllers.Config) {
+		c.Controllers = []string{"deployment", "replicaset"}
+	})
+	ctx := context.Background()
+	const ns = "recreate"
+	newNamespace(t, cs, ns)
+	kubelet(t, cs, ns)
+	d := spectest.MakeDeployment().Image("img:v1").Recreate().Obj()
+	d.Namespace, d.UID, d.Generation = ns, "", 0
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "first rollout", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && rolledOut(d), nil
+	})
+	mixed := watchImages(t, cs, ns)
+	kubectl := newKubectl(t, api)
+	kubectl(t, "-n", ns, "set", "image", "deployment/web", "c=img:v2")
+	eventually(t, "second rollout", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && rolledOut(d) && d.Annotations[deployment.RevisionAnnotation] == "2", nil
+	})
+	if n := mixed(); n > 0 {
+		t.Fatalf("old and new pods coexisted at %d observed states", n)
+	}
+}
+
+// watchImages watches ns's pods; the returned function stops the watch and
+// says at how many observed states pods of different images coexisted.
+func watchImages(t *testing.T, cs kubernetes.Interface, ns string) func() int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := map[types.UID]string{}
+	for _, p := range list.Items {
+		pods[p.UID] = p.Spec.Containers[0].Image
+	}
+	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Deleted {
+				delete(pods, p.UID)
+			} else {
+				pods[p.UID] = p.Spec.Containers[0].Image
+			}
+			images := map[string]bool{}
+			for _, img := range pods {
+				images[img] = true
+			}
+			if len(images) > 1 {
+				mixed++
+			}
+		}
+	}()
+	stop := func() int { cancel(); <-done; return mixed }
+	t.Cleanup(func() { stop() })
+	return stop
 }
