@@ -9,6 +9,7 @@ import (
 	"github.com/kubelab/kubelab/reference/controllers/replicationcontroller"
 	"github.com/kubelab/kubelab/reference/controllers/rootcacert"
 	"github.com/kubelab/kubelab/reference/controllers/serviceaccount"
+	"github.com/kubelab/kubelab/reference/controllers/ttlafterfinished"
 )
 
 // Builtin returns kubelab's controllers, one explicit list (no init()
@@ -30,6 +31,8 @@ func Builtin() []Initializer {
 			New: func(c controller.Context) (Runner, error) { return podgc.New(c) }},
 		{Name: "replicaset-controller", Aliases: []string{replicaset.Name}, Component: "replicaset-controller",
 			New: func(c controller.Context) (Runner, error) { return replicaset.New(c) }},
+		{Name: "ttl-after-finished-controller", Aliases: []string{ttlafterfinished.Name}, Component: "ttl-after-finished-controller",
+			New: func(c controller.Context) (Runner, error) { return ttlafterfinished.New(c) }},
 		{Name: "replicationcontroller-controller", Aliases: []string{replicationcontroller.Name}, Component: "replication-controller",
 			New: func(c controller.Context) (Runner, error) { return replicationcontroller.New(c) }},
 	}
