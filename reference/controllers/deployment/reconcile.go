@@ -114,7 +114,7 @@ func Reconcile(in Input) (Step, error) {
 		// upstream's sync(): scale, no rollout.
 		w.proportionalScale()
 		if d.Spec.Paused {
-			w.cleanup(d.Status)
+			w.cleanup()
 		}
 	case d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType:
 		cond = w.recreate(in.OldPodsRunning, newRevision)
@@ -179,7 +179,7 @@ func (w *work) recreate(oldPodsRunning bool, revision int64) *appsv1.DeploymentC
 		return w.createNew(replicasOf(w.d), revision)
 	}
 	w.scale(w.newRS, replicasOf(w.d))
-	w.cleanup(w.d.Status)
+	w.cleanup()
 	return nil
 }
 
@@ -200,7 +200,7 @@ func (w *work) rolling(revision int64) (*appsv1.DeploymentCondition, error) {
 		w.scale(rs, n)
 	}
 	if complete(w.d, w.d.Status) {
-		w.cleanup(w.d.Status)
+		w.cleanup()
 	}
 	return nil, nil
 }
@@ -302,7 +302,7 @@ func ScaleDownOld(replicas, maxUnavailable int32, old []*appsv1.ReplicaSet, newR
 
 // cleanup deletes old ReplicaSets beyond revisionHistoryLimit, lowest
 // revision first, only those scaled to and at zero and observed.
-func (w *work) cleanup(_ appsv1.DeploymentStatus) {
+func (w *work) cleanup() {
 	if w.d.Spec.RevisionHistoryLimit == nil {
 		return
 	}
