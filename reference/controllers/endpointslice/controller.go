@@ -26,12 +26,13 @@ type Controller struct {
 	podLister   corelisters.PodLister
 	sliceLister discoverylisters.EndpointSliceLister
 	queue       workqueue.TypedRateLimitingInterface[string]
+	written     *tracker
 }
 
 // New registers the Service, Pod and EndpointSlice informers and returns
 // the controller.
 func New(c controller.Context) (*Controller, error) {
-	ctl := &Controller{ctx: c, queue: c.NewQueue("endpoint_slice")}
+	ctl := &Controller{ctx: c, queue: c.NewQueue("endpoint_slice"), written: newTracker()}
 	svcInf := c.Informers.Core().V1().Services()
 	podInf := c.Informers.Core().V1().Pods()
 	sliceInf := c.Informers.Discovery().V1().EndpointSlices()
@@ -114,6 +115,7 @@ func (ctl *Controller) sync(ctx context.Context, key string) error {
 	slices := ctl.ctx.Client.DiscoveryV1().EndpointSlices(ns)
 	svc, err := ctl.svcLister.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		ctl.written.Forget(key)
 		// The garbage collector removes owned slices; do it here too so
 		// that nothing stale routes traffic meanwhile.
 		var errs []error
@@ -130,6 +132,9 @@ func (ctl *Controller) sync(ctx context.Context, key string) error {
 	if len(svc.Spec.Selector) == 0 || svc.Spec.Type == corev1.ServiceTypeExternalName || svc.DeletionTimestamp != nil {
 		return nil
 	}
+	if ctl.written.Stale(key, existing) {
+		return fmt.Errorf("service %s: %w", key, ErrStaleCache)
+	}
 	var owned []*discoveryv1.EndpointSlice
 	for _, s := range existing {
 		if ref := metav1.GetControllerOfNoCopy(s); ref == nil || ref.UID == svc.UID {
@@ -143,22 +148,31 @@ func (ctl *Controller) sync(ctx context.Context, key string) error {
 	ch := Plan(svc, Desired(svc, pods), owned, MaxEndpointsPerSlice)
 	var errs []error
 	for _, s := range ch.Create {
-		if _, err := slices.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		created, err := slices.Create(ctx, s, metav1.CreateOptions{})
+		if err != nil {
 			if apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 				return nil
 			}
 			errs = append(errs, err)
+			continue
 		}
+		ctl.written.Created(key, created.Name)
 	}
 	for _, s := range ch.Update {
 		if _, err := slices.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		ctl.written.Updated(key, s.Name, s.ResourceVersion)
 	}
 	for _, s := range ch.Delete {
-		if err := slices.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		uid := s.UID
+		err := slices.Delete(ctx, s.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
+			continue
 		}
+		ctl.written.Deleted(key, s.Name, uid)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("endpointslices of %s: %w", key, err)

@@ -3,10 +3,12 @@ package endpointslice
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kubelab/kubelab/spec/spectest"
@@ -212,4 +214,48 @@ func TestPlan(t *testing.T) {
 			t.Fatalf("placeholder not replaced: %+v", ch)
 		}
 	})
+}
+
+func TestTracker(t *testing.T) {
+	now := time.Unix(1000, 0)
+	slice := func(name, rv string, uid types.UID) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: rv, UID: uid}}
+	}
+	// Each case: slice a was created, b updated from version 5, c (uid-c)
+	// deleted.
+	written := func() *tracker {
+		tr := newTracker()
+		tr.now = func() time.Time { return now }
+		tr.Created("svc", "a")
+		tr.Updated("svc", "b", "5")
+		tr.Deleted("svc", "c", "uid-c")
+		return tr
+	}
+	a, b6 := slice("a", "1", ""), slice("b", "6", "")
+	for _, tc := range []struct {
+		name   string
+		cached []*discoveryv1.EndpointSlice
+		stale  bool
+	}{
+		{"all writes seen", []*discoveryv1.EndpointSlice{a, b6}, false},
+		{"created slice not seen", []*discoveryv1.EndpointSlice{b6}, true},
+		{"update not seen", []*discoveryv1.EndpointSlice{a, slice("b", "5", "")}, true},
+		{"deleted slice still there", []*discoveryv1.EndpointSlice{a, b6, slice("c", "2", "uid-c")}, true},
+		{"a new slice of the same name is not the deleted one", []*discoveryv1.EndpointSlice{a, b6, slice("c", "9", "other")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := written()
+			if got := tr.Stale("svc", tc.cached); got != tc.stale {
+				t.Fatalf("Stale = %v, want %v", got, tc.stale)
+			}
+			if !tc.stale && tr.Stale("svc", nil) {
+				t.Fatal("seen writes must be forgotten")
+			}
+		})
+	}
+	tr := written()
+	now = now.Add(trackerTTL + time.Second)
+	if tr.Stale("svc", nil) {
+		t.Fatal("writes older than the TTL must not hold the service back")
+	}
 }
