@@ -95,6 +95,7 @@ policy, the container runtime and the service proxy.`,
 	root.AddCommand(newImageCommand())
 	root.AddCommand(newAPIServerCommand(r.Registry))
 	root.AddCommand(newSchedulerCommand(r.Registry), newExplainCommand())
+	root.AddCommand(newControllerManagerCommand())
 	root.AddCommand(newBenchCommand(r.Registry))
 	root.AddCommand(newProxyCommand(r.Registry))
 	root.AddCommand(newNodeCommand(r.Registry))

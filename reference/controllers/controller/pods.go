@@ -1,0 +1,46 @@
+package controller
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// IsPodActive reports whether a pod counts towards its controller's
+// replicas: not Succeeded, not Failed and not being deleted (upstream's
+// controller.IsPodActive).
+func IsPodActive(p *corev1.Pod) bool {
+	return p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && p.DeletionTimestamp == nil
+}
+
+// PodReadyCondition returns the pod's Ready condition, or nil.
+func PodReadyCondition(p *corev1.Pod) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == corev1.PodReady {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// IsPodReady reports whether the pod's Ready condition is True.
+func IsPodReady(p *corev1.Pod) bool {
+	c := PodReadyCondition(p)
+	return c != nil && c.Status == corev1.ConditionTrue
+}
+
+// IsPodAvailable reports whether the pod has been Ready for at least
+// minReadySeconds at now (upstream's podutil.IsPodAvailable: with
+// minReadySeconds 0 ready is available; otherwise the Ready condition's
+// lastTransitionTime must be set and old enough).
+func IsPodAvailable(p *corev1.Pod, minReadySeconds int32, now time.Time) bool {
+	c := PodReadyCondition(p)
+	if c == nil || c.Status != corev1.ConditionTrue {
+		return false
+	}
+	if minReadySeconds == 0 {
+		return true
+	}
+	min := time.Duration(minReadySeconds) * time.Second
+	return !c.LastTransitionTime.IsZero() && !c.LastTransitionTime.Add(min).After(now)
+}
