@@ -55,12 +55,12 @@ func nodeBackendIP(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 244, b
 // Each backend runs a TCP and a UDP server on the ports the spec asks for,
 // answering with "backend=<addr:port> client=<peer address>".
 type lab struct {
-	dir                string
-	Node, Client       string
-	Backends           []string
-	mu                 sync.Mutex
-	closers            []func()
-	wg                 sync.WaitGroup
+	dir          string
+	Node, Client string
+	Backends     []string
+	mu           sync.Mutex
+	closers      []func()
+	wg           sync.WaitGroup
 }
 
 // newLab builds a lab; close removes it.

@@ -80,6 +80,11 @@ func specsReadiness(f *fixture) {
 		f.sync(ctx, service("web", clusterIP(1), spec.ProtocolTCP, unready(0), ready(1), ready(2)))
 		Expect(keys(hits(f.lab.Node, "tcp", vip(1), 60))).To(Equal(backendsOf(1, 2)))
 	}, SpecTimeout(specTimeout))
+
+	It("refuses connections to a service whose endpoints are all unready", func(ctx SpecContext) {
+		f.sync(ctx, service("web", clusterIP(1), spec.ProtocolTCP, unready(0), unready(1)))
+		expectRefused(f.lab.Node, vip(1))
+	}, SpecTimeout(specTimeout))
 }
 
 func specsTerminatingFallback(f *fixture) {
@@ -92,10 +97,10 @@ func specsTerminatingFallback(f *fixture) {
 }
 
 func specsReject(f *fixture) {
-	It("refuses connections at once to a service without endpoints or with only unusable ones", func(ctx SpecContext) {
+	It("refuses connections at once to a service without endpoints or with only terminating non-serving ones", func(ctx SpecContext) {
 		f.sync(ctx,
 			service("none", clusterIP(1), spec.ProtocolTCP),
-			service("unusable", clusterIP(2), spec.ProtocolTCP, unready(0), terminating(1, false)))
+			service("unusable", clusterIP(2), spec.ProtocolTCP, terminating(0, false), terminating(1, false)))
 		expectRefused(f.lab.Node, vip(1))
 		expectRefused(f.lab.Node, vip(2))
 	}, SpecTimeout(specTimeout))
@@ -146,7 +151,7 @@ func specsIdempotentSync(f *fixture) {
 	It("changes nothing visible to traffic when synced again with the same state", func(ctx SpecContext) {
 		state := func() []spec.ServicePort {
 			return []spec.ServicePort{
-				service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1), unready(2)),
+				service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1)),
 				service("empty", clusterIP(2), spec.ProtocolTCP),
 			}
 		}
@@ -189,8 +194,10 @@ func specsCleanup(f *fixture) {
 }
 
 func specsUDP(f *fixture) {
-	It("sends UDP flows to a ClusterIP to the ready endpoints only", func(ctx SpecContext) {
-		f.sync(ctx, service("dns", clusterIP(1), spec.ProtocolUDP, ready(0), ready(1), unready(2)))
+	It("sends UDP flows to a ClusterIP to its endpoints only", func(ctx SpecContext) {
+		f.sync(ctx,
+			service("dns", clusterIP(1), spec.ProtocolUDP, ready(0), ready(1)),
+			service("other", clusterIP(2), spec.ProtocolUDP, ready(2)))
 		Expect(keys(hits(f.lab.Node, "udp", vip(1), 60))).To(Equal(backendsOf(0, 1)))
 	}, SpecTimeout(specTimeout))
 
@@ -206,7 +213,7 @@ func specsUDP(f *fixture) {
 
 func specsNodePort(f *fixture) {
 	It("opens the NodePort on every node address to a client outside the node", func(ctx SpecContext) {
-		web := service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1), unready(2))
+		web := service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1))
 		web.NodePort = 30080
 		f.sync(ctx, web)
 		for _, a := range f.nodeAddrs() {
@@ -217,7 +224,7 @@ func specsNodePort(f *fixture) {
 }
 
 func specsAffinity(f *fixture) {
-	It("sends every connection of a client to the same endpoint, and picks another when it goes", func(ctx SpecContext) {
+	It("sends every connection of a client to the same endpoint, and picks another when it is removed", func(ctx SpecContext) {
 		web := service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1), ready(2))
 		web.SessionAffinityTimeout = 3 * time.Hour
 		f.sync(ctx, web)
@@ -226,9 +233,7 @@ func specsAffinity(f *fixture) {
 		gone := first[0]
 		var eps []spec.Endpoint
 		for i := range backends {
-			if backendIP(i) == gone {
-				eps = append(eps, unready(i))
-			} else {
+			if backendIP(i) != gone {
 				eps = append(eps, ready(i))
 			}
 		}
@@ -236,7 +241,7 @@ func specsAffinity(f *fixture) {
 		f.sync(ctx, web)
 		next := keys(hits(f.lab.Node, "tcp", vip(1), 20))
 		Expect(next).To(HaveLen(1), "20 connections of one client reached %v", next)
-		Expect(next[0]).NotTo(Equal(gone), "the affine endpoint is no longer ready")
+		Expect(next[0]).NotTo(Equal(gone), "the affine endpoint was removed")
 	}, SpecTimeout(specTimeout))
 }
 

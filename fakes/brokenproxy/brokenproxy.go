@@ -18,8 +18,7 @@ import (
 const (
 	// IgnoresReadiness marks every endpoint that is not terminating Ready,
 	// so endpoints that are not ready get traffic. Caught by
-	// proxy:readiness; also by proxy:reject (a service whose endpoints are
-	// all unready answers instead of refusing).
+	// proxy:readiness only.
 	IgnoresReadiness = "broken-ignores-readiness"
 	// NoAffinity drops ClientIP session affinity. Caught by
 	// proxy:session-affinity only.
@@ -38,7 +37,6 @@ const (
 // of the suite).
 const (
 	capReadiness spec.Capability = "proxy:readiness"
-	capReject    spec.Capability = "proxy:reject"
 	capCleanup   spec.Capability = "proxy:cleanup"
 )
 
@@ -80,7 +78,7 @@ func Catalog(base spec.ProxyPlugin) []Broken {
 				}
 			}
 			return true
-		}), CaughtBy: capReadiness, AlsoFails: []spec.Capability{capReject}},
+		}), CaughtBy: capReadiness},
 		{Plugin: mutate(NoAffinity, "drops ClientIP session affinity", func(sp *spec.ServicePort) bool {
 			sp.SessionAffinityTimeout = 0
 			return true
