@@ -31,6 +31,11 @@ const (
 // specTimeout bounds one spec.
 const specTimeout = 2 * time.Minute
 
+// mandatory are the capabilities every proxy must prove; the others are
+// spec's optional spec.CapProxy* ones, which a target claims.
+var mandatory = spec.Capabilities{CapClusterIP, CapSpread, CapReadiness, CapTerminatingFallback, CapReject,
+	CapChurn, CapIdempotentSync, CapCleanup}
+
 // nodeSeq numbers the node names of the specs of this process.
 var nodeSeq atomic.Int64
 
@@ -47,7 +52,7 @@ type fixture struct {
 func newFixture(t Target, c spec.Capability) *fixture {
 	f := &fixture{t: t}
 	BeforeEach(func(ctx SpecContext) {
-		if slices.Contains(spec.Capabilities{spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxySessionAffinity, spec.CapProxyHairpin}, c) {
+		if !slices.Contains(mandatory, c) {
 			harness.Require(t.Claims, c)
 		}
 		if os.Geteuid() != 0 {

@@ -27,6 +27,10 @@ func Register(t Target) {
 	describe(t, spec.CapProxyNodePort, "NodePort", specsNodePort)
 	describe(t, spec.CapProxySessionAffinity, "ClientIP session affinity", specsAffinity)
 	describe(t, spec.CapProxyHairpin, "hairpin", specsHairpin)
+	describe(t, spec.CapProxyLoadBalancer, "LoadBalancer IPs", specsLoadBalancer)
+	describe(t, spec.CapProxyExternalIPs, "external IPs", specsExternalIPs)
+	describe(t, spec.CapProxyInternalTrafficLocal, "internalTrafficPolicy Local", specsInternalLocal)
+	describe(t, spec.CapProxyExternalTrafficLocal, "externalTrafficPolicy Local", specsExternalLocal)
 }
 
 // describe declares a container for capability c of target t whose specs
@@ -254,5 +258,63 @@ func specsHairpin(f *fixture) {
 			Expect(r.Backend.Addr()).To(Equal(backendIP(0)))
 			Expect(r.Client).NotTo(Equal(backendIP(0)), "the endpoint saw itself as the source; want a node address")
 		}
+	}, SpecTimeout(specTimeout))
+}
+
+// externalAddr is an address of ServiceCIDR used as a LoadBalancer or
+// external IP (the client routes it through the node).
+func externalAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 96, 1, byte(i)}), 80)
+}
+
+func specsLoadBalancer(f *fixture) {
+	It("serves a LoadBalancer IP to a client outside the node", func(ctx SpecContext) {
+		web := service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1))
+		web.LoadBalancerIPs = []netip.Addr{externalAddr(1).Addr()}
+		f.sync(ctx, web, service("other", clusterIP(2), spec.ProtocolTCP, ready(2)))
+		Expect(keys(hits(f.lab.Client, "tcp", externalAddr(1), 40))).To(Equal(backendsOf(0, 1)))
+	}, SpecTimeout(specTimeout))
+}
+
+func specsExternalIPs(f *fixture) {
+	It("serves an external IP to a client outside the node", func(ctx SpecContext) {
+		web := service("web", clusterIP(1), spec.ProtocolTCP, ready(0), ready(1))
+		web.ExternalIPs = []netip.Addr{externalAddr(2).Addr()}
+		f.sync(ctx, web, service("other", clusterIP(2), spec.ProtocolTCP, ready(2)))
+		Expect(keys(hits(f.lab.Client, "tcp", externalAddr(2), 40))).To(Equal(backendsOf(0, 1)))
+	}, SpecTimeout(specTimeout))
+}
+
+// onNode is ep placed on node.
+func onNode(ep spec.Endpoint, node string) spec.Endpoint {
+	ep.NodeName = node
+	return ep
+}
+
+func specsInternalLocal(f *fixture) {
+	It("sends ClusterIP traffic only to the node's own endpoints with internalTrafficPolicy Local", func(ctx SpecContext) {
+		web := service("web", clusterIP(1), spec.ProtocolTCP,
+			onNode(ready(0), f.node), onNode(ready(1), "elsewhere"), onNode(ready(2), f.node))
+		web.InternalTrafficPolicy = spec.TrafficPolicyLocal
+		f.sync(ctx, web)
+		Expect(keys(hits(f.lab.Node, "tcp", vip(1), 40))).To(Equal(backendsOf(0, 2)))
+	}, SpecTimeout(specTimeout))
+}
+
+func specsExternalLocal(f *fixture) {
+	It("sends NodePort traffic only to the node's own endpoints, with the client's own source address", func(ctx SpecContext) {
+		web := service("web", clusterIP(1), spec.ProtocolTCP,
+			onNode(ready(0), f.node), onNode(ready(1), "elsewhere"), onNode(ready(2), f.node))
+		web.NodePort = 30080
+		web.ExternalTrafficPolicy = spec.TrafficPolicyLocal
+		f.sync(ctx, web)
+		seen := map[netip.Addr]int{}
+		for range 40 {
+			r, err := dial(f.lab.Client, "tcp", netip.AddrPortFrom(NodeClientIP, 30080), dialTimeout)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Client).To(Equal(ClientIP), "the source address the endpoint saw")
+			seen[r.Backend.Addr()]++
+		}
+		Expect(keys(seen)).To(Equal(backendsOf(0, 2)))
 	}, SpecTimeout(specTimeout))
 }

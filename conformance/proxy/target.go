@@ -81,5 +81,7 @@ const (
 func Capabilities() spec.Capabilities {
 	return spec.Capabilities{CapClusterIP, CapSpread, CapReadiness, CapTerminatingFallback, CapReject,
 		CapChurn, CapIdempotentSync, CapCleanup,
-		spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxySessionAffinity, spec.CapProxyHairpin}
+		spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxySessionAffinity, spec.CapProxyHairpin,
+		spec.CapProxyLoadBalancer, spec.CapProxyExternalIPs, spec.CapProxyInternalTrafficLocal,
+		spec.CapProxyExternalTrafficLocal}
 }

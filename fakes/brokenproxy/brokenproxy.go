@@ -23,10 +23,25 @@ const (
 	// NoAffinity drops ClientIP session affinity. Caught by
 	// proxy:session-affinity only.
 	NoAffinity = "broken-no-affinity"
-	// NoNodePort opens no NodePort. Caught by proxy:nodeport only.
+	// NoNodePort opens no NodePort. Caught by proxy:nodeport; also by
+	// proxy:external-traffic-local, whose spec sends external traffic
+	// through a NodePort.
 	NoNodePort = "broken-no-nodeport"
 	// DropsUDP programs no UDP service port. Caught by proxy:udp only.
 	DropsUDP = "broken-drops-udp"
+	// NodePortFirstAddress opens NodePorts on the first node address only.
+	// Caught by proxy:nodeport only.
+	NodePortFirstAddress = "broken-nodeport-first-address"
+	// NoLoadBalancer serves no LoadBalancer IP. Caught by
+	// proxy:loadbalancer only.
+	NoLoadBalancer = "broken-no-loadbalancer"
+	// IgnoresInternalLocal treats internalTrafficPolicy Local as Cluster.
+	// Caught by proxy:internal-traffic-local only.
+	IgnoresInternalLocal = "broken-ignores-internal-local"
+	// IgnoresExternalLocal treats externalTrafficPolicy Local as Cluster
+	// (traffic to other nodes' endpoints, masqueraded). Caught by
+	// proxy:external-traffic-local only.
+	IgnoresExternalLocal = "broken-ignores-external-local"
 	// LeavesRules: Cleanup does nothing, so the proxy's tables or
 	// addresses stay. Caught by proxy:cleanup only.
 	LeavesRules = "broken-leaves-rules"
@@ -86,10 +101,26 @@ func Catalog(base spec.ProxyPlugin) []Broken {
 		{Plugin: mutate(NoNodePort, "opens no NodePort", func(sp *spec.ServicePort) bool {
 			sp.NodePort = 0
 			return true
-		}), CaughtBy: spec.CapProxyNodePort},
+		}), CaughtBy: spec.CapProxyNodePort, AlsoFails: []spec.Capability{spec.CapProxyExternalTrafficLocal}},
 		{Plugin: mutate(DropsUDP, "programs no UDP service port", func(sp *spec.ServicePort) bool {
 			return sp.Protocol != spec.ProtocolUDP
 		}), CaughtBy: spec.CapProxyUDP},
+		{Plugin: wrap(base, NodePortFirstAddress, "opens NodePorts on the first node address only", func(st spec.ProxyState) spec.ProxyState {
+			st.NodeAddresses = st.NodeAddresses[:min(1, len(st.NodeAddresses))]
+			return st
+		}, false), CaughtBy: spec.CapProxyNodePort},
+		{Plugin: mutate(NoLoadBalancer, "serves no LoadBalancer IP", func(sp *spec.ServicePort) bool {
+			sp.LoadBalancerIPs = nil
+			return true
+		}), CaughtBy: spec.CapProxyLoadBalancer},
+		{Plugin: mutate(IgnoresInternalLocal, "treats internalTrafficPolicy Local as Cluster", func(sp *spec.ServicePort) bool {
+			sp.InternalTrafficPolicy = spec.TrafficPolicyCluster
+			return true
+		}), CaughtBy: spec.CapProxyInternalTrafficLocal},
+		{Plugin: mutate(IgnoresExternalLocal, "treats externalTrafficPolicy Local as Cluster", func(sp *spec.ServicePort) bool {
+			sp.ExternalTrafficPolicy = spec.TrafficPolicyCluster
+			return true
+		}), CaughtBy: spec.CapProxyExternalTrafficLocal},
 		{Plugin: wrap(base, LeavesRules, "Cleanup does nothing", nil, true), CaughtBy: capCleanup},
 	}
 }
