@@ -34,7 +34,7 @@ const specTimeout = 2 * time.Minute
 // mandatory are the capabilities every proxy must prove; the others are
 // spec's optional spec.CapProxy* ones, which a target claims.
 var mandatory = spec.Capabilities{CapClusterIP, CapSpread, CapReadiness, CapTerminatingFallback, CapReject,
-	CapChurn, CapIdempotentSync, CapCleanup}
+	CapChurn, CapIdempotentSync, CapScale, CapCleanup}
 
 // nodeSeq numbers the node names of the specs of this process.
 var nodeSeq atomic.Int64

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -22,6 +23,7 @@ func Register(t Target) {
 	describe(t, CapReject, "services without endpoints", specsReject)
 	describe(t, CapChurn, "endpoint churn", specsChurn)
 	describe(t, CapIdempotentSync, "Sync", specsIdempotentSync)
+	describe(t, CapScale, "1 000 services", specsScale, harness.LabelSlow)
 	describe(t, CapCleanup, "Cleanup", specsCleanup)
 	describe(t, spec.CapProxyUDP, "UDP", specsUDP)
 	describe(t, spec.CapProxyNodePort, "NodePort", specsNodePort)
@@ -35,8 +37,8 @@ func Register(t Target) {
 
 // describe declares a container for capability c of target t whose specs
 // get a fixture.
-func describe(t Target, c spec.Capability, text string, body func(f *fixture)) {
-	Describe("Proxy "+text, harness.Labels(c), func() {
+func describe(t Target, c spec.Capability, text string, body func(f *fixture), extra ...string) {
+	Describe("Proxy "+text, harness.Labels(c, extra...), func() {
 		body(newFixture(t, c))
 	})
 }
@@ -317,4 +319,90 @@ func specsExternalLocal(f *fixture) {
 		}
 		Expect(keys(seen)).To(Equal(backendsOf(0, 2)))
 	}, SpecTimeout(specTimeout))
+}
+
+// scaleServices is how many services the scale spec programs.
+const scaleServices = 1000
+
+// scaleIP is the ClusterIP of scale service i: 10.96.<10+i/200>.<1+i%200>.
+func scaleIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 96, byte(10 + i/200), byte(1 + i%200)})
+}
+
+// scaleState is the scale spec's services: service i on backend i%3,
+// except service changed, which is on backend (changed+gen)%3.
+func scaleState(changed, gen int) []spec.ServicePort {
+	out := make([]spec.ServicePort, scaleServices)
+	for i := range out {
+		b := i % backends
+		if i == changed {
+			b = (changed + gen) % backends
+		}
+		out[i] = service(fmt.Sprintf("s%04d", i), scaleIP(i), spec.ProtocolTCP, ready(b))
+	}
+	return out
+}
+
+func specsScale(f *fixture) {
+	It("serves 1 000 services and never fails a connection to one of them while Syncs change another", func(ctx SpecContext) {
+		const changed, watched, syncs = 7, 500, 20
+		f.sync(ctx, scaleState(changed, 0)...)
+		for i := 0; i < scaleServices; i += 97 {
+			addr := netip.AddrPortFrom(scaleIP(i), 80)
+			Expect(keys(hits(f.lab.Node, "tcp", addr, 1))).To(Equal(backendsOf(i%backends)), "service %d", i)
+		}
+		conn, r, err := open(f.lab.Node, netip.AddrPortFrom(scaleIP(watched), 80))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(conn.Close)
+		Expect(r.Backend.Addr()).To(Equal(backendIP(watched % backends)))
+
+		// Traffic to the watched service (4 clients in a loop) runs while
+		// the changed one is moved from backend to backend, Sync after
+		// Sync.
+		stop := make(chan struct{})
+		type result struct {
+			ok   int
+			errs []error
+		}
+		const watchers = 4
+		done := make(chan result, watchers)
+		for range watchers {
+			go func() {
+				var res result
+				addr := netip.AddrPortFrom(scaleIP(watched), 80)
+				for {
+					select {
+					case <-stop:
+						done <- res
+						return
+					default:
+					}
+					r, err := dial(f.lab.Node, "tcp", addr, dialTimeout)
+					switch {
+					case err != nil:
+						res.errs = append(res.errs, err)
+					case r.Backend.Addr() != backendIP(watched%backends):
+						res.errs = append(res.errs, fmt.Errorf("reached %s", r.Backend))
+					default:
+						res.ok++
+					}
+				}
+			}()
+		}
+		for gen := 1; gen <= syncs; gen++ {
+			f.sync(ctx, scaleState(changed, gen)...)
+			Expect(keys(hits(f.lab.Node, "tcp", netip.AddrPortFrom(scaleIP(changed), 80), 1))).
+				To(Equal(backendsOf((changed+gen)%backends)), "the changed service after Sync %d", gen)
+		}
+		close(stop)
+		var res result
+		for range watchers {
+			r := <-done
+			res.ok += r.ok
+			res.errs = append(res.errs, r.errs...)
+		}
+		Expect(res.errs).To(BeEmpty(), "connections to the unchanged service %d during %d Syncs (%d succeeded)", watched, syncs, res.ok)
+		Expect(res.ok).To(BeNumerically(">", 0))
+		Expect(echo(conn)).To(Succeed(), "the connection established before the Syncs")
+	}, SpecTimeout(5*time.Minute))
 }

@@ -72,6 +72,9 @@ const (
 	// CapIdempotentSync: a Sync with an unchanged state changes nothing
 	// visible to traffic.
 	CapIdempotentSync spec.Capability = "proxy:idempotent-sync"
+	// CapScale: 1 000 services are served, and Syncs that change one of
+	// them never disturb traffic to the others.
+	CapScale spec.Capability = "proxy:scale"
 	// CapCleanup: Cleanup leaves nothing in the node namespace, and the
 	// proxy works again after it.
 	CapCleanup spec.Capability = "proxy:cleanup"
@@ -80,7 +83,7 @@ const (
 // Capabilities lists every capability label of the suite, in report order.
 func Capabilities() spec.Capabilities {
 	return spec.Capabilities{CapClusterIP, CapSpread, CapReadiness, CapTerminatingFallback, CapReject,
-		CapChurn, CapIdempotentSync, CapCleanup,
+		CapChurn, CapIdempotentSync, CapScale, CapCleanup,
 		spec.CapProxyUDP, spec.CapProxyNodePort, spec.CapProxySessionAffinity, spec.CapProxyHairpin,
 		spec.CapProxyLoadBalancer, spec.CapProxyExternalIPs, spec.CapProxyInternalTrafficLocal,
 		spec.CapProxyExternalTrafficLocal}

@@ -42,6 +42,10 @@ const (
 	// (traffic to other nodes' endpoints, masqueraded). Caught by
 	// proxy:external-traffic-local only.
 	IgnoresExternalLocal = "broken-ignores-external-local"
+	// RewritesEverything removes everything (Cleanup) before every Sync and
+	// installs the whole state again, so every Sync leaves a gap in which
+	// no service is served. Caught by proxy:scale only.
+	RewritesEverything = "broken-rewrites-everything"
 	// LeavesRules: Cleanup does nothing, so the proxy's tables or
 	// addresses stay. Caught by proxy:cleanup only.
 	LeavesRules = "broken-leaves-rules"
@@ -53,6 +57,7 @@ const (
 const (
 	capReadiness spec.Capability = "proxy:readiness"
 	capCleanup   spec.Capability = "proxy:cleanup"
+	capScale     spec.Capability = "proxy:scale"
 )
 
 // Broken is a broken proxy plugin and the capabilities of the proxy suite
@@ -121,6 +126,7 @@ func Catalog(base spec.ProxyPlugin) []Broken {
 			sp.ExternalTrafficPolicy = spec.TrafficPolicyCluster
 			return true
 		}), CaughtBy: spec.CapProxyExternalTrafficLocal},
+		{Plugin: rewrites(base), CaughtBy: capScale},
 		{Plugin: wrap(base, LeavesRules, "Cleanup does nothing", nil, true), CaughtBy: capCleanup},
 	}
 }
@@ -173,4 +179,31 @@ func (b *broken) Cleanup(ctx context.Context) error {
 		return nil
 	}
 	return b.Proxy.Cleanup(ctx)
+}
+
+// rewrites is RewritesEverything over base.
+func rewrites(base spec.ProxyPlugin) spec.ProxyPlugin {
+	return spec.ProxyPlugin{
+		Name:         RewritesEverything,
+		Description:  "broken, over " + base.Name + ": removes everything before every Sync",
+		Capabilities: slices.Clone(base.Capabilities),
+		New: func(ctx context.Context, cfg spec.ProxyConfig) (spec.Proxy, error) {
+			p, err := base.New(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return rewriter{p}, nil
+		},
+	}
+}
+
+// rewriter is a spec.Proxy that cleans up before every Sync.
+type rewriter struct{ spec.Proxy }
+
+// Sync removes everything, then installs state.
+func (r rewriter) Sync(ctx context.Context, state spec.ProxyState) error {
+	if err := r.Proxy.Cleanup(ctx); err != nil {
+		return err
+	}
+	return r.Proxy.Sync(ctx, state)
 }
