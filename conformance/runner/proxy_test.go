@@ -48,9 +48,15 @@ func TestProxyTargets(t *testing.T) {
 	// mandatory ones; a plugin declaring nothing claims only the latter.
 	claims := suite.Claims(reg, runner.Target{Name: "userspace", Plugin: "userspace"})
 	for _, c := range proxy.Capabilities() {
-		if !claims.Has(c) {
-			t.Errorf("userspace's claims %v lack %s", claims, c)
+		optional := slices.Contains(spec.Capabilities{spec.CapProxyUDP,
+			spec.CapProxyNodePort, spec.CapProxyLoadBalancer, spec.CapProxyExternalIPs, spec.CapProxySessionAffinity,
+			spec.CapProxyInternalTrafficLocal, spec.CapProxyExternalTrafficLocal, spec.CapProxyHairpin}, c)
+		if want := !optional || userspace.Plugin().Capabilities.Has(c); claims.Has(c) != want {
+			t.Errorf("userspace's claims %v: has %s = %v, want %v", claims, c, !want, want)
 		}
+	}
+	if claims.Has(spec.CapProxyExternalTrafficLocal) {
+		t.Errorf("userspace's claims include %s, which it does not declare", spec.CapProxyExternalTrafficLocal)
 	}
 	spec.MustRegister(reg.RegisterProxy(spec.ProxyPlugin{Name: "bare", New: userspace.Plugin().New}))
 	claims = suite.Claims(reg, runner.Target{Name: "bare", Plugin: "bare"})
