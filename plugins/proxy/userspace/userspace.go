@@ -170,10 +170,10 @@ func (p *Proxy) Sync(ctx context.Context, state spec.ProxyState) error {
 	}
 	known := func(ep netip.AddrPort) bool { return want.Known[ep] }
 	for _, cur := range p.listeners {
-		cur.prune(known)
+		cur.prune(known, false)
 	}
 	p.draining = slices.DeleteFunc(p.draining, func(ln *listener) bool {
-		if ln.prune(known) {
+		if ln.prune(known, false) {
 			ln.wg.Wait()
 			return true
 		}
@@ -315,7 +315,7 @@ func (ln *listener) setTarget(l Listener) {
 // goroutines.
 func (ln *listener) close() {
 	ln.stop()
-	ln.prune(func(netip.AddrPort) bool { return false })
+	ln.prune(nil, true)
 	ln.wg.Wait()
 }
 
@@ -334,13 +334,16 @@ func (ln *listener) stop() {
 	ln.mu.Unlock()
 }
 
-// prune closes the connections whose endpoint keep rejects (and those
-// still choosing one), and reports whether none is left.
-func (ln *listener) prune(keep func(netip.AddrPort) bool) bool {
+// prune closes the connections whose endpoint keep rejects, and reports
+// whether none is left. A connection still choosing its endpoint (accepted,
+// dialing) is left alone unless all: it was accepted before this Sync and
+// goes on, like an established one — closing it would fail a client of a
+// service the Sync did not even change.
+func (ln *listener) prune(keep func(netip.AddrPort) bool, all bool) bool {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	for c, ep := range ln.conns {
-		if !ep.IsValid() || !keep(ep) {
+		if all || (ep.IsValid() && !keep(ep)) {
 			c.Close()
 		}
 	}
