@@ -5,8 +5,9 @@
 // Besides the built-in plugins (plugins/builtin), the binary registers the
 // deliberately broken stores of fakes/brokenstore, built over the memory store,
 // the broken runtimes of fakes/brokenruntime, built over the process runtime,
-// and the broken schedulers of fakes/brokenscheduler (plugins, and profiles
-// for the scheduler suite).
+// the broken schedulers of fakes/brokenscheduler (plugins, and profiles
+// for the scheduler suite), and the broken proxies of fakes/brokenproxy,
+// built over the nftables proxy.
 // Their names start with "broken-", so `kubelab conform` never runs them by
 // default and `kubelab plugins` lists them only with --all; name one to
 // watch the suite catch it:
@@ -14,16 +15,19 @@
 //	kubelab conform --store broken-ignores-expected-revision --label-filter store:cas
 //	kubelab conform --suite runtime --runtime broken-no-exit-codes
 //	kubelab conform --suite scheduler --scheduler broken-overcommits-memory
+//	kubelab conform --suite proxy --target proxy=broken-ignores-readiness
 package main
 
 import (
 	"os"
 
 	"github.com/kubelab/kubelab/conformance/runner"
+	"github.com/kubelab/kubelab/fakes/brokenproxy"
 	"github.com/kubelab/kubelab/fakes/brokenruntime"
 	"github.com/kubelab/kubelab/fakes/brokenscheduler"
 	"github.com/kubelab/kubelab/fakes/brokenstore"
 	"github.com/kubelab/kubelab/plugins/builtin"
+	"github.com/kubelab/kubelab/plugins/proxy/nftables"
 	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/plugins/store/memory"
 	"github.com/kubelab/kubelab/spec"
@@ -44,6 +48,9 @@ func registry() *spec.Registry {
 	}
 	for _, p := range brokenscheduler.Profiles() {
 		spec.MustRegister(reg.RegisterProfile(p))
+	}
+	for _, p := range brokenproxy.Plugins(nftables.Plugin()) {
+		spec.MustRegister(reg.RegisterProxy(p))
 	}
 	return reg
 }
