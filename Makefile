@@ -32,10 +32,10 @@ run: deps build images
 	$(KUBELAB) conform --report $(REPORT) --junit _out/junit.xml
 
 ## test: unit tests, then every conformance suite against every built-in plugin
-test: deps lint unit conformance
+test: deps lint images unit conformance
 
 ## unit: every package's tests, then the race detector on the quick packages with concurrency
-unit:
+unit: images
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m $(RACE_QUICK)
 
