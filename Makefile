@@ -45,7 +45,7 @@ RACE_QUICK := ./spec/... ./plugins/store/memory/... ./conformance/runner/... ./p
 # RACE_PKGS are every package that starts goroutines (or whose tests run
 # concurrent code in-process); `make race` runs them all, one at a time
 # (race builds are heavy): about 10 minutes on 2 cores, too long for CI.
-RACE_PKGS := ./spec/... ./conformance/harness ./fakes/... ./plugins/runtime/... ./plugins/scheduler/internal/helper \
+RACE_PKGS := ./spec/... ./conformance/harness ./fakes/... ./plugins/runtime/... ./plugins/scheduler/pluginhelper \
 	./plugins/store/memory ./plugins/store/etcd ./conformance/runner/... ./conformance/etcdserver ./conformance/store \
 	./conformance/apiserver ./conformance/scheduler ./conformance/runtime ./conformance/containerd \
 	./reference/apiserver/... ./reference/scheduler ./tools/workload ./tools/schedbench ./tools/kubelab/... ./tools/critools

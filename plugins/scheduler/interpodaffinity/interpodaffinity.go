@@ -26,7 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -80,7 +80,7 @@ type InterPodAffinity struct {
 // score=false for a filter-only instance). The
 // handle's snapshot is used at PreScore to see pods on every node.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, ArgHardPodAffinityWeight, helper.ArgScore); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args, ArgHardPodAffinityWeight, pluginhelper.ArgScore); err != nil {
 		return nil, err
 	}
 	pl := &InterPodAffinity{h: h, hardWeight: 1, terms: map[termsKey]*podTerms{}}
@@ -91,7 +91,7 @@ func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
 		}
 		pl.hardWeight = w
 	}
-	score, err := helper.ScoreEnabled(Name, args)
+	score, err := pluginhelper.ScoreEnabled(Name, args)
 	if err != nil {
 		return nil, err
 	}
@@ -322,10 +322,10 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 	ns := newNSLabels(snap)
 	own := len(pt.affinity) > 0 || len(pt.antiAffinity) > 0
 	nodes := snap.Nodes()
-	partial := make([]*filterState, helper.Workers(len(nodes)))
+	partial := make([]*filterState, pluginhelper.Workers(len(nodes)))
 	existingBy := make([]bool, len(partial))
 	withAffinity := make([][]*spec.NodeInfo, len(partial))
-	helper.Chunks(len(nodes), func(w, lo, hi int) {
+	pluginhelper.Chunks(len(nodes), func(w, lo, hi int) {
 		s := &filterState{affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
 		partial[w] = s
 		for _, ni := range nodes[lo:hi] {
@@ -503,8 +503,8 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, 
 			all = v.([]*spec.NodeInfo)
 		}
 	}
-	partial := make([]scoreState, helper.Workers(len(all)))
-	helper.Chunks(len(all), func(w, lo, hi int) {
+	partial := make([]scoreState, pluginhelper.Workers(len(all)))
+	pluginhelper.Chunks(len(all), func(w, lo, hi int) {
 		partial[w] = pl.scoreNodes(pod, pt, hasPref, ns, all[lo:hi])
 	})
 	s := scoreState{}
