@@ -19,8 +19,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
