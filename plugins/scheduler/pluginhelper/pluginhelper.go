@@ -10,8 +10,10 @@
 //     DefaultPreemption does; SplitByPDB tells which evictions a
 //     PodDisruptionBudget forbids.
 //   - Spread and affinity state: CountMatching counts the pods a label
-//     selector matches on a node, the unit PodTopologySpread and
-//     InterPodAffinity pre-compute per topology domain.
+//     selector matches on a node, the unit PodTopologySpread pre-computes
+//     per topology domain; ParseAffinityTerm and AffinityTerm.Matches are
+//     how InterPodAffinity parses a pod's affinity terms and tells which
+//     pods they select.
 //   - Parallelism: Chunks and Workers split per-node work over GOMAXPROCS.
 //
 // Everything here is a pure function of its arguments (Chunks starts

@@ -103,3 +103,32 @@ func TestCountMatching(t *testing.T) {
 		t.Errorf("CountMatching with an empty selector = %d, want 0", n)
 	}
 }
+
+func TestAffinityTerm(t *testing.T) {
+	owner := pod("owner", "d", 0, time.Time{}, map[string]string{"tenant": "a"})
+	term := &corev1.PodAffinityTerm{TopologyKey: "zone", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		MatchLabelKeys: []string{"tenant"}}
+	at, err := pluginhelper.ParseAffinityTerm(owner, term, 7)
+	if err != nil || at.TopologyKey != "zone" || at.Weight != 7 || !at.Namespaces["d"] {
+		t.Fatalf("ParseAffinityTerm = %+v, %v", at, err)
+	}
+	none := func(string) (labels.Set, bool) { return nil, false }
+	for _, tc := range []struct {
+		p    *corev1.Pod
+		want bool
+	}{
+		{pod("x", "d", 0, time.Time{}, map[string]string{"app": "web", "tenant": "a"}), true},
+		{pod("x", "d", 0, time.Time{}, map[string]string{"app": "web", "tenant": "b"}), false}, // matchLabelKeys
+		{pod("x", "other", 0, time.Time{}, map[string]string{"app": "web", "tenant": "a"}), false},
+	} {
+		if got := at.Matches(tc.p, none); got != tc.want {
+			t.Errorf("Matches(%s/%v) = %v, want %v", tc.p.Namespace, tc.p.Labels, got, tc.want)
+		}
+	}
+	term.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "x"}}
+	at, _ = pluginhelper.ParseAffinityTerm(owner, term, 0)
+	teamX := func(ns string) (labels.Set, bool) { return labels.Set{"team": "x"}, ns == "other" }
+	if !at.Matches(pod("x", "other", 0, time.Time{}, map[string]string{"app": "web", "tenant": "a"}), teamX) {
+		t.Error("namespace selector: a pod in a selected namespace does not match")
+	}
+}
