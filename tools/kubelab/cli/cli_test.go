@@ -266,3 +266,16 @@ func TestPluginsHidesBrokenWithoutAll(t *testing.T) {
 		t.Errorf("the broken store is no longer registered: %v", err)
 	}
 }
+
+// TestConformImagesSetsTheEnvironment: --images hands the runtime suite's
+// image directory to the suites' children through KUBELAB_IMAGES.
+func TestConformImagesSetsTheEnvironment(t *testing.T) {
+	t.Setenv("KUBELAB_IMAGES", "")
+	dir := t.TempDir()
+	if code, _, errOut, _ := kubelab(t, "conform", "--target", "fake=good", "--images", dir); code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if got := os.Getenv("KUBELAB_IMAGES"); got != dir {
+		t.Errorf("KUBELAB_IMAGES = %q, want %q", got, dir)
+	}
+}
