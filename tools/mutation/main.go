@@ -50,6 +50,10 @@ const (
 	NotCompiled Outcome = "not-compiled"
 	// Error: the run could not be judged (bad usage, the harness broke).
 	Error Outcome = "error"
+	// Equivalent: the suite passed, but the mutant is listed in the
+	// equivalents file as changing nothing the contract can observe; left
+	// out of the score, listed with its reason.
+	Equivalent Outcome = "equivalent"
 )
 
 // Result is one mutant's outcome.
@@ -74,6 +78,7 @@ type Report struct {
 	Timeout    int      `json:"timeout"`
 	Invalid    int      `json:"notCompiled"`
 	Errors     int      `json:"errors"`
+	Equivalent int      `json:"equivalent"`
 	Score      float64  `json:"score"`
 	Results    []Result `json:"results"`
 }
@@ -84,6 +89,8 @@ type options struct {
 	seed                    uint64
 	timeout                 time.Duration
 	label                   string
+	equivalents             string
+	rescore                 string
 }
 
 func main() {
@@ -96,6 +103,8 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the sample")
 	flag.DurationVar(&o.timeout, "timeout", 0, "per-mutant timeout of the suite (default: 3× the unmutated run, at least 1m)")
 	flag.StringVar(&o.label, "label-filter", "", "Ginkgo label filter passed to conform")
+	flag.StringVar(&o.equivalents, "equivalents", "tools/mutation/equivalents.txt", "file of mutants judged equivalent: lines \"ID reason\" (ID as in mutation.json); a missing file lists none")
+	flag.StringVar(&o.rescore, "rescore", "", "run nothing: re-judge the survivors of this mutation.json against --equivalents and rewrite the reports in --out")
 	flag.Parse()
 	// Interrupted, the run kills the suite it is running and removes its
 	// temporary directory before it exits.
@@ -109,6 +118,13 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
+	equiv, err := readEquivalents(o.equivalents)
+	if err != nil {
+		return err
+	}
+	if o.rescore != "" {
+		return rescore(o, equiv)
+	}
 	muts, err := findAll(o.pkg)
 	if err != nil {
 		return err
@@ -144,23 +160,78 @@ func run(ctx context.Context, o options) error {
 		}
 		m := muts[i]
 		r := judge(ctx, o, work, m)
+		if reason, ok := equiv[m.ID()]; ok && r.Outcome == Survived {
+			r.Outcome, r.Detail = Equivalent, reason
+		}
 		rep.Results = append(rep.Results, r)
 		fmt.Fprintf(os.Stderr, "mutation: %-12s %s (%.0fs) %s\n", r.Outcome, m, r.Seconds, r.Detail)
 		if r.Outcome != NotCompiled {
 			judged++
 		}
 	}
+	return write(o.out, &rep)
+}
+
+// rescore re-judges a saved report's survivors against equiv and rewrites
+// the reports.
+func rescore(o options, equiv map[string]string) error {
+	b, err := os.ReadFile(o.rescore)
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", o.rescore, err)
+	}
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		reason, ok := equiv[r.ID()]
+		switch {
+		case ok && (r.Outcome == Survived || r.Outcome == Equivalent):
+			r.Outcome, r.Detail = Equivalent, reason
+		case !ok && r.Outcome == Equivalent:
+			r.Outcome, r.Detail = Survived, ""
+		}
+	}
+	return write(o.out, &rep)
+}
+
+// write tallies rep and writes mutation.json and mutation.md into dir,
+// printing the Markdown.
+func write(dir string, rep *Report) error {
 	rep.tally()
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
-	if err := os.WriteFile(filepath.Join(o.out, "mutation.json"), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "mutation.json"), b, 0o644); err != nil {
 		return err
 	}
 	md := rep.Markdown()
 	fmt.Print(md)
-	return os.WriteFile(filepath.Join(o.out, "mutation.md"), []byte(md), 0o644)
+	return os.WriteFile(filepath.Join(dir, "mutation.md"), []byte(md), 0o644)
+}
+
+// readEquivalents reads the equivalents file: "ID reason" per line, '#'
+// comments and blank lines ignored. A missing file lists none.
+func readEquivalents(path string) (map[string]string, error) {
+	out := map[string]string{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		id, reason, _ := strings.Cut(l, " ")
+		out[id] = strings.TrimSpace(reason)
+	}
+	return out, nil
 }
 
 // findAll lists the mutants of every non-test .go file of dir.
@@ -302,9 +373,9 @@ func lastLines(s string, n int) string {
 }
 
 // tally counts the outcomes and computes Score: (killed + timeout) over
-// every judged mutant (not-compiled and errors left out).
+// every judged mutant (not-compiled, equivalent and errors left out).
 func (r *Report) tally() {
-	r.Killed, r.Survived, r.Timeout, r.Invalid, r.Errors = 0, 0, 0, 0, 0
+	r.Killed, r.Survived, r.Timeout, r.Invalid, r.Errors, r.Equivalent = 0, 0, 0, 0, 0, 0
 	for _, x := range r.Results {
 		switch x.Outcome {
 		case Killed:
@@ -315,6 +386,8 @@ func (r *Report) tally() {
 			r.Timeout++
 		case NotCompiled:
 			r.Invalid++
+		case Equivalent:
+			r.Equivalent++
 		default:
 			r.Errors++
 		}
@@ -334,8 +407,17 @@ func (r *Report) Markdown() string {
 		sample = fmt.Sprintf("a random sample of %d compiling mutants of %d (seed %d)", r.Sample, r.Population, r.Seed)
 	}
 	fmt.Fprintf(&b, "Judged: %s.\n\n", sample)
-	fmt.Fprintf(&b, "| suite | plugin | killed | survived | timeout | not compiled | errors | score |\n|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %.0f%% |\n\n", r.Suite, r.Target, r.Killed, r.Survived, r.Timeout, r.Invalid, r.Errors, 100*r.Score)
+	fmt.Fprintf(&b, "| suite | plugin | killed | survived | timeout | equivalent | not compiled | errors | score |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %.0f%% |\n\n", r.Suite, r.Target, r.Killed, r.Survived, r.Timeout, r.Equivalent, r.Invalid, r.Errors, 100*r.Score)
+	b.WriteString("Score: killed and timed out over killed, survived and timed out (equivalent and not-compiled mutants left out).\n\n")
+	for _, x := range r.Results {
+		if x.Outcome == Equivalent {
+			fmt.Fprintf(&b, "- equivalent `%s:%d`: %s `%s` → `%s` — %s\n", x.File, x.Line, x.Operator, short(x.Old), short(x.New), x.Detail)
+		}
+	}
+	if r.Equivalent > 0 {
+		b.WriteString("\n")
+	}
 	var surv []Result
 	for _, x := range r.Results {
 		if x.Outcome == Survived {
@@ -348,7 +430,7 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("Survivors:\n\n")
 	for _, x := range surv {
-		fmt.Fprintf(&b, "- `%s:%d`: %s `%s` → `%s`\n", x.File, x.Line, x.Operator, short(x.Old), short(x.New))
+		fmt.Fprintf(&b, "- `%s:%d`: %s `%s` → `%s` (id `%s`)\n", x.File, x.Line, x.Operator, short(x.Old), short(x.New), x.ID())
 	}
 	return b.String()
 }

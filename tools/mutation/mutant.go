@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Mutant is one small change to one source file: the bytes [Start, End) of
@@ -46,6 +47,12 @@ const (
 	// of an if-body (the branch's work is skipped).
 	OpEarlyReturn = "return-early"
 )
+
+// ID names the mutant stably while its file is unchanged:
+// FILE:LINE:COL/OPERATOR/NEW (NEW empty for a removal).
+func (m Mutant) ID() string {
+	return fmt.Sprintf("%s:%d:%d/%s/%s", m.File, m.Line, m.Col, m.Operator, strings.ReplaceAll(m.New, " ", ""))
+}
 
 // String is the mutant as a report prints it: file:line: operator `old` → `new`.
 func (m Mutant) String() string {

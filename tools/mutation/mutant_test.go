@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -81,5 +83,35 @@ func TestReportScore(t *testing.T) {
 	}
 	if md := r.Markdown(); !strings.Contains(md, "`a.go:3`: flip-comparison `<` → `<=`") || !strings.Contains(md, "75%") {
 		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+func TestEquivalentsAndRescore(t *testing.T) {
+	dir := t.TempDir()
+	m := Mutant{File: "a.go", Line: 3, Col: 7, Operator: OpCompare, Old: "<", New: "<="}
+	eq := dir + "/eq.txt"
+	if err := os.WriteFile(eq, []byte("# comment\n\n"+m.ID()+" changes nothing observable\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	equiv, err := readEquivalents(eq)
+	if err != nil || equiv[m.ID()] != "changes nothing observable" {
+		t.Fatalf("readEquivalents = %v, %v", equiv, err)
+	}
+	if none, err := readEquivalents(dir + "/missing.txt"); err != nil || len(none) != 0 {
+		t.Errorf("a missing file: %v, %v", none, err)
+	}
+	rep := Report{Results: []Result{{Mutant: m, Outcome: Survived}, {Outcome: Killed}}}
+	b, _ := json.Marshal(rep)
+	saved := dir + "/mutation.json"
+	if err := os.WriteFile(saved, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rescore(options{rescore: saved, out: dir + "/out"}, equiv); err != nil {
+		t.Fatal(err)
+	}
+	var got Report
+	b, _ = os.ReadFile(dir + "/out/mutation.json")
+	if err := json.Unmarshal(b, &got); err != nil || got.Equivalent != 1 || got.Survived != 0 || got.Score != 1 {
+		t.Errorf("rescored %+v, %v", got, err)
 	}
 }
