@@ -8,7 +8,7 @@ BIN := _out/bin
 REPORT := _out/report
 KUBELAB := $(BIN)/kubelab
 
-.PHONY: all build run test unit race conformance bench lint deps clean images critest bench-runtime bench-apiserver bench-scheduler
+.PHONY: all build run test unit race conformance bench lint deps clean images critest bench-runtime bench-apiserver bench-scheduler mutation
 
 all: build
 
@@ -45,10 +45,22 @@ RACE_QUICK := ./spec/... ./plugins/store/memory/... ./conformance/runner/... ./p
 # RACE_PKGS are every package that starts goroutines (or whose tests run
 # concurrent code in-process); `make race` runs them all, one at a time
 # (race builds are heavy): about 10 minutes on 2 cores, too long for CI.
-RACE_PKGS := ./spec/... ./conformance/harness ./fakes/... ./plugins/runtime/... ./plugins/scheduler/internal/helper \
+RACE_PKGS := ./spec/... ./conformance/harness ./fakes/... ./plugins/runtime/... ./plugins/scheduler/pluginhelper \
 	./plugins/store/memory ./plugins/store/etcd ./conformance/runner/... ./conformance/etcdserver ./conformance/store \
 	./conformance/apiserver ./conformance/scheduler ./conformance/runtime ./conformance/containerd \
 	./reference/apiserver/... ./reference/scheduler ./tools/workload ./tools/schedbench ./tools/kubelab/... ./tools/critools
+
+## mutation: the mutation score of one suite against one reference plugin (tools/mutation), opt-in, never in CI:
+## each mutant is a build of the binary with -overlay plus a run of the suite. Defaults: the store suite against
+## plugins/store/memory, a sample of 30 (MUTATION_SAMPLE=0 for every mutant); report in _out/mutation
+MUTATION_SUITE ?= store
+MUTATION_TARGET ?= memory
+MUTATION_PKG ?= plugins/store/memory
+MUTATION_SAMPLE ?= 30
+MUTATION_SEED ?= 1
+mutation: deps
+	$(GO) run ./tools/mutation --suite $(MUTATION_SUITE) --target $(MUTATION_TARGET) --pkg $(MUTATION_PKG) \
+		--sample $(MUTATION_SAMPLE) --seed $(MUTATION_SEED) --out _out/mutation
 
 ## race: the race detector on every package with concurrency (-short: without the suites' meta-tests), opt-in
 race: deps images

@@ -41,9 +41,22 @@ type RuntimeConfig struct {
 	// Endpoint, when set, is a CRI endpoint such as
 	// "unix:///run/containerd/containerd.sock" to connect to.
 	Endpoint string
-	// Options are plugin-specific key=value settings.
+	// Options are plugin-specific key=value settings, plus the one
+	// standard option RuntimeOptionPodCIDR that every runtime plugin must
+	// accept (and may ignore).
 	Options map[string]string
 }
+
+// RuntimeOptionPodCIDR is the standard runtime option (RuntimeConfig.Options)
+// that gives a runtime the IPv4 range, such as "10.160.3.0/24", it takes
+// its pods' addresses from. Every runtime plugin must accept it: one that
+// allocates pod addresses itself uses it instead of its default range; one
+// whose pods get no addresses of its own (a CRI client whose runtime has
+// its own CNI config) ignores it. The conformance runner hands every
+// runtime plugin under test a random range no host interface is in, so
+// that runs side by side, and a running `kubelab runtime`, never share a
+// range.
+const RuntimeOptionPodCIDR = "pod-cidr"
 
 // RuntimeFactory starts or connects to a runtime. The returned closer
 // releases what the factory started.

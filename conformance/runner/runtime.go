@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,9 +40,6 @@ const (
 	// localRuntime is kubelab's process runtime (plugins/runtime/process):
 	// the default in-process target and the one TargetProcessGRPC serves.
 	localRuntime = "process"
-	// podCIDROption is the option of localRuntime and of the runtimes
-	// built over it (BrokenPrefix) that sets their pod range.
-	podCIDROption = "pod-cidr"
 	// criClientRuntime connects to a CRI endpoint given as
 	// spec.RuntimeConfig.Endpoint (plugins/runtime/cri, k8s.io/cri-client):
 	// every endpoint target, TargetProcessGRPC and TargetContainerd are
@@ -68,6 +67,8 @@ const runtimeServerStartTimeout = time.Minute
 // "process", TargetProcessGRPC and, when containerd can run here,
 // TargetContainerd (a note on stderr says why it is left out otherwise).
 // The test images come from $KUBELAB_IMAGES or _out/images (`make images`).
+// Every plugin target (and the process runtime TargetProcessGRPC serves) is
+// started with a random free pod range (spec.RuntimeOptionPodCIDR).
 func RuntimeSuite() Suite {
 	return Suite{
 		Name:         "runtime",
@@ -115,14 +116,44 @@ func runtimeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, er
 	return out, nil
 }
 
-// processOptions are the options a plugin built over the process runtime
-// (process itself, the broken runtimes) is started with in a child: a pod
-// range of its own.
-func processOptions(plugin string) map[string]string {
-	if plugin == localRuntime || strings.HasPrefix(plugin, BrokenPrefix) {
-		return map[string]string{podCIDROption: runtime.RandomPodCIDR()}
+// podNetworkOptions are the options every runtime plugin under test is
+// started with in a child: spec.RuntimeOptionPodCIDR, a random /24 of
+// runtime.RandomPodCIDR's range that no host interface's address is in
+// (a running `kubelab runtime`'s bridge holds an address of its range),
+// so that no two runs, nor a run and kubelab's default 10.87.0.0/16,
+// share a pod network.
+func podNetworkOptions() map[string]string {
+	return map[string]string{spec.RuntimeOptionPodCIDR: freePodCIDR(hostAddrs())}
+}
+
+// freePodCIDR draws runtime.RandomPodCIDR ranges until one holds none of
+// used (64 draws at most, then the last one drawn).
+func freePodCIDR(used []net.IP) string {
+	var c string
+	for range 64 {
+		c = runtime.RandomPodCIDR()
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(used, n.Contains) {
+			return c
+		}
 	}
-	return nil
+	return c
+}
+
+// hostAddrs are the IP addresses of the host's interfaces (none when they
+// cannot be read).
+func hostAddrs() []net.IP {
+	addrs, _ := net.InterfaceAddrs()
+	var out []net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			out = append(out, n.IP)
+		}
+	}
+	return out
 }
 
 func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bool) (func() error, error) {
@@ -164,7 +195,7 @@ func declareRuntime(ctx context.Context, reg *spec.Registry, t Target, dryRun bo
 		if err != nil {
 			return nil, fmt.Errorf("runtime target %q: %w", t.Name, err)
 		}
-		target := runtime.PluginTarget(p, images, processOptions(t.Plugin))
+		target := runtime.PluginTarget(p, images, podNetworkOptions())
 		target.Name = t.Name
 		runtime.Register(target)
 	default:
@@ -200,7 +231,7 @@ func (s *runtimeServer) start(ctx context.Context) (spec.Runtime, func() error, 
 		return nil, nil, err
 	}
 	root := filepath.Join(dir, "root")
-	options := processOptions(s.plugin.Name)
+	options := podNetworkOptions()
 	if err := runtime.ClaimRoot(dir, s.plugin.Name, root, options); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -100,7 +101,7 @@ func NewSecure(cfg Config, sec Security) (*Server, error) {
 	}
 	boot = append(boot, clientCAConfigMap(sec.CA))
 	s.cfg.Bootstrap = boot
-	plugins := slices.Concat(cfg.Admission, admission.Builtin(objects, objects), []admission.Plugin{authz.NewEscalation(rbac)})
+	plugins := slices.Concat(cfg.Admission, admission.Builtin(objects, objects, objects), []admission.Plugin{authz.NewEscalation(rbac)})
 	if err := s.complete(plugins); err != nil {
 		return nil, err
 	}
@@ -163,7 +164,8 @@ func (s *Server) createBootstrap(ctx context.Context) error {
 
 // storageGetter reads single objects through the server's storage (from
 // the store, so a namespace created a moment ago is found) for admission
-// (admission.NamespaceGetter, admission.PriorityClassLister) and
+// (admission.NamespaceGetter, admission.PriorityClassLister,
+// admission.RuntimeClassGetter) and
 // service-account authentication (authn.ServiceAccountGetter,
 // authn.PodGetter).
 type storageGetter struct {
@@ -218,6 +220,14 @@ func (g storageGetter) ListPriorityClasses(context.Context) ([]*schedulingv1.Pri
 		out = append(out, o.(*schedulingv1.PriorityClass))
 	}
 	return out, nil
+}
+
+func (g storageGetter) GetRuntimeClass(ctx context.Context, name string) (*nodev1.RuntimeClass, error) {
+	obj, err := g.get(ctx, "node.k8s.io", "runtimeclasses", "", name)
+	if err != nil {
+		return nil, err
+	}
+	return obj.(*nodev1.RuntimeClass), nil
 }
 
 // cacheLister is authz.Lister over the server's watch cache.

@@ -10,7 +10,7 @@
 //   - spec/...: only spec/... .
 //   - plugins/F/... (F a family: store, runtime, scheduler, proxy, ...): only
 //     spec/... and plugins/F/... — a family may share its own helpers
-//     (plugins/scheduler/internal/helper), never another family's.
+//     (plugins/scheduler/pluginhelper), never another family's.
 //     plugins/builtin is the registry wiring and may import every plugin.
 //     Test files are held to the same rule.
 //   - reference/...: only spec/... and reference/... — never a concrete

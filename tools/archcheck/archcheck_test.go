@@ -32,7 +32,7 @@ func TestCheck(t *testing.T) {
 		{"spec imports spec", pkg("spec/sub", []string{"spec", "k8s.io/api/core/v1"}, []string{"spec/sub"}), nil},
 		{"spec imports a plugin", pkg("spec", []string{"plugins/store/memory"}, nil), []string{"spec → plugins/store/memory"}},
 		{"spec test imports reference", pkg("spec/sub", nil, []string{"reference/x"}), []string{"spec/sub → reference/x"}},
-		{"plugin shares its family's helpers", pkg("plugins/scheduler/a", []string{"spec", "plugins/scheduler/internal/helper"}, nil), nil},
+		{"plugin shares its family's helpers", pkg("plugins/scheduler/a", []string{"spec", "plugins/scheduler/pluginhelper"}, nil), nil},
 		{"plugin imports another family", pkg("plugins/runtime/cri", []string{"plugins/store/memory"}, nil), []string{"plugins/runtime/cri → plugins/store/memory"}},
 		{"plugin test imports conformance", pkg("plugins/runtime/cri", nil, []string{"conformance/containerd"}), []string{"plugins/runtime/cri → conformance/containerd"}},
 		{"plugin imports tools", pkg("plugins/runtime/process", []string{"tools/ociimage"}, nil), []string{"plugins/runtime/process → tools/ociimage"}},

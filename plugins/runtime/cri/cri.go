@@ -13,6 +13,8 @@
 //	timeout         how long to wait for the connection, and for each call
 //	                (cri-client uses one timeout for both); default 2m, as the kubelet's
 //	                --runtime-request-timeout
+//	pod-cidr        spec.RuntimeOptionPodCIDR, accepted and ignored: the
+//	                runtime behind the socket assigns pod addresses (its CNI config)
 package cri
 
 import (
@@ -77,6 +79,8 @@ func newFromSpec(ctx context.Context, cfg spec.RuntimeConfig) (spec.Runtime, fun
 				return nil, nil, fmt.Errorf("cri runtime: option %s=%q: want a positive duration such as 30s: %w", k, v, spec.ErrInvalid)
 			}
 			timeout = d
+		case spec.RuntimeOptionPodCIDR:
+			// The runtime behind the socket addresses its pods itself.
 		default:
 			return nil, nil, fmt.Errorf("cri runtime: unknown option %q (known: %s, %s, %s): %w", k, OptionEndpoint, OptionImageEndpoint, OptionTimeout, spec.ErrInvalid)
 		}

@@ -13,8 +13,9 @@ import (
 const (
 	// OptionExitCode is Options.ExitCode, an integer 0..255.
 	OptionExitCode = "exit-code"
-	// OptionPodCIDR is Options.PodCIDR, e.g. "10.244.1.0/24".
-	OptionPodCIDR = "pod-cidr"
+	// OptionPodCIDR is Options.PodCIDR, e.g. "10.244.1.0/24" (the standard
+	// spec.RuntimeOptionPodCIDR).
+	OptionPodCIDR = spec.RuntimeOptionPodCIDR
 	// OptionImageSize is Options.ImageSize in bytes.
 	OptionImageSize = "image-size"
 )

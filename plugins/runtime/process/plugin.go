@@ -21,8 +21,9 @@ const DefaultPodCIDR = "10.87.0.0/16"
 
 // Options of the plugin (spec.RuntimeConfig.Options).
 const (
-	// OptionPodCIDR is the IPv4 pod range of the bridge network.
-	OptionPodCIDR = "pod-cidr"
+	// OptionPodCIDR is the IPv4 pod range of the bridge network (the
+	// standard spec.RuntimeOptionPodCIDR).
+	OptionPodCIDR = spec.RuntimeOptionPodCIDR
 	// OptionNetwork is "bridge" (the default) or "none" (loopback only).
 	OptionNetwork = "network"
 	// OptionInstance names the runtime in host-wide resources (see

@@ -19,8 +19,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -89,7 +89,7 @@ type BinPacking struct {
 
 // NewBinPacking builds BinPacking (args: resources).
 func NewBinPacking(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(BinPackingName, args, noderesources.ArgResources); err != nil {
+	if err := pluginhelper.CheckArgs(BinPackingName, args, noderesources.ArgResources); err != nil {
 		return nil, err
 	}
 	b := &BinPacking{resources: noderesources.DefaultResources()}
@@ -135,7 +135,7 @@ type Spread struct{}
 
 // NewSpread builds Spread; it takes no args.
 func NewSpread(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(SpreadName, args); err != nil {
+	if err := pluginhelper.CheckArgs(SpreadName, args); err != nil {
 		return nil, err
 	}
 	return Spread{}, nil
@@ -196,7 +196,7 @@ type Random struct{ seed int64 }
 
 // NewRandom builds Random (args: seed, default 0).
 func NewRandom(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(RandomName, args, ArgSeed); err != nil {
+	if err := pluginhelper.CheckArgs(RandomName, args, ArgSeed); err != nil {
 		return nil, err
 	}
 	r := &Random{}
@@ -243,7 +243,7 @@ type FirstFit struct{}
 
 // NewFirstFit builds FirstFit; it takes no args.
 func NewFirstFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(FirstFitName, args); err != nil {
+	if err := pluginhelper.CheckArgs(FirstFitName, args); err != nil {
 		return nil, err
 	}
 	return FirstFit{}, nil

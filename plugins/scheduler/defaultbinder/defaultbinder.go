@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -31,7 +31,7 @@ type DefaultBinder struct{ h spec.SchedulerHandle }
 // New builds the plugin; it takes no args. Bind needs a handle; without
 // one (nil h) every Bind fails.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args); err != nil {
 		return nil, err
 	}
 	return &DefaultBinder{h: h}, nil

@@ -26,11 +26,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -74,7 +72,7 @@ type DefaultPreemption struct {
 // minCandidateNodesAbsolute ≥ 0, not both 0). PostFilter needs the handle;
 // without one it declines to preempt.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, ArgMinCandidateNodesPercentage, ArgMinCandidateNodesAbsolute); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args, ArgMinCandidateNodesPercentage, ArgMinCandidateNodesAbsolute); err != nil {
 		return nil, err
 	}
 	pl := &DefaultPreemption{h: h, minPercent: 10, minAbs: 100}
@@ -231,8 +229,8 @@ func (pl *DefaultPreemption) selectVictims(ctx context.Context, pod *corev1.Pod,
 	if st := pl.h.RunFilterPlugins(ctx, pod, over, ni.Name()); !st.IsSuccess() {
 		return nil
 	}
-	sort.SliceStable(potential, func(i, j int) bool { return moreImportant(potential[i], potential[j]) })
-	violating, fine := splitByPDB(potential, pdbs)
+	sort.SliceStable(potential, func(i, j int) bool { return pluginhelper.MoreImportant(potential[i], potential[j]) })
+	violating, fine := pluginhelper.SplitByPDB(potential, pdbs)
 	c := &candidate{node: ni.Name()}
 	reprieve := func(p *corev1.Pod, violates bool) {
 		clone.AddPod(p)
@@ -254,56 +252,6 @@ func (pl *DefaultPreemption) selectVictims(ctx context.Context, pod *corev1.Pod,
 		return nil
 	}
 	return c
-}
-
-// moreImportant orders higher priority first, then the earlier started.
-func moreImportant(a, b *corev1.Pod) bool {
-	pa, pb := corev1helpers.PodPriority(a), corev1helpers.PodPriority(b)
-	if pa != pb {
-		return pa > pb
-	}
-	return startTime(a).Before(startTime(b))
-}
-
-func startTime(p *corev1.Pod) time.Time {
-	if p.Status.StartTime != nil {
-		return p.Status.StartTime.Time
-	}
-	return p.CreationTimestamp.Time
-}
-
-// splitByPDB splits pods (kept in order) into those whose eviction would
-// exceed a matching PDB's disruptionsAllowed and the rest.
-func splitByPDB(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) (violating, fine []*corev1.Pod) {
-	allowed := make([]int32, len(pdbs))
-	sels := make([]labels.Selector, len(pdbs))
-	for i, pdb := range pdbs {
-		allowed[i] = pdb.Status.DisruptionsAllowed
-		if s, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err == nil {
-			sels[i] = s
-		}
-	}
-	for _, p := range pods {
-		violates := false
-		for i, pdb := range pdbs {
-			if pdb.Namespace != p.Namespace || sels[i] == nil || sels[i].Empty() || !sels[i].Matches(labels.Set(p.Labels)) {
-				continue
-			}
-			if _, disrupted := pdb.Status.DisruptedPods[p.Name]; disrupted {
-				continue
-			}
-			allowed[i]--
-			if allowed[i] < 0 {
-				violates = true
-			}
-		}
-		if violates {
-			violating = append(violating, p)
-		} else {
-			fine = append(fine, p)
-		}
-	}
-	return violating, fine
 }
 
 // pick chooses among candidates by upstream's criteria.
@@ -328,7 +276,7 @@ func pick(cands []*candidate) *candidate {
 			if int64(corev1helpers.PodPriority(v)) != k.highest {
 				continue
 			}
-			if t := startTime(v); earliest.IsZero() || t.Before(earliest) {
+			if t := pluginhelper.PodStartTime(v); earliest.IsZero() || t.Before(earliest) {
 				earliest = t
 			}
 		}

@@ -11,7 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -46,7 +46,7 @@ type ImageLocality struct{ h spec.SchedulerHandle }
 // number of nodes holding each image; without a handle the feasible nodes
 // are counted.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args); err != nil {
 		return nil, err
 	}
 	return &ImageLocality{h: h}, nil
@@ -132,7 +132,7 @@ func (pl *ImageLocality) PreScore(_ context.Context, state *spec.CycleState, pod
 			all = snap.Nodes()
 		}
 	}
-	helper.Chunks(len(all), func(_, lo, hi int) {
+	pluginhelper.Chunks(len(all), func(_, lo, hi int) {
 		seen := map[string]bool{}
 		for _, ni := range all[lo:hi] {
 			if ni.Node == nil || len(ni.Node.Status.Images) == 0 {

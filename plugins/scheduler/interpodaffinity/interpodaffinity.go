@@ -21,12 +21,10 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -80,7 +78,7 @@ type InterPodAffinity struct {
 // score=false for a filter-only instance). The
 // handle's snapshot is used at PreScore to see pods on every node.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, ArgHardPodAffinityWeight, helper.ArgScore); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args, ArgHardPodAffinityWeight, pluginhelper.ArgScore); err != nil {
 		return nil, err
 	}
 	pl := &InterPodAffinity{h: h, hardWeight: 1, terms: map[termsKey]*podTerms{}}
@@ -91,7 +89,7 @@ func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
 		}
 		pl.hardWeight = w
 	}
-	score, err := helper.ScoreEnabled(Name, args)
+	score, err := pluginhelper.ScoreEnabled(Name, args)
 	if err != nil {
 		return nil, err
 	}
@@ -102,14 +100,8 @@ func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
 // Name implements spec.Named.
 func (*InterPodAffinity) Name() string { return Name }
 
-// term is a parsed PodAffinityTerm.
-type term struct {
-	key        string
-	selector   labels.Selector
-	namespaces map[string]bool
-	nsSelector labels.Selector // nil: none
-	weight     int64
-}
+// term is a parsed PodAffinityTerm (pluginhelper.AffinityTerm).
+type term = pluginhelper.AffinityTerm
 
 // podTerms are a pod's parsed affinity terms.
 type podTerms struct {
@@ -121,48 +113,6 @@ func (pt *podTerms) any() bool {
 	return len(pt.affinity)+len(pt.antiAffinity)+len(pt.prefAffinity)+len(pt.prefAntiAffinity) > 0
 }
 
-// parseTerm parses one of pod's affinity terms. matchLabelKeys and
-// mismatchLabelKeys are merged into the label selector (key in / notin the
-// pod's value), as the kube-apiserver does when it admits the pod; doing it
-// again here is harmless and covers API servers that do not.
-func parseTerm(pod *corev1.Pod, t *corev1.PodAffinityTerm, weight int32) (term, error) {
-	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
-	if err != nil {
-		return term{}, err
-	}
-	if t.LabelSelector != nil {
-		for _, keys := range []struct {
-			keys []string
-			op   selection.Operator
-		}{{t.MatchLabelKeys, selection.In}, {t.MismatchLabelKeys, selection.NotIn}} {
-			for _, k := range keys.keys {
-				v, ok := pod.Labels[k]
-				if !ok {
-					continue
-				}
-				r, err := labels.NewRequirement(k, keys.op, []string{v})
-				if err != nil {
-					return term{}, err
-				}
-				sel = sel.Add(*r)
-			}
-		}
-	}
-	ns := pod.Namespace
-	out := term{key: t.TopologyKey, selector: sel, namespaces: map[string]bool{}, weight: int64(weight)}
-	for _, n := range t.Namespaces {
-		out.namespaces[n] = true
-	}
-	if t.NamespaceSelector != nil {
-		if out.nsSelector, err = metav1.LabelSelectorAsSelector(t.NamespaceSelector); err != nil {
-			return term{}, err
-		}
-	} else if len(t.Namespaces) == 0 {
-		out.namespaces[ns] = true
-	}
-	return out, nil
-}
-
 func parsePod(pod *corev1.Pod) (*podTerms, error) {
 	pt := &podTerms{}
 	a := pod.Spec.Affinity
@@ -170,7 +120,7 @@ func parsePod(pod *corev1.Pod) (*podTerms, error) {
 		return pt, nil
 	}
 	add := func(dst *[]term, t *corev1.PodAffinityTerm, w int32) error {
-		pt, err := parseTerm(pod, t, w)
+		pt, err := pluginhelper.ParseAffinityTerm(pod, t, w)
 		if err != nil {
 			return fmt.Errorf("pod %s/%s affinity term: %w", pod.Namespace, pod.Name, err)
 		}
@@ -283,22 +233,6 @@ func (n *nsLabels) get(ns string) (labels.Set, bool) {
 	return labels.Set(l), true
 }
 
-// matches reports whether pod p is selected by t (namespace and labels).
-func (t *term) matches(p *corev1.Pod, ns *nsLabels) bool {
-	if !t.namespaces[p.Namespace] {
-		if t.nsSelector == nil {
-			return false
-		}
-		if !t.nsSelector.Empty() {
-			l, ok := ns.get(p.Namespace)
-			if !ok || !t.nsSelector.Matches(l) {
-				return false
-			}
-		}
-	}
-	return t.selector.Matches(labels.Set(p.Labels))
-}
-
 type pair struct{ key, value string }
 
 // filterState is PreFilter's precomputation.
@@ -322,10 +256,10 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 	ns := newNSLabels(snap)
 	own := len(pt.affinity) > 0 || len(pt.antiAffinity) > 0
 	nodes := snap.Nodes()
-	partial := make([]*filterState, helper.Workers(len(nodes)))
+	partial := make([]*filterState, pluginhelper.Workers(len(nodes)))
 	existingBy := make([]bool, len(partial))
 	withAffinity := make([][]*spec.NodeInfo, len(partial))
-	helper.Chunks(len(nodes), func(w, lo, hi int) {
+	pluginhelper.Chunks(len(nodes), func(w, lo, hi int) {
 		s := &filterState{affinityCounts: map[pair]int64{}, antiCounts: map[pair]int64{}, existingAnti: map[pair]int64{}}
 		partial[w] = s
 		for _, ni := range nodes[lo:hi] {
@@ -343,8 +277,8 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 				}
 				for _, t := range pl.existingTerms(p).antiAffinity {
 					existingBy[w] = true
-					if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
-						s.existingAnti[pair{t.key, v}]++
+					if v, ok := nl[t.TopologyKey]; ok && t.Matches(pod, ns.get) {
+						s.existingAnti[pair{t.TopologyKey, v}]++
 					}
 				}
 			}
@@ -355,23 +289,23 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 				if len(pt.affinity) > 0 {
 					all := true
 					for i := range pt.affinity {
-						if !pt.affinity[i].matches(p, ns) {
+						if !pt.affinity[i].Matches(p, ns.get) {
 							all = false
 							break
 						}
 					}
 					if all {
 						for _, t := range pt.affinity {
-							if v, ok := nl[t.key]; ok {
-								s.affinityCounts[pair{t.key, v}]++
+							if v, ok := nl[t.TopologyKey]; ok {
+								s.affinityCounts[pair{t.TopologyKey, v}]++
 							}
 						}
 					}
 				}
 				for i := range pt.antiAffinity {
 					t := &pt.antiAffinity[i]
-					if v, ok := nl[t.key]; ok && t.matches(p, ns) {
-						s.antiCounts[pair{t.key, v}]++
+					if v, ok := nl[t.TopologyKey]; ok && t.Matches(p, ns.get) {
+						s.antiCounts[pair{t.TopologyKey, v}]++
 					}
 				}
 			}
@@ -406,7 +340,7 @@ func (pl *InterPodAffinity) PreFilter(_ context.Context, state *spec.CycleState,
 	}
 	s.selfMatch = true
 	for i := range pt.affinity {
-		if !pt.affinity[i].matches(pod, ns) {
+		if !pt.affinity[i].Matches(pod, ns.get) {
 			s.selfMatch = false
 		}
 	}
@@ -434,11 +368,11 @@ func (pl *InterPodAffinity) Filter(_ context.Context, state *spec.CycleState, _ 
 	if len(s.terms.affinity) > 0 {
 		exist := true
 		for _, t := range s.terms.affinity {
-			val, ok := nl[t.key]
+			val, ok := nl[t.TopologyKey]
 			if !ok {
 				return spec.NewStatus(spec.UnschedulableAndUnresolvable, ErrReasonAffinityRulesNotMatch)
 			}
-			if s.affinityCounts[pair{t.key, val}] <= 0 {
+			if s.affinityCounts[pair{t.TopologyKey, val}] <= 0 {
 				exist = false
 			}
 		}
@@ -447,7 +381,7 @@ func (pl *InterPodAffinity) Filter(_ context.Context, state *spec.CycleState, _ 
 		}
 	}
 	for _, t := range s.terms.antiAffinity {
-		if val, ok := nl[t.key]; ok && s.antiCounts[pair{t.key, val}] > 0 {
+		if val, ok := nl[t.TopologyKey]; ok && s.antiCounts[pair{t.TopologyKey, val}] > 0 {
 			return spec.NewStatus(spec.Unschedulable, ErrReasonAntiAffinityRulesNotMatch)
 		}
 	}
@@ -503,8 +437,8 @@ func (pl *InterPodAffinity) PreScore(_ context.Context, state *spec.CycleState, 
 			all = v.([]*spec.NodeInfo)
 		}
 	}
-	partial := make([]scoreState, helper.Workers(len(all)))
-	helper.Chunks(len(all), func(w, lo, hi int) {
+	partial := make([]scoreState, pluginhelper.Workers(len(all)))
+	pluginhelper.Chunks(len(all), func(w, lo, hi int) {
 		partial[w] = pl.scoreNodes(pod, pt, hasPref, ns, all[lo:hi])
 	})
 	s := scoreState{}
@@ -540,13 +474,13 @@ func (pl *InterPodAffinity) scoreNodes(pod *corev1.Pod, pt *podTerms, hasPref bo
 				continue
 			}
 			for _, t := range pt.prefAffinity {
-				if v, ok := nl[t.key]; ok && t.matches(p, ns) {
-					s.add(t.key, v, t.weight)
+				if v, ok := nl[t.TopologyKey]; ok && t.Matches(p, ns.get) {
+					s.add(t.TopologyKey, v, t.Weight)
 				}
 			}
 			for _, t := range pt.prefAntiAffinity {
-				if v, ok := nl[t.key]; ok && t.matches(p, ns) {
-					s.add(t.key, v, -t.weight)
+				if v, ok := nl[t.TopologyKey]; ok && t.Matches(p, ns.get) {
+					s.add(t.TopologyKey, v, -t.Weight)
 				}
 			}
 			if !withAff {
@@ -555,19 +489,19 @@ func (pl *InterPodAffinity) scoreNodes(pod *corev1.Pod, pt *podTerms, hasPref bo
 			et := pl.existingTerms(p)
 			if pl.hardWeight > 0 {
 				for _, t := range et.affinity {
-					if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
-						s.add(t.key, v, pl.hardWeight)
+					if v, ok := nl[t.TopologyKey]; ok && t.Matches(pod, ns.get) {
+						s.add(t.TopologyKey, v, pl.hardWeight)
 					}
 				}
 			}
 			for _, t := range et.prefAffinity {
-				if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
-					s.add(t.key, v, t.weight)
+				if v, ok := nl[t.TopologyKey]; ok && t.Matches(pod, ns.get) {
+					s.add(t.TopologyKey, v, t.Weight)
 				}
 			}
 			for _, t := range et.prefAntiAffinity {
-				if v, ok := nl[t.key]; ok && t.matches(pod, ns) {
-					s.add(t.key, v, -t.weight)
+				if v, ok := nl[t.TopologyKey]; ok && t.Matches(pod, ns.get) {
+					s.add(t.TopologyKey, v, -t.Weight)
 				}
 			}
 		}

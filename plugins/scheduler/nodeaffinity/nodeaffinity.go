@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -43,10 +43,10 @@ type NodeAffinity struct{ noScore bool }
 
 // New builds the plugin; its one arg is score=false (filter only).
 func New(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, helper.ArgScore); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args, pluginhelper.ArgScore); err != nil {
 		return nil, err
 	}
-	score, err := helper.ScoreEnabled(Name, args)
+	score, err := pluginhelper.ScoreEnabled(Name, args)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +120,6 @@ func (NodeAffinity) Score(_ context.Context, state *spec.CycleState, _ *corev1.P
 
 // NormalizeScore scales the sums so the best node gets MaxNodeScore.
 func (NodeAffinity) NormalizeScore(_ context.Context, _ *spec.CycleState, _ *corev1.Pod, scores []spec.NodeScore) *spec.Status {
-	helper.DefaultNormalizeScore(spec.MaxNodeScore, false, scores)
+	pluginhelper.DefaultNormalizeScore(spec.MaxNodeScore, false, scores)
 	return nil
 }

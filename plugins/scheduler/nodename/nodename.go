@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -32,7 +32,7 @@ type NodeName struct{}
 
 // New builds the plugin; it takes no args.
 func New(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args); err != nil {
 		return nil, err
 	}
 	return NodeName{}, nil

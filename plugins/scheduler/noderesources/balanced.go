@@ -6,7 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -25,7 +25,7 @@ type BalancedAllocation struct {
 // NewBalancedAllocation builds the plugin from its args (resources; the
 // weights are ignored, as upstream).
 func NewBalancedAllocation(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(BalancedAllocationName, args, ArgResources); err != nil {
+	if err := pluginhelper.CheckArgs(BalancedAllocationName, args, ArgResources); err != nil {
 		return nil, err
 	}
 	r, err := resourcesArg(BalancedAllocationName, args)

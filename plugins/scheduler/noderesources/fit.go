@@ -13,7 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -143,7 +143,7 @@ type Fit struct {
 // resources, ignoredResources, ignoredResourceGroups, and score=false for a
 // filter-only instance).
 func NewFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(FitName, args, ArgScoringStrategy, ArgResources, ArgIgnoredResources, ArgIgnoredResourceGroups, helper.ArgScore); err != nil {
+	if err := pluginhelper.CheckArgs(FitName, args, ArgScoringStrategy, ArgResources, ArgIgnoredResources, ArgIgnoredResourceGroups, pluginhelper.ArgScore); err != nil {
 		return nil, err
 	}
 	f := &Fit{strategy: LeastAllocated}
@@ -155,7 +155,7 @@ func NewFit(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) 
 			return nil, fmt.Errorf("scheduler plugin %s: scoringStrategy %q: want %s or %s: %w", FitName, s, LeastAllocated, MostAllocated, spec.ErrInvalid)
 		}
 	}
-	score, err := helper.ScoreEnabled(FitName, args)
+	score, err := pluginhelper.ScoreEnabled(FitName, args)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -37,7 +37,7 @@ type NodeUnschedulable struct{}
 
 // New builds the plugin; it takes no args.
 func New(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args); err != nil {
 		return nil, err
 	}
 	return NodeUnschedulable{}, nil
@@ -57,7 +57,7 @@ func (NodeUnschedulable) Filter(_ context.Context, _ *spec.CycleState, pod *core
 	if !node.Node.Spec.Unschedulable {
 		return nil
 	}
-	if corev1helpers.TolerationsTolerateTaint(helper.Logger, pod.Spec.Tolerations, &unschedulableTaint, false) {
+	if corev1helpers.TolerationsTolerateTaint(pluginhelper.Logger, pod.Spec.Tolerations, &unschedulableTaint, false) {
 		return nil
 	}
 	return spec.NewStatus(spec.UnschedulableAndUnresolvable, ErrReasonUnschedulable)

@@ -21,7 +21,7 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -63,10 +63,10 @@ type PodTopologySpread struct {
 // at PreScore to count pods on every node (not only the feasible ones);
 // without a handle only the feasible nodes are counted.
 func New(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, helper.ArgScore); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args, pluginhelper.ArgScore); err != nil {
 		return nil, err
 	}
-	score, err := helper.ScoreEnabled(Name, args)
+	score, err := pluginhelper.ScoreEnabled(Name, args)
 	if err != nil {
 		return nil, err
 	}
@@ -151,29 +151,11 @@ func included(c *constraint, pod *corev1.Pod, node *corev1.Node, req *nodeaffini
 		}
 	}
 	if c.honorNodeTaints {
-		if _, bad := corev1helpers.FindMatchingUntoleratedTaint(helper.Logger, node.Spec.Taints, pod.Spec.Tolerations, doNotSchedule, false); bad {
+		if _, bad := corev1helpers.FindMatchingUntoleratedTaint(pluginhelper.Logger, node.Spec.Taints, pod.Spec.Tolerations, doNotSchedule, false); bad {
 			return false
 		}
 	}
 	return true
-}
-
-// countMatching counts node's pods in namespace ns that sel matches and
-// that are not being deleted.
-func countMatching(pods []*corev1.Pod, sel labels.Selector, ns string) int32 {
-	if sel.Empty() {
-		return 0
-	}
-	var n int32
-	for _, p := range pods {
-		if p.DeletionTimestamp != nil || p.Namespace != ns {
-			continue
-		}
-		if sel.Matches(labels.Set(p.Labels)) {
-			n++
-		}
-	}
-	return n
 }
 
 // filterState is PreFilter's precomputation.
@@ -202,8 +184,8 @@ func (pl *PodTopologySpread) PreFilter(_ context.Context, state *spec.CycleState
 	}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod)
 	nodes := snap.Nodes()
-	partial := make([][]map[string]int32, helper.Workers(len(nodes)))
-	helper.Chunks(len(nodes), func(w, lo, hi int) {
+	partial := make([][]map[string]int32, pluginhelper.Workers(len(nodes)))
+	pluginhelper.Chunks(len(nodes), func(w, lo, hi int) {
 		counts := make([]map[string]int32, len(cs))
 		for i := range counts {
 			counts[i] = map[string]int32{}
@@ -219,7 +201,7 @@ func (pl *PodTopologySpread) PreFilter(_ context.Context, state *spec.CycleState
 				if !included(c, pod, node, &req) {
 					continue
 				}
-				counts[i][node.Labels[c.key]] += countMatching(ni.Pods, c.selector, pod.Namespace)
+				counts[i][node.Labels[c.key]] += pluginhelper.CountMatching(ni.Pods, c.selector, pod.Namespace)
 			}
 		}
 	})
@@ -337,8 +319,8 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *spec.CycleState,
 		}
 	}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod)
-	partial := make([][]map[string]int64, helper.Workers(len(all)))
-	helper.Chunks(len(all), func(w, lo, hi int) {
+	partial := make([][]map[string]int64, pluginhelper.Workers(len(all)))
+	pluginhelper.Chunks(len(all), func(w, lo, hi int) {
 		counts := make([]map[string]int64, len(cs))
 		for i := range counts {
 			counts[i] = map[string]int64{}
@@ -358,7 +340,7 @@ func (pl *PodTopologySpread) PreScore(_ context.Context, state *spec.CycleState,
 				if _, ok := s.counts[i][val]; !ok { // read-only here
 					continue
 				}
-				counts[i][val] += int64(countMatching(ni.Pods, c.selector, pod.Namespace))
+				counts[i][val] += int64(pluginhelper.CountMatching(ni.Pods, c.selector, pod.Namespace))
 			}
 		}
 	})
@@ -393,7 +375,7 @@ func (pl *PodTopologySpread) Score(_ context.Context, state *spec.CycleState, po
 		}
 		var cnt int64
 		if c.key == corev1.LabelHostname {
-			cnt = int64(countMatching(node.Pods, c.selector, pod.Namespace))
+			cnt = int64(pluginhelper.CountMatching(node.Pods, c.selector, pod.Namespace))
 		} else {
 			cnt = s.counts[i][val]
 		}

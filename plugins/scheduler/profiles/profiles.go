@@ -12,13 +12,13 @@ import (
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultbinder"
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
 	"github.com/kubelab/kubelab/plugins/scheduler/imagelocality"
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
 	"github.com/kubelab/kubelab/plugins/scheduler/interpodaffinity"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeaffinity"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodename"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeports"
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/plugins/scheduler/podtopologyspread"
 	"github.com/kubelab/kubelab/plugins/scheduler/queuesort"
 	"github.com/kubelab/kubelab/plugins/scheduler/schedulinggates"
@@ -92,7 +92,7 @@ func Default() spec.Profile {
 // BinPacking finds the fullest node and FirstFit the first one in the whole
 // cluster, not in the sample the adaptive default would take.
 func baseline(name, scorer string, args map[string]string) spec.Profile {
-	off := func() map[string]string { return map[string]string{helper.ArgScore: "false"} }
+	off := func() map[string]string { return map[string]string{pluginhelper.ArgScore: "false"} }
 	return spec.Profile{
 		SchedulerName:            name,
 		PercentageOfNodesToScore: 100,

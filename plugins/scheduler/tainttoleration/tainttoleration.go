@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -38,10 +38,10 @@ type TaintToleration struct{ noScore bool }
 
 // New builds the plugin; its one arg is score=false (filter only).
 func New(args map[string]string, _ spec.SchedulerHandle) (spec.Named, error) {
-	if err := helper.CheckArgs(Name, args, helper.ArgScore); err != nil {
+	if err := pluginhelper.CheckArgs(Name, args, pluginhelper.ArgScore); err != nil {
 		return nil, err
 	}
-	score, err := helper.ScoreEnabled(Name, args)
+	score, err := pluginhelper.ScoreEnabled(Name, args)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (TaintToleration) Filter(_ context.Context, _ *spec.CycleState, pod *corev1
 	if node.Node == nil || len(node.Node.Spec.Taints) == 0 {
 		return nil
 	}
-	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(helper.Logger, node.Node.Spec.Taints, pod.Spec.Tolerations, doNotSchedule, false)
+	taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(pluginhelper.Logger, node.Node.Spec.Taints, pod.Spec.Tolerations, doNotSchedule, false)
 	if !untolerated {
 		return nil
 	}
@@ -110,7 +110,7 @@ func (TaintToleration) Score(_ context.Context, state *spec.CycleState, _ *corev
 		if t.Effect != corev1.TaintEffectPreferNoSchedule {
 			continue
 		}
-		if !corev1helpers.TolerationsTolerateTaint(helper.Logger, tols, t, false) {
+		if !corev1helpers.TolerationsTolerateTaint(pluginhelper.Logger, tols, t, false) {
 			n++
 		}
 	}
@@ -119,6 +119,6 @@ func (TaintToleration) Score(_ context.Context, state *spec.CycleState, _ *corev
 
 // NormalizeScore reverses the counts onto 0..MaxNodeScore.
 func (TaintToleration) NormalizeScore(_ context.Context, _ *spec.CycleState, _ *corev1.Pod, scores []spec.NodeScore) *spec.Status {
-	helper.DefaultNormalizeScore(spec.MaxNodeScore, true, scores)
+	pluginhelper.DefaultNormalizeScore(spec.MaxNodeScore, true, scores)
 	return nil
 }

@@ -5,8 +5,9 @@
 // request is authenticated and authorized, mutating plugins may change the
 // object (defaulting), and validating plugins may reject it, in that order,
 // before it is stored. The built-in plugins are NamespaceLifecycle,
-// NodeRestriction, Priority and ServiceAccount (defaulting only); Builtin
-// lists them in order, so adding one is its own file plus its line there.
+// NodeRestriction, Priority, RuntimeClass and ServiceAccount (defaulting
+// only); Builtin lists them in order, so adding one is its own file plus its
+// line there.
 //
 // Objects are the external k8s.io/api types (*corev1.Pod, *corev1.Node, …)
 // that the API server decodes; a plugin ignores kinds it does not handle.
@@ -146,16 +147,18 @@ func NewChain(plugins ...Plugin) (*Chain, error) {
 }
 
 // Builtin returns the built-in plugins in upstream's order:
-// NamespaceLifecycle, ServiceAccount, NodeRestriction, Priority. They read
-// namespaces and priority classes through the getters given (the API
-// server hands it its registry's). A new built-in plugin is added here.
-func Builtin(namespaces NamespaceGetter, priorityClasses PriorityClassLister) []Plugin {
-	return []Plugin{NewNamespaceLifecycle(namespaces), NewServiceAccount(), NewNodeRestriction(), NewPriority(priorityClasses)}
+// NamespaceLifecycle, ServiceAccount, NodeRestriction, Priority,
+// RuntimeClass. They read namespaces, priority classes and runtime classes
+// through the getters given (the API server hands it its registry's). A new
+// built-in plugin is added here.
+func Builtin(namespaces NamespaceGetter, priorityClasses PriorityClassLister, runtimeClasses RuntimeClassGetter) []Plugin {
+	return []Plugin{NewNamespaceLifecycle(namespaces), NewServiceAccount(), NewNodeRestriction(), NewPriority(priorityClasses),
+		NewRuntimeClass(runtimeClasses)}
 }
 
 // DefaultChain is the chain of the Builtin plugins.
-func DefaultChain(namespaces NamespaceGetter, priorityClasses PriorityClassLister) *Chain {
-	c, err := NewChain(Builtin(namespaces, priorityClasses)...)
+func DefaultChain(namespaces NamespaceGetter, priorityClasses PriorityClassLister, runtimeClasses RuntimeClassGetter) *Chain {
+	c, err := NewChain(Builtin(namespaces, priorityClasses, runtimeClasses)...)
 	if err != nil {
 		panic(err) // the built-in names are distinct
 	}

@@ -478,7 +478,7 @@ func TestServiceAccount(t *testing.T) {
 
 // TestDefaultChain runs a pod create through the whole default chain.
 func TestDefaultChain(t *testing.T) {
-	c := DefaultChain(fakeNamespaces{"default": namespace("default", corev1.NamespaceActive)}, fakeClasses{class("high", 1000, false, "")})
+	c := DefaultChain(fakeNamespaces{"default": namespace("default", corev1.NamespaceActive)}, fakeClasses{class("high", 1000, false, "")}, fakeRuntimeClasses{})
 	p := pod("p", withClass("high"))
 	if err := c.Run(context.Background(), &Attributes{Operation: Create, Resource: podsGVR, Namespace: "default", Object: p, UserInfo: admin}); err != nil {
 		t.Fatal(err)

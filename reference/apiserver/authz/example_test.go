@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,7 +74,7 @@ func Example() {
 		}
 		return nil, apierrors.NewNotFound(corev1.Resource("namespaces"), name)
 	})
-	chain := admission.DefaultChain(namespaces, noClasses{})
+	chain := admission.DefaultChain(namespaces, noClasses{}, noClasses{})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
 	attrs := &admission.Attributes{Operation: admission.Create, Resource: corev1.SchemeGroupVersion.WithResource("pods"),
 		Namespace: "default", Object: pod, UserInfo: nil}
@@ -97,4 +98,8 @@ func (noClasses) GetPriorityClass(_ context.Context, name string) (*schedulingv1
 
 func (noClasses) ListPriorityClasses(context.Context) ([]*schedulingv1.PriorityClass, error) {
 	return nil, nil
+}
+
+func (noClasses) GetRuntimeClass(_ context.Context, name string) (*nodev1.RuntimeClass, error) {
+	return nil, apierrors.NewNotFound(schema.GroupResource{Group: "node.k8s.io", Resource: "runtimeclasses"}, name)
 }

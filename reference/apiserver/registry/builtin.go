@@ -11,6 +11,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	resourcev1 "k8s.io/api/resource/v1"
@@ -195,6 +196,11 @@ func Builtin() []*Resource {
 			r.ShortNames = []string{"pdb"}
 			r.Subresources = []string{SubStatus}
 		}).with(validPDB),
+		// node.k8s.io/v1
+		newRes[nodev1.RuntimeClass, nodev1.RuntimeClassList]("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", false).with(func(r *Resource) {
+			r.NoGeneration = true
+			r.Strategy = runtimeClassStrategy()
+		}),
 		// rbac.authorization.k8s.io/v1
 		newRes[rbacv1.Role, rbacv1.RoleList]("rbac.authorization.k8s.io", "v1", "roles", "Role", true).with(noGen).with(rbacNames).with(validRBACRules),
 		newRes[rbacv1.ClusterRole, rbacv1.ClusterRoleList]("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false).with(noGen).with(rbacNames).with(validRBACRules),
@@ -244,7 +250,7 @@ func Builtin() []*Resource {
 var returnsDeletedObject = map[string]bool{
 	"/pods": true, "/services": true, "/namespaces": true, "/serviceaccounts": true,
 	"/persistentvolumes": true, "/persistentvolumeclaims": true, "/resourcequotas": true,
-	"storage.k8s.io/storageclasses": true, "storage.k8s.io/csinodes": true, "storage.k8s.io/csidrivers": true,
+	"node.k8s.io/runtimeclasses": true, "storage.k8s.io/storageclasses": true, "storage.k8s.io/csinodes": true, "storage.k8s.io/csidrivers": true,
 	"storage.k8s.io/volumeattachments": true, "storage.k8s.io/volumeattributesclasses": true,
 	"resource.k8s.io/resourceclaims": true, "resource.k8s.io/resourceclaimtemplates": true,
 	"resource.k8s.io/resourceslices": true, "resource.k8s.io/deviceclasses": true,

@@ -23,9 +23,22 @@ import (
 // selector, required node affinity, and that a pod with scheduling gates
 // is not already bound.
 func validatePodScheduling(s *corev1.PodSpec, p *field.Path) field.ErrorList {
+	errs := validateTolerations(s.Tolerations, p.Child("tolerations"))
+	errs = append(errs, metav1validation.ValidateLabels(s.NodeSelector, p.Child("nodeSelector"))...)
+	if a := s.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil &&
+		len(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) == 0 {
+		errs = append(errs, field.Required(p.Child("affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"), "must have at least one node selector term"))
+	}
+	return errs
+}
+
+// validateTolerations checks tolerations (a pod's, a RuntimeClass's
+// scheduling.tolerations) as upstream does: keys are qualified names, an
+// empty key needs Exists, Exists carries no value, known effects only.
+func validateTolerations(ts []corev1.Toleration, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for i, t := range s.Tolerations {
-		tp := p.Child("tolerations").Index(i)
+	for i, t := range ts {
+		tp := p.Index(i)
 		if t.Key != "" {
 			for _, msg := range utilvalidation.IsQualifiedName(t.Key) {
 				errs = append(errs, field.Invalid(tp.Child("key"), t.Key, msg))
@@ -48,11 +61,6 @@ func validatePodScheduling(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 		default:
 			errs = append(errs, field.NotSupported(tp.Child("effect"), t.Effect, []string{string(corev1.TaintEffectNoSchedule), string(corev1.TaintEffectPreferNoSchedule), string(corev1.TaintEffectNoExecute)}))
 		}
-	}
-	errs = append(errs, metav1validation.ValidateLabels(s.NodeSelector, p.Child("nodeSelector"))...)
-	if a := s.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil &&
-		len(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) == 0 {
-		errs = append(errs, field.Required(p.Child("affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"), "must have at least one node selector term"))
 	}
 	return errs
 }

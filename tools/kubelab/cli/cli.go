@@ -2,15 +2,20 @@
 // party can build its own kubelab with its plugins added:
 //
 //	func main() {
+//		process.RunInitIfRequested() // container shims and inits: run, exit
 //		reg := builtin.Registry()
 //		spec.MustRegister(reg.RegisterStore(myplugin.Plugin()))
+//		spec.MustRegister(reg.RegisterProfile(myProfile)) // scheduler profiles too
 //		runner.RunChildIfRequested(reg) // conformance children: run, exit
 //		os.Exit(cli.Main(reg))
 //	}
 //
-// The call to runner.RunChildIfRequested must come first, with the same
-// Registry: `kubelab conform` re-executes the binary once per suite and
-// target.
+// process.RunInitIfRequested comes first: the process runtime (a built-in)
+// re-executes the binary as each container's shim and init, which must
+// start before anything else runs. The call to runner.RunChildIfRequested
+// comes next, with the same Registry: `kubelab conform` re-executes the
+// binary once per suite and target. examples/ownplugin is a whole module
+// built this way.
 package cli
 
 import (

@@ -181,11 +181,31 @@ func TestPluginsListsBuiltins(t *testing.T) {
 	}
 	code, out, _, _ = kubelab(t, "plugins", "-o", "json")
 	var infos []cli.PluginInfo
-	if code != cli.ExitOK || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != len(builtin.StorePlugins())+len(builtin.RuntimePlugins())+len(builtin.SchedulerPlugins())+len(builtin.ProxyPlugins()) {
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != len(builtin.StorePlugins())+len(builtin.RuntimePlugins())+len(builtin.SchedulerPlugins())+len(builtin.SchedulerProfiles())+len(builtin.ProxyPlugins()) {
 		t.Fatalf("plugins -o json: exit %d\n%s", code, out)
 	}
 	if infos[0].Contract != "store" || infos[0].Name != "etcd" {
 		t.Errorf("first plugin = %+v", infos[0])
+	}
+}
+
+// TestPluginsListsProfiles checks that `kubelab plugins` lists every
+// registered scheduler profile, a third party's as well as the built-ins.
+func TestPluginsListsProfiles(t *testing.T) {
+	reg := builtin.Registry()
+	spec.MustRegister(reg.RegisterProfile(spec.Profile{SchedulerName: "my-scheduler",
+		Plugins: []spec.WeightedPlugin{{Name: "NodeName"}, {Name: "NodeResourcesFit", Weight: 3}}}))
+	cmd := cli.NewRootCommand(reg)
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	if code := cli.Execute(context.Background(), cmd, []string{"plugins"}); code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+	for _, want := range []string{"scheduler profiles", "default-scheduler", "my-scheduler", "NodeName, NodeResourcesFit(3)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("plugins lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 
@@ -244,5 +264,18 @@ func TestPluginsHidesBrokenWithoutAll(t *testing.T) {
 	}
 	if _, err := reg.Store(broken); err != nil {
 		t.Errorf("the broken store is no longer registered: %v", err)
+	}
+}
+
+// TestConformImagesSetsTheEnvironment: --images hands the runtime suite's
+// image directory to the suites' children through KUBELAB_IMAGES.
+func TestConformImagesSetsTheEnvironment(t *testing.T) {
+	t.Setenv("KUBELAB_IMAGES", "")
+	dir := t.TempDir()
+	if code, _, errOut, _ := kubelab(t, "conform", "--target", "fake=good", "--images", dir); code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if got := os.Getenv("KUBELAB_IMAGES"); got != dir {
+		t.Errorf("KUBELAB_IMAGES = %q, want %q", got, dir)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubelab/kubelab/conformance/runner"
+	crt "github.com/kubelab/kubelab/conformance/runtime"
 )
 
 // DefaultGoldenFile is where `kubelab conform --list --golden` looks for the
@@ -44,6 +46,7 @@ type conformFlags struct {
 	timeout        time.Duration
 	seed           int64
 	verbose        bool
+	images         string
 }
 
 func newConformCommand(r *runner.Runner) *cobra.Command {
@@ -67,7 +70,12 @@ suite's process), "process-grpc" (the same served by "kubelab runtime
 started for the run, when it is installed), or against what --runtime names
 (registered runtimes, process-grpc, containerd) and any CRI runtime of yours
 (--cri-endpoint unix:///run/containerd/containerd.sock; import the test
-images of _out/images into it first). It needs the test images: make images.
+images of _out/images into it first). It needs the test images (the OCI
+archives busybox.tar, workload.tar and pause.tar that "make images" writes to
+_out/images): --images DIR, else the directory in $KUBELAB_IMAGES, else the
+first _out/images in the working directory or one of its parents. Every
+registered runtime under test is started with a random free pod range in its
+"pod-cidr" option (spec.RuntimeOptionPodCIDR, which every runtime accepts).
 
 The scheduler suite judges a scheduler only through the API: kubelab's
 scheduler with a profile (--scheduler PROFILE[@STORE], started with
@@ -120,6 +128,7 @@ crashed (or, with --list --golden, when the golden list is out of sync),
 	fl.DurationVar(&f.timeout, "timeout", runner.DefaultTimeout, "time limit of each suite against each target")
 	fl.Int64Var(&f.seed, "seed", runner.DefaultSeed, "seed of Ginkgo's spec order")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "verbose Ginkgo progress")
+	fl.StringVar(&f.images, "images", "", "directory of the runtime suite's test image archives (sets $"+crt.ImagesEnv+" for the suites; default $"+crt.ImagesEnv+", else _out/images)")
 	return cmd
 }
 
@@ -143,6 +152,12 @@ func runConform(cmd *cobra.Command, r *runner.Runner, f *conformFlags) error {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if f.golden && !f.list {
 		return errors.New("--golden needs --list")
+	}
+	if f.images != "" {
+		// The suites' children inherit the environment.
+		if err := os.Setenv(crt.ImagesEnv, f.images); err != nil {
+			return err
+		}
 	}
 	opts := runner.Options{
 		Suites:      f.suites,

@@ -16,7 +16,9 @@ import (
 // PluginInfo describes one registered plugin, as `kubelab plugins -o json`
 // prints it.
 type PluginInfo struct {
-	// Contract is "store", "scheduler", "runtime" or "proxy".
+	// Contract is "store", "scheduler", "runtime", "proxy", or "profile"
+	// for a scheduler profile (spec.Registry.RegisterProfile), whose
+	// Description lists its plugins and weights.
 	Contract string `json:"contract"`
 	// Name is the registry name.
 	Name string `json:"name"`
@@ -27,7 +29,8 @@ type PluginInfo struct {
 }
 
 // Plugins lists every plugin of reg, contract by contract (store,
-// scheduler, runtime, proxy), sorted by name within each.
+// scheduler, runtime, proxy), sorted by name within each, then the
+// registered scheduler profiles in registration order.
 func Plugins(reg *spec.Registry) []PluginInfo {
 	caps := func(cs spec.Capabilities) []string {
 		out := make([]string, len(cs))
@@ -57,7 +60,22 @@ func Plugins(reg *spec.Registry) []PluginInfo {
 			out = append(out, PluginInfo{"proxy", n, caps(p.Capabilities), p.Description})
 		}
 	}
+	for _, p := range reg.Profiles() {
+		out = append(out, PluginInfo{"profile", p.SchedulerName, []string{}, profileDescription(p)})
+	}
 	return out
+}
+
+// profileDescription is a profile's plugins with their weights, in order.
+func profileDescription(p spec.Profile) string {
+	parts := make([]string, len(p.Plugins))
+	for i, wp := range p.Plugins {
+		parts[i] = wp.Name
+		if wp.Weight != 0 {
+			parts[i] = fmt.Sprintf("%s(%d)", wp.Name, wp.Weight)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Broken reports whether p is one of the deliberately broken plugins
@@ -120,11 +138,15 @@ only with --all.`,
 
 func writePlugins(w io.Writer, infos []PluginInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for i, contract := range []string{"store", "scheduler", "runtime", "proxy"} {
+	for i, contract := range []string{"store", "scheduler", "runtime", "proxy", "profile"} {
 		if i > 0 {
 			fmt.Fprintln(tw)
 		}
-		fmt.Fprintf(tw, "%s plugins:\n", contract)
+		if contract == "profile" {
+			fmt.Fprintf(tw, "scheduler profiles (plugin(weight), in order):\n")
+		} else {
+			fmt.Fprintf(tw, "%s plugins:\n", contract)
+		}
 		n := 0
 		for _, p := range infos {
 			if p.Contract != contract {

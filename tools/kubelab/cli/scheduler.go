@@ -46,6 +46,40 @@ type SchedulerOptions struct {
 	Verbose bool
 }
 
+// profileLookup finds a profile by scheduler name: a profile registered in
+// reg (spec.Registry.RegisterProfile: kubelab's built-ins through
+// plugins/builtin, a third party's own), else one of kubelab's built-in
+// profiles (for a registry that did not register them).
+func profileLookup(reg *spec.Registry) func(string) (spec.Profile, bool) {
+	return func(name string) (spec.Profile, bool) {
+		if reg != nil {
+			if p, err := reg.Profile(name); err == nil {
+				return p, true
+			}
+		}
+		return builtinProfile(name)
+	}
+}
+
+// knownProfileNames lists every profile profileLookup(reg) finds, sorted.
+func knownProfileNames(reg *spec.Registry) []string {
+	seen := map[string]bool{}
+	var out []string
+	if reg != nil {
+		for _, n := range reg.ProfileNames() {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, n := range builtinProfileNames() {
+		if !seen[n] {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // builtinProfile looks up a built-in profile by scheduler name.
 func builtinProfile(name string) (spec.Profile, bool) {
 	for _, p := range profiles.All() {
@@ -104,7 +138,7 @@ func BuildSchedulerConfig(reg *spec.Registry, opts SchedulerOptions, log *slog.L
 			return cfg, err
 		}
 		fc.Apply(&cfg)
-		if cfg.Profiles, err = fc.ResolveProfiles(builtinProfile); err != nil {
+		if cfg.Profiles, err = fc.ResolveProfiles(profileLookup(reg)); err != nil {
 			return cfg, err
 		}
 	default:
@@ -113,9 +147,9 @@ func BuildSchedulerConfig(reg *spec.Registry, opts SchedulerOptions, log *slog.L
 			names = []string{profiles.DefaultSchedulerName}
 		}
 		for _, n := range names {
-			p, ok := builtinProfile(n)
+			p, ok := profileLookup(reg)(n)
 			if !ok {
-				return cfg, fmt.Errorf("unknown profile %q (built-in: %s)", n, strings.Join(builtinProfileNames(), ", "))
+				return cfg, fmt.Errorf("unknown profile %q (registered: %s): %w", n, strings.Join(knownProfileNames(reg), ", "), spec.ErrNotFound)
 			}
 			cfg.Profiles = append(cfg.Profiles, p)
 		}
@@ -203,7 +237,7 @@ Against kubelab apiserver with a data dir, use the scheduler's kubeconfig
 	f := cmd.Flags()
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "kubeconfig of the API server (default: $KUBECONFIG, ~/.kube/config)")
 	f.StringVar(&opts.Config, "config", "", "scheduler configuration file (YAML; see reference/scheduler/testdata/config.yaml)")
-	f.StringArrayVar(&opts.Profiles, "profile", nil, "built-in profile to run (repeatable; default default-scheduler): "+strings.Join(builtinProfileNames(), ", "))
+	f.StringArrayVar(&opts.Profiles, "profile", nil, "registered profile to run (repeatable; default default-scheduler): "+strings.Join(knownProfileNames(reg), ", "))
 	f.StringVar(&opts.SchedulerName, "scheduler-name", "", "serve the (single) profile under this schedulerName")
 	f.BoolVar(&opts.LeaderElect, "leader-elect", true, "elect a leader among replicas through a Lease in kube-system (as kube-scheduler)")
 	f.StringVar(&opts.LeaseName, "lease-name", scheduler.DefaultLeaseName, "name of the leader election Lease in kube-system (replicas of one scheduler share it; a second scheduler with other profiles needs another name — and RBAC for it: system:kube-scheduler may only update kube-scheduler — or --leader-elect=false)")

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/builtin"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/reference/scheduler"
+	"github.com/kubelab/kubelab/spec"
 	"github.com/kubelab/kubelab/spec/freeport"
 )
 
@@ -176,6 +178,18 @@ func TestSchedulerOptionsErrors(t *testing.T) {
 		if _, err := BuildSchedulerConfig(reg, opts, nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+	// A third party's registered profile is found by name, and a mistyped
+	// name lists it among the registered ones.
+	mine := spec.Profile{SchedulerName: "my-scheduler", Plugins: []spec.WeightedPlugin{{Name: "NodeName"}}}
+	spec.MustRegister(reg.RegisterProfile(mine))
+	if cfg, err := BuildSchedulerConfig(reg, SchedulerOptions{Profiles: []string{"my-scheduler"}}, nil); err != nil ||
+		len(cfg.Profiles) != 1 || cfg.Profiles[0].SchedulerName != "my-scheduler" {
+		t.Errorf("my-scheduler: %+v, %v", cfg.Profiles, err)
+	}
+	if _, err := BuildSchedulerConfig(reg, SchedulerOptions{Profiles: []string{"my-schedular"}}, nil); !errors.Is(err, spec.ErrNotFound) ||
+		!strings.Contains(err.Error(), "my-scheduler") || !strings.Contains(err.Error(), "binpack-scheduler") {
+		t.Errorf("mistyped profile: %v", err)
 	}
 	cfg, err := BuildSchedulerConfig(reg, SchedulerOptions{Config: "../../../reference/scheduler/testdata/config.yaml"}, nil)
 	if err != nil {

@@ -1,11 +1,11 @@
-package helper_test
+package pluginhelper_test
 
 import (
 	"errors"
 	"sync/atomic"
 	"testing"
 
-	"github.com/kubelab/kubelab/plugins/scheduler/internal/helper"
+	"github.com/kubelab/kubelab/plugins/scheduler/pluginhelper"
 	"github.com/kubelab/kubelab/spec"
 )
 
@@ -23,7 +23,7 @@ func TestDefaultNormalizeScore(t *testing.T) {
 		for i, s := range tc.in {
 			scores[i].Score = s
 		}
-		helper.DefaultNormalizeScore(spec.MaxNodeScore, tc.reverse, scores)
+		pluginhelper.DefaultNormalizeScore(spec.MaxNodeScore, tc.reverse, scores)
 		for i := range scores {
 			if scores[i].Score != tc.want[i] {
 				t.Errorf("reverse=%v %v → %v, want %v", tc.reverse, tc.in, scores, tc.want)
@@ -34,13 +34,13 @@ func TestDefaultNormalizeScore(t *testing.T) {
 }
 
 func TestCheckArgs(t *testing.T) {
-	if err := helper.CheckArgs("P", map[string]string{"a": "1"}, "a", "b"); err != nil {
+	if err := pluginhelper.CheckArgs("P", map[string]string{"a": "1"}, "a", "b"); err != nil {
 		t.Errorf("known arg rejected: %v", err)
 	}
-	if err := helper.CheckArgs("P", map[string]string{"c": "1"}, "a"); !errors.Is(err, spec.ErrInvalid) {
+	if err := pluginhelper.CheckArgs("P", map[string]string{"c": "1"}, "a"); !errors.Is(err, spec.ErrInvalid) {
 		t.Errorf("unknown arg: %v, want ErrInvalid", err)
 	}
-	if err := helper.CheckArgs("P", map[string]string{"c": "1"}); !errors.Is(err, spec.ErrInvalid) {
+	if err := pluginhelper.CheckArgs("P", map[string]string{"c": "1"}); !errors.Is(err, spec.ErrInvalid) {
 		t.Errorf("arg to an arg-less plugin: %v, want ErrInvalid", err)
 	}
 }
@@ -48,16 +48,16 @@ func TestCheckArgs(t *testing.T) {
 func TestChunksCoverEveryItemOnce(t *testing.T) {
 	for _, n := range []int{0, 10, 1024, 5001} {
 		seen := make([]atomic.Int32, n)
-		workers := helper.Chunks(n, func(w, lo, hi int) {
-			if w >= helper.Workers(n) {
+		workers := pluginhelper.Chunks(n, func(w, lo, hi int) {
+			if w >= pluginhelper.Workers(n) {
 				t.Errorf("worker %d ≥ Workers(%d)", w, n)
 			}
 			for i := lo; i < hi; i++ {
 				seen[i].Add(1)
 			}
 		})
-		if workers > helper.Workers(n) {
-			t.Errorf("n=%d: %d workers > Workers %d", n, workers, helper.Workers(n))
+		if workers > pluginhelper.Workers(n) {
+			t.Errorf("n=%d: %d workers > Workers %d", n, workers, pluginhelper.Workers(n))
 		}
 		for i := range seen {
 			if seen[i].Load() != 1 {

@@ -1,7 +1,24 @@
-// Package helper holds small pieces shared by the scheduler plugins: score
-// normalization, argument parsing and the klog logger the
-// component-helpers functions want.
-package helper
+// Package pluginhelper is the toolkit for writing a scheduler policy plugin
+// (spec.FilterPlugin, spec.ScorePlugin, spec.PostFilterPlugin...): the
+// pieces kubelab's own plugins in plugins/scheduler use, public so that a
+// third party's plugin behaves the same way without copying them.
+//
+//   - Scores: DefaultNormalizeScore (upstream's helper of that name).
+//   - Arguments: CheckArgs rejects unknown args with spec.ErrInvalid;
+//     ArgScore and ScoreEnabled turn a Filter-and-Score plugin's scoring off.
+//   - Preemption: MoreImportant and PodStartTime order victims as upstream's
+//     DefaultPreemption does; SplitByPDB tells which evictions a
+//     PodDisruptionBudget forbids.
+//   - Spread and affinity state: CountMatching counts the pods a label
+//     selector matches on a node, the unit PodTopologySpread pre-computes
+//     per topology domain; ParseAffinityTerm and AffinityTerm.Matches are
+//     how InterPodAffinity parses a pod's affinity terms and tells which
+//     pods they select.
+//   - Parallelism: Chunks and Workers split per-node work over GOMAXPROCS.
+//
+// Everything here is a pure function of its arguments (Chunks starts
+// goroutines and waits for them); nothing keeps state between calls.
+package pluginhelper
 
 import (
 	"fmt"
