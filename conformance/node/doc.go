@@ -15,6 +15,10 @@
 // the crash-loop back-off starting at 10 s. A kubelet whose back-off is
 // shortened for tests passes the same specs sooner.
 //
+// No broken kubelets exist yet: fakes/ may import only spec/ and plugins/,
+// and a kubelet is reference/kubelet. The meta-test runs a misconfigured
+// kubelab kubelet instead (a back-off that never grows).
+//
 // Every spec carries the area label "node" and one capability label (see
 // Capabilities); a Target claims capabilities, and the specs of unclaimed
 // ones are skipped and reported as such.

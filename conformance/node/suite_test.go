@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,8 +31,27 @@ func TestMain(m *testing.M) {
 }
 
 // testBackoff is the crash-loop back-off of the kubelet under test, short
-// so that the suite runs in about two minutes (upstream's starts at 10 s).
+// so that the suite runs in about a minute (upstream's starts at 10 s).
 var testBackoff = kubelet.BackoffPolicy{Initial: 3 * time.Second, Max: 24 * time.Second}
+
+// backoffEnv, when set to "INITIAL,MAX" (durations), replaces testBackoff:
+// the meta-test's way to misconfigure the kubelet under test.
+const backoffEnv = "KUBELAB_NODE_SUITE_BACKOFF"
+
+// backoff is testBackoff or what backoffEnv says.
+func backoff(t *testing.T) kubelet.BackoffPolicy {
+	v := os.Getenv(backoffEnv)
+	if v == "" {
+		return testBackoff
+	}
+	initial, maxDelay, ok := strings.Cut(v, ",")
+	i, err1 := time.ParseDuration(initial)
+	m, err2 := time.ParseDuration(maxDelay)
+	if !ok || err1 != nil || err2 != nil {
+		t.Fatalf("%s=%q: want INITIAL,MAX durations", backoffEnv, v)
+	}
+	return kubelet.BackoffPolicy{Initial: i, Max: m}
+}
 
 // TestSuite runs the suite in-process against kubelab's kubelet over the
 // process runtime (with the test images imported) and kubelab's API
@@ -74,7 +94,7 @@ func TestSuite(t *testing.T) {
 	}
 	k, err := kubelet.New(kubelet.Config{
 		NodeName: name, Client: client, Runtime: rt, RootDir: filepath.Join(t.TempDir(), "kubelet"),
-		InternalIP: "127.0.0.1", Backoff: testBackoff, KubeletVersion: "v1.37.2-kubelab",
+		InternalIP: "127.0.0.1", Backoff: backoff(t), KubeletVersion: "v1.37.2-kubelab",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
