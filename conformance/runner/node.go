@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubelab/kubelab/conformance/node"
 	"github.com/kubelab/kubelab/conformance/runtime"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/procstat"
 )
 
 // Node suite target syntax (Options.Targets["node"]).
@@ -230,13 +232,19 @@ func (p *nodeProcess) start(ctx context.Context) (*rest.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "kl-node-conf-")
+	if err := sweepStaleNodes(ctx, p.plugin); err != nil {
+		fmt.Fprintf(os.Stderr, "node suite: %v\n", err)
+	}
+	dir, err := os.MkdirTemp("", strings.TrimSuffix(nodeDirPattern, "*"))
 	if err != nil {
 		return nil, err
 	}
 	p.dir = dir
 	cidr := runtime.RandomPodCIDR()
 	p.options = map[string]string{podCIDROption: cidr}
+	if err := p.claim(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(p.runtimeRoot(), 0o755); err != nil {
 		return nil, err
 	}
@@ -290,6 +298,63 @@ func (p *nodeProcess) start(ctx context.Context) (*rest.Config, error) {
 	}
 }
 
+// nodeDirPattern names the directories of started nodes in os.TempDir().
+const nodeDirPattern = "kl-node-conf-*"
+
+// nodeOwnerFile, in a node's directory, says which process started the
+// node and with what runtime options, so that a later run can remove what
+// a crashed run left running (a killed kubelet leaves its pods running).
+const nodeOwnerFile = "node-owner.json"
+
+// nodeOwner is the content of nodeOwnerFile.
+type nodeOwner struct {
+	// Pid and Start (its start time, procstat.StartTime) identify the
+	// process, even when the PID is reused.
+	Pid     int               `json:"pid"`
+	Start   uint64            `json:"start"`
+	Plugin  string            `json:"plugin"`
+	Options map[string]string `json:"options,omitempty"`
+}
+
+func (p *nodeProcess) claim() error {
+	b, err := json.Marshal(nodeOwner{Pid: os.Getpid(), Start: procstat.StartTime(os.Getpid()), Plugin: p.plugin.Name, Options: p.options})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(p.dir, nodeOwnerFile), b, 0o644)
+}
+
+// sweepStaleNodes removes the sandboxes and directories that runs of the
+// node suite over plugin left when they crashed: those whose owner process
+// is gone.
+func sweepStaleNodes(ctx context.Context, plugin spec.RuntimePlugin) error {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), nodeDirPattern))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, nodeOwnerFile))
+		if err != nil {
+			continue
+		}
+		var o nodeOwner
+		if json.Unmarshal(b, &o) != nil || o.Plugin != plugin.Name {
+			continue
+		}
+		if start := procstat.StartTime(o.Pid); start != 0 && start == o.Start {
+			continue // its run is alive
+		}
+		stale := &nodeProcess{plugin: plugin, dir: dir, options: o.Options, name: filepath.Base(dir)}
+		if err := stale.removeSandboxes(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cleaning up after a crashed run in %s: %w", dir, err))
+			continue
+		}
+		errs = append(errs, os.RemoveAll(dir))
+	}
+	return errors.Join(errs...)
+}
+
 // stop ends the kubelet, removes every sandbox it left in its runtime
 // (a stopped kubelet leaves its pods running), then ends the API server, if
 // started, and removes the directories.
@@ -303,7 +368,9 @@ func (p *nodeProcess) stop() error {
 			_ = p.cmd.Process.Kill()
 			<-p.exited
 		}
-		errs = append(errs, p.removeSandboxes())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		errs = append(errs, p.removeSandboxes(ctx))
+		cancel()
 	}
 	if p.api != nil {
 		errs = append(errs, p.api.stop())
@@ -317,9 +384,7 @@ func (p *nodeProcess) stop() error {
 // removeSandboxes opens the node's runtime root again, as the kubelet's
 // runtime left it, and removes every sandbox there: the root is the
 // node's alone.
-func (p *nodeProcess) removeSandboxes() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+func (p *nodeProcess) removeSandboxes(ctx context.Context) error {
 	rt, closer, err := p.plugin.New(ctx, spec.RuntimeConfig{RootDir: p.runtimeRoot(), Options: p.options})
 	if err != nil {
 		return fmt.Errorf("node %s: reopening its runtime to clean up: %w", p.name, err)
