@@ -61,7 +61,7 @@ type Target struct {
 // slice is new on each call; callers may append their own suites to it and
 // hand the result to a Runner.
 func Suites() []Suite {
-	return []Suite{StoreSuite(), APIServerSuite(), RuntimeSuite(), SchedulerSuite(), ProxySuite()}
+	return []Suite{StoreSuite(), APIServerSuite(), RuntimeSuite(), SchedulerSuite(), ProxySuite(), NodeSuite()}
 }
 
 // suiteNames lists the names of suites, in order.

@@ -85,6 +85,13 @@ yours serving a schedulerName (--scheduler-name NAME, with the API server it
 watches: --scheduler-apiserver KUBECONFIG). Without targets: default-scheduler
 over every store, and the baselines over memory.
 
+The node suite judges a kubelet only through the API (its Node and Lease,
+the status it writes for the pods bound to it): "process" (kubelab node over
+the process runtime with the test images, against "kubelab apiserver --store
+memory" or --endpoints node=KUBECONFIG), or a node of yours already
+registered (--target node=name=NODE --endpoints node=KUBECONFIG; its runtime
+must hold the test images). Without targets: process.
+
 Exit status: 0 when everything passed, 1 when a spec failed or a child
 crashed (or, with --list --golden, when the golden list is out of sync),
 2 for bad flags.`,
@@ -96,6 +103,8 @@ crashed (or, with --list --golden, when the golden list is out of sync),
   kubelab conform --suite scheduler --scheduler default-scheduler@etcd,binpack-scheduler
   kubelab conform --suite scheduler --extender-url http://127.0.0.1:8888
   kubelab conform --suite scheduler --scheduler-name my-scheduler --scheduler-apiserver ~/.kube/config
+  kubelab conform --suite node
+  kubelab conform --suite node --target node=name=worker-1 --endpoints node=~/.kube/config
   kubelab conform --rerun-failed _out/report/report.json
   kubelab conform --list
   kubelab conform --list --golden >> conformance/conformance.yaml`,

@@ -75,8 +75,10 @@ type NodeOptions struct {
 	// runtime instance and directory Root/NAME, and they share one
 	// API client and one services informer.
 	Count int
-	// Backoff is the crash-loop back-off (no flag: upstream's, unless a
-	// test shortens it).
+	// Backoff is the crash-loop back-off (zero fields: upstream's 10 s
+	// doubling to 5 min); --crashloop-backoff-initial and
+	// --crashloop-backoff-max shorten it for tests, as upstream's
+	// crashLoopBackOff.maxContainerRestartPeriod does its cap.
 	Backoff kubelet.BackoffPolicy
 }
 
@@ -300,6 +302,8 @@ Stopping the command leaves the pods' containers running.`,
 	f.StringVar(&opts.TLSPrivateKeyFile, "tls-private-key-file", "", "its key")
 	f.StringVar(&opts.ClientCAFile, "client-ca-file", "", "CA bundle that verifies client certificates of the kubelet API")
 	f.IntVar(&opts.Count, "count", 1, "run this many kubelets in this process, NODE-NAME-0..N-1, each with its own runtime instance (hollow nodes)")
+	f.DurationVar(&opts.Backoff.Initial, "crashloop-backoff-initial", 0, "first crash-loop back-off delay, doubled at each restart (0: upstream's 10s); for tests")
+	f.DurationVar(&opts.Backoff.Max, "crashloop-backoff-max", 0, "cap of the crash-loop back-off (0: upstream's 5m); for tests")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "log at debug level")
 	return cmd
 }
