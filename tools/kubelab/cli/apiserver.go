@@ -183,6 +183,13 @@ func newSecureAPIServer(cfg apiserver.Config, dataDir, url string, opts APIServe
 	if err != nil {
 		return nil, nil, "", err
 	}
+	kc, err := d.KubeletClient.TLSCertificate()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	// The kubelets' serving certificates are not verified (self-signed by
+	// default), as kube-apiserver without --kubelet-certificate-authority.
+	cfg.KubeletTLS = &tls.Config{Certificates: []tls.Certificate{kc}, MinVersion: tls.VersionTLS12}
 	sec := apiserver.Security{CA: d.CA, SigningKey: d.SigningKey}
 	if opts.TokenAuthFile != "" {
 		if sec.Tokens, err = authn.NewTokenFile(opts.TokenAuthFile); err != nil {
