@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	apiproxy "k8s.io/apiserver/pkg/util/proxy"
+	"k8s.io/streaming/pkg/httpstream/wsstream"
 
 	"github.com/kubelab/kubelab/reference/apiserver/authn"
 	"github.com/kubelab/kubelab/reference/apiserver/authz"
@@ -276,9 +278,37 @@ func (s *Server) serveStream(ctx context.Context, w http.ResponseWriter, req *ht
 	}
 	loc := *base
 	loc.Path = path
-	loc.RawQuery = req.URL.RawQuery
-	s.proxyTo(w, req, &loc, true)
+	loc.RawQuery = kubeletStreamQuery(info.Subresource, req.URL.Query()).Encode()
+	s.proxyTo(w, req, &loc, true, info.Subresource)
 	return nil
+}
+
+// kubeletStreamQuery is the kubelet's query for a pods/exec, attach or
+// portforward request's: the kubelet's parameter names (input, output,
+// error, tty, command; port), as upstream's streamLocation writes them.
+func kubeletStreamQuery(sub string, q url.Values) url.Values {
+	out := url.Values{}
+	if sub == registry.SubPortForward {
+		for _, p := range q["ports"] {
+			out.Add("port", p)
+		}
+		return out
+	}
+	for _, p := range [][2]string{{"stdin", "input"}, {"stdout", "output"}, {"stderr", "error"}, {"tty", "tty"}} {
+		if queryBool(q, p[0]) {
+			out.Set(p[1], "1")
+		}
+	}
+	for _, c := range q["command"] {
+		out.Add("command", c)
+	}
+	return out
+}
+
+// queryBool reads a stream option (stdin, stdout, ...) of a query.
+func queryBool(q url.Values, name string) bool {
+	b, _ := strconv.ParseBool(q.Get(name))
+	return b
 }
 
 // authorizeCreate checks, on a secure server, that a GET of pods/exec,
@@ -322,13 +352,16 @@ func (s *Server) serveNodeProxy(ctx context.Context, w http.ResponseWriter, req 
 		loc.Path = "/"
 	}
 	loc.RawQuery = req.URL.RawQuery
-	s.proxyTo(w, req, &loc, false)
+	s.proxyTo(w, req, &loc, false, "")
 	return nil
 }
 
 // proxyTo proxies req to loc with the kubelet transport. The client's
-// credentials are not forwarded: the kubelet sees the API server's.
-func (s *Server) proxyTo(w http.ResponseWriter, req *http.Request, loc *url.URL, upgradeRequired bool) {
+// credentials are not forwarded: the kubelet sees the API server's. As
+// kube-apiserver does, a WebSocket exec or attach with the v5 stream-close
+// protocol (kubectl's first choice) is translated to SPDY towards the
+// kubelet, and a WebSocket port-forward tunnelling SPDY is unwrapped.
+func (s *Server) proxyTo(w http.ResponseWriter, req *http.Request, loc *url.URL, upgradeRequired bool, sub string) {
 	out := req.Clone(req.Context())
 	out.Header.Del("Authorization")
 	for k := range out.Header {
@@ -340,7 +373,16 @@ func (s *Server) proxyTo(w http.ResponseWriter, req *http.Request, loc *url.URL,
 	h := proxy.NewUpgradeAwareHandler(loc, rt, false, upgradeRequired, kubeletResponder{})
 	h.UseLocationHost = true
 	h.FlushInterval = -1
-	h.ServeHTTP(w, out)
+	var handler http.Handler = h
+	switch sub {
+	case registry.SubExec, registry.SubAttach:
+		q := req.URL.Query()
+		opts := apiproxy.Options{Stdin: queryBool(q, "stdin"), Stdout: queryBool(q, "stdout"), Stderr: queryBool(q, "stderr"), Tty: queryBool(q, "tty")}
+		handler = apiproxy.NewTranslatingHandler(h, apiproxy.NewStreamTranslatorHandler(loc, rt, 0, opts), wsstream.IsWebSocketRequestWithStreamCloseProtocol)
+	case registry.SubPortForward:
+		handler = apiproxy.NewTranslatingHandler(h, apiproxy.NewTunnelingHandler(h), wsstream.IsWebSocketRequestWithTunnelingProtocol)
+	}
+	handler.ServeHTTP(w, out)
 }
 
 // kubeletResponder writes a proxy failure as an API status.

@@ -267,10 +267,10 @@ func upgrade(t *testing.T, cfg *rest.Config, method, path string) (int, string) 
 func TestExecAttachPortForwardUpgradeProxied(t *testing.T) {
 	env := startProxyEnv(t)
 	for _, c := range []struct{ method, path, kubelet string }{
-		{"POST", "/api/v1/namespaces/default/pods/single/exec?command=sh&command=-c&stdout=true", "/exec/default/single/c?command=sh&command=-c&stdout=true"},
-		{"GET", "/api/v1/namespaces/default/pods/two/exec?container=b&command=ls&stdout=true", "/exec/default/two/b?container=b&command=ls&stdout=true"},
-		{"POST", "/api/v1/namespaces/default/pods/single/attach?stdin=true", "/attach/default/single/c?stdin=true"},
-		{"POST", "/api/v1/namespaces/default/pods/two/portforward?ports=8080", "/portForward/default/two?ports=8080"},
+		{"POST", "/api/v1/namespaces/default/pods/single/exec?command=sh&command=-c&stdout=true&stderr=1&tty=false", "/exec/default/single/c?command=sh&command=-c&error=1&output=1"},
+		{"GET", "/api/v1/namespaces/default/pods/two/exec?container=b&command=ls&stdout=true", "/exec/default/two/b?command=ls&output=1"},
+		{"POST", "/api/v1/namespaces/default/pods/single/attach?stdin=true&tty=true", "/attach/default/single/c?input=1&tty=1"},
+		{"POST", "/api/v1/namespaces/default/pods/two/portforward?ports=8080&ports=9090", "/portForward/default/two?port=8080&port=9090"},
 	} {
 		code, line := upgrade(t, env.api.Config, c.method, c.path)
 		if code != http.StatusSwitchingProtocols || line != "echo:ping\n" {
