@@ -354,8 +354,8 @@ func isKubeletSubresource(path string) bool {
 	if len(parts) >= 3 && parts[0] == "nodes" && parts[2] == "proxy" {
 		return true
 	}
-	if len(parts) == 6 && parts[0] == "namespaces" && parts[2] == "pods" {
-		switch parts[5] {
+	if len(parts) == 5 && parts[0] == "namespaces" && parts[2] == "pods" {
+		switch parts[4] {
 		case "log", "exec", "attach", "portforward":
 			return true
 		}
