@@ -17,11 +17,16 @@ var subresourceVerbs = map[string]struct {
 	group, version string
 	kind           string
 }{
-	registry.SubStatus:   {[]string{"get", "patch", "update"}, "", "", ""},
-	registry.SubScale:    {[]string{"get", "patch", "update"}, "autoscaling", "v1", "Scale"},
-	registry.SubBinding:  {[]string{"create"}, "", "v1", "Binding"},
-	registry.SubEviction: {[]string{"create"}, "policy", "v1", "Eviction"},
-	registry.SubToken:    {[]string{"create"}, "authentication.k8s.io", "v1", "TokenRequest"},
+	registry.SubStatus:      {[]string{"get", "patch", "update"}, "", "", ""},
+	registry.SubScale:       {[]string{"get", "patch", "update"}, "autoscaling", "v1", "Scale"},
+	registry.SubBinding:     {[]string{"create"}, "", "v1", "Binding"},
+	registry.SubEviction:    {[]string{"create"}, "policy", "v1", "Eviction"},
+	registry.SubToken:       {[]string{"create"}, "authentication.k8s.io", "v1", "TokenRequest"},
+	registry.SubLog:         {[]string{"get"}, "", "", ""},
+	registry.SubExec:        {[]string{"create", "get"}, "", "v1", "PodExecOptions"},
+	registry.SubAttach:      {[]string{"create", "get"}, "", "v1", "PodAttachOptions"},
+	registry.SubPortForward: {[]string{"create", "get"}, "", "v1", "PodPortForwardOptions"},
+	registry.SubProxy:       {[]string{"create", "delete", "get", "patch", "update"}, "", "v1", "NodeProxyOptions"},
 }
 
 // resourceList is the legacy discovery document of one group/version.

@@ -87,6 +87,12 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request) {
 		err = s.serveEviction(ctx, w, req, info, res, ns)
 	case registry.SubToken:
 		err = s.serveTokenRequest(ctx, w, req, info, res, ns)
+	case registry.SubLog:
+		err = s.serveLog(ctx, w, req, info, res, ns)
+	case registry.SubExec, registry.SubAttach, registry.SubPortForward:
+		err = s.serveStream(ctx, w, req, info, res, ns)
+	case registry.SubProxy:
+		err = s.serveNodeProxy(ctx, w, req, info)
 	default:
 		err = notFound()
 	}

@@ -25,6 +25,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -109,6 +111,13 @@ type Config struct {
 	// have its TypeMeta set. NewSecure sets the RBAC bootstrap policy and
 	// the system priority classes.
 	Bootstrap []kruntime.Object
+	// KubeletTLS is how the server dials kubelets for pods/log, exec,
+	// attach, portforward and nodes/proxy: its client certificate (e.g.
+	// pki.KubeletClientIdentity's) and, when RootCAs is set, the CA the
+	// kubelets' serving certificates must chain to. nil, or no RootCAs,
+	// means the kubelet's certificate is not verified, as kube-apiserver
+	// without --kubelet-certificate-authority.
+	KubeletTLS *tls.Config
 }
 
 // Server is the API server. Build it with New, Start it, serve Handler, and
@@ -131,6 +140,9 @@ type Server struct {
 	authorizer    authz.Authorizer
 	rules         authorizer.RuleResolver
 	saTokens      *authn.ServiceAccountTokens
+
+	kubeletOnce sync.Once
+	kubeletRT   *http.Transport // built on first use (kubeletproxy.go)
 }
 
 // New builds a Server over cfg.Store. It does not touch the store yet.
@@ -320,10 +332,35 @@ func (s *Server) withRequestInfo(next http.Handler) http.Handler {
 	})
 }
 
-// isLongRunning: watches are not bounded by in-flight limits or timeouts.
+// isLongRunning: watches, pods/log, exec, attach, portforward and
+// nodes/proxy are not bounded by in-flight limits or timeouts (upstream's
+// long-running verbs and subresources).
 func isLongRunning(r *http.Request) bool {
 	q := r.URL.Query().Get("watch")
-	return r.Method == http.MethodGet && (q == "true" || q == "1" || strings.Contains(r.URL.Path, "/watch/"))
+	if r.Method == http.MethodGet && (q == "true" || q == "1" || strings.Contains(r.URL.Path, "/watch/")) {
+		return true
+	}
+	return isKubeletSubresource(r.URL.Path)
+}
+
+// isKubeletSubresource reports whether path is /api/v1/.../pods/NAME/
+// {log,exec,attach,portforward} or /api/v1/nodes/NAME/proxy[/...].
+func isKubeletSubresource(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/api/v1/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	if len(parts) >= 3 && parts[0] == "nodes" && parts[2] == "proxy" {
+		return true
+	}
+	if len(parts) == 5 && parts[0] == "namespaces" && parts[2] == "pods" {
+		switch parts[4] {
+		case "log", "exec", "attach", "portforward":
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) withMaxInFlight(next http.Handler) http.Handler {

@@ -3,6 +3,8 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,7 +53,25 @@ func (k *Kubelet) nodeFacts(ctx context.Context) NodeFacts {
 		Info:        k.sysInfo,
 		RuntimeErr:  k.runtimeProblem(ctx),
 		Now:         k.now(),
+		KubeletPort: k.apiPort(),
 	}
+}
+
+// apiPort is the port of the kubelet API (0 when not served), published
+// in status.daemonEndpoints for the API server's proxy.
+func (k *Kubelet) apiPort() int32 {
+	if k.cfg.APIAddr == "" {
+		return 0
+	}
+	_, port, err := net.SplitHostPort(k.cfg.APIAddr)
+	if err != nil {
+		return 0
+	}
+	p, err := strconv.ParseInt(port, 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int32(p)
 }
 
 func (k *Kubelet) addresses() []corev1.NodeAddress {

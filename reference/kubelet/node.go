@@ -53,18 +53,26 @@ type NodeFacts struct {
 	RuntimeErr string
 	// Now is the heartbeat time.
 	Now time.Time
+	// KubeletPort, when not 0, is the kubelet API's port, published as
+	// status.daemonEndpoints.kubeletEndpoint.port (where the API server
+	// proxies pods/log, exec, attach, portforward and nodes/proxy).
+	KubeletPort int32
 }
 
 // ComputeNodeStatus derives a Node's status from facts, keeping the
 // transition times of conditions whose status did not change from old
 // (the Node's current status) and the other fields kubelab does not own
-// (images, volumes, daemon endpoints) as they are.
+// (images, volumes) as they are; the daemon endpoint is f.KubeletPort's
+// when set.
 func ComputeNodeStatus(old corev1.NodeStatus, f NodeFacts) corev1.NodeStatus {
 	st := *old.DeepCopy()
 	st.Capacity, st.Allocatable = f.Capacity.DeepCopy(), f.Allocatable.DeepCopy()
 	st.Addresses = append([]corev1.NodeAddress(nil), f.Addresses...)
 	st.NodeInfo = f.Info
 	st.Phase = ""
+	if f.KubeletPort > 0 {
+		st.DaemonEndpoints.KubeletEndpoint.Port = f.KubeletPort
+	}
 	now := apiTime(f.Now)
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		c := corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}

@@ -21,7 +21,7 @@ func nodeCondition(st corev1.NodeStatus, t corev1.NodeConditionType) corev1.Node
 
 func TestComputeNodeStatus(t *testing.T) {
 	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourcePods: resource.MustParse("110")}
-	facts := NodeFacts{Capacity: capacity, Allocatable: capacity, Now: t0,
+	facts := NodeFacts{Capacity: capacity, Allocatable: capacity, Now: t0, KubeletPort: 10250,
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.0.2.1"}}}
 
 	st := ComputeNodeStatus(corev1.NodeStatus{}, facts)
@@ -36,6 +36,9 @@ func TestComputeNodeStatus(t *testing.T) {
 	}
 	if st.Capacity.Pods().Value() != 110 || st.Addresses[0].Address != "192.0.2.1" {
 		t.Errorf("capacity %v addresses %v", st.Capacity, st.Addresses)
+	}
+	if st.DaemonEndpoints.KubeletEndpoint.Port != 10250 {
+		t.Errorf("daemonEndpoints %+v, want the kubelet API's port", st.DaemonEndpoints)
 	}
 
 	// A later heartbeat keeps the transition time; a runtime problem makes

@@ -24,6 +24,11 @@ const (
 	ControllerManagerKubeconfigFile = "controller-manager.kubeconfig"
 	// ProxyKubeconfigFile is for system:kube-proxy.
 	ProxyKubeconfigFile = "proxy.kubeconfig"
+	// KubeletClientCertFile and KubeletClientKeyFile are the client
+	// certificate the API server presents to kubelets (KubeletClientIdentity),
+	// as kubeadm's apiserver-kubelet-client.crt/.key.
+	KubeletClientCertFile = "apiserver-kubelet-client.crt"
+	KubeletClientKeyFile  = "apiserver-kubelet-client.key"
 )
 
 // DefaultServingNames are the DNS names every API server certificate
@@ -49,6 +54,9 @@ type DataDir struct {
 	CA         *CA
 	Serving    *KeyPair
 	SigningKey *ecdsa.PrivateKey
+	// KubeletClient is the API server's client certificate for kubelets
+	// (KubeletClientIdentity), issued afresh by every Ensure.
+	KubeletClient *KeyPair
 	// Dir is the data directory; the files are named by the constants of
 	// this package.
 	Dir string
@@ -65,7 +73,8 @@ func (d *DataDir) Path(name string) string { return filepath.Join(d.Dir, name) }
 // while it is valid and covers the names, see LoadOrIssueServing), the
 // service-account signing key, and fresh kubeconfigs (mode 0600) for the
 // user (cluster-admin, AdminKubeconfigFile) and for the scheduler,
-// controller manager and proxy identities. Kubeconfigs for nodes are
+// controller manager and proxy identities, and a fresh kubelet client
+// certificate (KubeletClientCertFile). Kubeconfigs for nodes are
 // written on demand with CA.WriteClientKubeconfig and NodeIdentity.
 // Rewritten kubeconfigs carry new certificates; earlier ones stay valid.
 func Ensure(dir string, opts EnsureOptions) (*DataDir, error) {
@@ -83,6 +92,12 @@ func Ensure(dir string, opts EnsureOptions) (*DataDir, error) {
 		return nil, err
 	}
 	if d.SigningKey, _, err = LoadOrCreateSigningKey(d.Path(ServiceAccountKeyFile)); err != nil {
+		return nil, err
+	}
+	if d.KubeletClient, err = ca.IssueClient(KubeletClientIdentity()); err != nil {
+		return nil, err
+	}
+	if err := WriteKeyPair(d.KubeletClient, d.Path(KubeletClientCertFile), d.Path(KubeletClientKeyFile)); err != nil {
 		return nil, err
 	}
 	for _, k := range []struct {

@@ -92,6 +92,18 @@ func ControllerManagerIdentity() Identity { return Identity{User: user.KubeContr
 // ProxyIdentity is the service proxy's identity: system:kube-proxy.
 func ProxyIdentity() Identity { return Identity{User: user.KubeProxy} }
 
+// KubeletClientUser is the user the API server is to kubelets when it
+// proxies pods/log, pods/exec, pods/attach, pods/portforward and
+// nodes/proxy, as kubeadm names it.
+const KubeletClientUser = "kube-apiserver-kubelet-client"
+
+// KubeletClientIdentity is the API server's identity towards kubelets:
+// kube-apiserver-kubelet-client in system:masters (kubeadm's historical
+// group), so the kubelet's SubjectAccessReview on nodes/proxy allows it.
+func KubeletClientIdentity() Identity {
+	return Identity{User: KubeletClientUser, Groups: []string{user.SystemPrivilegedGroup}}
+}
+
 // NodeIdentity is the kubelet identity of node nodeName:
 // system:node:<nodeName> in system:nodes.
 func NodeIdentity(nodeName string) Identity {

@@ -384,6 +384,17 @@ func TestEnsure(t *testing.T) {
 			}
 		})
 	}
+	// The kubelet client certificate, on disk and in DataDir.
+	kc, err := LoadKeyPair(d1.Path(KubeletClientCertFile), d1.Path(KubeletClientKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := d1.CA.VerifyClient(kc.Cert); err != nil || id.User != KubeletClientUser || len(id.Groups) != 1 || id.Groups[0] != "system:masters" {
+		t.Errorf("kubelet client identity %+v err %v", id, err)
+	}
+	if !bytes.Equal(kc.CertPEM, d1.KubeletClient.CertPEM) {
+		t.Error("DataDir.KubeletClient is not the certificate written")
+	}
 	d2, err := Ensure(dir, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -60,12 +60,12 @@ func Builtin() []*Resource {
 		}),
 		newRes[corev1.Pod, corev1.PodList](core, "v1", "pods", "Pod", true).with(func(r *Resource) {
 			r.ShortNames, r.Categories = []string{"po"}, all
-			r.Subresources = []string{SubStatus, SubBinding, SubEviction}
+			r.Subresources = []string{SubStatus, SubBinding, SubEviction, SubLog, SubExec, SubAttach, SubPortForward}
 			r.Strategy = podStrategy()
 		}),
 		newRes[corev1.Node, corev1.NodeList](core, "v1", "nodes", "Node", false).with(func(r *Resource) {
 			r.ShortNames = []string{"no"}
-			r.Subresources = []string{SubStatus}
+			r.Subresources = []string{SubStatus, SubProxy}
 			r.KeyPrefix = KeyRoot + "/minions"
 			r.Strategy = nodeStrategy()
 			r.NoGeneration = true

@@ -51,6 +51,17 @@ const (
 	// TokenRequest returns a service-account token (TokenRequest); served
 	// only by a server that signs tokens.
 	SubToken = "token"
+	// SubLog is pods/log: the container's log, read from the kubelet.
+	SubLog = "log"
+	// SubExec is pods/exec: a command in a container, the upgraded
+	// (SPDY or WebSocket) connection proxied to the kubelet.
+	SubExec = "exec"
+	// SubAttach is pods/attach: the container's stdio, proxied to the kubelet.
+	SubAttach = "attach"
+	// SubPortForward is pods/portforward: ports of the pod, proxied to the kubelet.
+	SubPortForward = "portforward"
+	// SubProxy is nodes/proxy: any path of the node's kubelet API.
+	SubProxy = "proxy"
 )
 
 // Strategy holds the per-kind hooks of a resource. Every hook is optional.

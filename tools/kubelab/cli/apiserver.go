@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,10 @@ type APIServerOptions struct {
 	// TokenAuthFile is a static token file (kube-apiserver's
 	// --token-auth-file CSV: token,user,uid[,"group1,group2"]).
 	TokenAuthFile string
+	// KubeletCAFile, when set, is the CA bundle kubelets' serving
+	// certificates must chain to (kube-apiserver's
+	// --kubelet-certificate-authority); unset, they are not verified.
+	KubeletCAFile string
 	// ServiceClusterIPRange is the CIDR of Service ClusterIPs.
 	ServiceClusterIPRange string
 }
@@ -183,6 +188,23 @@ func newSecureAPIServer(cfg apiserver.Config, dataDir, url string, opts APIServe
 	if err != nil {
 		return nil, nil, "", err
 	}
+	kc, err := d.KubeletClient.TLSCertificate()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	// The kubelets' serving certificates are not verified (self-signed by
+	// default), as kube-apiserver without --kubelet-certificate-authority.
+	cfg.KubeletTLS = &tls.Config{Certificates: []tls.Certificate{kc}, MinVersion: tls.VersionTLS12}
+	if opts.KubeletCAFile != "" {
+		pem, err := os.ReadFile(opts.KubeletCAFile)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("--kubelet-certificate-authority: %w", err)
+		}
+		cfg.KubeletTLS.RootCAs = x509.NewCertPool()
+		if !cfg.KubeletTLS.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, nil, "", fmt.Errorf("--kubelet-certificate-authority %s: no PEM certificates: %w", opts.KubeletCAFile, spec.ErrInvalid)
+		}
+	}
 	sec := apiserver.Security{CA: d.CA, SigningKey: d.SigningKey}
 	if opts.TokenAuthFile != "" {
 		if sec.Tokens, err = authn.NewTokenFile(opts.TokenAuthFile); err != nil {
@@ -266,6 +288,7 @@ cluster-admin kubeconfig:
 	f.StringVar(&opts.Listen, "listen", "127.0.0.1:6443", "host:port to serve HTTPS on (HTTP with --insecure-http)")
 	f.StringVar(&opts.Kubeconfig, "kubeconfig", "", "write the cluster-admin kubeconfig for the server to this file")
 	f.BoolVar(&opts.InsecureHTTP, "insecure-http", false, "serve plain HTTP without authentication or authorization (every request allowed; for tests)")
+	f.StringVar(&opts.KubeletCAFile, "kubelet-certificate-authority", "", "CA bundle that verifies kubelets' serving certificates (unset: not verified, as kube-apiserver)")
 	f.StringVar(&opts.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"]")
 	f.StringVar(&opts.ServiceClusterIPRange, "service-cluster-ip-range", apiserver.DefaultServiceClusterIPRange, "CIDR Service ClusterIPs are allocated from")
 	return cmd
