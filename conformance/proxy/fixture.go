@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/netlab"
 )
 
 // backendPort is the port every backend server listens on (TCP and UDP).
@@ -42,7 +43,7 @@ var nodeSeq atomic.Int64
 // fixture is one spec's lab and proxy.
 type fixture struct {
 	t     Target
-	lab   *lab
+	lab   *netlab.Lab
 	proxy spec.Proxy
 	node  string
 }
@@ -61,8 +62,8 @@ func newFixture(t Target, c spec.Capability) *fixture {
 		l, err := newLab()
 		Expect(err).NotTo(HaveOccurred(), "building the lab")
 		f.lab = l
-		DeferCleanup(func() { Expect(l.close()).To(Succeed(), "removing the lab") })
-		Expect(l.serve(backendPort)).To(Succeed(), "starting the backends")
+		DeferCleanup(func() { Expect(l.Close()).To(Succeed(), "removing the lab") })
+		Expect(l.Serve(backendPort)).To(Succeed(), "starting the backends")
 		f.node = fmt.Sprintf("conf-%d-%d", os.Getpid(), nodeSeq.Add(1))
 		px, err := t.New(ctx, f.node, l.Node)
 		Expect(err).NotTo(HaveOccurred(), "building the proxy")
@@ -73,13 +74,15 @@ func newFixture(t Target, c spec.Capability) *fixture {
 }
 
 // state is a ProxyState of the fixture's node with services; NodePorts
-// are open on NodeClientIP and the node's address towards backend 0.
+// are open on netlab.NodeClientIP and the node's address towards backend 0.
 func (f *fixture) state(services ...spec.ServicePort) spec.ProxyState {
 	return spec.ProxyState{NodeName: f.node, NodeAddresses: f.nodeAddrs(), Services: services}
 }
 
 // nodeAddrs are the node addresses of every state.
-func (f *fixture) nodeAddrs() []netip.Addr { return []netip.Addr{NodeClientIP, nodeBackendIP(0)} }
+func (f *fixture) nodeAddrs() []netip.Addr {
+	return []netip.Addr{netlab.NodeClientIP, f.lab.NodeBackendIP(0)}
+}
 
 // sync hands the proxy the state with services and expects success.
 func (f *fixture) sync(ctx context.Context, services ...spec.ServicePort) {
@@ -87,7 +90,7 @@ func (f *fixture) sync(ctx context.Context, services ...spec.ServicePort) {
 	Expect(f.proxy.Sync(ctx, f.state(services...))).To(Succeed(), "Sync")
 }
 
-// clusterIP is the i-th address of ServiceCIDR (i ≥ 1).
+// clusterIP is the i-th address of netlab.ServiceCIDR (i ≥ 1).
 func clusterIP(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 96, 0, byte(i)}) }
 
 // service is a ServicePort name on ClusterIP ip, port 80 (or port), of
@@ -119,7 +122,7 @@ func hits(ns, network string, addr netip.AddrPort, n int) map[netip.Addr]int {
 	GinkgoHelper()
 	out := map[netip.Addr]int{}
 	for i := range n {
-		r, err := dial(ns, network, addr, dialTimeout)
+		r, err := netlab.Dial(ns, network, addr, dialTimeout)
 		Expect(err).NotTo(HaveOccurred(), "%s connection %d of %d to %s", network, i+1, n, addr)
 		Expect(r.Backend.Port()).To(Equal(uint16(backendPort)))
 		out[r.Backend.Addr()]++
@@ -152,11 +155,11 @@ func keys(m map[netip.Addr]int) []netip.Addr {
 // time out and not to be answered.
 func expectRefused(ns string, addr netip.AddrPort) {
 	GinkgoHelper()
-	r, err := dial(ns, "tcp", addr, rejectTimeout)
+	r, err := netlab.Dial(ns, "tcp", addr, rejectTimeout)
 	Expect(err).To(HaveOccurred(), "%s answered (%+v); want the connection refused", addr, r)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		Fail(fmt.Sprintf("connection to %s timed out after %s; want it refused at once: %v", addr, rejectTimeout, err))
 	}
-	Expect(isRefused(err)).To(BeTrue(), "connection to %s: %v; want refused", addr, err)
+	Expect(netlab.IsRefused(err)).To(BeTrue(), "connection to %s: %v; want refused", addr, err)
 }

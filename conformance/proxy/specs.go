@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubelab/kubelab/conformance/harness"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/netlab"
 )
 
 // Register declares every spec of the suite against t. Call it once, before
@@ -62,7 +63,7 @@ func specsClusterIP(f *fixture) {
 		f.sync(ctx, a, b)
 		Expect(keys(hits(f.lab.Node, "tcp", vip(2), 5))).To(Equal(backendsOf(1)))
 		f.sync(ctx, b)
-		r, err := dial(f.lab.Node, "tcp", vip(1), rejectTimeout)
+		r, err := netlab.Dial(f.lab.Node, "tcp", vip(1), rejectTimeout)
 		Expect(err).To(HaveOccurred(), "the removed service a still answered: %+v", r)
 		Expect(keys(hits(f.lab.Node, "tcp", vip(2), 5))).To(Equal(backendsOf(1)))
 	}, SpecTimeout(specTimeout))
@@ -126,7 +127,7 @@ func openAll(ns string, addr netip.AddrPort, n int) ([]net.Conn, []netip.Addr) {
 	var conns []net.Conn
 	var to []netip.Addr
 	for i := range n {
-		c, r, err := open(ns, addr)
+		c, r, err := netlab.Open(ns, addr, dialTimeout)
 		Expect(err).NotTo(HaveOccurred(), "connection %d to %s", i+1, addr)
 		DeferCleanup(c.Close)
 		conns = append(conns, c)
@@ -147,7 +148,7 @@ func specsChurn(f *fixture) {
 				continue
 			}
 			kept++
-			Expect(echo(c)).To(Succeed(), "the established connection to surviving endpoint %s", to[i])
+			Expect(netlab.Echo(c, dialTimeout)).To(Succeed(), "the established connection to surviving endpoint %s", to[i])
 		}
 		Expect(kept).To(BeNumerically(">", 0), "no connection reached a surviving endpoint")
 	}, SpecTimeout(specTimeout))
@@ -166,7 +167,7 @@ func specsIdempotentSync(f *fixture) {
 		f.sync(ctx, state()...)
 		f.sync(ctx, state()...)
 		for i, c := range conns {
-			Expect(echo(c)).To(Succeed(), "the established connection to %s after the repeated Syncs", to[i])
+			Expect(netlab.Echo(c, dialTimeout)).To(Succeed(), "the established connection to %s after the repeated Syncs", to[i])
 		}
 		Expect(keys(hits(f.lab.Node, "tcp", vip(1), 60))).To(Equal(backendsOf(0, 1)))
 		expectRefused(f.lab.Node, vip(2))
@@ -175,7 +176,7 @@ func specsIdempotentSync(f *fixture) {
 
 func specsCleanup(f *fixture) {
 	It("leaves no table and no address in the node namespace, and the proxy works again after it", func(ctx SpecContext) {
-		before, err := f.lab.footprint(ctx)
+		before, err := f.lab.Footprint(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		web := service("web", clusterIP(1), spec.ProtocolTCP, ready(0))
 		services := []spec.ServicePort{web, service("empty", clusterIP(2), spec.ProtocolTCP)}
@@ -188,10 +189,10 @@ func specsCleanup(f *fixture) {
 		f.sync(ctx, services...)
 		Expect(keys(hits(f.lab.Node, "tcp", vip(1), 3))).To(Equal(backendsOf(0)))
 		Expect(f.proxy.Cleanup(ctx)).To(Succeed())
-		after, err := f.lab.footprint(ctx)
+		after, err := f.lab.Footprint(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(after).To(Equal(before), "the node namespace after Cleanup (tables, links, addresses)")
-		r, err := dial(f.lab.Node, "tcp", vip(1), rejectTimeout)
+		r, err := netlab.Dial(f.lab.Node, "tcp", vip(1), rejectTimeout)
 		Expect(err).To(HaveOccurred(), "the ClusterIP still answered after Cleanup: %+v", r)
 		Expect(f.proxy.Cleanup(ctx)).To(Succeed(), "a second Cleanup, with nothing installed")
 		f.sync(ctx, services...)
@@ -255,7 +256,7 @@ func specsHairpin(f *fixture) {
 	It("lets an endpoint reach its own service and itself through it, seeing a node address", func(ctx SpecContext) {
 		f.sync(ctx, service("web", clusterIP(1), spec.ProtocolTCP, ready(0)))
 		for range 5 {
-			r, err := dial(f.lab.Backends[0], "tcp", vip(1), dialTimeout)
+			r, err := netlab.Dial(f.lab.Backends[0], "tcp", vip(1), dialTimeout)
 			Expect(err).NotTo(HaveOccurred(), "backend 0 to its own service")
 			Expect(r.Backend.Addr()).To(Equal(backendIP(0)))
 			Expect(r.Client).NotTo(Equal(backendIP(0)), "the endpoint saw itself as the source; want a node address")
@@ -263,7 +264,7 @@ func specsHairpin(f *fixture) {
 	}, SpecTimeout(specTimeout))
 }
 
-// externalAddr is an address of ServiceCIDR used as a LoadBalancer or
+// externalAddr is an address of netlab.ServiceCIDR used as a LoadBalancer or
 // external IP (the client routes it through the node).
 func externalAddr(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 96, 1, byte(i)}), 80)
@@ -312,9 +313,9 @@ func specsExternalLocal(f *fixture) {
 		f.sync(ctx, web)
 		seen := map[netip.Addr]int{}
 		for range 40 {
-			r, err := dial(f.lab.Client, "tcp", netip.AddrPortFrom(NodeClientIP, 30080), dialTimeout)
+			r, err := netlab.Dial(f.lab.Client, "tcp", netip.AddrPortFrom(netlab.NodeClientIP, 30080), dialTimeout)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Client).To(Equal(ClientIP), "the source address the endpoint saw")
+			Expect(r.Client).To(Equal(netlab.ClientIP), "the source address the endpoint saw")
 			seen[r.Backend.Addr()]++
 		}
 		Expect(keys(seen)).To(Equal(backendsOf(0, 2)))
@@ -351,7 +352,7 @@ func specsScale(f *fixture) {
 			addr := netip.AddrPortFrom(scaleIP(i), 80)
 			Expect(keys(hits(f.lab.Node, "tcp", addr, 1))).To(Equal(backendsOf(i%backends)), "service %d", i)
 		}
-		conn, r, err := open(f.lab.Node, netip.AddrPortFrom(scaleIP(watched), 80))
+		conn, r, err := netlab.Open(f.lab.Node, netip.AddrPortFrom(scaleIP(watched), 80), dialTimeout)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(conn.Close)
 		Expect(r.Backend.Addr()).To(Equal(backendIP(watched % backends)))
@@ -377,7 +378,7 @@ func specsScale(f *fixture) {
 						return
 					default:
 					}
-					r, err := dial(f.lab.Node, "tcp", addr, dialTimeout)
+					r, err := netlab.Dial(f.lab.Node, "tcp", addr, dialTimeout)
 					switch {
 					case err != nil:
 						res.errs = append(res.errs, err)
@@ -403,6 +404,6 @@ func specsScale(f *fixture) {
 		}
 		Expect(res.errs).To(BeEmpty(), "connections to the unchanged service %d during %d Syncs (%d succeeded)", watched, syncs, res.ok)
 		Expect(res.ok).To(BeNumerically(">", 0))
-		Expect(echo(conn)).To(Succeed(), "the connection established before the Syncs")
+		Expect(netlab.Echo(conn, dialTimeout)).To(Succeed(), "the connection established before the Syncs")
 	}, SpecTimeout(5*time.Minute))
 }

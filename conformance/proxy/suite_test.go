@@ -2,10 +2,7 @@ package proxy_test
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/onsi/ginkgo/v2"
@@ -16,6 +13,7 @@ import (
 	"github.com/kubelab/kubelab/plugins/builtin"
 	"github.com/kubelab/kubelab/plugins/proxy/nftables"
 	"github.com/kubelab/kubelab/spec"
+	"github.com/kubelab/kubelab/spec/netlab"
 )
 
 // targetEnv names the proxy plugin TestSuite runs against: a built-in one
@@ -55,37 +53,16 @@ func TestSuite(t *testing.T) {
 	}
 }
 
-// hostSnapshot describes what the suite must not change on the host:
-// links named like the labs' ("kl-"), nftables tables named after this
-// process's nodes ("conf-<pid>-", the nftables plugin's table suffix) and
-// ip_forward. Specs build everything in namespaces of their own, so none
-// of it may change. Other tables are left out: other programs (and the
-// meta-test's concurrent children) may change them meanwhile.
+// hostSnapshot describes what the suite must not change on the host (see
+// netlab.HostSnapshot), counting the nftables tables named after this
+// process's nodes ("conf-<pid>-", the nftables plugin's table suffix):
+// other programs (and the meta-test's concurrent children) may change
+// other tables meanwhile.
 func hostSnapshot(t *testing.T) string {
 	t.Helper()
-	links, err := net.Interfaces()
+	s, err := netlab.HostSnapshot(fmt.Sprintf("conf-%d-", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, k := range links {
-		if strings.HasPrefix(k.Name, "kl-") {
-			names = append(names, k.Name)
-		}
-	}
-	tables, err := exec.Command("nft", "list", "tables").Output()
-	if err != nil {
-		t.Fatalf("nft list tables: %v", err)
-	}
-	fwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ours []string
-	for _, line := range strings.Split(string(tables), "\n") {
-		if strings.Contains(line, fmt.Sprintf("conf-%d-", os.Getpid())) {
-			ours = append(ours, strings.TrimSpace(line))
-		}
-	}
-	return fmt.Sprintf("links=%v tables=%q ip_forward=%s", names, ours, strings.TrimSpace(string(fwd)))
+	return s
 }
