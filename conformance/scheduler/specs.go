@@ -25,6 +25,7 @@ func Register(t Target) {
 	describeNodeName(t)
 	describeNodeSelector(t)
 	describeNodeAffinity(t)
+	describeNodeAffinityTerms(t)
 	describeTaints(t)
 	describeUnschedulableNode(t)
 	describeHostPorts(t)
@@ -111,6 +112,20 @@ func describeResources(t Target) {
 			f.createPod(ctx, "second", res("400m", "10Mi", ""))
 			f.waitUnschedulable(ctx, "second")
 			f.expectStaysPending(ctx, "second")
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+
+		It("counts the incoming pod's init containers as max(sum(app, sidecars), max(init)) against its node", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("1", "4Gi", ""))
+			// Each pending pod needs more than the node's 1 cpu only
+			// because of one clause of the rule; the last one fits only
+			// because init containers run one at a time.
+			f.createPod(ctx, "init-too-big", res("100m", "10Mi", ""), withInit(res("1100m", "10Mi", "")))
+			f.createPod(ctx, "sidecar-adds", res("600m", "10Mi", ""), withSidecar(res("500m", "10Mi", "")))
+			f.waitUnschedulable(ctx, "init-too-big", "sidecar-adds")
+			f.createPod(ctx, "init-fits", res("300m", "10Mi", ""), withInit(res("900m", "10Mi", "")), withInit(res("800m", "10Mi", "")))
+			f.waitBound(ctx, "init-fits")
+			f.expectStaysPending(ctx, "init-too-big", "sidecar-adds")
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 
@@ -217,6 +232,61 @@ func describeNodeAffinity(t Target) {
 			}
 			Expect(pods["exists"].Spec.NodeName).To(Equal(f.nodeName("b")))
 			f.waitUnschedulable(ctx, "nowhere")
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+// nodeAffinityTerms is a required node affinity whose terms are ORed.
+func nodeAffinityTerms(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms},
+	}}
+}
+
+func describeNodeAffinityTerms(t Target) {
+	describe(t, CapNodeAffinity, "node-affinity", func(f *fixture) {
+		It("ORs nodeSelectorTerms, ANDs a term's expressions, and obeys Gt, Lt, DoesNotExist and matchFields", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a", "cores", "4"))
+			f.createNode(ctx, "b", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b", "cores", "8", "gpu", "yes"))
+			f.createNode(ctx, "c", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-c", "cores", "16", "gpu", "yes"))
+			req := func(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorRequirement {
+				return corev1.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
+			}
+			term := func(reqs ...corev1.NodeSelectorRequirement) corev1.NodeSelectorTerm {
+				return corev1.NodeSelectorTerm{MatchExpressions: reqs}
+			}
+			cases := []struct {
+				pod  string
+				aff  *corev1.Affinity
+				want string // the only node that matches
+			}{
+				// Only the second term matches b: ANDing the terms matches no node.
+				{"or-second-term", nodeAffinityTerms(term(req(zoneLabel, corev1.NodeSelectorOpIn, "zone-x")), term(req(zoneLabel, corev1.NodeSelectorOpIn, "zone-b"))), "b"},
+				// Each expression alone matches two nodes; together only c.
+				{"and-expressions", nodeAffinityTerms(term(req("gpu", corev1.NodeSelectorOpExists), req(zoneLabel, corev1.NodeSelectorOpNotIn, "zone-b"))), "c"},
+				// Integer comparison: as strings, "16" < "8".
+				{"gt", nodeAffinityTerms(term(req("cores", corev1.NodeSelectorOpGt, "8"))), "c"},
+				{"lt", nodeAffinityTerms(term(req("cores", corev1.NodeSelectorOpLt, "8"))), "a"},
+				{"does-not-exist", nodeAffinityTerms(term(req("gpu", corev1.NodeSelectorOpDoesNotExist))), "a"},
+				{"match-fields", nodeAffinityTerms(corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{
+					req("metadata.name", corev1.NodeSelectorOpIn, f.nodeName("b"))}}), "b"},
+			}
+			var all []string
+			for _, c := range cases {
+				// Three pods per case, so that a lucky pick cannot pass.
+				for i := range 3 {
+					n := fmt.Sprintf("%s-%d", c.pod, i)
+					f.createPod(ctx, n, res("100m", "10Mi", ""), withAffinity(c.aff))
+					all = append(all, n)
+				}
+			}
+			pods := f.waitBound(ctx, all...)
+			for _, c := range cases {
+				for i := range 3 {
+					n := fmt.Sprintf("%s-%d", c.pod, i)
+					Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName(c.want)), "pod %s (pods: %s)", n, placement(pods))
+				}
+			}
 		}, SpecTimeout(specTimeout))
 	})
 }
@@ -491,6 +561,29 @@ func describePreemption(t Target) {
 				}
 			}
 			Expect(evicted).To(Equal(1), "one 400m victim frees enough room on a 1-cpu node holding 800m; pods: %s", placement(f.pods(ctx)))
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+
+		It("chooses victims whose eviction violates no PodDisruptionBudget over fewer victims that violate one", func(ctx SpecContext) {
+			low := f.priorityClass(ctx, "low", 100)
+			high := f.priorityClass(ctx, "high", 1000)
+			f.createNode(ctx, "a", res("1", "1Gi", ""))
+			f.createNode(ctx, "b", res("1", "1Gi", ""))
+			// Without the budget, node a is the better candidate: one
+			// victim instead of two of the same priority.
+			guarded := f.createPod(ctx, "guarded", res("800m", "100Mi", ""), withPriority(low, 100), withNodeName(f.nodeName("a")), withLabels("app", "guarded"))
+			free := map[string]types.UID{}
+			for _, n := range names("free", 2) {
+				free[n] = f.createPod(ctx, n, res("500m", "100Mi", ""), withPriority(low, 100), withNodeName(f.nodeName("b"))).UID
+			}
+			f.createPDB(ctx, "guarded", map[string]string{"app": "guarded"}, 0)
+			f.createPod(ctx, "preemptor", res("700m", "100Mi", ""), withPriority(high, 1000))
+			pods := f.waitBound(ctx, "preemptor")
+			Expect(pods["preemptor"].Spec.NodeName).To(Equal(f.nodeName("b")), "evicting pod guarded would violate its PodDisruptionBudget; pods: %s", placement(pods))
+			for n, uid := range free {
+				Expect(f.gone(ctx, n, uid)).To(BeTrue(), "pod %s made room on node b", n)
+			}
+			f.expectNotDeleted(ctx, "guarded", guarded.UID)
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 

@@ -17,9 +17,11 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
+	"github.com/kubelab/kubelab/plugins/scheduler/nodeaffinity"
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
 	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
@@ -36,6 +38,7 @@ const (
 	capRequeue           spec.Capability = "scheduler:requeue"
 	capPriority          spec.Capability = "scheduler:priority"
 	capPreemption        spec.Capability = "scheduler:preemption"
+	capNodeAffinity      spec.Capability = "scheduler:node-affinity"
 )
 
 // Names of the broken schedulers (their profiles' scheduler names).
@@ -62,6 +65,21 @@ const (
 	// Caught by scheduler:preemption (also fails scheduler:priority, whose
 	// pending low-priority pods then evict the high-priority ones).
 	PreemptsHigherPriority = "broken-preempts-higher-priority"
+	// IgnoresIncomingInit: NodeResourcesFit that counts only the app
+	// containers (and overhead) of the pod it places, though it counts the
+	// init containers of pods already on a node. Caught by
+	// scheduler:resources.
+	IgnoresIncomingInit = "broken-ignores-incoming-init"
+	// SidecarAsInit: NodeResourcesFit that takes sidecars (init containers
+	// with restartPolicy Always) for plain init containers, so they do not
+	// add to the app containers. Caught by scheduler:resources.
+	SidecarAsInit = "broken-sidecar-as-init"
+	// ANDsAffinityTerms: NodeAffinity that requires every nodeSelectorTerm
+	// to match instead of any. Caught by scheduler:node-affinity.
+	ANDsAffinityTerms = "broken-ands-affinity-terms"
+	// PreemptionIgnoresPDBs: DefaultPreemption that sees no
+	// PodDisruptionBudget. Caught by scheduler:preemption.
+	PreemptionIgnoresPDBs = "broken-preemption-ignores-pdbs"
 )
 
 // Broken is a broken scheduler: a profile, the plugins it needs beyond
@@ -85,6 +103,10 @@ const (
 	taintsNoExecuteName     = "broken-TaintToleration-noexecute-only"
 	neverRequeueName        = "broken-NeverRequeue"
 	preemptsAnyPriorityName = "broken-DefaultPreemption-any-priority"
+	fitIncomingInitName     = "broken-NodeResourcesFit-ignores-incoming-init"
+	fitSidecarAsInitName    = "broken-NodeResourcesFit-sidecar-as-init"
+	affinityANDsTermsName   = "broken-NodeAffinity-ands-terms"
+	preemptionNoPDBsName    = "broken-DefaultPreemption-ignores-pdbs"
 )
 
 // Plugins returns the broken plugins, for a registry.
@@ -94,6 +116,12 @@ func Plugins() []spec.SchedulerPlugin {
 		{Name: taintsNoExecuteName, Description: "broken TaintToleration: ignores NoSchedule taints", New: newTaintsNoExecute},
 		{Name: neverRequeueName, Description: "broken: rejects for good a pod that once fitted nowhere", New: newNeverRequeue},
 		{Name: preemptsAnyPriorityName, Description: "broken DefaultPreemption: victims of any priority", New: newPreemptsAnyPriority},
+		{Name: fitIncomingInitName, Description: "broken NodeResourcesFit: ignores the incoming pod's init containers",
+			New: newFitOn(fitIncomingInitName, withoutInit)},
+		{Name: fitSidecarAsInitName, Description: "broken NodeResourcesFit: counts sidecars as plain init containers",
+			New: newFitOn(fitSidecarAsInitName, sidecarsAsInit)},
+		{Name: affinityANDsTermsName, Description: "broken NodeAffinity: ANDs nodeSelectorTerms", New: newAffinityANDsTerms},
+		{Name: preemptionNoPDBsName, Description: "broken DefaultPreemption: ignores PodDisruptionBudgets", New: newPreemptionIgnoresPDBs},
 	}
 }
 
@@ -124,6 +152,10 @@ func Catalog() []Broken {
 		{Profile: neverRequeue, CaughtBy: capRequeue, AlsoFails: []spec.Capability{capPriority, capPreemption}},
 		{Profile: replace(PreemptsHigherPriority, defaultpreemption.Name, preemptsAnyPriorityName), CaughtBy: capPreemption,
 			AlsoFails: []spec.Capability{capPriority}},
+		{Profile: replace(IgnoresIncomingInit, noderesources.FitName, fitIncomingInitName), CaughtBy: capResources},
+		{Profile: replace(SidecarAsInit, noderesources.FitName, fitSidecarAsInitName), CaughtBy: capResources},
+		{Profile: replace(ANDsAffinityTerms, nodeaffinity.Name, affinityANDsTermsName), CaughtBy: capNodeAffinity},
+		{Profile: replace(PreemptionIgnoresPDBs, defaultpreemption.Name, preemptionNoPDBsName), CaughtBy: capPreemption},
 	}
 }
 
@@ -264,4 +296,118 @@ func (pl *preemptsAnyPriority) PostFilter(ctx context.Context, state *spec.Cycle
 	p := pod.DeepCopy()
 	p.Spec.Priority = func() *int32 { v := int32(math.MaxInt32); return &v }()
 	return pl.post.PostFilter(ctx, state, p, snap, filtered)
+}
+
+// withoutInit returns a copy of pod without its init containers.
+func withoutInit(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	p.Spec.InitContainers = nil // BUG: the incoming pod's init containers are not counted
+	return p
+}
+
+// sidecarsAsInit returns a copy of pod whose sidecars are plain init
+// containers.
+func sidecarsAsInit(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	for i := range p.Spec.InitContainers {
+		p.Spec.InitContainers[i].RestartPolicy = nil // BUG: a sidecar's requests no longer add to the app's
+	}
+	return p
+}
+
+// fitOn filters as NodeResourcesFit on the pod as transform returns it;
+// the pods already on a node are counted correctly.
+type fitOn struct {
+	name      string
+	transform func(*corev1.Pod) *corev1.Pod
+	pre       spec.PreFilterPlugin
+	filter    spec.FilterPlugin
+}
+
+func newFitOn(name string, transform func(*corev1.Pod) *corev1.Pod) spec.SchedulerPluginFactory {
+	return func(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+		real, err := noderesources.NewFit(args, h)
+		if err != nil {
+			return nil, err
+		}
+		pl := &fitOn{name: name, transform: transform, filter: real.(spec.FilterPlugin)}
+		pl.pre, _ = real.(spec.PreFilterPlugin)
+		return pl, nil
+	}
+}
+
+// Name implements spec.Named.
+func (pl *fitOn) Name() string { return pl.name }
+
+// PreFilter implements spec.PreFilterPlugin.
+func (pl *fitOn) PreFilter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot) *spec.Status {
+	if pl.pre == nil {
+		return nil
+	}
+	return pl.pre.PreFilter(ctx, state, pl.transform(pod), snap)
+}
+
+// Filter implements spec.FilterPlugin.
+func (pl *fitOn) Filter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	return pl.filter.Filter(ctx, state, pl.transform(pod), node)
+}
+
+// affinityANDsTerms is NodeAffinity (scores and all) whose Filter runs
+// once per nodeSelectorTerm of the pod and requires every one to pass.
+type affinityANDsTerms struct{ nodeaffinity.NodeAffinity }
+
+func newAffinityANDsTerms(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := nodeaffinity.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return &affinityANDsTerms{real.(nodeaffinity.NodeAffinity)}, nil
+}
+
+// Name implements spec.Named.
+func (*affinityANDsTerms) Name() string { return affinityANDsTermsName }
+
+// Filter implements spec.FilterPlugin.
+func (pl *affinityANDsTerms) Filter(ctx context.Context, _ *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	aff := pod.Spec.Affinity
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return pl.NodeAffinity.Filter(ctx, &spec.CycleState{}, pod, node)
+	}
+	for _, term := range aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		p := pod.DeepCopy()
+		p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = []corev1.NodeSelectorTerm{term}
+		if st := pl.NodeAffinity.Filter(ctx, &spec.CycleState{}, p, node); !st.IsSuccess() {
+			return st // BUG: every term must match, not one
+		}
+	}
+	return nil
+}
+
+// noPDBs is a scheduler handle that sees no PodDisruptionBudget.
+type noPDBs struct{ spec.SchedulerHandle }
+
+// PodDisruptionBudgets implements spec.SchedulerHandle.
+func (noPDBs) PodDisruptionBudgets() []*policyv1.PodDisruptionBudget {
+	return nil // BUG: budgets never protect a victim
+}
+
+func newPreemptionIgnoresPDBs(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	return newPreemptionNamed(preemptionNoPDBsName, args, noPDBs{h})
+}
+
+// namedPostFilter is a PostFilter plugin under another name.
+type namedPostFilter struct {
+	name string
+	spec.PostFilterPlugin
+}
+
+// Name implements spec.Named.
+func (pl namedPostFilter) Name() string { return pl.name }
+
+func newPreemptionNamed(name string, args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := defaultpreemption.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return namedPostFilter{name: name, PostFilterPlugin: real.(spec.PostFilterPlugin)}, nil
 }
