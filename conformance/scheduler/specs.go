@@ -27,9 +27,12 @@ func Register(t Target) {
 	describeNodeAffinity(t)
 	describeNodeAffinityTerms(t)
 	describeTaints(t)
+	describeTolerations(t)
 	describeUnschedulableNode(t)
 	describeHostPorts(t)
+	describeHostIPs(t)
 	describeTopologySpread(t)
+	describeSpreadAnyway(t)
 	describePodAffinity(t)
 	describePodAntiAffinity(t)
 	describePriority(t)
@@ -319,6 +322,46 @@ func describeTaints(t Target) {
 	})
 }
 
+func describeTolerations(t Target) {
+	describe(t, CapTaints, "taints", func(f *fixture) {
+		It("matches tolerations by operator Exists (an empty key tolerates every taint), Equal's value, and effect (empty: every effect)", func(ctx SpecContext) {
+			f.createNode(ctx, "dedicated", res("4", "4Gi", ""), withTaint("dedicated", "db", corev1.TaintEffectNoSchedule))
+			tol := func(key string, op corev1.TolerationOperator, value string, effect corev1.TaintEffect) podOpt {
+				return func(p *corev1.Pod) {
+					p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: key, Operator: op, Value: value, Effect: effect})
+				}
+			}
+			fits := map[string]podOpt{
+				"exists-key": tol("dedicated", corev1.TolerationOpExists, "", corev1.TaintEffectNoSchedule),
+				"exists-all": tol("", corev1.TolerationOpExists, "", ""),
+				"equal-any":  tol("dedicated", corev1.TolerationOpEqual, "db", ""),
+				"exists-any": tol("dedicated", corev1.TolerationOpExists, "", ""),
+				"default-op": tol("dedicated", "", "db", corev1.TaintEffectNoSchedule), // the operator defaults to Equal
+			}
+			pending := map[string]podOpt{
+				"wrong-effect": tol("dedicated", corev1.TolerationOpEqual, "db", corev1.TaintEffectNoExecute),
+				"other-key":    tol("other", corev1.TolerationOpExists, "", ""),
+				"soft-effect":  tol("dedicated", corev1.TolerationOpExists, "", corev1.TaintEffectPreferNoSchedule),
+			}
+			var fitting, waiting []string
+			for n, o := range fits {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), o)
+				fitting = append(fitting, n)
+			}
+			for n, o := range pending {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), o)
+				waiting = append(waiting, n)
+			}
+			pods := f.waitBound(ctx, fitting...)
+			for _, n := range fitting {
+				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("dedicated")), "pod %s", n)
+			}
+			f.waitUnschedulable(ctx, waiting...)
+			f.expectStaysPending(ctx, waiting...)
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describeUnschedulableNode(t Target) {
 	describe(t, CapUnschedulableNode, "unschedulable-node", func(f *fixture) {
 		It("places no pod on a cordoned node", func(ctx SpecContext) {
@@ -378,6 +421,40 @@ func describeHostPorts(t Target) {
 	})
 }
 
+func describeHostIPs(t Target) {
+	describe(t, CapHostPorts, "host-ports", func(f *fixture) {
+		It("lets pods share a host port on distinct host IPs, and takes an unset host IP (0.0.0.0) for every IP", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("4", "4Gi", ""))
+			withIP := func(ip string) podOpt {
+				return func(p *corev1.Pod) {
+					c := &p.Spec.Containers[0]
+					c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: 8080, HostPort: 8080, HostIP: ip, Protocol: corev1.ProtocolTCP})
+				}
+			}
+			f.createPod(ctx, "ip-1", res("100m", "10Mi", ""), withIP("10.0.0.1"))
+			f.createPod(ctx, "ip-2", res("100m", "10Mi", ""), withIP("10.0.0.2"))
+			f.waitBound(ctx, "ip-1", "ip-2")
+			f.createPod(ctx, "ip-1-again", res("100m", "10Mi", ""), withIP("10.0.0.1"))
+			f.createPod(ctx, "unset", res("100m", "10Mi", ""), withIP(""))
+			f.createPod(ctx, "any", res("100m", "10Mi", ""), withIP("0.0.0.0"))
+			f.waitUnschedulable(ctx, "ip-1-again", "unset", "any")
+			f.expectStaysPending(ctx, "ip-1-again", "unset", "any")
+		}, SpecTimeout(specTimeout))
+
+		It("keeps a specific host IP off a node whose host port is bound to 0.0.0.0", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("4", "4Gi", ""))
+			f.createPod(ctx, "wildcard", res("100m", "10Mi", ""), withHostPort(8080, corev1.ProtocolTCP))
+			f.waitBound(ctx, "wildcard")
+			f.createPod(ctx, "specific", res("100m", "10Mi", ""), func(p *corev1.Pod) {
+				c := &p.Spec.Containers[0]
+				c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: 8080, HostPort: 8080, HostIP: "10.0.0.1", Protocol: corev1.ProtocolTCP})
+			})
+			f.waitUnschedulable(ctx, "specific")
+			f.expectStaysPending(ctx, "specific")
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describeTopologySpread(t Target) {
 	describe(t, CapTopologySpread, "topology-spread", func(f *fixture) {
 		It("keeps the final skew across zones within maxSkew (DoNotSchedule)", func(ctx SpecContext) {
@@ -413,6 +490,28 @@ func describeTopologySpread(t Target) {
 				lo, hi = min(lo, count[z]), max(hi, count[z])
 			}
 			Expect(hi-lo).To(BeNumerically("<=", 1), "pods per zone %v: skew %d exceeds maxSkew 1", count, hi-lo)
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+func describeSpreadAnyway(t Target) {
+	describe(t, CapTopologySpread, "topology-spread", func(f *fixture) {
+		It("places pods whose ScheduleAnyway constraint it cannot satisfy", func(ctx SpecContext) {
+			// zone-b has no room: only zone-a can take the pods, and every
+			// pod after the first exceeds maxSkew there.
+			f.createNode(ctx, "zone-a-1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+			f.createNode(ctx, "zone-b-1", res("100m", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b"))
+			c := corev1.TopologySpreadConstraint{
+				MaxSkew: 1, TopologyKey: zoneLabel, WhenUnsatisfiable: corev1.ScheduleAnyway,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "anyway"}},
+			}
+			for _, name := range names("p", 3) {
+				f.createPod(ctx, name, res("200m", "10Mi", ""), withLabels("app", "anyway"), withSpread(c))
+			}
+			pods := f.waitBound(ctx, names("p", 3)...)
+			for _, n := range names("p", 3) {
+				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("zone-a-1")), "pod %s", n)
+			}
 		}, SpecTimeout(specTimeout))
 	})
 }

@@ -22,8 +22,10 @@ import (
 
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeaffinity"
+	"github.com/kubelab/kubelab/plugins/scheduler/nodeports"
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeunschedulable"
+	"github.com/kubelab/kubelab/plugins/scheduler/podtopologyspread"
 	"github.com/kubelab/kubelab/plugins/scheduler/profiles"
 	"github.com/kubelab/kubelab/plugins/scheduler/tainttoleration"
 	"github.com/kubelab/kubelab/spec"
@@ -39,6 +41,8 @@ const (
 	capPriority          spec.Capability = "scheduler:priority"
 	capPreemption        spec.Capability = "scheduler:preemption"
 	capNodeAffinity      spec.Capability = "scheduler:node-affinity"
+	capHostPorts         spec.Capability = "scheduler:host-ports"
+	capTopologySpread    spec.Capability = "scheduler:topology-spread"
 )
 
 // Names of the broken schedulers (their profiles' scheduler names).
@@ -80,6 +84,18 @@ const (
 	// PreemptionIgnoresPDBs: DefaultPreemption that sees no
 	// PodDisruptionBudget. Caught by scheduler:preemption.
 	PreemptionIgnoresPDBs = "broken-preemption-ignores-pdbs"
+	// EmptyKeyTolerationNarrow: TaintToleration where a toleration with
+	// an empty key and operator Exists tolerates only taints with an empty
+	// key, not every taint. Caught by scheduler:taints.
+	EmptyKeyTolerationNarrow = "broken-empty-key-toleration-narrow"
+	// HostPortLiteralIP: NodePorts that compares host IPs literally, so
+	// 0.0.0.0 (or an unset host IP) conflicts only with 0.0.0.0. Caught by
+	// scheduler:host-ports.
+	HostPortLiteralIP = "broken-hostport-literal-ip"
+	// SpreadAnywayAsHard: PodTopologySpread that filters on ScheduleAnyway
+	// constraints as on DoNotSchedule ones. Caught by
+	// scheduler:topology-spread.
+	SpreadAnywayAsHard = "broken-spread-anyway-as-hard"
 )
 
 // Broken is a broken scheduler: a profile, the plugins it needs beyond
@@ -107,6 +123,9 @@ const (
 	fitSidecarAsInitName    = "broken-NodeResourcesFit-sidecar-as-init"
 	affinityANDsTermsName   = "broken-NodeAffinity-ands-terms"
 	preemptionNoPDBsName    = "broken-DefaultPreemption-ignores-pdbs"
+	tolerationNarrowName    = "broken-TaintToleration-empty-key-narrow"
+	portsLiteralIPName      = "broken-NodePorts-literal-ip"
+	spreadAnywayHardName    = "broken-PodTopologySpread-anyway-as-hard"
 )
 
 // Plugins returns the broken plugins, for a registry.
@@ -122,6 +141,9 @@ func Plugins() []spec.SchedulerPlugin {
 			New: newFitOn(fitSidecarAsInitName, sidecarsAsInit)},
 		{Name: affinityANDsTermsName, Description: "broken NodeAffinity: ANDs nodeSelectorTerms", New: newAffinityANDsTerms},
 		{Name: preemptionNoPDBsName, Description: "broken DefaultPreemption: ignores PodDisruptionBudgets", New: newPreemptionIgnoresPDBs},
+		{Name: tolerationNarrowName, Description: "broken TaintToleration: an empty key with Exists does not tolerate every taint", New: newTolerationNarrow},
+		{Name: spreadAnywayHardName, Description: "broken PodTopologySpread: ScheduleAnyway filters like DoNotSchedule", New: newSpreadAnywayHard},
+		{Name: portsLiteralIPName, Description: "broken NodePorts: host IPs compared literally, 0.0.0.0 is no wildcard", New: newPortsLiteralIP},
 	}
 }
 
@@ -156,6 +178,9 @@ func Catalog() []Broken {
 		{Profile: replace(SidecarAsInit, noderesources.FitName, fitSidecarAsInitName), CaughtBy: capResources},
 		{Profile: replace(ANDsAffinityTerms, nodeaffinity.Name, affinityANDsTermsName), CaughtBy: capNodeAffinity},
 		{Profile: replace(PreemptionIgnoresPDBs, defaultpreemption.Name, preemptionNoPDBsName), CaughtBy: capPreemption},
+		{Profile: replace(EmptyKeyTolerationNarrow, tainttoleration.Name, tolerationNarrowName), CaughtBy: capTaints},
+		{Profile: replace(HostPortLiteralIP, nodeports.Name, portsLiteralIPName), CaughtBy: capHostPorts},
+		{Profile: replace(SpreadAnywayAsHard, podtopologyspread.Name, spreadAnywayHardName), CaughtBy: capTopologySpread},
 	}
 }
 
@@ -410,4 +435,88 @@ func newPreemptionNamed(name string, args map[string]string, h spec.SchedulerHan
 		return nil, err
 	}
 	return namedPostFilter{name: name, PostFilterPlugin: real.(spec.PostFilterPlugin)}, nil
+}
+
+// tolerationNarrow filters as TaintToleration on the pod without its
+// tolerations of an empty key with operator Exists.
+type tolerationNarrow struct{ filter spec.FilterPlugin }
+
+func newTolerationNarrow(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := tainttoleration.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return &tolerationNarrow{filter: real.(spec.FilterPlugin)}, nil
+}
+
+// Name implements spec.Named.
+func (*tolerationNarrow) Name() string { return tolerationNarrowName }
+
+// Filter implements spec.FilterPlugin.
+func (pl *tolerationNarrow) Filter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	p := pod.DeepCopy()
+	// BUG: keys are compared before the operator, so an empty key matches
+	// only an empty key, which no taint of the suite has.
+	p.Spec.Tolerations = slices.DeleteFunc(p.Spec.Tolerations, func(t corev1.Toleration) bool {
+		return t.Key == "" && t.Operator == corev1.TolerationOpExists
+	})
+	return pl.filter.Filter(ctx, state, p, node)
+}
+
+// portsLiteralIP is NodePorts with host IPs compared literally: a wanted
+// port conflicts only with the same protocol, host IP and port.
+type portsLiteralIP struct{}
+
+func newPortsLiteralIP(map[string]string, spec.SchedulerHandle) (spec.Named, error) {
+	return portsLiteralIP{}, nil
+}
+
+// Name implements spec.Named.
+func (portsLiteralIP) Name() string { return portsLiteralIPName }
+
+// Filter implements spec.FilterPlugin.
+func (portsLiteralIP) Filter(_ context.Context, _ *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	for _, k := range spec.PodHostPorts(pod) {
+		if node.UsedPorts[k] { // BUG: 0.0.0.0 is taken for one more address, not for every one
+			return spec.NewStatus(spec.Unschedulable, nodeports.ErrReason)
+		}
+	}
+	return nil
+}
+
+// spreadAnywayHard is PodTopologySpread (scores and all) whose PreFilter
+// and Filter see every constraint as DoNotSchedule.
+type spreadAnywayHard struct {
+	*podtopologyspread.PodTopologySpread
+}
+
+func newSpreadAnywayHard(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := podtopologyspread.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return spreadAnywayHard{real.(*podtopologyspread.PodTopologySpread)}, nil
+}
+
+// Name implements spec.Named.
+func (spreadAnywayHard) Name() string { return spreadAnywayHardName }
+
+// allHard returns a copy of pod whose spread constraints are all
+// DoNotSchedule.
+func allHard(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	for i := range p.Spec.TopologySpreadConstraints {
+		p.Spec.TopologySpreadConstraints[i].WhenUnsatisfiable = corev1.DoNotSchedule // BUG: a soft constraint filters
+	}
+	return p
+}
+
+// PreFilter implements spec.PreFilterPlugin.
+func (pl spreadAnywayHard) PreFilter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot) *spec.Status {
+	return pl.PodTopologySpread.PreFilter(ctx, state, allHard(pod), snap)
+}
+
+// Filter implements spec.FilterPlugin.
+func (pl spreadAnywayHard) Filter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
+	return pl.PodTopologySpread.Filter(ctx, state, allHard(pod), node)
 }
