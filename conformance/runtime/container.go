@@ -120,16 +120,17 @@ func describeEnvArgsWorkdir(s *shared) {
 	Describe("Container command, arguments, environment and working directory", func() {
 		f := newFixture(s)
 
-		It("are those of the config: Command, Args, Env and WorkingDir", harness.Labels(CapEnvArgsWorkdir), func(ctx SpecContext) {
+		It("are those of the config: Command, Args, Env (values with '=' and empty ones verbatim) and WorkingDir", harness.Labels(CapEnvArgsWorkdir), func(ctx SpecContext) {
 			sb, sbCfg := f.sandbox(ctx, "args")
 			cfg := containerConfig("main", BusyboxImage, []string{"sh", "-c", sleepScript}, []string{"kl-arg0", "two words", "x=y"})
-			cfg.Envs = []*runtimeapi.KeyValue{{Key: "KL_ONE", Value: []byte("1")}, {Key: "KL_SPACED", Value: []byte("with  spaces")}, {Key: "KL_EMPTY", Value: []byte("")}}
+			cfg.Envs = []*runtimeapi.KeyValue{{Key: "KL_ONE", Value: []byte("1")}, {Key: "KL_SPACED", Value: []byte("with  spaces")}, {Key: "KL_EMPTY", Value: []byte("")},
+				{Key: "KL_EQUALS", Value: []byte("a=b==c=")}, {Key: "KL_LEADING", Value: []byte("=x")}}
 			cfg.WorkingDir = "/tmp"
 			id := f.running(ctx, sb, sbCfg, cfg)
 			Expect(procStrings(f.mustExec(ctx, id, "cat", "/proc/1/cmdline"))).To(Equal(
 				[]string{"sh", "-c", sleepScript, "kl-arg0", "two words", "x=y"}), "the command line of the container's process")
 			env := procStrings(f.mustExec(ctx, id, "cat", "/proc/1/environ"))
-			Expect(env).To(ContainElements("KL_ONE=1", "KL_SPACED=with  spaces", "KL_EMPTY="))
+			Expect(env).To(ContainElements("KL_ONE=1", "KL_SPACED=with  spaces", "KL_EMPTY=", "KL_EQUALS=a=b==c=", "KL_LEADING==x"), "values reach the process verbatim, '=' included")
 			Expect(env).To(ContainElement(HavePrefix("PATH=")), "the image's PATH is kept")
 			Expect(strings.TrimSpace(f.mustExec(ctx, id, "readlink", "/proc/1/cwd"))).To(Equal("/tmp"), "working directory")
 		}, SpecTimeout(specTimeout))

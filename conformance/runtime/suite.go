@@ -21,6 +21,7 @@ func Register(t Target) {
 	describeExec(s)
 	describeResources(s)
 	describeStopGrace(s)
+	describeStopTimeout(s)
 	describeImages(s)
 	describeStats(s)
 	describeErrors(s)

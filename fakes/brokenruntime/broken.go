@@ -2,6 +2,7 @@ package brokenruntime
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,27 @@ const (
 	// format ({"log":...,"stream":...,"time":...}) instead of CRI's
 	// "<RFC3339Nano> <stream> <F|P> <line>". Caught by runtime:logs only.
 	WrongLogFormat = "broken-wrong-log-format"
+	// CutsEnvAtEquals: an environment value is cut at its first '=', as a
+	// runtime that splits "KEY=VALUE" on every '=' would. Caught by
+	// runtime:env-args-workdir only.
+	CutsEnvAtEquals = "broken-cuts-env-at-equals"
+	// OOMExitCodeZero: a container the OOM killer ended is reported
+	// OOMKilled with exit code 0 (the status taken from the cgroup's OOM
+	// event, which carries none, instead of the wait status). Caught by
+	// runtime:resources only.
+	OOMExitCodeZero = "broken-oom-exit-code-zero"
+	// FixedStopGrace: StopContainer ignores its timeout and always grants
+	// FixedGrace. Caught by runtime:stop-grace only.
+	FixedStopGrace = "broken-fixed-stop-grace"
+	// StopWaitsWholeTimeout: StopContainer returns only once the timeout
+	// has run out, even when the container exited on SIGTERM at once (it
+	// waits on the timer, not on the exit). Caught by runtime:stop-grace
+	// only.
+	StopWaitsWholeTimeout = "broken-stop-waits-whole-timeout"
 )
+
+// FixedGrace is the grace period a FixedStopGrace runtime always grants.
+const FixedGrace = 10 * time.Second
 
 // Broken is a broken runtime plugin and the capabilities of the runtime
 // suite whose specs catch it.
@@ -114,6 +135,34 @@ func Catalog(base spec.RuntimePlugin) []Broken {
 					return w, w.close
 				}),
 			CaughtBy: "runtime:logs",
+		},
+		{
+			Plugin: wrap(CutsEnvAtEquals, "BROKEN: environment values are cut at their first '='",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &cutsEnvAtEquals{rt}, nil
+				}),
+			CaughtBy: "runtime:env-args-workdir",
+		},
+		{
+			Plugin: wrap(OOMExitCodeZero, "BROKEN: OOM-killed containers report exit code 0",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &oomExitCodeZero{rt}, nil
+				}),
+			CaughtBy: "runtime:resources",
+		},
+		{
+			Plugin: wrap(FixedStopGrace, "BROKEN: StopContainer always grants 10s, whatever the timeout",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &fixedStopGrace{rt}, nil
+				}),
+			CaughtBy: "runtime:stop-grace",
+		},
+		{
+			Plugin: wrap(StopWaitsWholeTimeout, "BROKEN: StopContainer returns only when the timeout ran out",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &stopWaitsWholeTimeout{rt}, nil
+				}),
+			CaughtBy: "runtime:stop-grace",
 		},
 	}
 }
@@ -351,4 +400,76 @@ func (w *wrongLogFormat) close() error {
 	close(w.stop)
 	<-w.done
 	return nil
+}
+
+// --- broken-cuts-env-at-equals ---
+
+type cutsEnvAtEquals struct{ spec.Runtime }
+
+// CreateContainer creates the container with every environment value cut
+// at its first '='.
+func (r *cutsEnvAtEquals) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimeapi.ContainerConfig, sbCfg *runtimeapi.PodSandboxConfig) (string, error) {
+	cfg = proto.Clone(cfg).(*runtimeapi.ContainerConfig)
+	for _, kv := range cfg.Envs {
+		kv.Value, _, _ = bytes.Cut(kv.Value, []byte("=")) // BUG: "K=a=b" parsed as K, a, b
+	}
+	return r.Runtime.CreateContainer(ctx, sandboxID, cfg, sbCfg)
+}
+
+// --- broken-oom-exit-code-zero ---
+
+type oomExitCodeZero struct{ spec.Runtime }
+
+func zeroOOMExit(c *runtimeapi.ContainerStatus) {
+	if c != nil && c.Reason == "OOMKilled" {
+		c.ExitCode = 0 // BUG: the OOM event carries no exit status
+	}
+}
+
+// ContainerStatus reports exit code 0 for an OOM-killed container.
+func (r *oomExitCodeZero) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
+	resp, err := r.Runtime.ContainerStatus(ctx, id, verbose)
+	if resp != nil && resp.Status != nil {
+		resp = proto.Clone(resp).(*runtimeapi.ContainerStatusResponse)
+		zeroOOMExit(resp.Status)
+	}
+	return resp, err
+}
+
+// PodSandboxStatus reports exit code 0 for the sandbox's OOM-killed
+// containers.
+func (r *oomExitCodeZero) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	resp, err := r.Runtime.PodSandboxStatus(ctx, id, verbose)
+	if resp != nil {
+		resp = proto.Clone(resp).(*runtimeapi.PodSandboxStatusResponse)
+		for _, c := range resp.ContainersStatuses {
+			zeroOOMExit(c)
+		}
+	}
+	return resp, err
+}
+
+// --- broken-fixed-stop-grace ---
+
+type fixedStopGrace struct{ spec.Runtime }
+
+// StopContainer grants FixedGrace whatever the timeout.
+func (r *fixedStopGrace) StopContainer(ctx context.Context, id string, timeout int64) error {
+	return r.Runtime.StopContainer(ctx, id, int64(FixedGrace/time.Second)) // BUG: the timeout is ignored
+}
+
+// --- broken-stop-waits-whole-timeout ---
+
+type stopWaitsWholeTimeout struct{ spec.Runtime }
+
+// StopContainer stops the container, then waits out the rest of the
+// timeout.
+func (r *stopWaitsWholeTimeout) StopContainer(ctx context.Context, id string, timeout int64) error {
+	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
+	err := r.Runtime.StopContainer(ctx, id, timeout)
+	select { // BUG: waits on the timer, not on the container's exit
+	case <-time.After(time.Until(deadline)):
+	case <-ctx.Done():
+	}
+	return err
 }
