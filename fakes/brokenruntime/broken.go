@@ -27,7 +27,8 @@ const (
 	// NoExitCodes: ContainerStatus (and the container statuses of
 	// PodSandboxStatus) always report exit code 0, as a runtime that never
 	// collects its containers' wait status would. Caught by
-	// runtime:exit-code only.
+	// runtime:exit-code (also fails runtime:resources, whose OOM-killed
+	// container must report 137).
 	NoExitCodes = "broken-no-exit-codes"
 	// IgnoresStopTimeout: StopContainer ignores the grace period and kills
 	// at once (timeout 0), so no SIGTERM handler gets to run. Caught by
@@ -112,6 +113,8 @@ func Catalog(base spec.RuntimePlugin) []Broken {
 			Plugin: wrap(NoExitCodes, "BROKEN: containers always report exit code 0",
 				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) { return &noExitCodes{rt}, nil }),
 			CaughtBy: "runtime:exit-code",
+			// An OOM-killed container's 137 is lost too.
+			AlsoFails: []spec.Capability{"runtime:resources"},
 		},
 		{
 			Plugin: wrap(IgnoresStopTimeout, "BROKEN: StopContainer kills at once, ignoring the grace period",
