@@ -34,7 +34,9 @@ func Register(t Target) {
 	describeTopologySpread(t)
 	describeSpreadAnyway(t)
 	describePodAffinity(t)
+	describePodAffinityZones(t)
 	describePodAntiAffinity(t)
+	describePodAntiAffinityZones(t)
 	describePriority(t)
 	describePreemption(t)
 	describeRequeue(t)
@@ -129,6 +131,19 @@ func describeResources(t Target) {
 			f.createPod(ctx, "init-fits", res("300m", "10Mi", ""), withInit(res("900m", "10Mi", "")), withInit(res("800m", "10Mi", "")))
 			f.waitBound(ctx, "init-fits")
 			f.expectStaysPending(ctx, "init-too-big", "sidecar-adds")
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+
+		It("counts the incoming pod's overhead against its node", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("1", "4Gi", ""))
+			overhead := res("500m", "10Mi", "")
+			opt := f.overheadOpt(ctx, overhead)
+			// 600m fits the node's 1 cpu; with its 500m overhead it does not.
+			f.createPod(ctx, "too-big", res("600m", "10Mi", ""), opt)
+			f.waitUnschedulable(ctx, "too-big")
+			f.createPod(ctx, "fits", res("400m", "10Mi", ""), opt)
+			f.waitBound(ctx, "fits")
+			f.expectStaysPending(ctx, "too-big")
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 
@@ -549,6 +564,43 @@ func describePodAffinity(t Target) {
 	})
 }
 
+// zoneNodes makes nodes a1 (room for one more 100m pod) and a2 in zone-a
+// and b1 in zone-b.
+func (f *fixture) zoneNodes(ctx context.Context) {
+	GinkgoHelper()
+	f.createNode(ctx, "a1", res("200m", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+	f.createNode(ctx, "a2", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+	f.createNode(ctx, "b1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b"))
+}
+
+// zoneTerm is a pod affinity term selecting app across zones.
+func zoneTerm(app string) corev1.PodAffinityTerm {
+	t := podAffinityTerm(app)
+	t.TopologyKey = zoneLabel
+	return t
+}
+
+func describePodAffinityZones(t Target) {
+	describe(t, CapPodAffinity, "pod-affinity", func(f *fixture) {
+		It("places pods in the topology domain of their topologyKey, not only on the selected pod's node", func(ctx SpecContext) {
+			f.zoneNodes(ctx)
+			f.createPod(ctx, "server", res("100m", "10Mi", ""), withLabels("app", "server"), withNodeName(f.nodeName("a1")))
+			aff := &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{zoneTerm("server")},
+			}}
+			for _, n := range names("client", 4) {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), withLabels("app", "client"), withAffinity(aff))
+			}
+			// Node a1 has room for one client: the others need node a2.
+			pods := f.waitBound(ctx, names("client", 4)...)
+			for _, n := range names("client", 4) {
+				Expect(pods[n].Spec.NodeName).To(BeElementOf(f.nodeName("a1"), f.nodeName("a2")), "pod %s must join the server's zone (pods: %s)", n, placement(pods))
+			}
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describePodAntiAffinity(t Target) {
 	describe(t, CapPodAntiAffinity, "pod-anti-affinity", func(f *fixture) {
 		It("never puts two pods that repel each other on one node", func(ctx SpecContext) {
@@ -585,6 +637,30 @@ func describePodAntiAffinity(t Target) {
 			pods := f.waitBound(ctx, names("web", 3)...)
 			for _, n := range names("web", 3) {
 				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("b")), "pod %s is repelled by loner on node a", n)
+			}
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+func describePodAntiAffinityZones(t Target) {
+	describe(t, CapPodAntiAffinity, "pod-anti-affinity", func(f *fixture) {
+		It("keeps pods out of the whole topology domain of their topologyKey, not only off the repelling pod's node", func(ctx SpecContext) {
+			// Node a2 has the most room, so a scheduler that takes the
+			// term per node would favour it.
+			f.createNode(ctx, "a1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+			f.createNode(ctx, "a2", res("16", "16Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+			f.createNode(ctx, "b1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b"))
+			// web itself has no anti-affinity: only the incoming pods' terms decide.
+			f.createPod(ctx, "web", res("100m", "10Mi", ""), withLabels("app", "web"), withNodeName(f.nodeName("a1")))
+			aff := &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{zoneTerm("web")},
+			}}
+			for _, n := range names("shy", 3) {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), withLabels("app", "shy"), withAffinity(aff))
+			}
+			pods := f.waitBound(ctx, names("shy", 3)...)
+			for _, n := range names("shy", 3) {
+				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("b1")), "pod %s repels web's zone, zone-a (pods: %s)", n, placement(pods))
 			}
 		}, SpecTimeout(specTimeout))
 	})

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
+	"github.com/kubelab/kubelab/plugins/scheduler/interpodaffinity"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeaffinity"
 	"github.com/kubelab/kubelab/plugins/scheduler/nodeports"
 	"github.com/kubelab/kubelab/plugins/scheduler/noderesources"
@@ -43,6 +44,8 @@ const (
 	capNodeAffinity      spec.Capability = "scheduler:node-affinity"
 	capHostPorts         spec.Capability = "scheduler:host-ports"
 	capTopologySpread    spec.Capability = "scheduler:topology-spread"
+	capPodAffinity       spec.Capability = "scheduler:pod-affinity"
+	capPodAntiAffinity   spec.Capability = "scheduler:pod-anti-affinity"
 )
 
 // Names of the broken schedulers (their profiles' scheduler names).
@@ -96,6 +99,15 @@ const (
 	// constraints as on DoNotSchedule ones. Caught by
 	// scheduler:topology-spread.
 	SpreadAnywayAsHard = "broken-spread-anyway-as-hard"
+	// IgnoresIncomingOverhead: NodeResourcesFit that does not count the
+	// overhead of the pod it places (it does count that of pods already on
+	// a node). Caught by scheduler:resources.
+	IgnoresIncomingOverhead = "broken-ignores-incoming-overhead"
+	// TopologyKeyAsHostname: InterPodAffinity that takes the incoming
+	// pod's required (anti-)affinity terms per node, whatever their
+	// topologyKey. Caught by scheduler:pod-affinity (also fails
+	// scheduler:pod-anti-affinity).
+	TopologyKeyAsHostname = "broken-topology-key-as-hostname"
 )
 
 // Broken is a broken scheduler: a profile, the plugins it needs beyond
@@ -126,6 +138,8 @@ const (
 	tolerationNarrowName    = "broken-TaintToleration-empty-key-narrow"
 	portsLiteralIPName      = "broken-NodePorts-literal-ip"
 	spreadAnywayHardName    = "broken-PodTopologySpread-anyway-as-hard"
+	fitIncomingOverheadName = "broken-NodeResourcesFit-ignores-incoming-overhead"
+	affinityHostnameName    = "broken-InterPodAffinity-hostname-only"
 )
 
 // Plugins returns the broken plugins, for a registry.
@@ -143,6 +157,9 @@ func Plugins() []spec.SchedulerPlugin {
 		{Name: preemptionNoPDBsName, Description: "broken DefaultPreemption: ignores PodDisruptionBudgets", New: newPreemptionIgnoresPDBs},
 		{Name: tolerationNarrowName, Description: "broken TaintToleration: an empty key with Exists does not tolerate every taint", New: newTolerationNarrow},
 		{Name: spreadAnywayHardName, Description: "broken PodTopologySpread: ScheduleAnyway filters like DoNotSchedule", New: newSpreadAnywayHard},
+		{Name: fitIncomingOverheadName, Description: "broken NodeResourcesFit: ignores the incoming pod's overhead",
+			New: newFitOn(fitIncomingOverheadName, withoutOverhead)},
+		{Name: affinityHostnameName, Description: "broken InterPodAffinity: the incoming pod's terms are per node, whatever their topologyKey", New: newAffinityHostname},
 		{Name: portsLiteralIPName, Description: "broken NodePorts: host IPs compared literally, 0.0.0.0 is no wildcard", New: newPortsLiteralIP},
 	}
 }
@@ -181,6 +198,9 @@ func Catalog() []Broken {
 		{Profile: replace(EmptyKeyTolerationNarrow, tainttoleration.Name, tolerationNarrowName), CaughtBy: capTaints},
 		{Profile: replace(HostPortLiteralIP, nodeports.Name, portsLiteralIPName), CaughtBy: capHostPorts},
 		{Profile: replace(SpreadAnywayAsHard, podtopologyspread.Name, spreadAnywayHardName), CaughtBy: capTopologySpread},
+		{Profile: replace(IgnoresIncomingOverhead, noderesources.FitName, fitIncomingOverheadName), CaughtBy: capResources},
+		{Profile: replace(TopologyKeyAsHostname, interpodaffinity.Name, affinityHostnameName), CaughtBy: capPodAffinity,
+			AlsoFails: []spec.Capability{capPodAntiAffinity}},
 	}
 }
 
@@ -519,4 +539,48 @@ func (pl spreadAnywayHard) PreFilter(ctx context.Context, state *spec.CycleState
 // Filter implements spec.FilterPlugin.
 func (pl spreadAnywayHard) Filter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, node *spec.NodeInfo) *spec.Status {
 	return pl.PodTopologySpread.Filter(ctx, state, allHard(pod), node)
+}
+
+// withoutOverhead returns a copy of pod without its overhead.
+func withoutOverhead(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	p.Spec.Overhead = nil // BUG: the incoming pod's overhead is not counted
+	return p
+}
+
+// affinityHostname is InterPodAffinity (scores and all) whose PreFilter
+// sees the incoming pod's required terms with the hostname as their
+// topologyKey.
+type affinityHostname struct {
+	*interpodaffinity.InterPodAffinity
+}
+
+func newAffinityHostname(args map[string]string, h spec.SchedulerHandle) (spec.Named, error) {
+	real, err := interpodaffinity.New(args, h)
+	if err != nil {
+		return nil, err
+	}
+	return affinityHostname{real.(*interpodaffinity.InterPodAffinity)}, nil
+}
+
+// Name implements spec.Named.
+func (affinityHostname) Name() string { return affinityHostnameName }
+
+// PreFilter implements spec.PreFilterPlugin.
+func (pl affinityHostname) PreFilter(ctx context.Context, state *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot) *spec.Status {
+	p := pod.DeepCopy()
+	if a := p.Spec.Affinity; a != nil {
+		perNode := func(terms []corev1.PodAffinityTerm) {
+			for i := range terms {
+				terms[i].TopologyKey = corev1.LabelHostname // BUG: the topologyKey is ignored
+			}
+		}
+		if a.PodAffinity != nil {
+			perNode(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+		}
+		if a.PodAntiAffinity != nil {
+			perNode(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+		}
+	}
+	return pl.InterPodAffinity.PreFilter(ctx, state, p, snap)
 }
