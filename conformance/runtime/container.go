@@ -82,13 +82,46 @@ func describeContainerLifecycle(s *shared) {
 	})
 }
 
+func describeContainerMetadata(s *shared) {
+	Describe("Container metadata", func() {
+		f := newFixture(s)
+
+		It("round-trips labels, annotations and metadata through ContainerStatus and ListContainers", harness.Labels(CapContainerLifecycle), func(ctx SpecContext) {
+			sb, sbCfg := f.sandbox(ctx, "meta")
+			cfg := sleeper("meta")
+			cfg.Metadata.Attempt = 3
+			cfg.Labels["io.kubernetes.pod.name"] = "web-1"
+			cfg.Annotations = map[string]string{
+				"io.kubernetes.container.restartCount": "3",
+				"kubelab.io/with-equals":               "a=b, c",
+				"kubelab.io/empty":                     "",
+			}
+			id := f.running(ctx, sb, sbCfg, cfg)
+			st := f.status(ctx, id)
+			Expect(st.GetLabels()).To(Equal(cfg.Labels), "ContainerStatus labels")
+			Expect(st.GetAnnotations()).To(Equal(cfg.Annotations), "ContainerStatus annotations")
+			Expect(st.GetMetadata().GetAttempt()).To(Equal(uint32(3)), "ContainerStatus attempt")
+			list, err := f.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: id})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(list).To(HaveLen(1))
+			c := list[0]
+			Expect(c.GetPodSandboxId()).To(Equal(sb))
+			Expect(c.GetMetadata().GetName()).To(Equal("meta"))
+			Expect(c.GetMetadata().GetAttempt()).To(Equal(uint32(3)), "ListContainers attempt")
+			Expect(c.GetLabels()).To(Equal(cfg.Labels), "ListContainers labels")
+			Expect(c.GetAnnotations()).To(Equal(cfg.Annotations), "ListContainers annotations (the kubelet reads restart counts there)")
+			Expect(c.GetState()).To(Equal(runtimeapi.ContainerState_CONTAINER_RUNNING))
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describeExitCode(s *shared) {
 	Describe("Container exit codes", func() {
 		f := newFixture(s)
 
 		It("are reported for processes that exit by themselves", harness.Labels(CapExitCode), func(ctx SpecContext) {
 			sb, sbCfg := f.sandbox(ctx, "exit")
-			codes := map[string]int32{"zero": 0, "three": 3, "fortytwo": 42}
+			codes := map[string]int32{"zero": 0, "three": 3, "fortytwo": 42, "max": 255}
 			ids := map[string]string{}
 			for name, code := range codes {
 				ids[name] = f.run(ctx, sb, sbCfg, containerConfig(name, WorkloadImage, nil, []string{"exit", "--code", describef("%d", code)}))

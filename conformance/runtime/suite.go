@@ -15,6 +15,7 @@ func Register(t Target) {
 	describeSandbox(s)
 	describeNetworkNamespace(s)
 	describeContainerLifecycle(s)
+	describeContainerMetadata(s)
 	describeExitCode(s)
 	describeEnvArgsWorkdir(s)
 	describeLogs(s)

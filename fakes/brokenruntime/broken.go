@@ -60,6 +60,16 @@ const (
 	// waits on the timer, not on the exit). Caught by runtime:stop-grace
 	// only.
 	StopWaitsWholeTimeout = "broken-stop-waits-whole-timeout"
+	// ListDropsAnnotations: ListContainers returns containers without their
+	// annotations (ContainerStatus still has them), as a runtime whose list
+	// path reads a summary record would. Caught by
+	// runtime:container-lifecycle only.
+	ListDropsAnnotations = "broken-list-drops-annotations"
+	// ExitCodeInt8: exit codes are kept in a signed byte, so 128 and above
+	// come back negative (255 as -1, 137 as -119). Caught by
+	// runtime:exit-code (also fails runtime:resources, whose OOM-killed
+	// container must report 137).
+	ExitCodeInt8 = "broken-exit-code-int8"
 )
 
 // FixedGrace is the grace period a FixedStopGrace runtime always grants.
@@ -166,6 +176,21 @@ func Catalog(base spec.RuntimePlugin) []Broken {
 					return &stopWaitsWholeTimeout{rt}, nil
 				}),
 			CaughtBy: "runtime:stop-grace",
+		},
+		{
+			Plugin: wrap(ListDropsAnnotations, "BROKEN: ListContainers returns no annotations",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &listDropsAnnotations{rt}, nil
+				}),
+			CaughtBy: "runtime:container-lifecycle",
+		},
+		{
+			Plugin: wrap(ExitCodeInt8, "BROKEN: exit codes of 128 and above come back negative",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &exitCodeInt8{rt}, nil
+				}),
+			CaughtBy:  "runtime:exit-code",
+			AlsoFails: []spec.Capability{"runtime:resources"},
 		},
 	}
 }
@@ -475,4 +500,53 @@ func (r *stopWaitsWholeTimeout) StopContainer(ctx context.Context, id string, ti
 	case <-ctx.Done():
 	}
 	return err
+}
+
+// --- broken-list-drops-annotations ---
+
+type listDropsAnnotations struct{ spec.Runtime }
+
+// ListContainers lists the containers without their annotations.
+func (r *listDropsAnnotations) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	cs, err := r.Runtime.ListContainers(ctx, filter)
+	out := make([]*runtimeapi.Container, 0, len(cs))
+	for _, c := range cs {
+		c = proto.Clone(c).(*runtimeapi.Container)
+		c.Annotations = nil // BUG: the summary record has no annotations
+		out = append(out, c)
+	}
+	return out, err
+}
+
+// --- broken-exit-code-int8 ---
+
+type exitCodeInt8 struct{ spec.Runtime }
+
+func int8Exit(c *runtimeapi.ContainerStatus) {
+	if c != nil {
+		c.ExitCode = int32(int8(c.ExitCode)) // BUG: the exit status is kept in a signed byte
+	}
+}
+
+// ContainerStatus reports the exit code through a signed byte.
+func (r *exitCodeInt8) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
+	resp, err := r.Runtime.ContainerStatus(ctx, id, verbose)
+	if resp != nil && resp.Status != nil {
+		resp = proto.Clone(resp).(*runtimeapi.ContainerStatusResponse)
+		int8Exit(resp.Status)
+	}
+	return resp, err
+}
+
+// PodSandboxStatus reports the exit codes of the sandbox's containers
+// through a signed byte.
+func (r *exitCodeInt8) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	resp, err := r.Runtime.PodSandboxStatus(ctx, id, verbose)
+	if resp != nil {
+		resp = proto.Clone(resp).(*runtimeapi.PodSandboxStatusResponse)
+		for _, c := range resp.ContainersStatuses {
+			int8Exit(c)
+		}
+	}
+	return resp, err
 }
