@@ -121,28 +121,32 @@ func describeResources(t Target) {
 		}, SpecTimeout(specTimeout))
 
 		It("counts the incoming pod's init containers as max(sum(app, sidecars), max(init)) against its node", func(ctx SpecContext) {
-			f.createNode(ctx, "a", res("1", "4Gi", ""))
-			// Each pending pod needs more than the node's 1 cpu only
-			// because of one clause of the rule; the last one fits only
-			// because init containers run one at a time.
-			f.createPod(ctx, "init-too-big", res("100m", "10Mi", ""), withInit(res("1100m", "10Mi", "")))
-			f.createPod(ctx, "sidecar-adds", res("600m", "10Mi", ""), withSidecar(res("500m", "10Mi", "")))
-			f.waitUnschedulable(ctx, "init-too-big", "sidecar-adds")
-			f.createPod(ctx, "init-fits", res("300m", "10Mi", ""), withInit(res("900m", "10Mi", "")), withInit(res("800m", "10Mi", "")))
+			f.createNode(ctx, "a", res("1500m", "4Gi", ""))
+			// Needs 1000m, since init containers run one at a time (their
+			// sum with the app's, 2100m, would not fit); once bound, it
+			// also shows that the scheduler sees the node before the pods
+			// that must stay pending are created.
+			f.createPod(ctx, "init-fits", res("300m", "10Mi", ""), withInit(res("1000m", "10Mi", "")), withInit(res("800m", "10Mi", "")))
 			f.waitBound(ctx, "init-fits")
+			// 500m is left. Each pod below needs more (600m) only because
+			// of one clause of the rule: its init container, or its
+			// sidecar beside its app container.
+			f.createPod(ctx, "init-too-big", res("100m", "10Mi", ""), withInit(res("600m", "10Mi", "")))
+			f.createPod(ctx, "sidecar-adds", res("300m", "10Mi", ""), withSidecar(res("300m", "10Mi", "")))
+			f.waitUnschedulable(ctx, "init-too-big", "sidecar-adds")
 			f.expectStaysPending(ctx, "init-too-big", "sidecar-adds")
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 
 		It("counts the incoming pod's overhead against its node", func(ctx SpecContext) {
-			f.createNode(ctx, "a", res("1", "4Gi", ""))
+			f.createNode(ctx, "a", res("2", "4Gi", ""))
 			overhead := res("500m", "10Mi", "")
 			opt := f.overheadOpt(ctx, overhead)
-			// 600m fits the node's 1 cpu; with its 500m overhead it does not.
-			f.createPod(ctx, "too-big", res("600m", "10Mi", ""), opt)
-			f.waitUnschedulable(ctx, "too-big")
 			f.createPod(ctx, "fits", res("400m", "10Mi", ""), opt)
 			f.waitBound(ctx, "fits")
+			// 1100m is left: 700m fits it, 700m with its 500m overhead does not.
+			f.createPod(ctx, "too-big", res("700m", "10Mi", ""), opt)
+			f.waitUnschedulable(ctx, "too-big")
 			f.expectStaysPending(ctx, "too-big")
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))

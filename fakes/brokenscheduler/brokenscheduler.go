@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/plugins/scheduler/defaultpreemption"
@@ -309,8 +310,16 @@ func (pl *neverRequeue) PreFilter(_ context.Context, _ *spec.CycleState, pod *co
 	return nil
 }
 
-// PostFilter implements spec.PostFilterPlugin.
-func (pl *neverRequeue) PostFilter(_ context.Context, _ *spec.CycleState, pod *corev1.Pod, _ spec.Snapshot, _ map[string]*spec.Status) (string, *spec.Status) {
+// PostFilter implements spec.PostFilterPlugin. It remembers only pods
+// judged against a snapshot holding a node their nodeSelector selects: a
+// pod tried before its nodes reached the scheduler's cache is no sign of
+// the bug, and rejecting it would fail specs of other capabilities at
+// random.
+func (pl *neverRequeue) PostFilter(_ context.Context, _ *spec.CycleState, pod *corev1.Pod, snap spec.Snapshot, _ map[string]*spec.Status) (string, *spec.Status) {
+	sel := labels.SelectorFromSet(pod.Spec.NodeSelector)
+	if !slices.ContainsFunc(snap.Nodes(), func(n *spec.NodeInfo) bool { return n.Node != nil && sel.Matches(labels.Set(n.Node.Labels)) }) {
+		return "", spec.NewStatus(spec.Unschedulable)
+	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	pl.rejected[pod.UID] = true
