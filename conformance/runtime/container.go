@@ -82,13 +82,46 @@ func describeContainerLifecycle(s *shared) {
 	})
 }
 
+func describeContainerMetadata(s *shared) {
+	Describe("Container metadata", func() {
+		f := newFixture(s)
+
+		It("round-trips labels, annotations and metadata through ContainerStatus and ListContainers", harness.Labels(CapContainerLifecycle), func(ctx SpecContext) {
+			sb, sbCfg := f.sandbox(ctx, "meta")
+			cfg := sleeper("meta")
+			cfg.Metadata.Attempt = 3
+			cfg.Labels["io.kubernetes.pod.name"] = "web-1"
+			cfg.Annotations = map[string]string{
+				"io.kubernetes.container.restartCount": "3",
+				"kubelab.io/with-equals":               "a=b, c",
+				"kubelab.io/empty":                     "",
+			}
+			id := f.running(ctx, sb, sbCfg, cfg)
+			st := f.status(ctx, id)
+			Expect(st.GetLabels()).To(Equal(cfg.Labels), "ContainerStatus labels")
+			Expect(st.GetAnnotations()).To(Equal(cfg.Annotations), "ContainerStatus annotations")
+			Expect(st.GetMetadata().GetAttempt()).To(Equal(uint32(3)), "ContainerStatus attempt")
+			list, err := f.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: id})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(list).To(HaveLen(1))
+			c := list[0]
+			Expect(c.GetPodSandboxId()).To(Equal(sb))
+			Expect(c.GetMetadata().GetName()).To(Equal("meta"))
+			Expect(c.GetMetadata().GetAttempt()).To(Equal(uint32(3)), "ListContainers attempt")
+			Expect(c.GetLabels()).To(Equal(cfg.Labels), "ListContainers labels")
+			Expect(c.GetAnnotations()).To(Equal(cfg.Annotations), "ListContainers annotations (the kubelet reads restart counts there)")
+			Expect(c.GetState()).To(Equal(runtimeapi.ContainerState_CONTAINER_RUNNING))
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describeExitCode(s *shared) {
 	Describe("Container exit codes", func() {
 		f := newFixture(s)
 
 		It("are reported for processes that exit by themselves", harness.Labels(CapExitCode), func(ctx SpecContext) {
 			sb, sbCfg := f.sandbox(ctx, "exit")
-			codes := map[string]int32{"zero": 0, "three": 3, "fortytwo": 42}
+			codes := map[string]int32{"zero": 0, "three": 3, "fortytwo": 42, "max": 255}
 			ids := map[string]string{}
 			for name, code := range codes {
 				ids[name] = f.run(ctx, sb, sbCfg, containerConfig(name, WorkloadImage, nil, []string{"exit", "--code", describef("%d", code)}))
@@ -120,16 +153,17 @@ func describeEnvArgsWorkdir(s *shared) {
 	Describe("Container command, arguments, environment and working directory", func() {
 		f := newFixture(s)
 
-		It("are those of the config: Command, Args, Env and WorkingDir", harness.Labels(CapEnvArgsWorkdir), func(ctx SpecContext) {
+		It("are those of the config: Command, Args, Env (values with '=' and empty ones verbatim) and WorkingDir", harness.Labels(CapEnvArgsWorkdir), func(ctx SpecContext) {
 			sb, sbCfg := f.sandbox(ctx, "args")
 			cfg := containerConfig("main", BusyboxImage, []string{"sh", "-c", sleepScript}, []string{"kl-arg0", "two words", "x=y"})
-			cfg.Envs = []*runtimeapi.KeyValue{{Key: "KL_ONE", Value: []byte("1")}, {Key: "KL_SPACED", Value: []byte("with  spaces")}, {Key: "KL_EMPTY", Value: []byte("")}}
+			cfg.Envs = []*runtimeapi.KeyValue{{Key: "KL_ONE", Value: []byte("1")}, {Key: "KL_SPACED", Value: []byte("with  spaces")}, {Key: "KL_EMPTY", Value: []byte("")},
+				{Key: "KL_EQUALS", Value: []byte("a=b==c=")}, {Key: "KL_LEADING", Value: []byte("=x")}}
 			cfg.WorkingDir = "/tmp"
 			id := f.running(ctx, sb, sbCfg, cfg)
 			Expect(procStrings(f.mustExec(ctx, id, "cat", "/proc/1/cmdline"))).To(Equal(
 				[]string{"sh", "-c", sleepScript, "kl-arg0", "two words", "x=y"}), "the command line of the container's process")
 			env := procStrings(f.mustExec(ctx, id, "cat", "/proc/1/environ"))
-			Expect(env).To(ContainElements("KL_ONE=1", "KL_SPACED=with  spaces", "KL_EMPTY="))
+			Expect(env).To(ContainElements("KL_ONE=1", "KL_SPACED=with  spaces", "KL_EMPTY=", "KL_EQUALS=a=b==c=", "KL_LEADING==x"), "values reach the process verbatim, '=' included")
 			Expect(env).To(ContainElement(HavePrefix("PATH=")), "the image's PATH is kept")
 			Expect(strings.TrimSpace(f.mustExec(ctx, id, "readlink", "/proc/1/cwd"))).To(Equal("/tmp"), "working directory")
 		}, SpecTimeout(specTimeout))

@@ -41,4 +41,9 @@
 // network namespace, cgroup, link or process behind, and
 // TestNoLeaksAfterCrash that a crashed run's leftovers are swept by the
 // next run (SweepStale).
+//
+// A spec is written so that its rule alone decides its verdict: flipping the
+// rule (one operator, term, field or bound) flips it, and a time-shaped rule
+// is bounded on both sides. A new spec comes with the broken plugin of
+// fakes/brokenruntime that its capability must catch.
 package runtime

@@ -26,12 +26,13 @@ func describeResources(s *shared) {
 	Describe("Container resources", func() {
 		f := newFixture(s)
 
-		It("kill a container that exceeds its memory limit, reported as OOMKilled", harness.Labels(CapResources), func(ctx SpecContext) {
+		It("kill a container that exceeds its memory limit, reported as OOMKilled with exit code 137", harness.Labels(CapResources), func(ctx SpecContext) {
 			sb, sbCfg := f.sandbox(ctx, "oom")
 			cfg := withMemoryLimit(containerConfig("hog", WorkloadImage, nil, []string{"alloc", "--mb", "256"}), 32*mib)
 			id := f.run(ctx, sb, sbCfg, cfg)
 			st := f.waitState(ctx, id, runtimeapi.ContainerState_CONTAINER_EXITED)
 			Expect(st.GetReason()).To(Equal("OOMKilled"), "reason of a container that allocated 256 MiB under a 32 MiB limit")
+			Expect(st.GetExitCode()).To(Equal(int32(137)), "exit code of a container the OOM killer ended (SIGKILL: 128+9)")
 		}, SpecTimeout(specTimeout))
 
 		It("let a container under its memory limit run", harness.Labels(CapResources), func(ctx SpecContext) {
@@ -88,6 +89,44 @@ func describeStopGrace(s *shared) {
 			Expect(lines).To(ContainElement("term"), "SIGTERM came first")
 			Expect(strings.Count(readOut(out), "tick")).To(BeNumerically(">=", 3),
 				"the container kept running after SIGTERM, during the grace period")
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+// stopBound is how much longer than its timeout StopContainer may take to
+// kill a container that ignores SIGTERM, and how long it may take to stop
+// one that exits on SIGTERM at once: both far below the timeouts used.
+const stopBound = 4 * time.Second
+
+func describeStopTimeout(s *shared) {
+	Describe("StopContainer timeout", func() {
+		f := newFixture(s)
+
+		It("bounds a stop on both sides: a container ignoring SIGTERM dies no sooner than the timeout nor much later, one exiting on SIGTERM stops well before it", harness.Labels(CapStopGrace), func(ctx SpecContext) {
+			cases := []struct {
+				name     string
+				script   string
+				timeout  int64
+				min, max time.Duration
+			}{
+				{"stubborn", `trap 'echo term >> /kl-out/result' TERM; echo ready > /kl-out/result; while :; do sleep 0.2 & wait $!; done`,
+					2, 2 * time.Second, 2*time.Second + stopBound},
+				{"prompt", `trap 'exit 0' TERM; echo ready > /kl-out/result; while :; do sleep 0.2 & wait $!; done`,
+					20, 0, stopBound},
+			}
+			sb, sbCfg := f.sandbox(ctx, "stop-timeout")
+			for _, c := range cases {
+				cfg := shell(c.name, c.script)
+				out := outMount(cfg)
+				id := f.running(ctx, sb, sbCfg, cfg)
+				Eventually(ctx, func() string { return readOut(out) }).WithTimeout(waitTimeout).Should(Equal("ready\n"), "container %s is ready", c.name)
+				start := time.Now()
+				Expect(f.rt.StopContainer(ctx, id, c.timeout)).To(Succeed(), "StopContainer of container %s", c.name)
+				took := time.Since(start)
+				Expect(f.status(ctx, id).GetState()).To(Equal(runtimeapi.ContainerState_CONTAINER_EXITED), "container %s once StopContainer returned", c.name)
+				Expect(took).To(BeNumerically(">=", c.min), "StopContainer(%s, timeout %ds) returned after %v: SIGKILL came before the timeout", c.name, c.timeout, took)
+				Expect(took).To(BeNumerically("<", c.max), "StopContainer(%s, timeout %ds) returned after %v", c.name, c.timeout, took)
+			}
 		}, SpecTimeout(specTimeout))
 	})
 }

@@ -19,4 +19,9 @@
 // Every spec carries the area label "scheduler" and one capability label
 // (see Capabilities); a Target claims capabilities, and the specs of
 // unclaimed ones are skipped and reported as such.
+//
+// A spec is written so that its rule alone decides its verdict: flipping the
+// rule (one operator, term, field or bound) flips it, and a time-shaped rule
+// is bounded on both sides. A new spec comes with the broken plugin of
+// fakes/brokenscheduler that its capability must catch.
 package scheduler

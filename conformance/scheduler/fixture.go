@@ -11,11 +11,13 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -243,6 +245,18 @@ func withInit(requests corev1.ResourceList) podOpt {
 		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{
 			Name: fmt.Sprintf("init%d", len(p.Spec.InitContainers)), Image: pauseImage,
 			Resources: corev1.ResourceRequirements{Requests: requests, Limits: requests},
+		})
+	}
+}
+
+// withSidecar adds a sidecar: an init container with restartPolicy
+// Always, which runs beside the app containers.
+func withSidecar(requests corev1.ResourceList) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{
+			Name: fmt.Sprintf("init%d", len(p.Spec.InitContainers)), Image: pauseImage,
+			RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+			Resources:     corev1.ResourceRequirements{Requests: requests, Limits: requests},
 		})
 	}
 }
@@ -485,4 +499,30 @@ func (f *fixture) createRuntimeClass(ctx context.Context, overhead corev1.Resour
 		_ = f.client.NodeV1().RuntimeClasses().Delete(ctx, name, metav1.DeleteOptions{})
 	})
 	return name, nil
+}
+
+// createPDB creates a PodDisruptionBudget of the spec's namespace selecting
+// sel, with status.disruptionsAllowed set to allowed (what the disruption
+// controller, which the suite does not run, would compute), and deletes it
+// after the spec.
+func (f *fixture) createPDB(ctx context.Context, name string, sel map[string]string, allowed int32) {
+	GinkgoHelper()
+	pdbs := f.client.PolicyV1().PodDisruptionBudgets(f.ns)
+	pdb, err := pdbs.Create(ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			Selector:       &metav1.LabelSelector{MatchLabels: sel},
+			MaxUnavailable: ptr.To(intstr.FromInt32(allowed)),
+		},
+	}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred(), "creating PodDisruptionBudget %s", name)
+	DeferCleanup(func(ctx SpecContext) {
+		if err := pdbs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			Expect(err).NotTo(HaveOccurred(), "deleting PodDisruptionBudget %s", name)
+		}
+	})
+	pdb.Status.DisruptionsAllowed = allowed
+	pdb.Status.ObservedGeneration = pdb.Generation
+	_, err = pdbs.UpdateStatus(ctx, pdb, metav1.UpdateOptions{})
+	Expect(err).NotTo(HaveOccurred(), "setting the status of PodDisruptionBudget %s", name)
 }

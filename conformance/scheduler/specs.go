@@ -25,12 +25,18 @@ func Register(t Target) {
 	describeNodeName(t)
 	describeNodeSelector(t)
 	describeNodeAffinity(t)
+	describeNodeAffinityTerms(t)
 	describeTaints(t)
+	describeTolerations(t)
 	describeUnschedulableNode(t)
 	describeHostPorts(t)
+	describeHostIPs(t)
 	describeTopologySpread(t)
+	describeSpreadAnyway(t)
 	describePodAffinity(t)
+	describePodAffinityZones(t)
 	describePodAntiAffinity(t)
+	describePodAntiAffinityZones(t)
 	describePriority(t)
 	describePreemption(t)
 	describeRequeue(t)
@@ -111,6 +117,37 @@ func describeResources(t Target) {
 			f.createPod(ctx, "second", res("400m", "10Mi", ""))
 			f.waitUnschedulable(ctx, "second")
 			f.expectStaysPending(ctx, "second")
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+
+		It("counts the incoming pod's init containers as max(sum(app, sidecars), max(init)) against its node", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("1500m", "4Gi", ""))
+			// Needs 1000m, since init containers run one at a time (their
+			// sum with the app's, 2100m, would not fit); once bound, it
+			// also shows that the scheduler sees the node before the pods
+			// that must stay pending are created.
+			f.createPod(ctx, "init-fits", res("300m", "10Mi", ""), withInit(res("1000m", "10Mi", "")), withInit(res("800m", "10Mi", "")))
+			f.waitBound(ctx, "init-fits")
+			// 500m is left. Each pod below needs more (600m) only because
+			// of one clause of the rule: its init container, or its
+			// sidecar beside its app container.
+			f.createPod(ctx, "init-too-big", res("100m", "10Mi", ""), withInit(res("600m", "10Mi", "")))
+			f.createPod(ctx, "sidecar-adds", res("300m", "10Mi", ""), withSidecar(res("300m", "10Mi", "")))
+			f.waitUnschedulable(ctx, "init-too-big", "sidecar-adds")
+			f.expectStaysPending(ctx, "init-too-big", "sidecar-adds")
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+
+		It("counts the incoming pod's overhead against its node", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("2", "4Gi", ""))
+			overhead := res("500m", "10Mi", "")
+			opt := f.overheadOpt(ctx, overhead)
+			f.createPod(ctx, "fits", res("400m", "10Mi", ""), opt)
+			f.waitBound(ctx, "fits")
+			// 1100m is left: 700m fits it, 700m with its 500m overhead does not.
+			f.createPod(ctx, "too-big", res("700m", "10Mi", ""), opt)
+			f.waitUnschedulable(ctx, "too-big")
+			f.expectStaysPending(ctx, "too-big")
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 
@@ -221,6 +258,61 @@ func describeNodeAffinity(t Target) {
 	})
 }
 
+// nodeAffinityTerms is a required node affinity whose terms are ORed.
+func nodeAffinityTerms(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms},
+	}}
+}
+
+func describeNodeAffinityTerms(t Target) {
+	describe(t, CapNodeAffinity, "node-affinity", func(f *fixture) {
+		It("ORs nodeSelectorTerms, ANDs a term's expressions, and obeys Gt, Lt, DoesNotExist and matchFields", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a", "cores", "4"))
+			f.createNode(ctx, "b", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b", "cores", "8", "gpu", "yes"))
+			f.createNode(ctx, "c", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-c", "cores", "16", "gpu", "yes"))
+			req := func(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorRequirement {
+				return corev1.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
+			}
+			term := func(reqs ...corev1.NodeSelectorRequirement) corev1.NodeSelectorTerm {
+				return corev1.NodeSelectorTerm{MatchExpressions: reqs}
+			}
+			cases := []struct {
+				pod  string
+				aff  *corev1.Affinity
+				want string // the only node that matches
+			}{
+				// Only the second term matches b: ANDing the terms matches no node.
+				{"or-second-term", nodeAffinityTerms(term(req(zoneLabel, corev1.NodeSelectorOpIn, "zone-x")), term(req(zoneLabel, corev1.NodeSelectorOpIn, "zone-b"))), "b"},
+				// Each expression alone matches two nodes; together only c.
+				{"and-expressions", nodeAffinityTerms(term(req("gpu", corev1.NodeSelectorOpExists), req(zoneLabel, corev1.NodeSelectorOpNotIn, "zone-b"))), "c"},
+				// Integer comparison: as strings, "16" < "8".
+				{"gt", nodeAffinityTerms(term(req("cores", corev1.NodeSelectorOpGt, "8"))), "c"},
+				{"lt", nodeAffinityTerms(term(req("cores", corev1.NodeSelectorOpLt, "8"))), "a"},
+				{"does-not-exist", nodeAffinityTerms(term(req("gpu", corev1.NodeSelectorOpDoesNotExist))), "a"},
+				{"match-fields", nodeAffinityTerms(corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{
+					req("metadata.name", corev1.NodeSelectorOpIn, f.nodeName("b"))}}), "b"},
+			}
+			var all []string
+			for _, c := range cases {
+				// Three pods per case, so that a lucky pick cannot pass.
+				for i := range 3 {
+					n := fmt.Sprintf("%s-%d", c.pod, i)
+					f.createPod(ctx, n, res("100m", "10Mi", ""), withAffinity(c.aff))
+					all = append(all, n)
+				}
+			}
+			pods := f.waitBound(ctx, all...)
+			for _, c := range cases {
+				for i := range 3 {
+					n := fmt.Sprintf("%s-%d", c.pod, i)
+					Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName(c.want)), "pod %s (pods: %s)", n, placement(pods))
+				}
+			}
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describeTaints(t Target) {
 	describe(t, CapTaints, "taints", func(f *fixture) {
 		It("keeps pods off nodes whose NoSchedule and NoExecute taints they do not tolerate", func(ctx SpecContext) {
@@ -245,6 +337,46 @@ func describeTaints(t Target) {
 			Expect(pods["tolerant"].Spec.NodeName).To(Equal(f.nodeName("dedicated")))
 			f.waitUnschedulable(ctx, "wrong-value", "intolerant")
 			f.expectStaysPending(ctx, "wrong-value", "intolerant")
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+func describeTolerations(t Target) {
+	describe(t, CapTaints, "taints", func(f *fixture) {
+		It("matches tolerations by operator Exists (an empty key tolerates every taint), Equal's value, and effect (empty: every effect)", func(ctx SpecContext) {
+			f.createNode(ctx, "dedicated", res("4", "4Gi", ""), withTaint("dedicated", "db", corev1.TaintEffectNoSchedule))
+			tol := func(key string, op corev1.TolerationOperator, value string, effect corev1.TaintEffect) podOpt {
+				return func(p *corev1.Pod) {
+					p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: key, Operator: op, Value: value, Effect: effect})
+				}
+			}
+			fits := map[string]podOpt{
+				"exists-key": tol("dedicated", corev1.TolerationOpExists, "", corev1.TaintEffectNoSchedule),
+				"exists-all": tol("", corev1.TolerationOpExists, "", ""),
+				"equal-any":  tol("dedicated", corev1.TolerationOpEqual, "db", ""),
+				"exists-any": tol("dedicated", corev1.TolerationOpExists, "", ""),
+				"default-op": tol("dedicated", "", "db", corev1.TaintEffectNoSchedule), // the operator defaults to Equal
+			}
+			pending := map[string]podOpt{
+				"wrong-effect": tol("dedicated", corev1.TolerationOpEqual, "db", corev1.TaintEffectNoExecute),
+				"other-key":    tol("other", corev1.TolerationOpExists, "", ""),
+				"soft-effect":  tol("dedicated", corev1.TolerationOpExists, "", corev1.TaintEffectPreferNoSchedule),
+			}
+			var fitting, waiting []string
+			for n, o := range fits {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), o)
+				fitting = append(fitting, n)
+			}
+			for n, o := range pending {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), o)
+				waiting = append(waiting, n)
+			}
+			pods := f.waitBound(ctx, fitting...)
+			for _, n := range fitting {
+				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("dedicated")), "pod %s", n)
+			}
+			f.waitUnschedulable(ctx, waiting...)
+			f.expectStaysPending(ctx, waiting...)
 		}, SpecTimeout(specTimeout))
 	})
 }
@@ -308,6 +440,40 @@ func describeHostPorts(t Target) {
 	})
 }
 
+func describeHostIPs(t Target) {
+	describe(t, CapHostPorts, "host-ports", func(f *fixture) {
+		It("lets pods share a host port on distinct host IPs, and takes an unset host IP (0.0.0.0) for every IP", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("4", "4Gi", ""))
+			withIP := func(ip string) podOpt {
+				return func(p *corev1.Pod) {
+					c := &p.Spec.Containers[0]
+					c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: 8080, HostPort: 8080, HostIP: ip, Protocol: corev1.ProtocolTCP})
+				}
+			}
+			f.createPod(ctx, "ip-1", res("100m", "10Mi", ""), withIP("10.0.0.1"))
+			f.createPod(ctx, "ip-2", res("100m", "10Mi", ""), withIP("10.0.0.2"))
+			f.waitBound(ctx, "ip-1", "ip-2")
+			f.createPod(ctx, "ip-1-again", res("100m", "10Mi", ""), withIP("10.0.0.1"))
+			f.createPod(ctx, "unset", res("100m", "10Mi", ""), withIP(""))
+			f.createPod(ctx, "any", res("100m", "10Mi", ""), withIP("0.0.0.0"))
+			f.waitUnschedulable(ctx, "ip-1-again", "unset", "any")
+			f.expectStaysPending(ctx, "ip-1-again", "unset", "any")
+		}, SpecTimeout(specTimeout))
+
+		It("keeps a specific host IP off a node whose host port is bound to 0.0.0.0", func(ctx SpecContext) {
+			f.createNode(ctx, "a", res("4", "4Gi", ""))
+			f.createPod(ctx, "wildcard", res("100m", "10Mi", ""), withHostPort(8080, corev1.ProtocolTCP))
+			f.waitBound(ctx, "wildcard")
+			f.createPod(ctx, "specific", res("100m", "10Mi", ""), func(p *corev1.Pod) {
+				c := &p.Spec.Containers[0]
+				c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: 8080, HostPort: 8080, HostIP: "10.0.0.1", Protocol: corev1.ProtocolTCP})
+			})
+			f.waitUnschedulable(ctx, "specific")
+			f.expectStaysPending(ctx, "specific")
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func describeTopologySpread(t Target) {
 	describe(t, CapTopologySpread, "topology-spread", func(f *fixture) {
 		It("keeps the final skew across zones within maxSkew (DoNotSchedule)", func(ctx SpecContext) {
@@ -347,6 +513,28 @@ func describeTopologySpread(t Target) {
 	})
 }
 
+func describeSpreadAnyway(t Target) {
+	describe(t, CapTopologySpread, "topology-spread", func(f *fixture) {
+		It("places pods whose ScheduleAnyway constraint it cannot satisfy", func(ctx SpecContext) {
+			// zone-b has no room: only zone-a can take the pods, and every
+			// pod after the first exceeds maxSkew there.
+			f.createNode(ctx, "zone-a-1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+			f.createNode(ctx, "zone-b-1", res("100m", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b"))
+			c := corev1.TopologySpreadConstraint{
+				MaxSkew: 1, TopologyKey: zoneLabel, WhenUnsatisfiable: corev1.ScheduleAnyway,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "anyway"}},
+			}
+			for _, name := range names("p", 3) {
+				f.createPod(ctx, name, res("200m", "10Mi", ""), withLabels("app", "anyway"), withSpread(c))
+			}
+			pods := f.waitBound(ctx, names("p", 3)...)
+			for _, n := range names("p", 3) {
+				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("zone-a-1")), "pod %s", n)
+			}
+		}, SpecTimeout(specTimeout))
+	})
+}
+
 func podAffinityTerm(app string) corev1.PodAffinityTerm {
 	return corev1.PodAffinityTerm{
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}},
@@ -376,6 +564,43 @@ func describePodAffinity(t Target) {
 				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("b")), "pod %s must join the server", n)
 			}
 			f.waitUnschedulable(ctx, "orphan")
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+// zoneNodes makes nodes a1 (room for one more 100m pod) and a2 in zone-a
+// and b1 in zone-b.
+func (f *fixture) zoneNodes(ctx context.Context) {
+	GinkgoHelper()
+	f.createNode(ctx, "a1", res("200m", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+	f.createNode(ctx, "a2", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+	f.createNode(ctx, "b1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b"))
+}
+
+// zoneTerm is a pod affinity term selecting app across zones.
+func zoneTerm(app string) corev1.PodAffinityTerm {
+	t := podAffinityTerm(app)
+	t.TopologyKey = zoneLabel
+	return t
+}
+
+func describePodAffinityZones(t Target) {
+	describe(t, CapPodAffinity, "pod-affinity", func(f *fixture) {
+		It("places pods in the topology domain of their topologyKey, not only on the selected pod's node", func(ctx SpecContext) {
+			f.zoneNodes(ctx)
+			f.createPod(ctx, "server", res("100m", "10Mi", ""), withLabels("app", "server"), withNodeName(f.nodeName("a1")))
+			aff := &corev1.Affinity{PodAffinity: &corev1.PodAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{zoneTerm("server")},
+			}}
+			for _, n := range names("client", 4) {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), withLabels("app", "client"), withAffinity(aff))
+			}
+			// Node a1 has room for one client: the others need node a2.
+			pods := f.waitBound(ctx, names("client", 4)...)
+			for _, n := range names("client", 4) {
+				Expect(pods[n].Spec.NodeName).To(BeElementOf(f.nodeName("a1"), f.nodeName("a2")), "pod %s must join the server's zone (pods: %s)", n, placement(pods))
+			}
+			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 	})
 }
@@ -416,6 +641,30 @@ func describePodAntiAffinity(t Target) {
 			pods := f.waitBound(ctx, names("web", 3)...)
 			for _, n := range names("web", 3) {
 				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("b")), "pod %s is repelled by loner on node a", n)
+			}
+		}, SpecTimeout(specTimeout))
+	})
+}
+
+func describePodAntiAffinityZones(t Target) {
+	describe(t, CapPodAntiAffinity, "pod-anti-affinity", func(f *fixture) {
+		It("keeps pods out of the whole topology domain of their topologyKey, not only off the repelling pod's node", func(ctx SpecContext) {
+			// Node a2 has the most room, so a scheduler that takes the
+			// term per node would favour it.
+			f.createNode(ctx, "a1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+			f.createNode(ctx, "a2", res("16", "16Gi", ""), withNodeLabels(zoneLabel, "zone-a"))
+			f.createNode(ctx, "b1", res("4", "4Gi", ""), withNodeLabels(zoneLabel, "zone-b"))
+			// web itself has no anti-affinity: only the incoming pods' terms decide.
+			f.createPod(ctx, "web", res("100m", "10Mi", ""), withLabels("app", "web"), withNodeName(f.nodeName("a1")))
+			aff := &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{zoneTerm("web")},
+			}}
+			for _, n := range names("shy", 3) {
+				f.createPod(ctx, n, res("100m", "10Mi", ""), withLabels("app", "shy"), withAffinity(aff))
+			}
+			pods := f.waitBound(ctx, names("shy", 3)...)
+			for _, n := range names("shy", 3) {
+				Expect(pods[n].Spec.NodeName).To(Equal(f.nodeName("b1")), "pod %s repels web's zone, zone-a (pods: %s)", n, placement(pods))
 			}
 		}, SpecTimeout(specTimeout))
 	})
@@ -491,6 +740,29 @@ func describePreemption(t Target) {
 				}
 			}
 			Expect(evicted).To(Equal(1), "one 400m victim frees enough room on a 1-cpu node holding 800m; pods: %s", placement(f.pods(ctx)))
+			f.expectNoOvercommit(ctx)
+		}, SpecTimeout(specTimeout))
+
+		It("chooses victims whose eviction violates no PodDisruptionBudget over fewer victims that violate one", func(ctx SpecContext) {
+			low := f.priorityClass(ctx, "low", 100)
+			high := f.priorityClass(ctx, "high", 1000)
+			f.createNode(ctx, "a", res("1", "1Gi", ""))
+			f.createNode(ctx, "b", res("1", "1Gi", ""))
+			// Without the budget, node a is the better candidate: one
+			// victim instead of two of the same priority.
+			guarded := f.createPod(ctx, "guarded", res("800m", "100Mi", ""), withPriority(low, 100), withNodeName(f.nodeName("a")), withLabels("app", "guarded"))
+			free := map[string]types.UID{}
+			for _, n := range names("free", 2) {
+				free[n] = f.createPod(ctx, n, res("500m", "100Mi", ""), withPriority(low, 100), withNodeName(f.nodeName("b"))).UID
+			}
+			f.createPDB(ctx, "guarded", map[string]string{"app": "guarded"}, 0)
+			f.createPod(ctx, "preemptor", res("700m", "100Mi", ""), withPriority(high, 1000))
+			pods := f.waitBound(ctx, "preemptor")
+			Expect(pods["preemptor"].Spec.NodeName).To(Equal(f.nodeName("b")), "evicting pod guarded would violate its PodDisruptionBudget; pods: %s", placement(pods))
+			for n, uid := range free {
+				Expect(f.gone(ctx, n, uid)).To(BeTrue(), "pod %s made room on node b", n)
+			}
+			f.expectNotDeleted(ctx, "guarded", guarded.UID)
 			f.expectNoOvercommit(ctx)
 		}, SpecTimeout(specTimeout))
 

@@ -31,6 +31,22 @@ func describeCAS(t Target) {
 			f.expectValue(ctx, k, "v3", created, again)
 		}, SpecTimeout(specTimeout))
 
+		It("refuses a stale compare-and-swap even when the key already holds the value written", harness.Labels(CapCAS), func(ctx SpecContext) {
+			k := f.key("same")
+			created := f.create(ctx, k, "v1")
+			updated := f.update(ctx, k, "v2", created)
+
+			By("refusing the current value with a stale expected revision")
+			_, err := f.store.Update(ctx, k, []byte("v2"), created)
+			Expect(err).To(MatchError(spec.ErrConflict), "Update to the value the key holds, expecting the revision before the last write")
+			f.expectValue(ctx, k, "v2", created, updated)
+
+			By("writing the current value again, at a new revision, with the current expected revision")
+			again := f.update(ctx, k, "v2", updated)
+			Expect(again).To(BeNumerically(">", updated), "an Update that changes no byte is still a write")
+			f.expectValue(ctx, k, "v2", created, again)
+		}, SpecTimeout(specTimeout))
+
 		It("deletes a key only when the expected revision is its mod revision", harness.Labels(CapCAS), func(ctx SpecContext) {
 			k := f.key("cas")
 			created := f.create(ctx, k, "v1")

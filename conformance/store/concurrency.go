@@ -111,6 +111,42 @@ func describeConcurrency(t Target) {
 			}
 		}, SpecTimeout(specTimeout))
 
+		It("makes racing compare-and-swap increments of one key conflict, and the key counts exactly the successful ones", harness.Labels(CapConcurrency), func(ctx SpecContext) {
+			const workers, rounds = 8, 25
+			k := f.key("raced")
+			f.create(ctx, k, "0")
+			successes, conflicts := 0, 0
+			for round := range rounds {
+				// Every worker reads before any writes (the barrier), so
+				// that the increments really race, whatever the store's
+				// latency: at most one of them can win.
+				var read sync.WaitGroup
+				read.Add(workers)
+				ok, lost, others := tally(race(workers, func(int) error {
+					cur, err := f.store.Get(ctx, k)
+					read.Done()
+					if err != nil {
+						return fmt.Errorf("Get(%q): %w", k, err)
+					}
+					n, err := strconv.Atoi(string(cur.Value))
+					if err != nil {
+						return fmt.Errorf("key %q holds %q", k, cur.Value)
+					}
+					read.Wait()
+					_, err = f.store.Update(ctx, k, []byte(strconv.Itoa(n+1)), cur.ModRevision)
+					return err
+				}), spec.ErrConflict)
+				Expect(others).To(BeEmpty(), "round %d", round)
+				Expect(ok).To(Equal(1), "round %d: %d workers read the same revision, so exactly one compare-and-swap must succeed", round, workers)
+				successes += ok
+				conflicts += lost
+			}
+			Expect(conflicts).To(Equal(rounds*(workers-1)), "the losing compare-and-swaps must report ErrConflict")
+			n, err := strconv.Atoi(string(f.get(ctx, k).Value))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(n).To(Equal(successes), "the key must count every successful increment and no other")
+		}, SpecTimeout(specTimeout))
+
 		It("lets exactly one of many racing creates, compare-and-swaps or deletes of a key succeed", harness.Labels(CapConcurrency), func(ctx SpecContext) {
 			const racers, rounds = 16, 20
 			for round := range rounds {

@@ -26,4 +26,9 @@
 // TestBrokenStoresAreCaught runs it against every broken store of
 // fakes/brokenstore and checks that each fails on the capability meant to catch
 // it, and on no capability it has no business failing.
+//
+// A spec is written so that its rule alone decides its verdict: flipping the
+// rule (one operator, term, field or bound) flips it, and a time-shaped rule
+// is bounded on both sides. A new spec comes with the broken plugin of
+// fakes/brokenstore that its capability must catch.
 package store

@@ -2,6 +2,7 @@ package brokenruntime
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,8 @@ const (
 	// NoExitCodes: ContainerStatus (and the container statuses of
 	// PodSandboxStatus) always report exit code 0, as a runtime that never
 	// collects its containers' wait status would. Caught by
-	// runtime:exit-code only.
+	// runtime:exit-code (also fails runtime:resources, whose OOM-killed
+	// container must report 137).
 	NoExitCodes = "broken-no-exit-codes"
 	// IgnoresStopTimeout: StopContainer ignores the grace period and kills
 	// at once (timeout 0), so no SIGTERM handler gets to run. Caught by
@@ -41,7 +43,37 @@ const (
 	// format ({"log":...,"stream":...,"time":...}) instead of CRI's
 	// "<RFC3339Nano> <stream> <F|P> <line>". Caught by runtime:logs only.
 	WrongLogFormat = "broken-wrong-log-format"
+	// CutsEnvAtEquals: an environment value is cut at its first '=', as a
+	// runtime that splits "KEY=VALUE" on every '=' would. Caught by
+	// runtime:env-args-workdir only.
+	CutsEnvAtEquals = "broken-cuts-env-at-equals"
+	// OOMExitCodeZero: a container the OOM killer ended is reported
+	// OOMKilled with exit code 0 (the status taken from the cgroup's OOM
+	// event, which carries none, instead of the wait status). Caught by
+	// runtime:resources only.
+	OOMExitCodeZero = "broken-oom-exit-code-zero"
+	// FixedStopGrace: StopContainer ignores its timeout and always grants
+	// FixedGrace. Caught by runtime:stop-grace only.
+	FixedStopGrace = "broken-fixed-stop-grace"
+	// StopWaitsWholeTimeout: StopContainer returns only once the timeout
+	// has run out, even when the container exited on SIGTERM at once (it
+	// waits on the timer, not on the exit). Caught by runtime:stop-grace
+	// only.
+	StopWaitsWholeTimeout = "broken-stop-waits-whole-timeout"
+	// ListDropsAnnotations: ListContainers returns containers without their
+	// annotations (ContainerStatus still has them), as a runtime whose list
+	// path reads a summary record would. Caught by
+	// runtime:container-lifecycle only.
+	ListDropsAnnotations = "broken-list-drops-annotations"
+	// ExitCodeInt8: exit codes are kept in a signed byte, so 128 and above
+	// come back negative (255 as -1, 137 as -119). Caught by
+	// runtime:exit-code (also fails runtime:resources, whose OOM-killed
+	// container must report 137).
+	ExitCodeInt8 = "broken-exit-code-int8"
 )
+
+// FixedGrace is the grace period a FixedStopGrace runtime always grants.
+const FixedGrace = 10 * time.Second
 
 // Broken is a broken runtime plugin and the capabilities of the runtime
 // suite whose specs catch it.
@@ -91,6 +123,8 @@ func Catalog(base spec.RuntimePlugin) []Broken {
 			Plugin: wrap(NoExitCodes, "BROKEN: containers always report exit code 0",
 				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) { return &noExitCodes{rt}, nil }),
 			CaughtBy: "runtime:exit-code",
+			// An OOM-killed container's 137 is lost too.
+			AlsoFails: []spec.Capability{"runtime:resources"},
 		},
 		{
 			Plugin: wrap(IgnoresStopTimeout, "BROKEN: StopContainer kills at once, ignoring the grace period",
@@ -114,6 +148,49 @@ func Catalog(base spec.RuntimePlugin) []Broken {
 					return w, w.close
 				}),
 			CaughtBy: "runtime:logs",
+		},
+		{
+			Plugin: wrap(CutsEnvAtEquals, "BROKEN: environment values are cut at their first '='",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &cutsEnvAtEquals{rt}, nil
+				}),
+			CaughtBy: "runtime:env-args-workdir",
+		},
+		{
+			Plugin: wrap(OOMExitCodeZero, "BROKEN: OOM-killed containers report exit code 0",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &oomExitCodeZero{rt}, nil
+				}),
+			CaughtBy: "runtime:resources",
+		},
+		{
+			Plugin: wrap(FixedStopGrace, "BROKEN: StopContainer always grants 10s, whatever the timeout",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &fixedStopGrace{rt}, nil
+				}),
+			CaughtBy: "runtime:stop-grace",
+		},
+		{
+			Plugin: wrap(StopWaitsWholeTimeout, "BROKEN: StopContainer returns only when the timeout ran out",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &stopWaitsWholeTimeout{rt}, nil
+				}),
+			CaughtBy: "runtime:stop-grace",
+		},
+		{
+			Plugin: wrap(ListDropsAnnotations, "BROKEN: ListContainers returns no annotations",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &listDropsAnnotations{rt}, nil
+				}),
+			CaughtBy: "runtime:container-lifecycle",
+		},
+		{
+			Plugin: wrap(ExitCodeInt8, "BROKEN: exit codes of 128 and above come back negative",
+				func(rt spec.Runtime, _ spec.RuntimeConfig) (spec.Runtime, func() error) {
+					return &exitCodeInt8{rt}, nil
+				}),
+			CaughtBy:  "runtime:exit-code",
+			AlsoFails: []spec.Capability{"runtime:resources"},
 		},
 	}
 }
@@ -351,4 +428,125 @@ func (w *wrongLogFormat) close() error {
 	close(w.stop)
 	<-w.done
 	return nil
+}
+
+// --- broken-cuts-env-at-equals ---
+
+type cutsEnvAtEquals struct{ spec.Runtime }
+
+// CreateContainer creates the container with every environment value cut
+// at its first '='.
+func (r *cutsEnvAtEquals) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimeapi.ContainerConfig, sbCfg *runtimeapi.PodSandboxConfig) (string, error) {
+	cfg = proto.Clone(cfg).(*runtimeapi.ContainerConfig)
+	for _, kv := range cfg.Envs {
+		kv.Value, _, _ = bytes.Cut(kv.Value, []byte("=")) // BUG: "K=a=b" parsed as K, a, b
+	}
+	return r.Runtime.CreateContainer(ctx, sandboxID, cfg, sbCfg)
+}
+
+// --- broken-oom-exit-code-zero ---
+
+type oomExitCodeZero struct{ spec.Runtime }
+
+func zeroOOMExit(c *runtimeapi.ContainerStatus) {
+	if c != nil && c.Reason == "OOMKilled" {
+		c.ExitCode = 0 // BUG: the OOM event carries no exit status
+	}
+}
+
+// ContainerStatus reports exit code 0 for an OOM-killed container.
+func (r *oomExitCodeZero) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
+	resp, err := r.Runtime.ContainerStatus(ctx, id, verbose)
+	if resp != nil && resp.Status != nil {
+		resp = proto.Clone(resp).(*runtimeapi.ContainerStatusResponse)
+		zeroOOMExit(resp.Status)
+	}
+	return resp, err
+}
+
+// PodSandboxStatus reports exit code 0 for the sandbox's OOM-killed
+// containers.
+func (r *oomExitCodeZero) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	resp, err := r.Runtime.PodSandboxStatus(ctx, id, verbose)
+	if resp != nil {
+		resp = proto.Clone(resp).(*runtimeapi.PodSandboxStatusResponse)
+		for _, c := range resp.ContainersStatuses {
+			zeroOOMExit(c)
+		}
+	}
+	return resp, err
+}
+
+// --- broken-fixed-stop-grace ---
+
+type fixedStopGrace struct{ spec.Runtime }
+
+// StopContainer grants FixedGrace whatever the timeout.
+func (r *fixedStopGrace) StopContainer(ctx context.Context, id string, timeout int64) error {
+	return r.Runtime.StopContainer(ctx, id, int64(FixedGrace/time.Second)) // BUG: the timeout is ignored
+}
+
+// --- broken-stop-waits-whole-timeout ---
+
+type stopWaitsWholeTimeout struct{ spec.Runtime }
+
+// StopContainer stops the container, then waits out the rest of the
+// timeout.
+func (r *stopWaitsWholeTimeout) StopContainer(ctx context.Context, id string, timeout int64) error {
+	deadline := time.Now().Add(time.Duration(timeout) * time.Second)
+	err := r.Runtime.StopContainer(ctx, id, timeout)
+	select { // BUG: waits on the timer, not on the container's exit
+	case <-time.After(time.Until(deadline)):
+	case <-ctx.Done():
+	}
+	return err
+}
+
+// --- broken-list-drops-annotations ---
+
+type listDropsAnnotations struct{ spec.Runtime }
+
+// ListContainers lists the containers without their annotations.
+func (r *listDropsAnnotations) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	cs, err := r.Runtime.ListContainers(ctx, filter)
+	out := make([]*runtimeapi.Container, 0, len(cs))
+	for _, c := range cs {
+		c = proto.Clone(c).(*runtimeapi.Container)
+		c.Annotations = nil // BUG: the summary record has no annotations
+		out = append(out, c)
+	}
+	return out, err
+}
+
+// --- broken-exit-code-int8 ---
+
+type exitCodeInt8 struct{ spec.Runtime }
+
+func int8Exit(c *runtimeapi.ContainerStatus) {
+	if c != nil {
+		c.ExitCode = int32(int8(c.ExitCode)) // BUG: the exit status is kept in a signed byte
+	}
+}
+
+// ContainerStatus reports the exit code through a signed byte.
+func (r *exitCodeInt8) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
+	resp, err := r.Runtime.ContainerStatus(ctx, id, verbose)
+	if resp != nil && resp.Status != nil {
+		resp = proto.Clone(resp).(*runtimeapi.ContainerStatusResponse)
+		int8Exit(resp.Status)
+	}
+	return resp, err
+}
+
+// PodSandboxStatus reports the exit codes of the sandbox's containers
+// through a signed byte.
+func (r *exitCodeInt8) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	resp, err := r.Runtime.PodSandboxStatus(ctx, id, verbose)
+	if resp != nil {
+		resp = proto.Clone(resp).(*runtimeapi.PodSandboxStatusResponse)
+		for _, c := range resp.ContainersStatuses {
+			int8Exit(c)
+		}
+	}
+	return resp, err
 }

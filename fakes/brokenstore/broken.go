@@ -1,8 +1,10 @@
 package brokenstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -45,6 +47,18 @@ const (
 	// write before Close is gone when the same data directory is opened
 	// again. Caught by store:durable only.
 	LosesLastWriteOnReopen = "broken-loses-last-write-on-reopen"
+	// SameValueUpdateSucceeds: an Update to the value the key already holds
+	// is taken for a no-op and succeeds, whatever the expected revision,
+	// without writing (a "nothing changed" shortcut taken before the
+	// compare). Caught by store:cas (also fails store:concurrency, whose
+	// losing increments write the winner's value).
+	SameValueUpdateSucceeds = "broken-same-value-update-succeeds"
+	// CheckThenWrite: Update compares the expected revision in one round
+	// trip and writes unconditionally in a second, CheckLatency later (a
+	// compare-and-swap over a store without transactions). One writer at a
+	// time never sees it. Caught by store:concurrency (also fails
+	// store:linearizable).
+	CheckThenWrite = "broken-check-then-write"
 )
 
 // Tuning of the bugs.
@@ -59,6 +73,9 @@ const (
 	// WriteLatency is the time a StaleReadsUnderLoad write spends before
 	// it reaches the base store.
 	WriteLatency = 200 * time.Microsecond
+	// CheckLatency is the round trip between a CheckThenWrite compare and
+	// its write.
+	CheckLatency = 2 * time.Millisecond
 )
 
 // Broken is a broken store plugin and the capabilities of the store suite
@@ -147,6 +164,20 @@ func Catalog(base spec.StorePlugin) []Broken {
 				New:          openLosesLastWrite(base),
 			},
 			CaughtBy: spec.CapStoreDurable,
+		},
+		{
+			Plugin: wrap(SameValueUpdateSucceeds, "BROKEN: an Update to the value the key holds succeeds whatever the expected revision",
+				func(s spec.Store) spec.Store { return &sameValueUpdateSucceeds{s} }),
+			CaughtBy: "store:cas",
+			// A racing increment that lost writes the winner's value: it
+			// succeeds too.
+			AlsoFails: []spec.Capability{"store:concurrency"},
+		},
+		{
+			Plugin: wrap(CheckThenWrite, "BROKEN: Update compares the expected revision, then writes unconditionally",
+				func(s spec.Store) spec.Store { return &checkThenWrite{s} }),
+			CaughtBy:  "store:concurrency",
+			AlsoFails: []spec.Capability{"store:linearizable"},
 		},
 	}
 }
@@ -330,4 +361,36 @@ func (s *watchSkipsCompacted) Watch(ctx context.Context, prefix string, afterRev
 		}
 	}()
 	return r, nil
+}
+
+// --- broken-same-value-update-succeeds ---
+
+type sameValueUpdateSucceeds struct{ spec.Store }
+
+func (s *sameValueUpdateSucceeds) Update(ctx context.Context, key string, value []byte, expectedModRevision int64) (int64, error) {
+	if expectedModRevision > 0 {
+		if cur, err := s.Store.Get(ctx, key); err == nil && bytes.Equal(cur.Value, value) {
+			return cur.ModRevision, nil // BUG: "nothing to change" skips the compare (and the write)
+		}
+	}
+	return s.Store.Update(ctx, key, value, expectedModRevision)
+}
+
+// --- broken-check-then-write ---
+
+type checkThenWrite struct{ spec.Store }
+
+func (s *checkThenWrite) Update(ctx context.Context, key string, value []byte, expectedModRevision int64) (int64, error) {
+	if expectedModRevision <= 0 {
+		return s.Store.Update(ctx, key, value, expectedModRevision)
+	}
+	cur, err := s.Store.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if cur.ModRevision != expectedModRevision {
+		return 0, fmt.Errorf("key %q is at revision %d, not %d: %w", key, cur.ModRevision, expectedModRevision, spec.ErrConflict)
+	}
+	time.Sleep(CheckLatency)
+	return s.Store.Update(ctx, key, value, 0) // BUG: another write may have come in since the compare
 }
