@@ -22,6 +22,7 @@ var subresourceVerbs = map[string]struct {
 	registry.SubBinding:  {[]string{"create"}, "", "v1", "Binding"},
 	registry.SubEviction: {[]string{"create"}, "policy", "v1", "Eviction"},
 	registry.SubToken:    {[]string{"create"}, "authentication.k8s.io", "v1", "TokenRequest"},
+	registry.SubFinalize: {[]string{"update"}, "", "", ""},
 }
 
 // resourceList is the legacy discovery document of one group/version.

@@ -87,6 +87,13 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request) {
 		err = s.serveEviction(ctx, w, req, info, res, ns)
 	case registry.SubToken:
 		err = s.serveTokenRequest(ctx, w, req, info, res, ns)
+	case registry.SubFinalize:
+		// namespaces/finalize: PUT only, as upstream.
+		if info.Verb != "update" {
+			err = methodNotAllowed(res, info.Verb)
+			break
+		}
+		err = s.serveUpdate(ctx, w, req, info, res, ns, registry.SubFinalize)
 	default:
 		err = notFound()
 	}

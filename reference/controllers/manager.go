@@ -17,10 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -71,6 +73,10 @@ type LeaderElection struct {
 type Config struct {
 	// Client talks to the API server (required).
 	Client kubernetes.Interface
+	// Dynamic talks to the API server about any resource (the namespace
+	// controller empties namespaces of every kind discovery lists). Nil
+	// derives one from Client's discovery REST client, which speaks JSON.
+	Dynamic dynamic.Interface
 	// Controllers selects controllers as upstream's --controllers: "*"
 	// (every controller not disabled by default), "foo" (enable foo),
 	// "-foo" (disable foo); the first entry naming a controller wins.
@@ -111,6 +117,11 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Dynamic == nil {
+		if rc, ok := cfg.Client.Discovery().RESTClient().(*rest.RESTClient); ok && rc != nil {
+			cfg.Dynamic = dynamic.New(rc)
+		}
 	}
 	if cfg.Initializers == nil {
 		cfg.Initializers = Builtin()
@@ -322,7 +333,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		if component == "" {
 			component = in.Name
 		}
-		r, err := in.New(controller.Context{Client: m.cfg.Client, Informers: factory,
+		r, err := in.New(controller.Context{Client: m.cfg.Client, Dynamic: m.cfg.Dynamic, Informers: factory,
 			Logger: m.log.With("controller", in.Name), Metrics: m.queues, RootCA: m.cfg.RootCA,
 			Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})})
 		if err != nil {

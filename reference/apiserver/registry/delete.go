@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,14 +34,16 @@ type DeleteOptions struct {
 // (the object stays, with a deletionTimestamp, until they are gone) and
 // propagationPolicy (Orphan removes the owner reference from dependents;
 // Foreground deletes them first; Background leaves them to a garbage
-// collector). Deleting a namespace first deletes its content (the
-// namespace controller's job upstream). It returns the deleted — or, when
+// collector). Deleting a namespace marks it Terminating (status.phase, a
+// deletionTimestamp); it stays until its spec.finalizers are gone too (the
+// namespace controller empties it, then removes the `kubernetes` finalizer
+// through namespaces/finalize). It returns the deleted — or, when
 // pending, the marked — object, and whether it is gone from the store.
 //
 // Each attempt decides first (decideDelete: preconditions, propagation,
 // grace period, the mark), then admits, and only then acts (apply). A dry
-// run stops before acting: it changes nothing, the namespace's content
-// included, and returns what the delete would.
+// run stops before acting: it changes nothing and returns what the delete
+// would.
 func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts DeleteOptions) (runtime.Object, bool, error) {
 	dry := len(opts.DryRun) > 0
 	for attempt := 0; ; attempt++ {
@@ -84,9 +85,6 @@ type deletion struct {
 	// gcFinalizer is the garbage collector's finalizer the delete adds
 	// (orphan, foregroundDeletion); "" for none.
 	gcFinalizer string
-	// emptyNamespace: the object is a namespace whose content is deleted
-	// before it (the namespace controller's job, done synchronously).
-	emptyNamespace bool
 }
 
 // result is the object a delete deciding d on cur answers with.
@@ -120,9 +118,9 @@ func decideDelete(r *Resource, cur runtime.Object, opts metav1.DeleteOptions, no
 			return deletion{}, invalidDeleteOptions(field.NotSupported(field.NewPath("propagationPolicy"), *opts.PropagationPolicy, []string{"Foreground", "Background", "Orphan", "nil"}))
 		}
 	}
-	d := deletion{gcFinalizer: gcFinalizer, emptyNamespace: r.Group == "" && r.Name == "namespaces"}
+	d := deletion{gcFinalizer: gcFinalizer}
 	grace := max(gracePeriod(r, cur, opts.GracePeriodSeconds), 0)
-	if len(cm.GetFinalizers()) == 0 && grace == 0 && gcFinalizer == "" {
+	if !finalizersPending(cur) && grace == 0 && gcFinalizer == "" {
 		d.remove = true
 		return d, nil
 	}
@@ -153,7 +151,7 @@ func checkPreconditions(r *Resource, cur runtime.Object, p *metav1.Preconditions
 // markDeleted returns a copy of cur marked for deletion at now with grace
 // seconds to go: a deletionTimestamp (an earlier one is kept unless the new
 // grace period ends sooner), the grace period, a new generation, and
-// gcFinalizer when not "".
+// gcFinalizer when not "". A namespace's status.phase becomes Terminating.
 func markDeleted(r *Resource, cur runtime.Object, grace int64, gcFinalizer string, now metav1.Time) runtime.Object {
 	obj := cur.DeepCopyObject()
 	m := objectMeta(obj)
@@ -170,18 +168,28 @@ func markDeleted(r *Resource, cur runtime.Object, grace int64, gcFinalizer strin
 	if gcFinalizer != "" && !slices.Contains(m.GetFinalizers(), gcFinalizer) {
 		m.SetFinalizers(append(m.GetFinalizers(), gcFinalizer))
 	}
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		ns.Status.Phase = corev1.NamespaceTerminating
+	}
 	return obj
 }
 
-// applyDeletion carries out d, decided on cur (read at kv): it empties the
-// namespace, then removes the object or writes its mark (and, with a
+// finalizersPending: obj has finalizers that hold its deletion —
+// metadata.finalizers, and for a namespace spec.finalizers too.
+func finalizersPending(obj runtime.Object) bool {
+	if len(objectMeta(obj).GetFinalizers()) > 0 {
+		return true
+	}
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
+}
+
+// applyDeletion carries out d, decided on cur (read at kv): it removes the
+// object or writes its mark (and, with a
 // garbage-collector finalizer, does the collector's work). An error
 // wrapping spec.ErrConflict means the object changed since it was read;
 // the caller decides again.
 func (s *Storage) applyDeletion(ctx context.Context, r *Resource, ns, name string, cur runtime.Object, kv spec.KeyValue, d deletion) (runtime.Object, bool, error) {
-	if d.emptyNamespace {
-		s.emptyNamespace(ctx, name)
-	}
 	if d.remove {
 		_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
 		if err != nil {
@@ -270,7 +278,7 @@ func (s *Storage) collect(ctx context.Context, r *Resource, ns, name string, uid
 		return nil, false, err
 	}
 	m := objectMeta(obj)
-	return obj, len(m.GetFinalizers()) == 0 && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
+	return obj, !finalizersPending(obj) && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
 }
 
 // orphan removes owner references to uid from its dependents.
@@ -303,23 +311,6 @@ func (s *Storage) deleteDependents(ctx context.Context, ns string, uid types.UID
 		for _, o := range objs {
 			m := objectMeta(o)
 			_, _, _ = s.Delete(ctx, r, m.GetNamespace(), m.GetName(), DeleteOptions{DeleteOptions: metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: new(int64)}})
-		}
-	}
-}
-
-// emptyNamespace deletes every object in namespace ns (the namespace
-// controller's job, done synchronously here until a controller manager
-// does it: this is the one place that does it). Objects held by
-// finalizers stay, marked.
-func (s *Storage) emptyNamespace(ctx context.Context, ns string) {
-	zero := int64(0)
-	for _, r := range s.Table.All() {
-		if !r.Namespaced {
-			continue
-		}
-		for _, key := range s.Cache.Keys(r, ns) {
-			name := key[strings.LastIndexByte(key, '/')+1:]
-			_, _, _ = s.Delete(ctx, r, ns, name, DeleteOptions{DeleteOptions: metav1.DeleteOptions{GracePeriodSeconds: &zero}})
 		}
 	}
 }

@@ -51,6 +51,10 @@ const (
 	// TokenRequest returns a service-account token (TokenRequest); served
 	// only by a server that signs tokens.
 	SubToken = "token"
+	// SubFinalize is namespaces/finalize: an update that changes only
+	// spec.finalizers (the namespace controller removes the `kubernetes`
+	// finalizer through it once the namespace is empty).
+	SubFinalize = "finalize"
 )
 
 // Strategy holds the per-kind hooks of a resource. Every hook is optional.

@@ -329,8 +329,9 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			return obj, false, nil
 		}
 		m := objectMeta(obj)
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
-			// The last finalizer of an object being deleted is gone.
+		if m.GetDeletionTimestamp() != nil && !finalizersPending(obj) && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
+			// The last finalizer of an object being deleted is gone (for a
+			// namespace, spec.finalizers too).
 			_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
 			if errors.Is(err, spec.ErrConflict) && !precondition && attempt < 16 {
 				continue
@@ -407,6 +408,11 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 		om.SetLabels(dm.GetLabels())
 		om.SetAnnotations(dm.GetAnnotations())
 		om.SetManagedFields(dm.GetManagedFields()) // the API server's field manager tracks status writers too
+	case opts.Subresource == SubFinalize:
+		// Only spec.finalizers (a namespace's whole spec) comes from the
+		// request.
+		obj = cur.DeepCopyObject()
+		copyField(obj, desired, "Spec")
 	default:
 		obj = desired
 		if statusSplit && opts.throughStrategy() {
