@@ -75,7 +75,8 @@ type Config struct {
 	Client kubernetes.Interface
 	// Dynamic talks to the API server about any resource (the namespace
 	// controller empties namespaces of every kind discovery lists). Nil
-	// derives one from Client's discovery REST client, which speaks JSON.
+	// derives one from Client's (its HTTP client and server; JSON, 100
+	// qps / 200 burst); nil still when Client is not a REST clientset.
 	Dynamic dynamic.Interface
 	// Controllers selects controllers as upstream's --controllers: "*"
 	// (every controller not disabled by default), "foo" (enable foo),
@@ -119,9 +120,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Dynamic == nil {
-		if rc, ok := cfg.Client.Discovery().RESTClient().(*rest.RESTClient); ok && rc != nil {
-			cfg.Dynamic = dynamic.New(rc)
-		}
+		cfg.Dynamic = dynamicFrom(cfg.Client)
 	}
 	if cfg.Initializers == nil {
 		cfg.Initializers = Builtin()
@@ -359,4 +358,19 @@ func (m *Manager) runControllers(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// dynamicFrom returns a dynamic client over cs's HTTP client and server,
+// or nil when cs is not backed by a REST client (a fake).
+func dynamicFrom(cs kubernetes.Interface) dynamic.Interface {
+	rc, ok := cs.Discovery().RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil || rc.Client == nil {
+		return nil
+	}
+	u := rc.Get().URL() // the server's base URL (discovery has no API path)
+	d, err := dynamic.NewForConfigAndClient(&rest.Config{Host: u.Scheme + "://" + u.Host + u.Path, QPS: 100, Burst: 200}, rc.Client)
+	if err != nil {
+		return nil
+	}
+	return d
 }

@@ -53,9 +53,9 @@ func TestDecideDelete(t *testing.T) {
 		opts metav1.DeleteOptions
 		// want
 		remove, marks, terminating bool
-		gc                     string
-		grace                  int64
-		code                   int32 // error status, 0 for none
+		gc                         string
+		grace                      int64
+		code                       int32 // error status, 0 for none
 	}{
 		{name: "plain object is removed", r: cms, cur: cm, remove: true},
 		{name: "finalizer holds it: marked", r: cms, cur: withFinalizer, marks: true},
