@@ -656,7 +656,18 @@ func TestNamespaceDeletionTerminates(t *testing.T) {
 	if _, err := nss.Get(ctx, "tmp", metav1.GetOptions{}); err != nil {
 		t.Fatalf("second DELETE removed the namespace before it was finalized: %v", err)
 	}
+	bad := n.DeepCopy()
+	bad.Spec.Finalizers = []corev1.FinalizerName{"not a name!"}
+	if _, err := nss.Finalize(ctx, bad, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("finalize with an invalid finalizer name: %v, want 422", err)
+	}
 	n.Spec.Finalizers = nil
+	if _, err := nss.Finalize(ctx, n, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Fatalf("dry-run finalize: %v", err)
+	}
+	if _, err := nss.Get(ctx, "tmp", metav1.GetOptions{}); err != nil {
+		t.Fatalf("a dry-run finalize removed the namespace: %v", err)
+	}
 	if _, err := nss.Finalize(ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("finalize: %v", err)
 	}

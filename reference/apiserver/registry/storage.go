@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -450,6 +451,11 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	errs = append(errs, validateMeta(r, obj)...)
 	if r.Strategy.ValidateUpdate != nil && opts.throughStrategy() {
 		errs = append(errs, r.Strategy.ValidateUpdate(obj, cur)...)
+	}
+	if ns, ok := obj.(*corev1.Namespace); ok && opts.Subresource == SubFinalize {
+		for i, f := range ns.Spec.Finalizers {
+			errs = append(errs, apivalidation.ValidateFinalizerName(string(f), field.NewPath("spec", "finalizers").Index(i))...)
+		}
 	}
 	if cm.GetDeletionTimestamp() != nil {
 		errs = append(errs, apivalidation.ValidateNoNewFinalizers(m.GetFinalizers(), cm.GetFinalizers(), field.NewPath("metadata", "finalizers"))...)
