@@ -526,7 +526,9 @@ func TestFinalizersAndPropagation(t *testing.T) {
 	if _, err := cms.Get(ctx, "held", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("after removing the finalizer: %v", err)
 	}
-	// Orphan: the dependent loses its owner reference.
+	// Orphan: the owner is marked with the orphan finalizer and stays; the
+	// dependent is untouched (orphaning it is the garbage collector's job,
+	// done here by the test).
 	owner, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -539,9 +541,19 @@ func TestFinalizersAndPropagation(t *testing.T) {
 	if err := cms.Delete(ctx, "owner", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationOrphan)}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := cms.Get(ctx, "dep", metav1.GetOptions{})
-	if err != nil || len(d.OwnerReferences) != 0 {
-		t.Fatalf("orphaned dependent: %+v %v", d, err)
+	o, err := cms.Get(ctx, "owner", metav1.GetOptions{})
+	if err != nil || o.DeletionTimestamp == nil || !reflect.DeepEqual(o.Finalizers, []string{metav1.FinalizerOrphanDependents}) {
+		t.Fatalf("owner deleted with Orphan: %+v %v, want it marked with the orphan finalizer", o, err)
+	}
+	if d, err := cms.Get(ctx, "dep", metav1.GetOptions{}); err != nil || len(d.OwnerReferences) != 1 {
+		t.Fatalf("dependent changed by the API server itself: %+v %v", d, err)
+	}
+	o.Finalizers = nil
+	if _, err := cms.Update(ctx, o, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cms.Get(ctx, "owner", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("owner after its orphan finalizer went: %v", err)
 	}
 	// deletecollection with a selector.
 	for i := 0; i < 3; i++ {

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
@@ -70,3 +71,71 @@ func TestGarbageCollectorBackground(t *testing.T) {
 		t.Fatalf("dependent of a live owner: %v %v", k, err)
 	}
 }
+
+// TestGarbageCollectorOrphanAndForeground: Orphan strips the owner
+// reference from dependents, then the owner goes; Foreground deletes the
+// dependents, and the owner waits for the ones with blockOwnerDeletion.
+func TestGarbageCollectorOrphanAndForeground(t *testing.T) {
+	api := apiservertest.StartSecure(t, nil)
+	cs := api.Client
+	startManager(t, api.ClientFor(t, pki.ControllerManagerIdentity()), func(c *controllers.Config) {
+		c.Controllers = []string{"garbagecollector"}
+	})
+	ctx := context.Background()
+	const ns = "gcfg"
+	newNamespace(t, cs, ns)
+	cms := cs.CoreV1().ConfigMaps(ns)
+	mk := func(name string, fins []string, owners ...metav1.OwnerReference) *corev1.ConfigMap {
+		t.Helper()
+		cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Finalizers: fins, OwnerReferences: owners}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm
+	}
+	gone := func(name string) func(ctx context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
+			_, err := cms.Get(ctx, name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		}
+	}
+
+	o := mk("o", nil)
+	mk("od", nil, ownerRef(o))
+	orphan := metav1.DeletePropagationOrphan
+	if err := cms.Delete(ctx, "o", metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "orphaning owner gone", gone("o"))
+	if od, err := cms.Get(ctx, "od", metav1.GetOptions{}); err != nil || len(od.OwnerReferences) != 0 {
+		t.Fatalf("orphaned dependent: %+v %v, want it kept without owner references", od, err)
+	}
+
+	const hold = "example.com/hold"
+	f := mk("f", nil)
+	blocking := ownerRef(f)
+	blocking.BlockOwnerDeletion = ptrTrue()
+	mk("fb", []string{hold}, blocking)
+	mk("fn", nil, ownerRef(f))
+	fg := metav1.DeletePropagationForeground
+	if err := cms.Delete(ctx, "f", metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "non-blocking dependent deleted, blocking one marked", func(ctx context.Context) (bool, error) {
+		fb, err := cms.Get(ctx, "fb", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		_, errFn := cms.Get(ctx, "fn", metav1.GetOptions{})
+		return apierrors.IsNotFound(errFn) && fb.DeletionTimestamp != nil, nil
+	})
+	if owner, err := cms.Get(ctx, "f", metav1.GetOptions{}); err != nil || owner.DeletionTimestamp == nil {
+		t.Fatalf("foreground owner while a blocking dependent remains: %+v %v, want it kept, marked", owner, err)
+	}
+	if _, err := cms.Patch(ctx, "fb", types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "foreground owner gone after its blocking dependent", gone("f"))
+}
+
+func ptrTrue() *bool { b := true; return &b }

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubelab/kubelab/reference/apiserver/admission"
@@ -32,9 +31,10 @@ type DeleteOptions struct {
 // the grace period (pods bound to a node get a deletionTimestamp and are
 // removed when their kubelet deletes them with grace period 0), finalizers
 // (the object stays, with a deletionTimestamp, until they are gone) and
-// propagationPolicy (Orphan removes the owner reference from dependents;
-// Foreground deletes them first; Background leaves them to a garbage
-// collector). Deleting a namespace marks it Terminating (status.phase, a
+// propagationPolicy (Orphan and Foreground mark the owner with the orphan
+// or foregroundDeletion finalizer, which the controller manager's garbage
+// collector acts on and removes; Background deletes the owner and leaves
+// its dependents to the collector). Deleting a namespace marks it Terminating (status.phase, a
 // deletionTimestamp); it stays until its spec.finalizers are gone too (the
 // namespace controller empties it, then removes the `kubernetes` finalizer
 // through namespaces/finalize). It returns the deleted — or, when
@@ -103,9 +103,9 @@ func decideDelete(r *Resource, cur runtime.Object, opts metav1.DeleteOptions, no
 		return deletion{}, err
 	}
 	cm := objectMeta(cur)
-	// Orphan and Foreground first mark the owner, as upstream, with a
-	// deletionTimestamp and the garbage collector's finalizer; collect
-	// then does the collector's work inline and removes it.
+	// Orphan and Foreground mark the owner, as upstream, with a
+	// deletionTimestamp and the garbage collector's finalizer; the
+	// collector does its work and removes it.
 	gcFinalizer := ""
 	if opts.PropagationPolicy != nil && cm.GetDeletionTimestamp() == nil {
 		switch *opts.PropagationPolicy {
@@ -185,8 +185,7 @@ func finalizersPending(obj runtime.Object) bool {
 }
 
 // applyDeletion carries out d, decided on cur (read at kv): it removes the
-// object or writes its mark (and, with a
-// garbage-collector finalizer, does the collector's work). An error
+// object or writes its mark. An error
 // wrapping spec.ErrConflict means the object changed since it was read;
 // the caller decides again.
 func (s *Storage) applyDeletion(ctx context.Context, r *Resource, ns, name string, cur runtime.Object, kv spec.KeyValue, d deletion) (runtime.Object, bool, error) {
@@ -213,9 +212,6 @@ func (s *Storage) applyDeletion(ctx context.Context, r *Resource, ns, name strin
 		return nil, false, err
 	}
 	objectMeta(d.marked).SetResourceVersion(strconv.FormatInt(rev, 10))
-	if d.gcFinalizer != "" {
-		return s.collect(ctx, r, ns, name, objectMeta(cur).GetUID(), d.gcFinalizer, d.marked)
-	}
 	return d.marked, false, nil
 }
 
@@ -248,69 +244,4 @@ func gracePeriod(r *Resource, obj runtime.Object, requested *int64) int64 {
 		return *pod.Spec.TerminationGracePeriodSeconds
 	}
 	return corev1.DefaultTerminationGracePeriodSeconds
-}
-
-// collect does, inline, the garbage collector's work for the owner uid,
-// marked for deletion with finalizer fin (orphan: its dependents lose their
-// owner reference; foregroundDeletion: they are deleted), then removes fin,
-// which deletes the owner unless another finalizer or a grace period holds
-// it. marked is the owner as marked.
-func (s *Storage) collect(ctx context.Context, r *Resource, ns, name string, uid types.UID, fin string, marked runtime.Object) (runtime.Object, bool, error) {
-	if fin == metav1.FinalizerOrphanDependents {
-		s.orphan(ctx, ns, uid)
-	} else {
-		s.deleteDependents(ctx, ns, uid)
-	}
-	obj, _, err := s.Update(ctx, r, ns, name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.DeepCopyObject()
-		m := objectMeta(o)
-		if m.GetUID() != uid {
-			return nil, apierrors.NewNotFound(r.GroupResource(), name)
-		}
-		m.SetFinalizers(slices.DeleteFunc(slices.Clone(m.GetFinalizers()), func(f string) bool { return f == fin }))
-		m.SetResourceVersion("")
-		return o, nil
-	}, UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return marked, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	m := objectMeta(obj)
-	return obj, !finalizersPending(obj) && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
-}
-
-// orphan removes owner references to uid from its dependents.
-func (s *Storage) orphan(ctx context.Context, ns string, uid types.UID) {
-	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
-		for _, o := range objs {
-			m := objectMeta(o)
-			_, _, _ = s.Update(ctx, r, m.GetNamespace(), m.GetName(), func(cur runtime.Object) (runtime.Object, error) {
-				obj := cur.DeepCopyObject()
-				om := objectMeta(obj)
-				var refs []metav1.OwnerReference
-				for _, ref := range om.GetOwnerReferences() {
-					if ref.UID != uid {
-						refs = append(refs, ref)
-					}
-				}
-				om.SetOwnerReferences(refs)
-				om.SetResourceVersion("")
-				return obj, nil
-			}, UpdateOptions{})
-		}
-	}
-}
-
-// deleteDependents deletes the dependents of uid (foreground deletion, done
-// synchronously).
-func (s *Storage) deleteDependents(ctx context.Context, ns string, uid types.UID) {
-	bg := metav1.DeletePropagationForeground
-	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
-		for _, o := range objs {
-			m := objectMeta(o)
-			_, _, _ = s.Delete(ctx, r, m.GetNamespace(), m.GetName(), DeleteOptions{DeleteOptions: metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: new(int64)}})
-		}
-	}
 }

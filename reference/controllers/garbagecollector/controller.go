@@ -26,7 +26,7 @@ import (
 	"github.com/kubelab/kubelab/reference/controllers/controller"
 )
 
-// Controller is the garbage collector (background part).
+// Controller is the garbage collector.
 type Controller struct {
 	ctx    controller.Context
 	dyn    dynamic.Interface
@@ -37,7 +37,13 @@ type Controller struct {
 	informers  map[schema.GroupVersionResource]toolscache.SharedIndexInformer
 	dependents map[types.UID]map[string]bool // owner UID → dependent keys (the graph)
 	owners     map[string][]types.UID        // dependent key → its owner UIDs
+	keys       map[types.UID]string          // object UID → its key
 }
+
+// ownerPrefix marks a queue key as an owner being deleted with the orphan
+// or foregroundDeletion finalizer (the collector's part of Orphan and
+// Foreground propagation).
+const ownerPrefix = "owner:"
 
 // New returns the collector; it needs c.Dynamic. Its informers (one per
 // resource discovery lists) start in Run.
@@ -48,7 +54,7 @@ func New(c controller.Context) (*Controller, error) {
 	return &Controller{ctx: c, dyn: c.Dynamic, queue: c.NewQueue("garbage_collector_attempt_to_delete"),
 		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery())),
 		informers:  map[schema.GroupVersionResource]toolscache.SharedIndexInformer{},
-		dependents: map[types.UID]map[string]bool{}, owners: map[string][]types.UID{}}, nil
+		dependents: map[types.UID]map[string]bool{}, owners: map[string][]types.UID{}, keys: map[types.UID]string{}}, nil
 }
 
 // key is "group/version/resource|namespace|name".
@@ -123,6 +129,7 @@ func (ctl *Controller) handler(gvr schema.GroupVersionResource) toolscache.Resou
 			delete(ctl.dependents[u], k)
 		}
 		ctl.owners[k] = uids
+		ctl.keys[m.GetUID()] = k
 		for _, u := range uids {
 			if ctl.dependents[u] == nil {
 				ctl.dependents[u] = map[string]bool{}
@@ -132,6 +139,9 @@ func (ctl *Controller) handler(gvr schema.GroupVersionResource) toolscache.Resou
 		ctl.mu.Unlock()
 		if len(uids) > 0 {
 			ctl.queue.Add(k)
+		}
+		if m.GetDeletionTimestamp() != nil && (slices.Contains(m.GetFinalizers(), metav1.FinalizerOrphanDependents) || slices.Contains(m.GetFinalizers(), metav1.FinalizerDeleteDependents)) {
+			ctl.queue.Add(ownerPrefix + k)
 		}
 	}
 	return toolscache.ResourceEventHandlerFuncs{
@@ -150,10 +160,19 @@ func (ctl *Controller) handler(gvr schema.GroupVersionResource) toolscache.Resou
 			for _, u := range ctl.owners[k] {
 				delete(ctl.dependents[u], k)
 			}
-			delete(ctl.owners, k)
 			var deps []string
 			for d := range ctl.dependents[m.GetUID()] {
 				deps = append(deps, d)
+			}
+			// Its owners may be waiting for it (Foreground).
+			for _, u := range ctl.owners[k] {
+				if ok, found := ctl.keys[u]; found {
+					deps = append(deps, ownerPrefix+ok)
+				}
+			}
+			delete(ctl.owners, k)
+			if ctl.keys[m.GetUID()] == k {
+				delete(ctl.keys, m.GetUID())
 			}
 			ctl.mu.Unlock()
 			for _, d := range deps {
@@ -165,6 +184,9 @@ func (ctl *Controller) handler(gvr schema.GroupVersionResource) toolscache.Resou
 
 // sync decides about one dependent and acts.
 func (ctl *Controller) sync(ctx context.Context, k string) error {
+	if o, ok := strings.CutPrefix(k, ownerPrefix); ok {
+		return ctl.syncOwner(ctx, o)
+	}
 	gvr, ns, name, ok := parseKey(k)
 	if !ok {
 		return fmt.Errorf("bad key %q: %w", k, controller.ErrNoRetry)
@@ -185,8 +207,10 @@ func (ctl *Controller) sync(ctx context.Context, k string) error {
 	ri := ctl.dyn.Resource(gvr).Namespace(ns)
 	switch {
 	case a.Delete:
-		uid := dep.GetUID()
-		err := ri.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &a.Policy})
+		// Preconditions: the object decided on, unchanged (a dependent
+		// orphaned meanwhile conflicts and is looked at again).
+		uid, rv := dep.GetUID(), dep.GetResourceVersion()
+		err := ri.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}, PropagationPolicy: &a.Policy})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete %s: %w", k, err)
 		}
@@ -273,4 +297,112 @@ func (ctl *Controller) ownerState(ctx context.Context, ref metav1.OwnerReference
 		return 0, err
 	}
 	return state(o), nil
+}
+
+// syncOwner does the collector's part for an owner being deleted with the
+// orphan finalizer (remove the references to it from its dependents, then
+// the finalizer) or the foregroundDeletion finalizer (its dependents are
+// deleted — Decide sees it Waiting — and once none with blockOwnerDeletion
+// is left, the finalizer is removed).
+func (ctl *Controller) syncOwner(ctx context.Context, k string) error {
+	gvr, ns, name, ok := parseKey(k)
+	if !ok {
+		return fmt.Errorf("bad key %q: %w", k, controller.ErrNoRetry)
+	}
+	owner, err := ctl.cached(gvr, ns, name)
+	if err != nil || owner == nil || owner.GetDeletionTimestamp() == nil {
+		return err
+	}
+	uid := owner.GetUID()
+	ctl.mu.Lock()
+	var deps []string
+	for d := range ctl.dependents[uid] {
+		deps = append(deps, d)
+	}
+	ctl.mu.Unlock()
+	fins := owner.GetFinalizers()
+	var done string
+	switch {
+	case slices.Contains(fins, metav1.FinalizerOrphanDependents):
+		for _, d := range deps {
+			if err := ctl.dropOwner(ctx, d, uid); err != nil {
+				return err
+			}
+		}
+		done = metav1.FinalizerOrphanDependents
+	case slices.Contains(fins, metav1.FinalizerDeleteDependents):
+		blocking := 0
+		for _, d := range deps {
+			dgvr, dns, dname, ok := parseKey(d)
+			if !ok {
+				continue
+			}
+			dep, err := ctl.cached(dgvr, dns, dname)
+			if err != nil || dep == nil {
+				continue
+			}
+			for _, r := range dep.GetOwnerReferences() {
+				if r.UID == uid && r.BlockOwnerDeletion != nil && *r.BlockOwnerDeletion {
+					blocking++
+				}
+			}
+			ctl.queue.Add(d) // Decide deletes it: its owner is Waiting
+		}
+		if blocking > 0 {
+			return nil // their deletes requeue the owner
+		}
+		done = metav1.FinalizerDeleteDependents
+	default:
+		return nil
+	}
+	return ctl.removeFinalizer(ctx, gvr, owner, done)
+}
+
+// dropOwner removes the owner reference to uid from the dependent key d.
+func (ctl *Controller) dropOwner(ctx context.Context, d string, uid types.UID) error {
+	gvr, ns, name, ok := parseKey(d)
+	if !ok {
+		return nil
+	}
+	dep, err := ctl.cached(gvr, ns, name)
+	if err != nil || dep == nil {
+		return err
+	}
+	var keep []metav1.OwnerReference
+	for _, r := range dep.GetOwnerReferences() {
+		if r.UID != uid {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == len(dep.GetOwnerReferences()) {
+		return nil
+	}
+	return ctl.patchGuarded(ctx, gvr, dep, "/metadata/ownerReferences", keep)
+}
+
+// removeFinalizer removes fin from obj's finalizers.
+func (ctl *Controller) removeFinalizer(ctx context.Context, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, fin string) error {
+	keep := slices.DeleteFunc(slices.Clone(obj.GetFinalizers()), func(f string) bool { return f == fin })
+	if keep == nil {
+		keep = []string{}
+	}
+	return ctl.patchGuarded(ctx, gvr, obj, "/metadata/finalizers", keep)
+}
+
+// patchGuarded replaces path in obj with value by a JSON patch that fails
+// (409/422, retried) unless obj is unchanged (uid and resourceVersion).
+func (ctl *Controller) patchGuarded(ctx context.Context, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, path string, value any) error {
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/uid", "value": obj.GetUID()},
+		{"op": "test", "path": "/metadata/resourceVersion", "value": obj.GetResourceVersion()},
+		{"op": "replace", "path": path, "value": value},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = ctl.dyn.Resource(gvr).Namespace(obj.GetNamespace()).Patch(ctx, obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("patch %s %s/%s %s: %w", gvr.Resource, obj.GetNamespace(), obj.GetName(), path, err)
+	}
+	return nil
 }

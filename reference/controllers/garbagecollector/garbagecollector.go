@@ -1,9 +1,10 @@
-// Package garbagecollector is the garbage collector ("garbagecollector"),
-// for now its background part: an object whose every owner (by
-// ownerReferences UID) is gone is deleted; references to owners that are
-// gone are removed from an object that still has a live owner. Orphan and
-// Foreground propagation are still done synchronously by kubelab's API
-// server (see reference/apiserver/README.md).
+// Package garbagecollector is the garbage collector ("garbagecollector"):
+// an object whose every owner (by ownerReferences UID) is gone, or being
+// deleted in the foreground, is deleted; references to owners that are
+// gone are removed from an object that still has a live owner; an owner
+// marked with the orphan finalizer has the references to it removed from
+// its dependents, then the finalizer; one marked with foregroundDeletion
+// loses the finalizer once no dependent with blockOwnerDeletion is left.
 //
 // Decide is the decision, from a dependent and the observed state of each
 // owner; Controller is the edge: a dynamic informer per resource discovery
