@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -525,7 +526,9 @@ func TestFinalizersAndPropagation(t *testing.T) {
 	if _, err := cms.Get(ctx, "held", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("after removing the finalizer: %v", err)
 	}
-	// Orphan: the dependent loses its owner reference.
+	// Orphan: the owner is marked with the orphan finalizer and stays; the
+	// dependent is untouched (orphaning it is the garbage collector's job,
+	// done here by the test).
 	owner, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -538,9 +541,19 @@ func TestFinalizersAndPropagation(t *testing.T) {
 	if err := cms.Delete(ctx, "owner", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationOrphan)}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := cms.Get(ctx, "dep", metav1.GetOptions{})
-	if err != nil || len(d.OwnerReferences) != 0 {
-		t.Fatalf("orphaned dependent: %+v %v", d, err)
+	o, err := cms.Get(ctx, "owner", metav1.GetOptions{})
+	if err != nil || o.DeletionTimestamp == nil || !reflect.DeepEqual(o.Finalizers, []string{metav1.FinalizerOrphanDependents}) {
+		t.Fatalf("owner deleted with Orphan: %+v %v, want it marked with the orphan finalizer", o, err)
+	}
+	if d, err := cms.Get(ctx, "dep", metav1.GetOptions{}); err != nil || len(d.OwnerReferences) != 1 {
+		t.Fatalf("dependent changed by the API server itself: %+v %v", d, err)
+	}
+	o.Finalizers = nil
+	if _, err := cms.Update(ctx, o, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cms.Get(ctx, "owner", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("owner after its orphan finalizer went: %v", err)
 	}
 	// deletecollection with a selector.
 	for i := 0; i < 3; i++ {
@@ -609,24 +622,69 @@ func TestServiceAllocation(t *testing.T) {
 	}
 }
 
-func TestNamespaceDeletionEmptiesIt(t *testing.T) {
+// TestNamespaceDeletionTerminates: DELETE of a namespace marks it
+// Terminating and leaves its content to the namespace controller; creates
+// in it are refused; namespaces/finalize removing spec.finalizers removes
+// it, as upstream. spec.finalizers change through /finalize only.
+func TestNamespaceDeletionTerminates(t *testing.T) {
 	s := apiservertest.StartSecure(t, nil)
 	ctx := ctxT(t)
-	if _, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tmp"}}, metav1.CreateOptions{}); err != nil {
+	nss := s.Client.CoreV1().Namespaces()
+	created, err := nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tmp"}}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []corev1.FinalizerName{corev1.FinalizerKubernetes}; !reflect.DeepEqual(created.Spec.Finalizers, want) {
+		t.Fatalf("new namespace's spec.finalizers %v, want %v", created.Spec.Finalizers, want)
+	}
+	cleared := created.DeepCopy()
+	cleared.Spec.Finalizers = nil
+	if upd, err := nss.Update(ctx, cleared, metav1.UpdateOptions{}); err != nil || len(upd.Spec.Finalizers) != 1 {
+		t.Fatalf("update of the main resource changed spec.finalizers: %v, %v", upd, err)
 	}
 	if _, err := s.Client.CoreV1().ConfigMaps("tmp").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitCached(t, s, func() bool {
-		l, _ := s.Client.CoreV1().ConfigMaps("tmp").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		return len(l.Items) == 1
-	})
-	if err := s.Client.CoreV1().Namespaces().Delete(ctx, "tmp", metav1.DeleteOptions{}); err != nil {
+	if err := nss.Delete(ctx, "tmp", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := s.Client.CoreV1().ConfigMaps("tmp").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
-		t.Fatalf("namespace not emptied: %v", l.Items)
+	n, err := nss.Get(ctx, "tmp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("namespace gone before it was finalized: %v", err)
+	}
+	if n.Status.Phase != corev1.NamespaceTerminating || n.DeletionTimestamp == nil {
+		t.Fatalf("namespace after DELETE: phase %q, deletionTimestamp %v; want Terminating with a deletionTimestamp", n.Status.Phase, n.DeletionTimestamp)
+	}
+	if _, err := s.Client.CoreV1().ConfigMaps("tmp").Get(ctx, "x", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the API server deleted the namespace's content itself: %v", err)
+	}
+	_, err = s.Client.CoreV1().ConfigMaps("tmp").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "y"}}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		t.Fatalf("create in a terminating namespace: %v, want 403 with a NamespaceTerminating cause", err)
+	}
+	if err := nss.Delete(ctx, "tmp", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("second DELETE of a terminating namespace: %v", err)
+	}
+	if _, err := nss.Get(ctx, "tmp", metav1.GetOptions{}); err != nil {
+		t.Fatalf("second DELETE removed the namespace before it was finalized: %v", err)
+	}
+	bad := n.DeepCopy()
+	bad.Spec.Finalizers = []corev1.FinalizerName{"not a name!"}
+	if _, err := nss.Finalize(ctx, bad, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("finalize with an invalid finalizer name: %v, want 422", err)
+	}
+	n.Spec.Finalizers = nil
+	if _, err := nss.Finalize(ctx, n, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Fatalf("dry-run finalize: %v", err)
+	}
+	if _, err := nss.Get(ctx, "tmp", metav1.GetOptions{}); err != nil {
+		t.Fatalf("a dry-run finalize removed the namespace: %v", err)
+	}
+	if _, err := nss.Finalize(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	if _, err := nss.Get(ctx, "tmp", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace after its last finalizer went: %v, want NotFound", err)
 	}
 }
 

@@ -27,6 +27,7 @@ var subresourceVerbs = map[string]struct {
 	registry.SubAttach:      {[]string{"create", "get"}, "", "v1", "PodAttachOptions"},
 	registry.SubPortForward: {[]string{"create", "get"}, "", "v1", "PodPortForwardOptions"},
 	registry.SubProxy:       {[]string{"create", "delete", "get", "patch", "update"}, "", "v1", "NodeProxyOptions"},
+	registry.SubFinalize:    {[]string{"update"}, "", "", ""},
 }
 
 // resourceList is the legacy discovery document of one group/version.

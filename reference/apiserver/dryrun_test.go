@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -64,12 +63,13 @@ func TestNamespaceDryRunDeleteChangesNothing(t *testing.T) {
 	}
 	wantUnchanged(t, s.Client, n, cm)
 
-	// The real delete still empties it.
+	// The real delete marks it Terminating (its content is the namespace
+	// controller's to delete).
 	if err := s.Client.CoreV1().Namespaces().Delete(ctxT(t), "dry", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Client.CoreV1().ConfigMaps("dry").Get(ctxT(t), "x", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Fatalf("ConfigMap after the namespace's delete: %v", err)
+	if got, err := s.Client.CoreV1().Namespaces().Get(ctxT(t), "dry", metav1.GetOptions{}); err != nil || got.Status.Phase != corev1.NamespaceTerminating {
+		t.Fatalf("namespace after its delete: %v, %v; want Terminating", got, err)
 	}
 }
 

@@ -93,6 +93,13 @@ func (s *Server) route(w http.ResponseWriter, req *http.Request) {
 		err = s.serveStream(ctx, w, req, info, res, ns)
 	case registry.SubProxy:
 		err = s.serveNodeProxy(ctx, w, req, info)
+	case registry.SubFinalize:
+		// namespaces/finalize: PUT only, as upstream.
+		if info.Verb != "update" {
+			err = methodNotAllowed(res, info.Verb)
+			break
+		}
+		err = s.serveUpdate(ctx, w, req, info, res, ns, registry.SubFinalize)
 	default:
 		err = notFound()
 	}

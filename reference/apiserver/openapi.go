@@ -285,6 +285,10 @@ func resourceOperations(paths map[string]*pathOperations, r *registry.Resource) 
 			operation{method: "put", action: "put", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams},
 			patch)
 	}
+	if r.HasSubresource(registry.SubFinalize) {
+		add(base+"/"+r.Name+"/{name}/finalize", true,
+			operation{method: "put", action: "put", body: kind, bodyTypes: objectMediaTypes, response: kind, params: writeQueryParams})
+	}
 	if r.HasSubresource(registry.SubScale) {
 		scaleGVK := autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 		add(base+"/"+r.Name+"/{name}/scale", true,

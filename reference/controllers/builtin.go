@@ -4,6 +4,8 @@ import (
 	"github.com/kubelab/kubelab/reference/controllers/controller"
 	"github.com/kubelab/kubelab/reference/controllers/deployment"
 	"github.com/kubelab/kubelab/reference/controllers/endpointslice"
+	"github.com/kubelab/kubelab/reference/controllers/garbagecollector"
+	"github.com/kubelab/kubelab/reference/controllers/namespace"
 	"github.com/kubelab/kubelab/reference/controllers/podgc"
 	"github.com/kubelab/kubelab/reference/controllers/replicaset"
 	"github.com/kubelab/kubelab/reference/controllers/replicationcontroller"
@@ -35,5 +37,9 @@ func Builtin() []Initializer {
 			New: func(c controller.Context) (Runner, error) { return ttlafterfinished.New(c) }},
 		{Name: "replicationcontroller-controller", Aliases: []string{replicationcontroller.Name}, Component: "replication-controller",
 			New: func(c controller.Context) (Runner, error) { return replicationcontroller.New(c) }},
+		{Name: "namespace-controller", Aliases: []string{namespace.Name}, Component: "namespace-controller",
+			New: func(c controller.Context) (Runner, error) { return namespace.New(c) }},
+		{Name: "garbage-collector-controller", Aliases: []string{garbagecollector.Name}, Component: "garbage-collector-controller",
+			New: func(c controller.Context) (Runner, error) { return garbagecollector.New(c) }},
 	}
 }

@@ -17,10 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -71,6 +73,11 @@ type LeaderElection struct {
 type Config struct {
 	// Client talks to the API server (required).
 	Client kubernetes.Interface
+	// Dynamic talks to the API server about any resource (the namespace
+	// controller empties namespaces of every kind discovery lists). Nil
+	// derives one from Client's (its HTTP client and server; JSON, 100
+	// qps / 200 burst); nil still when Client is not a REST clientset.
+	Dynamic dynamic.Interface
 	// Controllers selects controllers as upstream's --controllers: "*"
 	// (every controller not disabled by default), "foo" (enable foo),
 	// "-foo" (disable foo); the first entry naming a controller wins.
@@ -111,6 +118,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Dynamic == nil {
+		cfg.Dynamic = dynamicFrom(cfg.Client)
 	}
 	if cfg.Initializers == nil {
 		cfg.Initializers = Builtin()
@@ -322,7 +332,7 @@ func (m *Manager) runControllers(ctx context.Context) error {
 		if component == "" {
 			component = in.Name
 		}
-		r, err := in.New(controller.Context{Client: m.cfg.Client, Informers: factory,
+		r, err := in.New(controller.Context{Client: m.cfg.Client, Dynamic: m.cfg.Dynamic, Informers: factory,
 			Logger: m.log.With("controller", in.Name), Metrics: m.queues, RootCA: m.cfg.RootCA,
 			Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})})
 		if err != nil {
@@ -348,4 +358,19 @@ func (m *Manager) runControllers(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// dynamicFrom returns a dynamic client over cs's HTTP client and server,
+// or nil when cs is not backed by a REST client (a fake).
+func dynamicFrom(cs kubernetes.Interface) dynamic.Interface {
+	rc, ok := cs.Discovery().RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil || rc.Client == nil {
+		return nil
+	}
+	u := rc.Get().URL() // the server's base URL (discovery has no API path)
+	d, err := dynamic.NewForConfigAndClient(&rest.Config{Host: u.Scheme + "://" + u.Host + u.Path, QPS: 100, Burst: 200}, rc.Client)
+	if err != nil {
+		return nil
+	}
+	return d
 }

@@ -163,7 +163,7 @@ func schedulerRules() []rbacv1.PolicyRule {
 func controllerManagerRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		pr(readVerbs, g("*"), "*"),
-		pr(g("patch", "delete"), g("*"), "*"), // garbage collector: ownerReferences, finalizers, cascading delete
+		pr(g("patch", "delete", "deletecollection"), g("*"), "*"), // garbage collector (ownerReferences, finalizers, cascading delete), namespace controller (emptying a namespace)
 		pr(eventVerbs, g("", "events.k8s.io"), "events"),
 		pr(g("create"), g("coordination.k8s.io"), "leases"),
 		prNamed(g("get", "update"), g("coordination.k8s.io"), "leases", "kube-controller-manager"),

@@ -54,7 +54,7 @@ func Builtin() []*Resource {
 		// core/v1
 		newRes[corev1.Namespace, corev1.NamespaceList](core, "v1", "namespaces", "Namespace", false).with(func(r *Resource) {
 			r.ShortNames = []string{"ns"}
-			r.Subresources = []string{SubStatus}
+			r.Subresources = []string{SubStatus, SubFinalize}
 			r.Strategy = namespaceStrategy()
 			r.NoGeneration = true
 		}),

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubelab/kubelab/reference/apiserver/admission"
@@ -33,16 +31,19 @@ type DeleteOptions struct {
 // the grace period (pods bound to a node get a deletionTimestamp and are
 // removed when their kubelet deletes them with grace period 0), finalizers
 // (the object stays, with a deletionTimestamp, until they are gone) and
-// propagationPolicy (Orphan removes the owner reference from dependents;
-// Foreground deletes them first; Background leaves them to a garbage
-// collector). Deleting a namespace first deletes its content (the
-// namespace controller's job upstream). It returns the deleted — or, when
+// propagationPolicy (Orphan and Foreground mark the owner with the orphan
+// or foregroundDeletion finalizer, which the controller manager's garbage
+// collector acts on and removes; Background deletes the owner and leaves
+// its dependents to the collector). Deleting a namespace marks it Terminating (status.phase, a
+// deletionTimestamp); it stays until its spec.finalizers are gone too (the
+// namespace controller empties it, then removes the `kubernetes` finalizer
+// through namespaces/finalize). It returns the deleted — or, when
 // pending, the marked — object, and whether it is gone from the store.
 //
 // Each attempt decides first (decideDelete: preconditions, propagation,
 // grace period, the mark), then admits, and only then acts (apply). A dry
-// run stops before acting: it changes nothing, the namespace's content
-// included, and returns what the delete would.
+// run stops before acting: it changes nothing and returns what the delete
+// would.
 func (s *Storage) Delete(ctx context.Context, r *Resource, ns, name string, opts DeleteOptions) (runtime.Object, bool, error) {
 	dry := len(opts.DryRun) > 0
 	for attempt := 0; ; attempt++ {
@@ -84,9 +85,6 @@ type deletion struct {
 	// gcFinalizer is the garbage collector's finalizer the delete adds
 	// (orphan, foregroundDeletion); "" for none.
 	gcFinalizer string
-	// emptyNamespace: the object is a namespace whose content is deleted
-	// before it (the namespace controller's job, done synchronously).
-	emptyNamespace bool
 }
 
 // result is the object a delete deciding d on cur answers with.
@@ -105,9 +103,9 @@ func decideDelete(r *Resource, cur runtime.Object, opts metav1.DeleteOptions, no
 		return deletion{}, err
 	}
 	cm := objectMeta(cur)
-	// Orphan and Foreground first mark the owner, as upstream, with a
-	// deletionTimestamp and the garbage collector's finalizer; collect
-	// then does the collector's work inline and removes it.
+	// Orphan and Foreground mark the owner, as upstream, with a
+	// deletionTimestamp and the garbage collector's finalizer; the
+	// collector does its work and removes it.
 	gcFinalizer := ""
 	if opts.PropagationPolicy != nil && cm.GetDeletionTimestamp() == nil {
 		switch *opts.PropagationPolicy {
@@ -120,9 +118,9 @@ func decideDelete(r *Resource, cur runtime.Object, opts metav1.DeleteOptions, no
 			return deletion{}, invalidDeleteOptions(field.NotSupported(field.NewPath("propagationPolicy"), *opts.PropagationPolicy, []string{"Foreground", "Background", "Orphan", "nil"}))
 		}
 	}
-	d := deletion{gcFinalizer: gcFinalizer, emptyNamespace: r.Group == "" && r.Name == "namespaces"}
+	d := deletion{gcFinalizer: gcFinalizer}
 	grace := max(gracePeriod(r, cur, opts.GracePeriodSeconds), 0)
-	if len(cm.GetFinalizers()) == 0 && grace == 0 && gcFinalizer == "" {
+	if !finalizersPending(cur) && grace == 0 && gcFinalizer == "" {
 		d.remove = true
 		return d, nil
 	}
@@ -153,7 +151,7 @@ func checkPreconditions(r *Resource, cur runtime.Object, p *metav1.Preconditions
 // markDeleted returns a copy of cur marked for deletion at now with grace
 // seconds to go: a deletionTimestamp (an earlier one is kept unless the new
 // grace period ends sooner), the grace period, a new generation, and
-// gcFinalizer when not "".
+// gcFinalizer when not "". A namespace's status.phase becomes Terminating.
 func markDeleted(r *Resource, cur runtime.Object, grace int64, gcFinalizer string, now metav1.Time) runtime.Object {
 	obj := cur.DeepCopyObject()
 	m := objectMeta(obj)
@@ -170,18 +168,27 @@ func markDeleted(r *Resource, cur runtime.Object, grace int64, gcFinalizer strin
 	if gcFinalizer != "" && !slices.Contains(m.GetFinalizers(), gcFinalizer) {
 		m.SetFinalizers(append(m.GetFinalizers(), gcFinalizer))
 	}
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		ns.Status.Phase = corev1.NamespaceTerminating
+	}
 	return obj
 }
 
-// applyDeletion carries out d, decided on cur (read at kv): it empties the
-// namespace, then removes the object or writes its mark (and, with a
-// garbage-collector finalizer, does the collector's work). An error
+// finalizersPending: obj has finalizers that hold its deletion —
+// metadata.finalizers, and for a namespace spec.finalizers too.
+func finalizersPending(obj runtime.Object) bool {
+	if len(objectMeta(obj).GetFinalizers()) > 0 {
+		return true
+	}
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
+}
+
+// applyDeletion carries out d, decided on cur (read at kv): it removes the
+// object or writes its mark. An error
 // wrapping spec.ErrConflict means the object changed since it was read;
 // the caller decides again.
 func (s *Storage) applyDeletion(ctx context.Context, r *Resource, ns, name string, cur runtime.Object, kv spec.KeyValue, d deletion) (runtime.Object, bool, error) {
-	if d.emptyNamespace {
-		s.emptyNamespace(ctx, name)
-	}
 	if d.remove {
 		_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
 		if err != nil {
@@ -205,9 +212,6 @@ func (s *Storage) applyDeletion(ctx context.Context, r *Resource, ns, name strin
 		return nil, false, err
 	}
 	objectMeta(d.marked).SetResourceVersion(strconv.FormatInt(rev, 10))
-	if d.gcFinalizer != "" {
-		return s.collect(ctx, r, ns, name, objectMeta(cur).GetUID(), d.gcFinalizer, d.marked)
-	}
 	return d.marked, false, nil
 }
 
@@ -240,86 +244,4 @@ func gracePeriod(r *Resource, obj runtime.Object, requested *int64) int64 {
 		return *pod.Spec.TerminationGracePeriodSeconds
 	}
 	return corev1.DefaultTerminationGracePeriodSeconds
-}
-
-// collect does, inline, the garbage collector's work for the owner uid,
-// marked for deletion with finalizer fin (orphan: its dependents lose their
-// owner reference; foregroundDeletion: they are deleted), then removes fin,
-// which deletes the owner unless another finalizer or a grace period holds
-// it. marked is the owner as marked.
-func (s *Storage) collect(ctx context.Context, r *Resource, ns, name string, uid types.UID, fin string, marked runtime.Object) (runtime.Object, bool, error) {
-	if fin == metav1.FinalizerOrphanDependents {
-		s.orphan(ctx, ns, uid)
-	} else {
-		s.deleteDependents(ctx, ns, uid)
-	}
-	obj, _, err := s.Update(ctx, r, ns, name, func(cur runtime.Object) (runtime.Object, error) {
-		o := cur.DeepCopyObject()
-		m := objectMeta(o)
-		if m.GetUID() != uid {
-			return nil, apierrors.NewNotFound(r.GroupResource(), name)
-		}
-		m.SetFinalizers(slices.DeleteFunc(slices.Clone(m.GetFinalizers()), func(f string) bool { return f == fin }))
-		m.SetResourceVersion("")
-		return o, nil
-	}, UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return marked, true, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	m := objectMeta(obj)
-	return obj, len(m.GetFinalizers()) == 0 && deref(m.GetDeletionGracePeriodSeconds()) == 0, nil
-}
-
-// orphan removes owner references to uid from its dependents.
-func (s *Storage) orphan(ctx context.Context, ns string, uid types.UID) {
-	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
-		for _, o := range objs {
-			m := objectMeta(o)
-			_, _, _ = s.Update(ctx, r, m.GetNamespace(), m.GetName(), func(cur runtime.Object) (runtime.Object, error) {
-				obj := cur.DeepCopyObject()
-				om := objectMeta(obj)
-				var refs []metav1.OwnerReference
-				for _, ref := range om.GetOwnerReferences() {
-					if ref.UID != uid {
-						refs = append(refs, ref)
-					}
-				}
-				om.SetOwnerReferences(refs)
-				om.SetResourceVersion("")
-				return obj, nil
-			}, UpdateOptions{})
-		}
-	}
-}
-
-// deleteDependents deletes the dependents of uid (foreground deletion, done
-// synchronously).
-func (s *Storage) deleteDependents(ctx context.Context, ns string, uid types.UID) {
-	bg := metav1.DeletePropagationForeground
-	for r, objs := range s.Cache.Dependents(ns, string(uid)) {
-		for _, o := range objs {
-			m := objectMeta(o)
-			_, _, _ = s.Delete(ctx, r, m.GetNamespace(), m.GetName(), DeleteOptions{DeleteOptions: metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: new(int64)}})
-		}
-	}
-}
-
-// emptyNamespace deletes every object in namespace ns (the namespace
-// controller's job, done synchronously here until a controller manager
-// does it: this is the one place that does it). Objects held by
-// finalizers stay, marked.
-func (s *Storage) emptyNamespace(ctx context.Context, ns string) {
-	zero := int64(0)
-	for _, r := range s.Table.All() {
-		if !r.Namespaced {
-			continue
-		}
-		for _, key := range s.Cache.Keys(r, ns) {
-			name := key[strings.LastIndexByte(key, '/')+1:]
-			_, _, _ = s.Delete(ctx, r, ns, name, DeleteOptions{DeleteOptions: metav1.DeleteOptions{GracePeriodSeconds: &zero}})
-		}
-	}
 }

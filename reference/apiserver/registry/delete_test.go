@@ -38,7 +38,12 @@ func TestDecideDelete(t *testing.T) {
 	boundPod := &corev1.Pod{ObjectMeta: meta, Spec: corev1.PodSpec{NodeName: "n1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 	finishedPod := boundPod.DeepCopy()
 	finishedPod.Status.Phase = corev1.PodSucceeded
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", UID: "u2", ResourceVersion: "3"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", UID: "u2", ResourceVersion: "3", Generation: 1},
+		Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	terminating := ns.DeepCopy()
+	terminating.DeletionTimestamp, terminating.DeletionGracePeriodSeconds, terminating.Status.Phase = &earlier, ptr.To[int64](0), corev1.NamespaceTerminating
+	finalized := ns.DeepCopy()
+	finalized.Spec.Finalizers = nil
 	orphan, foreground, bogus := metav1.DeletePropagationOrphan, metav1.DeletePropagationForeground, metav1.DeletionPropagation("Sideways")
 
 	cases := []struct {
@@ -47,10 +52,10 @@ func TestDecideDelete(t *testing.T) {
 		cur  runtime.Object
 		opts metav1.DeleteOptions
 		// want
-		remove, marks, empties bool
-		gc                     string
-		grace                  int64
-		code                   int32 // error status, 0 for none
+		remove, marks, terminating bool
+		gc                         string
+		grace                      int64
+		code                       int32 // error status, 0 for none
 	}{
 		{name: "plain object is removed", r: cms, cur: cm, remove: true},
 		{name: "finalizer holds it: marked", r: cms, cur: withFinalizer, marks: true},
@@ -65,7 +70,9 @@ func TestDecideDelete(t *testing.T) {
 		{name: "uid precondition", r: cms, cur: cm, opts: metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(types.UID("other"))}}, code: 409},
 		{name: "resourceVersion precondition", r: cms, cur: cm, opts: metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: ptr.To("6")}}, code: 409},
 		{name: "matching preconditions", r: cms, cur: cm, opts: metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr.To(types.UID("u1")), ResourceVersion: ptr.To("7")}}, remove: true},
-		{name: "namespace: emptied, then removed", r: nss, cur: ns, remove: true, empties: true},
+		{name: "namespace: marked Terminating, held by spec.finalizers", r: nss, cur: ns, marks: true, terminating: true},
+		{name: "terminating namespace: nothing to write", r: nss, cur: terminating},
+		{name: "namespace without finalizers: removed", r: nss, cur: finalized, remove: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,8 +90,11 @@ func TestDecideDelete(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.remove != c.remove || (d.marked != nil) != c.marks || d.emptyNamespace != c.empties || d.gcFinalizer != c.gc {
-				t.Fatalf("decision %+v, want remove=%v marks=%v empties=%v gc=%q", d, c.remove, c.marks, c.empties, c.gc)
+			if d.remove != c.remove || (d.marked != nil) != c.marks || d.gcFinalizer != c.gc {
+				t.Fatalf("decision %+v, want remove=%v marks=%v gc=%q", d, c.remove, c.marks, c.gc)
+			}
+			if n, ok := d.marked.(*corev1.Namespace); ok && (n.Status.Phase == corev1.NamespaceTerminating) != c.terminating {
+				t.Fatalf("namespace phase %q, want Terminating=%v", n.Status.Phase, c.terminating)
 			}
 			if d.marked == nil {
 				return

@@ -62,6 +62,10 @@ const (
 	SubPortForward = "portforward"
 	// SubProxy is nodes/proxy: any path of the node's kubelet API.
 	SubProxy = "proxy"
+	// SubFinalize is namespaces/finalize: an update that changes only
+	// spec.finalizers (the namespace controller removes the `kubernetes`
+	// finalizer through it once the namespace is empty).
+	SubFinalize = "finalize"
 )
 
 // Strategy holds the per-kind hooks of a resource. Every hook is optional.

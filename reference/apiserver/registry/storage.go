@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -329,8 +330,9 @@ func (s *Storage) Update(ctx context.Context, r *Resource, ns, name string, fn U
 			return obj, false, nil
 		}
 		m := objectMeta(obj)
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
-			// The last finalizer of an object being deleted is gone.
+		if m.GetDeletionTimestamp() != nil && !finalizersPending(obj) && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == 0) {
+			// The last finalizer of an object being deleted is gone (for a
+			// namespace, spec.finalizers too).
 			_, rev, err := s.Store.Delete(ctx, kv.Key, kv.ModRevision)
 			if errors.Is(err, spec.ErrConflict) && !precondition && attempt < 16 {
 				continue
@@ -407,6 +409,11 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 		om.SetLabels(dm.GetLabels())
 		om.SetAnnotations(dm.GetAnnotations())
 		om.SetManagedFields(dm.GetManagedFields()) // the API server's field manager tracks status writers too
+	case opts.Subresource == SubFinalize:
+		// Only spec.finalizers (a namespace's whole spec) comes from the
+		// request.
+		obj = cur.DeepCopyObject()
+		copyField(obj, desired, "Spec")
 	default:
 		obj = desired
 		if statusSplit && opts.throughStrategy() {
@@ -444,6 +451,11 @@ func (s *Storage) prepareUpdate(ctx context.Context, r *Resource, ns, name strin
 	errs = append(errs, validateMeta(r, obj)...)
 	if r.Strategy.ValidateUpdate != nil && opts.throughStrategy() {
 		errs = append(errs, r.Strategy.ValidateUpdate(obj, cur)...)
+	}
+	if ns, ok := obj.(*corev1.Namespace); ok && opts.Subresource == SubFinalize {
+		for i, f := range ns.Spec.Finalizers {
+			errs = append(errs, apivalidation.ValidateFinalizerName(string(f), field.NewPath("spec", "finalizers").Index(i))...)
+		}
 	}
 	if cm.GetDeletionTimestamp() != nil {
 		errs = append(errs, apivalidation.ValidateNoNewFinalizers(m.GetFinalizers(), cm.GetFinalizers(), field.NewPath("metadata", "finalizers"))...)

@@ -40,6 +40,11 @@ func namespaceStrategy() Strategy {
 			}
 			ns.Labels[corev1.LabelMetadataName] = ns.Name
 		},
+		// spec.finalizers change only through namespaces/finalize, as
+		// upstream.
+		PrepareForUpdate: func(obj, old runtime.Object) {
+			obj.(*corev1.Namespace).Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
+		},
 		Fields: func(obj runtime.Object) fields.Set {
 			return fields.Set{"status.phase": string(obj.(*corev1.Namespace).Status.Phase)}
 		},

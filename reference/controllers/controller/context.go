@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
@@ -21,6 +22,9 @@ import (
 type Context struct {
 	// Client talks to the API server.
 	Client kubernetes.Interface
+	// Dynamic talks to the API server about any resource (nil when the
+	// manager has none; controllers that need it fail to build).
+	Dynamic dynamic.Interface
 	// Informers is the manager's shared informer factory (no resync).
 	Informers informers.SharedInformerFactory
 	// Logger is the controller's logger (never nil once the manager built

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -70,7 +71,11 @@ func RunControllerManager(ctx context.Context, opts ControllerManagerOptions, ou
 	if err != nil {
 		return err
 	}
-	m, err := controllers.New(controllers.Config{Client: cs, Controllers: opts.Controllers, ListenAddress: opts.Listen,
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	m, err := controllers.New(controllers.Config{Client: cs, Dynamic: dyn, Controllers: opts.Controllers, ListenAddress: opts.Listen,
 		RootCA: ca, Logger: log, LeaderElection: controllers.LeaderElection{Enabled: opts.LeaderElect}})
 	if err != nil {
 		return err
