@@ -33,6 +33,24 @@ import (
 	"github.com/kubelab/kubelab/spec"
 )
 
+// The extension points each broken plugin implements (or overrides), checked
+// at compile time as the reference plugins do.
+var (
+	_ spec.PreFilterPlugin  = (*fitIgnoresMemory)(nil)
+	_ spec.FilterPlugin     = (*fitIgnoresMemory)(nil)
+	_ spec.FilterPlugin     = (*taintsNoExecute)(nil)
+	_ spec.PreFilterPlugin  = (*neverRequeue)(nil)
+	_ spec.PostFilterPlugin = (*neverRequeue)(nil)
+	_ spec.PostFilterPlugin = (*preemptsAnyPriority)(nil)
+	_ spec.PreFilterPlugin  = (*fitOn)(nil)
+	_ spec.FilterPlugin     = (*fitOn)(nil)
+	_ spec.FilterPlugin     = (*affinityANDsTerms)(nil)
+	_ spec.FilterPlugin     = (*tolerationNarrow)(nil)
+	_ spec.PreFilterPlugin  = spreadAnywayHard{}
+	_ spec.FilterPlugin     = spreadAnywayHard{}
+	_ spec.PreFilterPlugin  = affinityHostname{}
+)
+
 // Capabilities of the scheduler suite, spelled here so that this package
 // does not import the suite.
 const (
