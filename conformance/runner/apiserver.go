@@ -44,6 +44,24 @@ func APIServerSuite() Suite {
 	}
 }
 
+// apiServerEndpoint checks the at most one API server endpoint a suite that
+// starts its own components accepts (a kubeconfig file or an http(s) URL)
+// and returns it as the target's endpoints, marked with prefix; nil without
+// one.
+func apiServerEndpoint(suite, prefix string, endpoints []string) ([]string, error) {
+	switch len(endpoints) {
+	case 0:
+		return nil, nil
+	case 1:
+		if _, err := endpointConfig(endpoints[0]); err != nil {
+			return nil, err
+		}
+		return []string{prefix + endpoints[0]}, nil
+	default:
+		return nil, fmt.Errorf("%s suite: one API server endpoint, got %d: %w", suite, len(endpoints), spec.ErrInvalid)
+	}
+}
+
 func apiserverTargets(reg *spec.Registry, names, endpoints []string) ([]Target, error) {
 	var out []Target
 	if len(names) == 0 && len(endpoints) == 0 {

@@ -82,15 +82,9 @@ func NodeSuite() Suite {
 }
 
 func nodeTargets(reg *spec.Registry, names, endpoints []string) ([]Target, error) {
-	if len(endpoints) > 1 {
-		return nil, fmt.Errorf("node suite: one API server endpoint, got %d: %w", len(endpoints), spec.ErrInvalid)
-	}
-	var api []string
-	if len(endpoints) == 1 {
-		if _, err := endpointConfig(endpoints[0]); err != nil {
-			return nil, err
-		}
-		api = []string{nodeEndpointAPIServer + endpoints[0]}
+	api, err := apiServerEndpoint("node", nodeEndpointAPIServer, endpoints)
+	if err != nil {
+		return nil, err
 	}
 	process := func() (Target, error) {
 		if _, err := reg.Runtime(localRuntime); err != nil {

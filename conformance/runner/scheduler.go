@@ -116,15 +116,9 @@ func SchedulerSuite() Suite {
 }
 
 func schedulerTargets(reg *spec.Registry, names, endpoints []string) ([]Target, error) {
-	if len(endpoints) > 1 {
-		return nil, fmt.Errorf("scheduler suite: one API server endpoint, got %d: %w", len(endpoints), spec.ErrInvalid)
-	}
-	var api []string
-	if len(endpoints) == 1 {
-		if _, err := endpointConfig(endpoints[0]); err != nil {
-			return nil, err
-		}
-		api = []string{schedEndpointAPIServer + endpoints[0]}
+	api, err := apiServerEndpoint("scheduler", schedEndpointAPIServer, endpoints)
+	if err != nil {
+		return nil, err
 	}
 	builtin := func(profile, store string) (Target, error) {
 		if _, ok := lookupSchedulerProfile(reg, profile); !ok {
