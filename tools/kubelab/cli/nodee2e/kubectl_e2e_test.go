@@ -23,7 +23,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	rtsuite "github.com/kubelab/kubelab/conformance/runtime"
-	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/reference/apiserver"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
@@ -50,25 +49,7 @@ func TestKubectlThroughTheAPIServer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	target := rtsuite.PluginTarget(process.Plugin(), images, map[string]string{process.OptionPodCIDR: rtsuite.RandomPodCIDR()})
-	rt, stopRuntime, err := target.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sbs, err := rt.ListPodSandbox(context.Background(), nil)
-		if err != nil {
-			t.Errorf("list sandboxes: %v", err)
-		}
-		for _, s := range sbs {
-			if err := rt.RemovePodSandbox(context.Background(), s.GetId()); err != nil {
-				t.Errorf("remove sandbox %s: %v", s.GetId(), err)
-			}
-		}
-		if err := stopRuntime(); err != nil {
-			t.Errorf("stop runtime: %v", err)
-		}
-	})
+	rt := startProcessRuntime(ctx, t, images)
 	var ca *pki.CA
 	api := apiservertest.StartSecure(t, func(cfg *apiserver.Config, sec *apiserver.Security) {
 		ca = sec.CA

@@ -27,7 +27,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	rtsuite "github.com/kubelab/kubelab/conformance/runtime"
-	"github.com/kubelab/kubelab/plugins/runtime/process"
 	"github.com/kubelab/kubelab/reference/apiserver/apiservertest"
 	"github.com/kubelab/kubelab/reference/apiserver/pki"
 	"github.com/kubelab/kubelab/reference/kubelet"
@@ -52,26 +51,7 @@ func TestNodeRunsPodsOnTheProcessRuntime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	target := rtsuite.PluginTarget(process.Plugin(), images, map[string]string{process.OptionPodCIDR: rtsuite.RandomPodCIDR()})
-	rt, stopRuntime, err := target.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The kubelet leaves pods running when it stops: remove them all.
-		sbs, err := rt.ListPodSandbox(context.Background(), nil)
-		if err != nil {
-			t.Errorf("list sandboxes: %v", err)
-		}
-		for _, s := range sbs {
-			if err := rt.RemovePodSandbox(context.Background(), s.GetId()); err != nil {
-				t.Errorf("remove sandbox %s: %v", s.GetId(), err)
-			}
-		}
-		if err := stopRuntime(); err != nil {
-			t.Errorf("stop runtime: %v", err)
-		}
-	})
+	rt := startProcessRuntime(ctx, t, images)
 	api := apiservertest.Start(t, nil)
 	client := api.Client
 
