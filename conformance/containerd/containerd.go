@@ -226,10 +226,8 @@ func BuildTestImages(ctx context.Context, outDir string) ([]string, error) {
 		return nil, err
 	}
 	wl := filepath.Join(outDir, "workload")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", wl, "github.com/kubelab/kubelab/tools/workload")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the workload binary for the test images: %v\n%s", err, out)
+	if err := ociimage.BuildWorkload(ctx, wl); err != nil {
+		return nil, fmt.Errorf("building the workload binary for the test images: %w", err)
 	}
 	built, err := ociimage.BuildTestImages(outDir, wl, "")
 	if err != nil {

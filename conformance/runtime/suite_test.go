@@ -1,11 +1,10 @@
 package runtime_test
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"testing"
 
 	"github.com/onsi/ginkgo/v2"
@@ -61,17 +60,9 @@ func TestMain(m *testing.M) {
 // buildImages builds tools/workload and the test images into dir, so that
 // the tests never use stale archives.
 func buildImages(dir string) error {
-	goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
-			return fmt.Errorf("no go toolchain to build tools/workload: %w", err)
-		}
-	}
 	wl := filepath.Join(dir, "workload")
-	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", wl, "github.com/kubelab/kubelab/tools/workload")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build tools/workload: %v\n%s", err, out)
+	if err := ociimage.BuildWorkload(context.Background(), wl); err != nil {
+		return err
 	}
 	_, err := ociimage.BuildTestImages(dir, wl, "")
 	return err

@@ -2,6 +2,8 @@ package ociimage_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,17 +20,11 @@ import (
 // buildWorkload builds tools/workload statically, once per test binary.
 func buildWorkload(t *testing.T) string {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
-			t.Skip("no go toolchain to build tools/workload")
-		}
-	}
 	out := filepath.Join(t.TempDir(), "workload")
-	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "github.com/kubelab/kubelab/tools/workload")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build tools/workload: %v\n%s", err, b)
+	if err := ociimage.BuildWorkload(context.Background(), out); errors.Is(err, exec.ErrNotFound) {
+		t.Skip(err)
+	} else if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
