@@ -746,6 +746,9 @@ func describePreemption(t Target) {
 		It("chooses victims whose eviction violates no PodDisruptionBudget over fewer victims that violate one", func(ctx SpecContext) {
 			low := f.priorityClass(ctx, "low", 100)
 			high := f.priorityClass(ctx, "high", 1000)
+			// The budget first, so that the scheduler has it long before
+			// it preempts.
+			f.createPDB(ctx, "guarded", map[string]string{"app": "guarded"}, 0)
 			f.createNode(ctx, "a", res("1", "1Gi", ""))
 			f.createNode(ctx, "b", res("1", "1Gi", ""))
 			// Without the budget, node a is the better candidate: one
@@ -755,7 +758,12 @@ func describePreemption(t Target) {
 			for _, n := range names("free", 2) {
 				free[n] = f.createPod(ctx, n, res("500m", "100Mi", ""), withPriority(low, 100), withNodeName(f.nodeName("b"))).UID
 			}
-			f.createPDB(ctx, "guarded", map[string]string{"app": "guarded"}, 0)
+			// A pod that needs no room and is never a victim (the
+			// preemptor's priority): once the scheduler has bound it, it
+			// has seen the pods created before it, so the preemptor's
+			// cycle never runs on nodes it believes empty.
+			f.createPod(ctx, "seen", res("", "", ""), withPriority(high, 1000))
+			f.waitBound(ctx, "seen")
 			f.createPod(ctx, "preemptor", res("700m", "100Mi", ""), withPriority(high, 1000))
 			pods := f.waitBound(ctx, "preemptor")
 			Expect(pods["preemptor"].Spec.NodeName).To(Equal(f.nodeName("b")), "evicting pod guarded would violate its PodDisruptionBudget; pods: %s", placement(pods))
