@@ -207,7 +207,13 @@ func Catalog() []Broken {
 		{Profile: replace(IgnoresNoScheduleTaints, tainttoleration.Name, taintsNoExecuteName), CaughtBy: capTaints},
 		{Profile: replace(BindsToUnschedulableNodes, nodeunschedulable.Name, ""), CaughtBy: capUnschedulableNode,
 			AlsoFails: []spec.Capability{capRequeue, capPriority}},
-		{Profile: neverRequeue, CaughtBy: capRequeue, AlsoFails: []spec.Capability{capPriority, capPreemption}},
+		// A scheduler that never retries turns any spec's transient miss (a
+		// cycle run before its informers saw a pod the spec created just
+		// before) into a permanent one, so the affinity specs, whose pods
+		// depend on pods created a moment earlier, may fail too (seen once
+		// in a CI rehearsal, on pod-anti-affinity).
+		{Profile: neverRequeue, CaughtBy: capRequeue,
+			AlsoFails: []spec.Capability{capPriority, capPreemption, capPodAffinity, capPodAntiAffinity}},
 		{Profile: replace(PreemptsHigherPriority, defaultpreemption.Name, preemptsAnyPriorityName), CaughtBy: capPreemption,
 			AlsoFails: []spec.Capability{capPriority}},
 		{Profile: replace(IgnoresIncomingInit, noderesources.FitName, fitIncomingInitName), CaughtBy: capResources},
